@@ -1,0 +1,160 @@
+"""ontology/*.yaml: object types, their properties, links, mapping from raw tables, contracts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import sqlglot
+from pydantic import Field, field_validator, model_validator
+from sqlglot import exp
+
+from companybrain.specs.base import DataType, Spec
+
+OBJECT_NAME = r"^[A-Z][A-Za-z0-9]*$"
+PROP_NAME = r"^[a-z][a-z0-9_]*$"
+SPEC_DIALECT = "duckdb"  # expressions in YAML are written in DuckDB SQL, transpiled per engine
+
+
+def parse_expression(text: str) -> exp.Expression:
+    """Parse a SQL expression written in a project file; raise ValueError with the parser's reason."""
+    try:
+        return sqlglot.parse_one(text, dialect=SPEC_DIALECT)
+    except sqlglot.errors.ParseError as exc:
+        raise ValueError(f"not a valid SQL expression: {text!r} ({exc.errors[0]['description']})") from None
+
+
+class Property(Spec):
+    type: DataType = "string"
+    description: str = ""
+    column: str | None = Field(None, description="Source column (default: the property name).")
+    expr: str | None = Field(None, description="SQL expression over the source columns instead.")
+    tags: list[str] = Field(default_factory=list, description="e.g. pii, salary, hr, financial")
+    unit: str | None = None
+    currency: str | None = None
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, text: str | None) -> str | None:
+        if text is not None:
+            parse_expression(text)
+        return text
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> Property:
+        if self.column and self.expr:
+            raise ValueError("give either column or expr, not both")
+        return self
+
+
+class Link(Spec):
+    to: Annotated[str, Field(pattern=OBJECT_NAME, description="Target object type.")]
+    via: str | None = Field(
+        None, description="Property of this object holding the target's key (many-to-one)."
+    )
+    through: str | None = Field(
+        None, description="Raw table pairing the two keys (many-to-many), e.g. raw.hris__skills."
+    )
+    from_column: str | None = None
+    to_column: str | None = None
+    reverse: str | None = Field(None, description="Name of the link seen from the target.")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> Link:
+        if (self.via is None) == (self.through is None):
+            raise ValueError("a link needs exactly one of via (many-to-one) or through (many-to-many)")
+        if self.through and not (self.from_column and self.to_column):
+            raise ValueError("a many-to-many link needs from_column and to_column")
+        return self
+
+    @property
+    def cardinality(self) -> Literal["many_to_one", "many_to_many"]:
+        return "many_to_one" if self.via else "many_to_many"
+
+
+class Contract(Spec):
+    """A data contract on the materialized objects of one type."""
+
+    type: Literal["unique", "not_null", "accepted_values", "links_resolve", "freshness", "row_count"]
+    property: str | None = None
+    properties: list[str] = Field(default_factory=list)
+    link: str | None = None
+    values: list[Any] = Field(default_factory=list)
+    max_age_hours: float | None = Field(None, gt=0)
+    min: int | None = None
+    max: int | None = None
+    severity: Literal["blocking", "warn"] = "blocking"
+    as_of: str | None = Field(
+        None, description="freshness: measure against this timestamp instead of now (demo data)."
+    )
+
+    @model_validator(mode="after")
+    def _needs(self) -> Contract:
+        needs = {
+            "unique": self.property or self.properties,
+            "not_null": self.property or self.properties,
+            "accepted_values": self.property and self.values,
+            "links_resolve": self.link,
+            "freshness": self.property and self.max_age_hours,
+            "row_count": self.min is not None or self.max is not None,
+        }[self.type]
+        if not needs:
+            what = {
+                "unique": "property",
+                "not_null": "property",
+                "accepted_values": "property and values",
+                "links_resolve": "link",
+                "freshness": "property and max_age_hours",
+                "row_count": "min or max",
+            }[self.type]
+            raise ValueError(f"a {self.type} contract needs {what}")
+        return self
+
+
+class ObjectType(Spec):
+    description: str = ""
+    key: str = Field(description="Property that identifies an object.")
+    source: str | None = Field(None, description="Raw table the objects come from, e.g. raw.erp__orders.")
+    sql: str | None = Field(None, description="Or a SELECT over raw tables (DuckDB SQL).")
+    where: str | None = Field(None, description="Filter applied to the source rows.")
+    properties: dict[Annotated[str, Field(pattern=PROP_NAME)], Property]
+    links: dict[Annotated[str, Field(pattern=PROP_NAME)], Link] = Field(default_factory=dict)
+    contracts: list[Contract] = Field(default_factory=list)
+
+    @field_validator("sql")
+    @classmethod
+    def _select(cls, text: str | None) -> str | None:
+        if text is not None:
+            try:
+                tree = sqlglot.parse_one(text, dialect=SPEC_DIALECT)
+            except sqlglot.errors.ParseError as exc:
+                raise ValueError(f"not valid SQL: {exc.errors[0]['description']}") from None
+            if not isinstance(tree, exp.Query):
+                raise ValueError("sql must be a SELECT")
+        return text
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, text: str | None) -> str | None:
+        if text is not None:
+            parse_expression(text)
+        return text
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ObjectType:
+        if (self.source is None) == (self.sql is None):
+            raise ValueError("an object type needs exactly one of source (a raw table) or sql")
+        if self.key not in self.properties:
+            raise ValueError(f"key {self.key!r} is not one of its properties")
+        for name, link in self.links.items():
+            if link.via and link.via not in self.properties:
+                raise ValueError(f"link {name!r}: via {link.via!r} is not a property")
+            if name in self.properties:
+                raise ValueError(f"link {name!r} has the name of a property")
+        return self
+
+
+class OntologyFile(Spec):
+    """One file under ontology/: a map of object type name to its declaration."""
+
+    objects: dict[Annotated[str, Field(pattern=OBJECT_NAME)], ObjectType]

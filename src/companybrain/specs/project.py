@@ -1,0 +1,105 @@
+"""brain.yaml: the project's name, warehouse, sources and egress allow-list."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from companybrain.specs.base import DataType, Spec
+
+NAME = r"^[a-z][a-z0-9_]*$"
+
+
+class SourceTable(Spec):
+    """One table of a source, landed as raw.<source>__<name>."""
+
+    name: Annotated[str, Field(pattern=NAME, description="Raw table name (snake_case).")]
+    primary_key: list[str] = Field(
+        default_factory=list, description="Key columns; loads upsert by it and null keys are quarantined."
+    )
+    cursor: str | None = Field(
+        None, description="Column that grows on every change (e.g. updated_at): incremental loads."
+    )
+    mode: Literal["incremental", "full"] | None = Field(
+        None, description="Default: incremental when a cursor (SQL) or files (append by file)."
+    )
+    columns: dict[str, DataType] = Field(
+        default_factory=dict,
+        description="Declared column types; values that do not cast are quarantined.",
+    )
+    # SQL sources
+    query: str | None = Field(None, description="SQL source: a SELECT instead of the whole table.")
+    source_table: str | None = Field(None, description="SQL source: table name if it differs.")
+    # file sources
+    files: str | None = Field(None, description="File source: glob under the source path.")
+    format: Literal["csv", "parquet", "jsonl", "excel"] | None = None
+    sheet: str | None = Field(None, description="Excel: sheet name (default: the first).")
+
+
+class SourceBase(Spec):
+    name: Annotated[str, Field(pattern=NAME)]
+    description: str = ""
+    tables: list[SourceTable]
+    batch_size: int = Field(100_000, gt=0, description="Rows per batch read from the source.")
+
+    @model_validator(mode="after")
+    def _unique_tables(self) -> SourceBase:
+        names = [t.name for t in self.tables]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"table names must be unique in a source: {dupes}")
+        return self
+
+
+class SqlSource(SourceBase):
+    """A SQL database: sqlite:///file, postgresql://..., mysql://... (read with connectorx)."""
+
+    type: Literal["sql"]
+    url: str = Field(description="Database URL; ${ENV_VAR} is expanded; sqlite paths are relative to the project.")
+
+
+class FileSource(SourceBase):
+    """A folder of files: CSV, Parquet, JSON lines or Excel exports."""
+
+    type: Literal["files"]
+    path: str = Field(description="Folder, relative to the project or absolute.")
+    format: Literal["csv", "parquet", "jsonl", "excel"] = "csv"
+
+
+Source = Annotated[SqlSource | FileSource, Field(discriminator="type")]
+
+
+class Egress(Spec):
+    allow: list[str] = Field(
+        default_factory=list, description="Hosts this project may call (LLM endpoints, webhooks)."
+    )
+
+
+class ProjectSpec(Spec):
+    """The root file of a brain project."""
+
+    name: Annotated[str, Field(pattern=NAME)]
+    description: str = ""
+    warehouse: str = Field(
+        "duckdb:///.brain/warehouse.duckdb",
+        description="duckdb:///relative/path.duckdb (default) or postgresql://user@host/db.",
+    )
+    sources: list[Source] = Field(default_factory=list)
+    egress: Egress = Egress()
+
+    @field_validator("warehouse")
+    @classmethod
+    def _known_engine(cls, url: str) -> str:
+        if not re.match(r"^(duckdb|postgres|postgresql)(\+\w+)?://", url):
+            raise ValueError("warehouse must start with duckdb:// or postgresql://")
+        return url
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> ProjectSpec:
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique: {dupes}")
+        return self

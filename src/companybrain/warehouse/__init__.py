@@ -1,0 +1,28 @@
+"""Warehouse adapters: one per engine, all behind the `Warehouse` interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from companybrain.errors import ConfigError, Location
+from companybrain.warehouse.base import Warehouse
+
+
+def connect(url: str, root: Path) -> Warehouse:
+    """Open the warehouse named by a project's URL; relative DuckDB paths are under `root`."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0]
+    if scheme == "duckdb":
+        from companybrain.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse.from_url(url, root)
+    if scheme in ("postgresql", "postgres"):
+        from companybrain.warehouse.postgres import PostgresWarehouse
+
+        return PostgresWarehouse.from_url(url)
+    raise ConfigError.at(
+        Location("brain.yaml", key="warehouse"),
+        f"unsupported warehouse {url!r}; use duckdb:///path.duckdb or postgresql://user@host/db",
+    )
+
+
+__all__ = ["Warehouse", "connect"]

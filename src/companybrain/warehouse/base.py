@@ -1,0 +1,103 @@
+"""The warehouse interface: SQL goes in as sqlglot trees, bulk data in and out as Arrow."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlglot import exp
+
+from companybrain.warehouse.types import normalize_arrow
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What differs between engines, as data rather than branches in the layers above."""
+
+    transactional_ddl: bool
+    distributed: bool = False
+
+
+class Warehouse(ABC):
+    """One engine. Statements are sqlglot expressions rendered in `dialect`; data is Arrow."""
+
+    dialect: str
+    capabilities: Capabilities
+    url: str
+
+    # --- SQL ----------------------------------------------------------------------------------
+
+    def render(self, statement: exp.Expression) -> str:
+        return statement.sql(dialect=self.dialect)
+
+    @abstractmethod
+    def execute(self, statement: exp.Expression) -> None:
+        """Run a statement that returns nothing."""
+
+    @abstractmethod
+    def query_arrow(self, query: exp.Expression) -> pa.Table:
+        """Run a query and return its result as one Arrow table."""
+
+    def scalar(self, query: exp.Expression) -> object:
+        table = self.query_arrow(query)
+        return table.column(0)[0].as_py() if table.num_rows else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All statements inside commit together or not at all."""
+        self._begin()
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        else:
+            self._commit()
+
+    @abstractmethod
+    def _begin(self) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> None: ...
+
+    @abstractmethod
+    def _rollback(self) -> None: ...
+
+    # --- data in ------------------------------------------------------------------------------
+
+    def write_arrow(self, table: exp.Table, data: pa.Table, *, create: bool) -> None:
+        """Create `table` from `data` (create=True) or append `data` to it, columns by name."""
+        self._write_arrow(table, normalize_arrow(data), create=create)
+
+    @abstractmethod
+    def _write_arrow(self, table: exp.Table, data: pa.Table, *, create: bool) -> None: ...
+
+    # --- catalog ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def table_schema(self, table: exp.Table) -> pa.Schema | None:
+        """The Arrow schema of a table, or None when it does not exist."""
+
+    @abstractmethod
+    def list_tables(self, schema: str) -> list[str]:
+        """Names of the tables in a schema (empty when the schema does not exist)."""
+
+    def ensure_schema(self, name: str) -> None:
+        self.execute(exp.Create(this=exp.Table(db=exp.to_identifier(name)), kind="SCHEMA", exists=True))
+
+    def table_exists(self, table: exp.Table) -> bool:
+        return self.table_schema(table) is not None
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+

@@ -1,0 +1,101 @@
+"""DuckDB, the embedded default: a file inside the project, no server."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pyarrow as pa
+from sqlglot import exp
+
+from companybrain.errors import WarehouseError
+from companybrain.warehouse.base import Capabilities, Warehouse
+
+_views = itertools.count()
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+    capabilities = Capabilities(transactional_ddl=True)
+
+    def __init__(self, path: Path | str) -> None:
+        import duckdb
+
+        self.url = f"duckdb:///{path}"
+        self.path = path
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            raise WarehouseError(
+                f"cannot open the DuckDB warehouse {path}: {exc}",
+                hint="another brain process (serve, ingest) may hold it; stop it and retry",
+            ) from None
+        self._error = duckdb.Error
+
+    @classmethod
+    def from_url(cls, url: str, root: Path) -> DuckDBWarehouse:
+        rest = url.split("://", 1)[1]
+        if rest in ("", "/", "/:memory:", ":memory:"):
+            return cls(":memory:")
+        path = Path(rest[1:]) if rest.startswith("/") else Path(rest)
+        # duckdb:///rel/path (relative to the project) and duckdb:////abs/path, as SQLAlchemy does
+        return cls(path if path.is_absolute() else root / path)
+
+    def _run(self, sql: str) -> object:
+        try:
+            return self._con.execute(sql)
+        except self._error as exc:
+            raise WarehouseError(f"DuckDB refused a statement: {exc}\n  sql: {sql[:500]}") from None
+
+    def execute(self, statement: exp.Expression) -> None:
+        self._run(self.render(statement))
+
+    def query_arrow(self, query: exp.Expression) -> pa.Table:
+        sql = self.render(query)
+        try:
+            return self._con.execute(sql).fetch_arrow_table()
+        except self._error as exc:
+            raise WarehouseError(f"DuckDB refused a query: {exc}\n  sql: {sql[:500]}") from None
+
+    def _begin(self) -> None:
+        self._con.begin()
+
+    def _commit(self) -> None:
+        self._con.commit()
+
+    def _rollback(self) -> None:
+        self._con.rollback()
+
+    def _write_arrow(self, table: exp.Table, data: pa.Table, *, create: bool) -> None:
+        view = f"__arrow_in_{next(_views)}"
+        self._con.register(view, data)
+        try:
+            columns = [exp.to_identifier(name, quoted=True) for name in data.column_names]
+            select = exp.select(*columns).from_(exp.to_identifier(view))
+            if create:
+                self.execute(exp.Create(this=table, kind="TABLE", expression=select))
+            else:
+                schema = exp.Schema(this=table, expressions=columns)
+                self.execute(exp.Insert(this=schema, expression=select))
+        finally:
+            self._con.unregister(view)
+
+    def table_schema(self, table: exp.Table) -> pa.Schema | None:
+        if table.name not in self.list_tables(table.db):
+            return None
+        return self.query_arrow(exp.select("*").from_(table).limit(0)).schema
+
+    def list_tables(self, schema: str) -> list[str]:
+        query = (
+            exp.select("table_name")
+            .from_("information_schema.tables")
+            .where(exp.column("table_schema").eq(exp.Literal.string(schema)))
+            .where(exp.column("table_catalog").eq(exp.func("current_database")))
+            .order_by("table_name")
+        )
+        return [str(v) for v in self.query_arrow(query).column(0).to_pylist()]
+
+    def close(self) -> None:
+        self._con.close()
