@@ -1,0 +1,1 @@
+"""The `brain` command line: thin commands over the Brain facade."""

@@ -1,0 +1,183 @@
+"""Data commands: ingest, sources, build, contracts, objects, object."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from companybrain.brain import Brain
+from companybrain.cli.output import FormatOpt, RowsFormatOpt, console, err_console, print_csv, print_json, print_rows
+
+
+@contextmanager
+def open_brain(state: Any) -> Iterator[Brain]:
+    brain = Brain.open(state.project)
+    try:
+        yield brain
+    finally:
+        brain.close()
+
+
+@contextmanager
+def row_progress() -> Iterator[Any]:
+    """A live 'rows read' line per table on stderr; silent when stderr is not a terminal."""
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+                        TimeElapsedColumn(), console=err_console, transient=True, disable=not err_console.is_terminal)
+    tasks: dict[str, Any] = {}
+
+    def update(label: str, rows: int) -> None:
+        if label not in tasks:
+            tasks[label] = progress.add_task(label, total=None)
+        progress.update(tasks[label], completed=rows)
+
+    with progress:
+        yield update
+
+
+@contextmanager
+def step_progress(what: str) -> Iterator[Any]:
+    progress = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                        TimeElapsedColumn(), console=err_console, transient=True, disable=not err_console.is_terminal)
+    task = progress.add_task("", total=None)
+
+    def update(name: str, done: int, total: int) -> None:
+        progress.update(task, description=name, completed=done, total=total)
+
+    with progress:
+        yield update
+
+
+def register(app: typer.Typer, state: Any) -> None:
+    sources_app = typer.Typer(help="The sources: load status and quarantined rows.", no_args_is_help=True)
+    app.add_typer(sources_app, name="sources")
+
+    @app.command()
+    def ingest(
+        names: Annotated[list[str] | None, typer.Argument(help="Sources to load (`erp` or `erp.orders`); all by default.")] = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Land the sources in the raw layer: incremental, idempotent, atomic; bad rows quarantined."""
+        with open_brain(state) as brain, row_progress() as progress:
+            results = brain.ingest(names or None, progress)
+        if format == "json":
+            print_json({"sources": [r.as_dict() for r in results]})
+        else:
+            rows = [{"source": r.name, "table": t.table, "status": t.status, "rows_loaded": t.rows_loaded,
+                     "rows_quarantined": t.rows_quarantined, "seconds": t.seconds,
+                     "note": t.message or (f"added columns: {', '.join(t.added_columns)}" if t.added_columns else "")}
+                    for r in results for t in r.tables]
+            print_rows(rows, title="ingest")
+        if any(r.status == "failed" for r in results):
+            raise typer.Exit(1)
+
+    @sources_app.command("status")
+    def sources_status(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
+        """The last load of every source table and the rows it holds."""
+        with open_brain(state) as brain:
+            rows = brain.sources_status()
+        if format == "json":
+            print_json({"tables": rows})
+        else:
+            print_rows(rows, title="sources")
+
+    @sources_app.command("quarantine")
+    def sources_quarantine(
+        source: Annotated[str, typer.Argument(help="Source name, or source.table.")],
+        limit: Annotated[int, typer.Option(help="Rows to show.")] = 100,
+        format: RowsFormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Rows a source sent that were not loaded, with the reason."""
+        name, _, table = source.partition(".")
+        with open_brain(state) as brain:
+            rows = brain.quarantine(name, table or None, limit)
+        if format == "json":
+            print_json({"source": name, "table": table or None, "rows": rows})
+        elif format == "csv":
+            print_csv(rows)
+        else:
+            print_rows(rows, title=f"quarantine: {source}", columns=["load_id", "table_name", "location", "reason", "record"])
+
+    @app.command()
+    def build(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
+        """Materialize the ontology; a failing blocking contract keeps the previous objects."""
+        with open_brain(state) as brain, step_progress("build") as progress:
+            report = brain.build(progress)
+        if format == "json":
+            print_json(report.as_dict())
+            return
+        print_rows([{"object_type": k, "rows": v} for k, v in report.objects.items()], title="objects")
+        failed = [c for c in report.contracts if not c.passed]
+        note = " (warnings only: see `brain contracts`)" if failed else ""
+        console.print(f"contracts: {len(report.contracts) - len(failed)} passed, {len(failed)} failed{note}; "
+                      f"built in {report.seconds:.1f} s")
+
+    @app.command()
+    def contracts(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
+        """Run the data contracts on the current objects; exit 1 if a blocking one fails."""
+        with open_brain(state) as brain:
+            results = brain.contracts()
+        passed = sum(r.passed for r in results)
+        if format == "json":
+            print_json({"passed": passed, "failed": len(results) - passed, "results": [r.as_dict() for r in results]})
+        else:
+            rows = [{**r.as_dict(), "ok": "✓" if r.passed else "✗", "sample": r.sample or ""} for r in results]
+            print_rows(rows, title="contracts", columns=["ok", "object", "contract", "target", "severity", "detail", "sample"])
+            console.print(f"{passed} passed, {len(results) - passed} failed")
+        if any(not r.passed and r.severity == "blocking" for r in results):
+            raise typer.Exit(1)
+
+    @app.command()
+    def objects(
+        type_name: Annotated[str, typer.Argument(metavar="TYPE", help="Object type, e.g. Customer.")],
+        where: Annotated[str | None, typer.Option(help="Filter on properties, e.g. \"region = 'EMEA'\".")] = None,
+        limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+        count: Annotated[bool, typer.Option("--count", help="Print only the number of objects.")] = False,
+        format: RowsFormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """List objects of a type."""
+        with open_brain(state) as brain:
+            if count:
+                n = brain.count_objects(type_name, where)
+                print_json({"count": n}) if format == "json" else console.print(n)
+                return
+            rows = brain.objects(type_name, where, limit)
+        if format == "json":
+            print_json({"type": type_name, "rows": rows})
+        elif format == "csv":
+            print_csv(rows)
+        else:
+            print_rows(rows, title=type_name)
+
+    @app.command("object")
+    def object_(
+        type_name: Annotated[str, typer.Argument(metavar="TYPE")],
+        key: Annotated[str, typer.Argument(help="The object's key.")],
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Show one object with its linked objects."""
+        with open_brain(state) as brain:
+            found = brain.object(type_name, key)
+        if format == "json":
+            print_json(found)
+            return
+        print_rows([{"property": k, "value": v} for k, v in found["properties"].items()],
+                   title=f"{found['type']} {found['key']}")
+        rows = []
+        for name, link in found["links"].items():
+            if link["kind"] == "many_to_one":
+                target = link["object"]
+                rows.append({"link": name, "type": link["type"], "linked": _label(target) if target else "(none)"})
+            else:
+                more = f" (+{link['count'] - len(link['keys'])} more)" if link["count"] > len(link["keys"]) else ""
+                rows.append({"link": name, "type": link["type"], "linked": ", ".join(map(str, link["keys"])) + more})
+        print_rows(rows, title="links")
+
+
+def _label(obj: dict[str, Any]) -> str:
+    values = list(obj.values())
+    name = obj.get("name") or obj.get("full_name")
+    return f"{values[0]} ({name})" if name else str(values[0])

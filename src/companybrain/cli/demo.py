@@ -1,0 +1,109 @@
+"""The demo: generate Acme Industrial, then ingest, build and check it (`brain demo`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from companybrain.cli.data import step_progress
+from companybrain.cli.output import FormatOpt, console, print_json, print_rows
+
+
+def make_app(state: Any) -> typer.Typer:
+    app = typer.Typer(help="The Acme Industrial demo company.", invoke_without_command=True)
+
+    @app.callback()
+    def run(
+        ctx: typer.Context,
+        scale: Annotated[str, typer.Option(help="small (~50k order lines), medium (~2M), large (~20M).")] = "medium",
+        seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same company.")] = 7,
+        out: Annotated[Path, typer.Option(help="Where to write the demo project.")] = Path("demo/acme"),
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Run the main job: generate the demo, ingest every source, build the ontology, run the contracts."""
+        if ctx.invoked_subcommand is not None:
+            return
+        from companybrain.brain import Brain
+        from companybrain.cli.data import row_progress
+        from companybrain.demo.generate import generate_demo
+
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        with step_progress(f"generate ({scale})") as progress:
+            summary = generate_demo(out, scale=scale, seed=seed, progress=progress)
+        timings["generate"] = time.perf_counter() - t0
+        console.print(f"generated Acme Industrial ({scale}, seed {seed}) in {out} [{timings['generate']:.1f} s]")
+        with Brain.open(out) as brain:
+            t0 = time.perf_counter()
+            with row_progress() as progress:
+                loads = brain.ingest(progress=progress)
+            timings["ingest"] = time.perf_counter() - t0
+            console.print(f"ingested {sum(s.rows_loaded for s in loads):,} rows "
+                          f"({sum(s.rows_quarantined for s in loads)} quarantined) [{timings['ingest']:.1f} s]")
+            t0 = time.perf_counter()
+            with step_progress("build") as progress:
+                report = brain.build(progress)
+            timings["build"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            results = brain.contracts()
+            timings["contracts"] = time.perf_counter() - t0
+        passed = sum(r.passed for r in results)
+        result = {
+            "project": str(out),
+            "scale": scale,
+            "seed": seed,
+            "source_tables": summary.tables,
+            "sources": [s.as_dict() for s in loads],
+            "objects": report.objects,
+            "contracts": {"passed": passed, "failed": len(results) - passed},
+            "seconds": {k: round(v, 2) for k, v in timings.items()},
+        }
+        if format == "json":
+            print_json(result)
+            return
+        print_rows([{"object_type": k, "rows": v} for k, v in report.objects.items()], title="Acme Industrial: objects")
+        print_rows([{"step": k, "seconds": round(v, 2)} for k, v in timings.items()], title="time per step")
+        console.print(f"contracts: {passed} passed, {len(results) - passed} failed")
+        console.print(f"Explore: brain -p {out} objects Customer --limit 5 ;  brain -p {out} sources status")
+
+    @app.command()
+    def generate(
+        scale: Annotated[str, typer.Option(help="small, medium or large.")] = "medium",
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+        out: Annotated[Path, typer.Option(help="Folder for the demo project.")] = Path("demo/acme"),
+        erp_url: Annotated[str | None, typer.Option(help="Write the ERP to this PostgreSQL database instead of SQLite.")] = None,
+        crm_url: Annotated[str | None, typer.Option(help="Write the CRM to this MySQL/MariaDB database instead of SQLite.")] = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Write the demo project and its source systems (deterministic for a seed)."""
+        from companybrain.demo.generate import generate_demo
+
+        with step_progress(f"generate ({scale})") as progress:
+            summary = generate_demo(out, scale=scale, seed=seed, erp_url=erp_url, crm_url=crm_url, progress=progress)
+        if format == "json":
+            print_json({"out": str(summary.out), "scale": summary.scale, "seed": summary.seed,
+                        "tables": summary.tables, "seconds": round(summary.seconds, 2)})
+            return
+        print_rows([{"table": k, "rows": v} for k, v in summary.tables.items()], title=f"Acme Industrial ({scale})")
+        console.print(f"written to {summary.out} in {summary.seconds:.1f} s; next: brain -p {summary.out} ingest")
+
+    @app.command()
+    def stream(
+        target: Annotated[str, typer.Option(help="mqtt://host:port or http(s)://... to send events to.")] = "mqtt://127.0.0.1:1883",
+        rate: Annotated[float, typer.Option(help="Events per second.")] = 50.0,
+        limit: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
+        topic: Annotated[str, typer.Option(help="MQTT topic prefix.")] = "acme/telemetry",
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Replay live telemetry and line events from the demo to MQTT or HTTP."""
+        from companybrain.demo.stream import stream_events
+        from companybrain.project import find_project
+
+        summary = stream_events(find_project(state.project), target=target, rate=rate, limit=limit, topic=topic)
+        data = summary.__dict__ if hasattr(summary, "__dict__") else dict(summary)
+        print_json(data) if format == "json" else console.print(data)
+
+    return app

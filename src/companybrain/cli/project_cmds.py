@@ -1,0 +1,69 @@
+"""Project commands: init, check, schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from companybrain.cli.output import FormatOpt, console, print_json
+from companybrain.errors import ConfigError
+from companybrain.project import Project, find_project
+from companybrain.scaffold import init_project
+from companybrain.specs.schema import KINDS, json_schema
+
+
+def register(app: typer.Typer, state: Any) -> None:
+    @app.command()
+    def init(folder: Annotated[Path, typer.Argument(help="Folder for the new project (created if missing).")]) -> None:
+        """Scaffold an empty brain project."""
+        written = init_project(folder)
+        console.print(f"Created a brain project in {folder} ({len(written)} files).")
+        console.print(f"Next: add sources to {folder / 'brain.yaml'}, then `brain -p {folder} check`.")
+
+    @app.command()
+    def check(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
+        """Validate every file of the project; report each problem with file, line, key and fix."""
+        root = find_project(state.project)
+        problems: list[dict[str, Any]] = []
+        summary: dict[str, Any] = {}
+        try:
+            project = Project.load(root)
+            summary = {"sources": len(project.spec.sources), "tables": len(project.raw_tables()),
+                       "object_types": len(project.objects)}
+        except ConfigError as exc:
+            problems = [
+                {"file": loc.file, "line": loc.line, "key": loc.key, "message": msg} for loc, msg in exc.problems
+            ]
+        if format == "json":
+            print_json({"ok": not problems, "problems": problems, **summary})
+        elif problems:
+            for p in problems:
+                where = p["file"] + (f":{p['line']}" if p["line"] else "")
+                key = f" ({p['key']})" if p["key"] else ""
+                console.print(f"[red]✗[/] {where}{key}: {p['message']}", highlight=False)
+        else:
+            console.print(
+                f"[green]✓[/] project is valid: {summary['sources']} sources, {summary['tables']} tables, "
+                f"{summary['object_types']} object types"
+            )
+        if problems:
+            raise typer.Exit(1)
+
+    @app.command()
+    def schema(
+        kind: Annotated[str, typer.Argument(help=f"Which file: {', '.join(KINDS)}.")] = "project",
+        out: Annotated[Path | None, typer.Option(help="Write every schema as DIR/<kind>.json instead.")] = None,
+    ) -> None:
+        """Print the JSON Schema of a project file (for editor completion and checks)."""
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            for name in KINDS:
+                (out / f"{name}.json").write_text(json.dumps(json_schema(name), indent=2) + "\n")
+            console.print(f"Wrote {', '.join(f'{k}.json' for k in KINDS)} to {out}")
+            return
+        if kind not in KINDS:
+            raise typer.BadParameter(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+        print_json(json_schema(kind))

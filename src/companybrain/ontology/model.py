@@ -1,0 +1,92 @@
+"""Where objects live in the warehouse and the SELECT that materializes each type."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from companybrain.specs.ontology import SPEC_DIALECT, ObjectType, parse_expression
+from companybrain.warehouse.ddl import col, table
+from companybrain.warehouse.types import sql_type
+
+SCHEMA = "ontology"
+NEXT = "__next__"
+
+
+def snake(name: str) -> str:
+    """OrderLine -> order_line."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def object_table(name: str, staged: bool = False) -> exp.Table:
+    return table(SCHEMA, (NEXT if staged else "") + snake(name))
+
+
+def link_table(obj: str, link: str, staged: bool = False) -> exp.Table:
+    return table(SCHEMA, (NEXT if staged else "") + f"{snake(obj)}__{link}")
+
+
+def raw_ref(text: str) -> exp.Table:
+    schema, _, name = text.partition(".")
+    return table(schema, name)
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A link as seen from one object type: forward (many-to-one, many-to-many) or reverse (one-to-many)."""
+
+    name: str
+    source: str  # the type that declares the link
+    target: str
+    kind: str  # many_to_one | one_to_many | many_to_many
+    via: str | None  # the property holding the foreign key, on `source`
+    declared_as: str  # the link's name on `source`
+
+
+def links_of(objects: dict[str, ObjectType], name: str) -> list[LinkView]:
+    """Every link an object type has, including the reverse side of links pointing at it."""
+    found = [
+        LinkView(link_name, name, link.to, link.cardinality, link.via, link_name)
+        for link_name, link in objects[name].links.items()
+    ]
+    for other, obj in objects.items():
+        for link_name, link in obj.links.items():
+            if link.to != name or link.reverse is None:
+                continue
+            kind = "one_to_many" if link.via else "many_to_many"
+            found.append(LinkView(link.reverse, other, other, kind, link.via, link_name))
+    return found
+
+
+def materialize_query(obj: ObjectType) -> exp.Select:
+    """SELECT the typed properties of an object type from its raw table or SQL."""
+    if obj.sql is not None:
+        query = sqlglot.parse_one(obj.sql, dialect=SPEC_DIALECT)
+        assert isinstance(query, exp.Query)
+        source: exp.Expression = query.subquery("src")
+    else:
+        assert obj.source is not None
+        source = raw_ref(obj.source)
+    projections = []
+    for name, prop in obj.properties.items():
+        value = parse_expression(prop.expr) if prop.expr else col(prop.column or name)
+        projections.append(exp.Cast(this=value, to=sql_type(prop.type)).as_(name, quoted=True))
+    select = exp.select(*projections).from_(source)
+    if obj.where:
+        select = select.where(parse_expression(obj.where))
+    return select
+
+
+def link_query(obj: ObjectType, link_name: str) -> exp.Select:
+    """The pairs of keys of a many-to-many link, from its raw link table."""
+    link = obj.links[link_name]
+    assert link.through and link.from_column and link.to_column
+    return (
+        exp.select(col(link.from_column).as_("from_key", quoted=True), col(link.to_column).as_("to_key", quoted=True))
+        .distinct()
+        .from_(raw_ref(link.through))
+        .where(exp.and_(col(link.from_column).is_(exp.null()).not_(), col(link.to_column).is_(exp.null()).not_()))
+    )

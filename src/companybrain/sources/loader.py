@@ -1,0 +1,302 @@
+"""Land sources in the raw layer: incremental, idempotent, atomic, logged, bad rows quarantined."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from companybrain.errors import BrainError, SchemaDriftError
+from companybrain.project import Project
+from companybrain.sources import load_log
+from companybrain.sources.base import Connector, Extract
+from companybrain.sources.files import FILE_COLUMN, FileConnector
+from companybrain.sources.sql import SqlConnector
+from companybrain.sources.validate import check_rows
+from companybrain.specs.project import FileSource, SourceTable, SqlSource
+from companybrain.warehouse.base import Warehouse
+from companybrain.warehouse.ddl import (
+    add_column,
+    col,
+    count_rows,
+    drop_table,
+    insert_select,
+    literal,
+    rename_table,
+    table,
+)
+from companybrain.warehouse.types import logical_type, normalize_arrow
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class TableLoad:
+    source: str
+    table: str
+    status: str = "ok"  # ok | unchanged | failed
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    seconds: float = 0.0
+    added_columns: list[str] = field(default_factory=list)
+    message: str | None = None
+
+
+@dataclass
+class SourceLoad:
+    name: str
+    status: str
+    rows_loaded: int
+    rows_quarantined: int
+    seconds: float
+    tables: list[TableLoad]
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def open_connector(project: Project, spec: SqlSource | FileSource) -> Connector:
+    from companybrain.project import expand_env
+
+    if isinstance(spec, SqlSource):
+        return SqlConnector(spec, expand_env(spec.url), project.root)
+    return FileConnector(spec, project.resolve_path(spec.path))
+
+
+def ingest(
+    project: Project, wh: Warehouse, names: list[str] | None = None, progress: Progress | None = None
+) -> list[SourceLoad]:
+    """Load the named sources (`source` or `source.table`; all when None). A failing table fails alone."""
+    selected = select_tables(project, names)
+    load_log.ensure_tables(wh)
+    results = []
+    for spec in project.spec.sources:
+        tables = selected.get(spec.name)
+        if not tables:
+            continue
+        started = time.perf_counter()
+        loads: list[TableLoad] = []
+        error = None
+        try:
+            connector = open_connector(project, spec)
+        except BrainError as exc:
+            connector, error = None, exc.message
+        for tspec in tables:
+            if connector is None:
+                loads.append(TableLoad(spec.name, tspec.name, status="failed", message=error))
+                continue
+            loads.append(load_table(wh, connector, tspec, progress))
+        failed = [t for t in loads if t.status == "failed"]
+        status = "failed" if failed else ("unchanged" if all(t.status == "unchanged" for t in loads) else "ok")
+        results.append(
+            SourceLoad(
+                name=spec.name,
+                status=status,
+                rows_loaded=sum(t.rows_loaded for t in loads),
+                rows_quarantined=sum(t.rows_quarantined for t in loads),
+                seconds=round(time.perf_counter() - started, 3),
+                tables=loads,
+                error="; ".join(f"{t.table}: {t.message}" for t in failed) or None,
+            )
+        )
+    return results
+
+
+def select_tables(project: Project, names: list[str] | None) -> dict[str, list[SourceTable]]:
+    from companybrain.errors import NotFound, did_you_mean
+
+    by_source = {s.name: s for s in project.spec.sources}
+    if not names:
+        return {name: list(s.tables) for name, s in by_source.items()}
+    chosen: dict[str, list[SourceTable]] = {}
+    for name in names:
+        source_name, _, table_name = name.partition(".")
+        if source_name not in by_source:
+            raise NotFound(f"unknown source {source_name!r}; {did_you_mean(source_name, by_source)}")
+        tables = by_source[source_name].tables
+        if table_name:
+            match = [t for t in tables if t.name == table_name]
+            if not match:
+                raise NotFound(
+                    f"source {source_name} has no table {table_name!r}; {did_you_mean(table_name, [t.name for t in tables])}"
+                )
+            tables = match
+        chosen.setdefault(source_name, [])
+        chosen[source_name].extend(t for t in tables if t not in chosen[source_name])
+    return chosen
+
+
+def load_table(wh: Warehouse, connector: Connector, spec: SourceTable, progress: Progress | None) -> TableLoad:
+    """One table in one transaction: on any failure the previous raw table and state stay."""
+    result = TableLoad(connector.name, spec.name)
+    started_at = datetime.now(UTC).replace(tzinfo=None)
+    started = time.perf_counter()
+    state: dict[str, Any] = {}
+    try:
+        previous = load_log.last_state(wh, connector.name, spec.name)
+        extract = connector.extract(spec, previous)
+        with wh.transaction():
+            load_id = load_log.next_load_id(wh)
+            if extract.unchanged:
+                result.status = "unchanged"
+            else:
+                _Landing(wh, connector.name, spec, extract, load_id, result, progress).run()
+            state = extract.state
+            result.seconds = round(time.perf_counter() - started, 3)
+            load_log.record_load(wh, _log_row(load_id, result, started_at, state))
+    except BrainError as exc:
+        result.status, result.message = "failed", exc.message
+        result.rows_loaded = result.rows_quarantined = 0
+        result.seconds = round(time.perf_counter() - started, 3)
+        with wh.transaction():
+            load_log.record_load(wh, _log_row(load_log.next_load_id(wh), result, started_at, {}))
+    return result
+
+
+def _log_row(load_id: int, result: TableLoad, started_at: datetime, state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "load_id": load_id,
+        "source": result.source,
+        "table_name": result.table,
+        "status": result.status,
+        "started_at": started_at,
+        "seconds": result.seconds,
+        "rows_read": result.rows_read,
+        "rows_loaded": result.rows_loaded,
+        "rows_quarantined": result.rows_quarantined,
+        "added_columns": ",".join(result.added_columns) or None,
+        "state": state,
+        "message": result.message,
+    }
+
+
+class _Landing:
+    """The body of one load, inside the caller's transaction."""
+
+    def __init__(
+        self,
+        wh: Warehouse,
+        source: str,
+        spec: SourceTable,
+        extract: Extract,
+        load_id: int,
+        result: TableLoad,
+        progress: Progress | None,
+    ) -> None:
+        self.wh, self.source, self.spec, self.extract = wh, source, spec, extract
+        self.load_id, self.result, self.progress = load_id, result, progress
+        self.label = f"{source}.{spec.name}"
+        self.raw = table("raw", f"{source}__{spec.name}")
+        self.target = table("raw", f"__next__{source}__{spec.name}") if extract.replace else self.raw
+        self.stage = table("raw", f"__stage__{source}__{spec.name}")
+        self.existing = wh.table_schema(self.raw)
+        self.current: pa.Schema | None = None if extract.replace else self.existing
+        self.created_here = False
+
+    def run(self) -> None:
+        wh = self.wh
+        if self.extract.replace:
+            wh.execute(drop_table(self.target))
+        elif self.extract.replaced_files and self.existing is not None:
+            files = [literal(name) for name in self.extract.replaced_files]
+            wh.execute(exp.delete(self.raw, where=col(FILE_COLUMN).isin(*files)))
+        for batch in self.extract.batches:
+            self._land(batch)
+        load_log.quarantine(wh, self.load_id, self.source, self.spec.name, self.extract.rejected)
+        self.result.rows_quarantined += len(self.extract.rejected)
+        if self.extract.replace:
+            if self.current is None:  # the source is empty now: so is the table
+                if self.existing is not None:
+                    wh.execute(exp.delete(self.raw))
+                return
+            wh.execute(drop_table(self.raw))
+            wh.execute(rename_table(self.target, self.raw.name))
+
+    def _land(self, batch: pa.Table) -> None:
+        offset = self.result.rows_read
+        self.result.rows_read += batch.num_rows
+        checked = check_rows(batch, key=self.spec.primary_key, declared=dict(self.spec.columns), offset=offset)
+        load_log.quarantine(self.wh, self.load_id, self.source, self.spec.name, checked.bad)
+        self.result.rows_quarantined += len(checked.bad)
+        data = normalize_arrow(checked.good)
+        if data.num_rows:
+            self._write(self._reconcile(data))
+        if self.progress:
+            self.progress(self.label, self.result.rows_read)
+
+    def _reconcile(self, data: pa.Table) -> pa.Table:
+        """Check the batch against the table: keys present, no type changed; add new columns."""
+        missing_keys = [k for k in self.spec.primary_key if k not in data.column_names]
+        if missing_keys:
+            raise SchemaDriftError(
+                f"{self.label}: key column(s) {missing_keys} are missing from the source",
+                hint="restore the column in the source, or change primary_key in brain.yaml",
+            )
+        reference = self.current if self.current is not None else self.existing
+        if reference is None:
+            return data
+        for name in data.column_names:
+            if name not in reference.names:
+                continue
+            was, now = logical_type(reference.field(name).type), logical_type(data.schema.field(name).type)
+            if was != now and data[name].null_count < data.num_rows:
+                raise SchemaDriftError(
+                    f"{self.label}: column {name!r} changed type from {was} to {now}",
+                    hint="fix the source, or declare the type under `columns:` so bad values are quarantined",
+                )
+        if self.current is None:
+            return data
+        for name in data.column_names:
+            if name not in self.current.names:
+                kind = logical_type(data.schema.field(name).type)
+                self.wh.execute(add_column(self.target, name, kind))
+                self.result.added_columns.append(name)
+        if self.result.added_columns:
+            self.current = self.wh.table_schema(self.target)
+            assert self.current is not None
+        # exactly the table's columns, in its order and types, so that appends are positional-safe
+        columns = []
+        for field_ in self.current:
+            if field_.name in data.column_names and logical_type(data.schema.field(field_.name).type) != "null":
+                columns.append(data[field_.name])
+            else:
+                columns.append(pa.nulls(data.num_rows, field_.type))
+        return pa.table(columns, schema=pa.schema([pa.field(f.name, f.type) for f in self.current]))
+
+    def _write(self, data: pa.Table) -> None:
+        wh, key = self.wh, self.spec.primary_key
+        if self.current is None:
+            wh.write_arrow(self.target, data, create=True)
+            self.current = wh.table_schema(self.target)
+            self.created_here = True
+            self.result.rows_loaded += data.num_rows
+            return
+        if not key or self.extract.replace or (self.created_here and self.extract.keys_unique):
+            wh.write_arrow(self.target, data, create=False)
+            self.result.rows_loaded += data.num_rows
+            return
+        # upsert by key through a stage table
+        wh.execute(drop_table(self.stage))
+        wh.write_arrow(self.stage, data, create=True)
+        same_key = exp.and_(*[col(k, "s").eq(col(k, "r")) for k in key])
+        if self.spec.cursor:
+            # rows at the cursor boundary that are already here are not changes
+            held = exp.select("1").from_(self.raw.as_("r")).where(
+                exp.and_(same_key, col(self.spec.cursor, "s").eq(col(self.spec.cursor, "r")))
+            )
+            wh.execute(exp.delete(self.stage.as_("s"), where=exp.Exists(this=held)))
+        changed = int(wh.scalar(count_rows(self.stage)) or 0)
+        if changed:
+            newer = exp.select("1").from_(self.stage.as_("s")).where(same_key)
+            wh.execute(exp.delete(self.raw.as_("r"), where=exp.Exists(this=newer)))
+            names = list(data.column_names)
+            wh.execute(insert_select(self.raw, names, exp.select(*[col(n) for n in names]).from_(self.stage)))
+        wh.execute(drop_table(self.stage))
+        self.result.rows_loaded += changed

@@ -1,0 +1,85 @@
+"""Shared fixtures: projects written on the fly, fresh PostgreSQL/MariaDB databases, the CLI."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN = os.environ.get("BRAIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MYSQL_HOST = os.environ.get("BRAIN_TEST_MYSQL_HOST", "127.0.0.1")
+
+
+def _pg_admin():
+    import psycopg
+
+    return psycopg.connect(PG_ADMIN, autocommit=True)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    name = f"cb_test_{uuid.uuid4().hex[:10]}"
+    with _pg_admin() as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with _pg_admin() as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A fresh, empty MariaDB database, dropped afterwards."""
+    import pymysql
+
+    name = f"cb_test_{uuid.uuid4().hex[:10]}"
+    con = pymysql.connect(host=MYSQL_HOST, user="root", password="", autocommit=True)
+    with con.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield f"mysql://root@{MYSQL_HOST}:3306/{name}"
+    finally:
+        with con.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        con.close()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.services)])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test against every warehouse engine."""
+    if request.param == "duckdb":
+        return "duckdb:///.brain/warehouse.duckdb"
+    return request.getfixturevalue("pg_url")
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run `brain ARGS...` in-process through the real entry point; return (exit code, stdout, stderr)."""
+    from companybrain.cli.main import main, state
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["brain", *args])
+        monkeypatch.setenv("COLUMNS", "200")
+        state.project, state.debug = None, False
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
