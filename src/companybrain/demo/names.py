@@ -76,7 +76,10 @@ COMPANY_PREFIX = (
     "Sunrise Tristar Unity Vector Wolverine Alpine Baltic Cascade Dynamo Emerald Fortis Galaxy "
     "Helios Indigo Jupiter Kestrel Lumen Magna Nova Omega Polaris Quantum Radiant Solaris "
     "Terra Ultra Vertex Windsor Xenon Yukon Zephyr Arrow Bison Condor Drake Eagle Fjord Glacier "
-    "Hawk Ibis Jaguar Koala Lynx Mustang Nimbus Osprey Puma"
+    "Hawk Ibis Jaguar Koala Lynx Mustang Nimbus Osprey Puma Quarry Raven Sable Tundra Umber "
+    "Valor Willow Yarrow Amber Birch Canyon Dune Ember Flint Grove Heron Iris Juniper Kodiak "
+    "Laurel Mesa Neptune Onyx Pacific Quartz Ridge Sierra Tidewater Upland Vista Wildcat "
+    "Aurora Boulder Caliber Dominion Everest Foundry Gateway Hallmark Ironwood Jetstream"
 ).split()
 COMPANY_CORE = (
     "Fluid-Systems Packaging Mining Energy Machinery Automation Foods Chemicals Metals Plastics "
@@ -130,6 +133,11 @@ def phones(rng: np.random.Generator, countries: np.ndarray) -> np.ndarray:
     tail = np.char.zfill(rng.integers(0, 10_000, len(countries)).astype(str), 4)
     out = np.char.add(np.char.add(np.char.add(np.char.add(prefix, " "), area), " 555 "), tail)
     return out.astype(object)
+
+
+def company_name_space() -> int:
+    """How many distinct company names company_names can produce."""
+    return len(COMPANY_PREFIX) * len(COMPANY_CORE)
 
 
 def company_names(

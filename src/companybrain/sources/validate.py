@@ -84,7 +84,7 @@ def _check_in_duckdb(batch: pa.Table, key: list[str], casts: dict[str, str], off
     con = duckdb.connect()
     try:
         con.register("batch", indexed)
-        result = con.execute(query.sql(dialect="duckdb")).fetch_arrow_table()
+        result = con.execute(query.sql(dialect="duckdb")).to_arrow_table()
     finally:
         con.close()
     result = result.sort_by(POS)

@@ -55,7 +55,7 @@ class DuckDBWarehouse(Warehouse):
     def query_arrow(self, query: exp.Expression) -> pa.Table:
         sql = self.render(query)
         try:
-            return self._con.execute(sql).fetch_arrow_table()
+            return self._con.execute(sql).to_arrow_table()
         except self._error as exc:
             raise WarehouseError(f"DuckDB refused a query: {exc}\n  sql: {sql[:500]}") from None
 
