@@ -344,7 +344,7 @@ def _price_list(rng: np.random.Generator, ref_price: np.ndarray) -> dict[str, np
     """Price entries: the starting list price, yearly list increases and product-specific moves."""
     n = len(ref_price)
     prod = [np.arange(n)]
-    day = [np.full(n, -425)]  # 2022-01-01, before the history starts
+    day = [np.full(n, int((np.datetime64("2022-01-01") - HISTORY_START).astype(int)))]
     factor = [np.ones(n)]
     for date, lo, hi in (("2024-01-01", 1.02, 1.07), ("2025-01-01", 1.01, 1.06), ("2026-01-01", 1.00, 1.04)):
         prod.append(np.arange(n))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 import pyarrow as pa
@@ -15,6 +17,9 @@ from sqlglot import exp
 from companybrain.errors import ConfigError, ConnectorError, Location
 from companybrain.sources.base import Extract
 from companybrain.specs.project import SourceTable, SqlSource
+
+DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
+CONNECT_TIMEOUT = 5.0
 
 # URL scheme -> (sqlglot dialect, connectorx scheme)
 ENGINES = {
@@ -77,6 +82,7 @@ class SqlConnector:
         import connectorx as cx
 
         sql = query.sql(dialect=self.dialect)
+        self._check_reachable(table)
         try:
             reader = cx.read_sql(self.url, sql, return_type="arrow_stream", batch_size=self.spec.batch_size)
             for batch in reader:
@@ -99,6 +105,22 @@ class SqlConnector:
             raise ConnectorError(
                 f"source {self.name}.{table.name}: cannot read from {_mask(self.url)}: {str(exc).strip()[:300]}",
                 hint="check the URL in brain.yaml, that the database answers, and that the table exists",
+            ) from None
+
+
+    def _check_reachable(self, table: SourceTable) -> None:
+        """Fail in seconds, not after the driver's pool time-out, when the server does not answer."""
+        if self.dialect == "sqlite":
+            return
+        parts = urlsplit(self.url)
+        host, port = parts.hostname or "localhost", parts.port or DEFAULT_PORTS[self.dialect]
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+        except OSError as exc:
+            raise ConnectorError(
+                f"source {self.name}.{table.name}: cannot read from {_mask(self.url)}: "
+                f"{host}:{port} does not answer ({exc.strerror or exc})",
+                hint="check the URL in brain.yaml and that the database server is running",
             ) from None
 
 
