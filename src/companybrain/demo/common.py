@@ -16,6 +16,8 @@ TELEMETRY_START = np.datetime64("2025-03-01", "D")  # hourly sensor data for the
 BACKLOG_WEEKS = 13
 REGIONS = ("NA", "EMEA", "APAC", "LATAM")
 EMAIL_DOMAIN = "acme-industrial.example"
+# Demand by calendar month (Jan..Dec): Q4 peak, August and December dips; also drives overtime.
+MONTH_FACTOR = (0.92, 0.95, 1.05, 1.02, 1.0, 1.03, 0.93, 0.85, 1.05, 1.1, 1.12, 0.9)
 
 
 @dataclass(frozen=True)

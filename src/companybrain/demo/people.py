@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 
 from companybrain.demo.common import (
-    AS_OF,
     EMAIL_DOMAIN,
     HISTORY_DAYS,
     HISTORY_START,
@@ -231,8 +230,9 @@ def _organisation(rng: np.random.Generator, scale: Scale, company: Company) -> d
     cols: dict[str, list] = {k: [] for k in ("site", "function", "role", "band", "manager", "line", "hire_day", "kind")}
 
     def add(site, function, role, band, manager, hire_day, kind, line=-1) -> np.ndarray:
-        count = len(np.atleast_1d(role))
-        start = sum(len(np.atleast_1d(x)) for x in cols["role"])
+        values = (site, function, role, band, manager, hire_day, kind, line)
+        count = max(np.size(v) for v in values)
+        start = sum(len(x) for x in cols["role"])
         for key, value in (("site", site), ("function", function), ("role", role), ("band", band),
                            ("manager", manager), ("hire_day", hire_day), ("kind", kind), ("line", line)):
             cols[key].append(np.broadcast_to(np.asarray(value), (count,)).copy())
@@ -311,10 +311,10 @@ def _manager_changes(
     for f, pool in pool_by_fn.items():
         mask = org["function"][emp] == f
         old[mask] = pool[rng.integers(0, len(pool), mask.sum())]
-    # walk from the last event backwards: new[i] = old[i+1] within a person
-    for _ in range(int(np.max(np.bincount(emp))) if len(emp) else 0):
-        inner = ~last
-        new[inner] = old[np.flatnonzero(inner) + 1]
+    # the manager after a change is the one before the person's next change
+    inner = np.flatnonzero(~last)
+    for _ in range(50):
+        new[inner] = old[inner + 1]
         same = old == new
         if not same.any():
             break
@@ -334,8 +334,8 @@ def _simulate_attrition(
     n, n_months = overtime.shape
     hired_by = org["hire_day"][:, None] < m_start[None, :]
     # trailing 3-month mean of the overtime actually worked (months before hire count as absent)
-    worked = np.where(hired_by | (org["hire_day"][:, None] <= m_end[None, :]), overtime, 0.0)
     present = (org["hire_day"][:, None] <= m_end[None, :]).astype(float)
+    worked = overtime * present
     csum = np.cumsum(worked, axis=1)
     ccount = np.cumsum(present, axis=1)
     lag_sum = csum - np.c_[np.zeros((n, 3)), csum[:, :-3]]
@@ -369,7 +369,6 @@ def _simulate_attrition(
                                np.where(r < 0.9, "resignation", "relocation")))
     exit_reason = np.full(n, "", dtype=object)
     exit_reason[who] = reason
-    del AS_OF  # noqa: F821  (documentation: exits are all before AS_OF by construction)
     return exit_day, exit_reason
 
 

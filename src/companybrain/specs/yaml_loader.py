@@ -66,12 +66,12 @@ def load(model: type[M], path: Path, display: str) -> M:
 def _problem(
     err: Any, model: type[BaseModel], display: str, lines: dict[Path_, int]
 ) -> tuple[Location, str]:
-    loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+    loc = _data_path(tuple(err["loc"]), lines)
     line = _nearest_line(loc, lines)
     key = ".".join(str(p) for p in loc) or None
     message = err["msg"]
     if err["type"] == "extra_forbidden" and loc:
-        allowed = _allowed_fields(model, loc[:-1])
+        allowed = _allowed_fields(model, tuple(err["loc"])[:-1])
         message = f"unknown key {loc[-1]!r}; {did_you_mean(str(loc[-1]), allowed)}"
     elif err["type"] == "missing":
         message = f"missing required key {loc[-1]!r}" if loc else "missing required key"
@@ -80,14 +80,24 @@ def _problem(
     return Location(display, line, key), message
 
 
+def _data_path(loc: tuple[Any, ...], lines: dict[Path_, int]) -> tuple[Any, ...]:
+    """The error's path in the YAML data, without the union tags pydantic inserts ('sql', 'function-after[...]')."""
+    prefixes = {key[:n] for key in lines for n in range(1, len(key) + 1)}
+    path: tuple[Any, ...] = ()
+    for i, part in enumerate(loc):
+        candidate = (*path, part)
+        if candidate in prefixes or (i == len(loc) - 1 and not _is_union_tag(part)):
+            path = candidate
+    return path
+
+
 def _is_union_tag(part: Any) -> bool:
-    # pydantic puts the union member's name into loc ("function-after[...]", "FileSource")
     return isinstance(part, str) and (part[:1].isupper() or "[" in part)
 
 
 def _nearest_line(loc: tuple[Any, ...], lines: dict[Path_, int]) -> int | None:
     for end in range(len(loc), -1, -1):
-        line = lines.get(tuple(str(p) if not isinstance(p, int) else p for p in loc[:end]))
+        line = lines.get(loc[:end])
         if line is not None:
             return line
     return 1 if lines else None

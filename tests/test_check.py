@@ -1,0 +1,115 @@
+"""`brain check`: every problem reported with file, line, key and a fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from companybrain.errors import ConfigError
+from companybrain.project import Project
+from tests.conftest import write
+from tests.shop import make_shop
+
+
+def problems(root: Path) -> list[tuple[str, int | None, str]]:
+    with pytest.raises(ConfigError) as info:
+        Project.load(root)
+    return [(loc.file, loc.line, msg) for loc, msg in info.value.problems]
+
+
+def test_shop_is_valid(tmp_path: Path) -> None:
+    project = Project.load(make_shop(tmp_path / "shop"))
+    assert set(project.objects) == {"Customer", "Order", "Employee"}
+    assert "raw.erp__orders" in project.raw_tables()
+
+
+def test_unknown_key_names_file_line_and_suggestion(tmp_path: Path) -> None:
+    root = make_shop(tmp_path / "shop")
+    text = (root / "brain.yaml").read_text().replace("primary_key: [order_id]", "primary_keys: [order_id]")
+    (root / "brain.yaml").write_text(text)
+    [(file, line, msg)] = problems(root)
+    assert file == "brain.yaml"
+    assert line == next(i for i, ln in enumerate(text.splitlines(), 1) if "primary_keys" in ln)
+    assert "unknown key 'primary_keys'" in msg and "did you mean 'primary_key'" in msg
+
+
+def test_ontology_errors_point_at_the_line(tmp_path: Path) -> None:
+    root = make_shop(tmp_path / "shop")
+    path = root / "ontology" / "shop.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("region: {type: string}", "region: {type: strng}"))
+    [(file, line, msg)] = problems(root)
+    assert file == "ontology/shop.yaml" and "Input should be 'string'" in msg and "got 'strng'" in msg
+    assert line == next(i for i, ln in enumerate(text.splitlines(), 1) if "region: {type: string}" in ln)
+    # references across files are checked once every file parses
+    text = text.replace("customer: {to: Customer,", "customer: {to: Custmer,")
+    text = text.replace("source: raw.hris__employees", "source: raw.hris__employee")
+    path.write_text(text)
+    lines = text.splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(i for i, ln in enumerate(lines, 1) if fragment in ln)
+
+    by_msg = {msg: line for _, line, msg in problems(root)}
+    assert any("did you mean 'Customer'" in m and line == line_of("to: Custmer") for m, line in by_msg.items())
+    assert any("did you mean 'raw.hris__employees'" in m and line == line_of("raw.hris__employee") for m, line in by_msg.items())
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    root = make_shop(tmp_path / "shop")
+    write(root / "ontology" / "broken.yaml", "objects:\n  Thing:\n    key: [unclosed\n")
+    [(file, line, msg)] = problems(root)
+    assert file == "ontology/broken.yaml" and line is not None and "not valid YAML" in msg
+
+
+def test_bad_expression_and_missing_key_property(tmp_path: Path) -> None:
+    root = make_shop(tmp_path / "shop")
+    path = root / "ontology" / "shop.yaml"
+    path.write_text(path.read_text().replace('expr: "amount > 100"', 'expr: "amount >"').replace("key: employee_id", "key: emp_id"))
+    messages = " | ".join(m for _, _, m in problems(root))
+    assert "not a valid SQL expression" in messages
+    assert "key 'emp_id' is not one of its properties" in messages
+
+
+def test_duplicate_object_type_across_files(tmp_path: Path) -> None:
+    root = make_shop(tmp_path / "shop")
+    write(root / "ontology" / "x_more.yaml", """
+        objects:
+          Customer:
+            key: id
+            source: raw.erp__customers
+            properties: {id: {type: integer}}
+        """)
+    [(file, line, msg)] = problems(root)
+    assert file == "ontology/x_more.yaml" and line == 2 and "already declared in ontology/shop.yaml" in msg
+
+
+def test_check_command_json(tmp_path: Path, run_cli) -> None:
+    root = make_shop(tmp_path / "shop")
+    code, out, _ = run_cli("-p", str(root), "check", "--format", "json")
+    assert code == 0 and json.loads(out)["ok"] is True
+    (root / "brain.yaml").write_text((root / "brain.yaml").read_text().replace("cursor: updated_at}", "cusor: updated_at}", 1))
+    code, out, _ = run_cli("-p", str(root), "check", "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False
+    [problem] = report["problems"]
+    assert problem["file"] == "brain.yaml" and problem["line"] == 9 and "did you mean 'cursor'" in problem["message"]
+
+
+def test_init_scaffolds_a_valid_project(tmp_path: Path, run_cli) -> None:
+    code, _, _ = run_cli("init", str(tmp_path / "new"))
+    assert code == 0
+    assert Project.load(tmp_path / "new").spec.name == "new"
+    assert json.loads((tmp_path / "new" / ".schemas" / "project.json").read_text())["title"] == "Company Brain brain.yaml"
+    code, _, err = run_cli("init", str(tmp_path / "new"))
+    assert code == 1 and "already holds a brain project" in err
+
+
+def test_schema_command(run_cli) -> None:
+    code, out, _ = run_cli("schema", "ontology")
+    schema = json.loads(out)
+    assert code == 0 and "objects" in schema["properties"]
+    code, out, _ = run_cli("schema", "project")
+    assert "warehouse" in json.loads(out)["properties"]
