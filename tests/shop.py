@@ -142,10 +142,18 @@ def make_shop(root: Path, warehouse: str = "duckdb:///.brain/warehouse.duckdb", 
         ,2025-02-01,1
         """,
     )
-    tickets = [{"ticket_id": f"T{i}", "customer_id": i % 50 + 1, "priority": "high" if i % 5 == 0 else "low"} for i in range(20)]
+    tickets = [
+        {"ticket_id": f"T{i}", "customer_id": i % 50 + 1, "priority": "high" if i % 5 == 0 else "low"}
+        for i in range(20)
+    ]
     write_jsonl(root / "sources" / "service" / "tickets_2025_01.jsonl", tickets)
-    readings = pa.table({"machine_id": ["M1", "M2"] * 50, "ts": [T0 + timedelta(hours=i) for i in range(100)],
-                         "temperature": [20.0 + i % 7 for i in range(100)]})
+    readings = pa.table(
+        {
+            "machine_id": ["M1", "M2"] * 50,
+            "ts": [T0 + timedelta(hours=i) for i in range(100)],
+            "temperature": [20.0 + i % 7 for i in range(100)],
+        }
+    )
     pq.write_table(readings, root / "sources" / "telemetry" / "readings_2025_01.parquet")
     return root
 

@@ -54,7 +54,10 @@ def test_ontology_errors_point_at_the_line(tmp_path: Path) -> None:
 
     by_msg = {msg: line for _, line, msg in problems(root)}
     assert any("did you mean 'Customer'" in m and line == line_of("to: Custmer") for m, line in by_msg.items())
-    assert any("did you mean 'raw.hris__employees'" in m and line == line_of("raw.hris__employee") for m, line in by_msg.items())
+    assert any(
+        "did you mean 'raw.hris__employees'" in m and line == line_of("raw.hris__employee")
+        for m, line in by_msg.items()
+    )
 
 
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
@@ -67,7 +70,9 @@ def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
 def test_bad_expression_and_missing_key_property(tmp_path: Path) -> None:
     root = make_shop(tmp_path / "shop")
     path = root / "ontology" / "shop.yaml"
-    path.write_text(path.read_text().replace('expr: "amount > 100"', 'expr: "amount >"').replace("key: employee_id", "key: emp_id"))
+    path.write_text(
+        path.read_text().replace('expr: "amount > 100"', 'expr: "amount >"').replace("key: employee_id", "key: emp_id")
+    )
     messages = " | ".join(m for _, _, m in problems(root))
     assert "not a valid SQL expression" in messages
     assert "key 'emp_id' is not one of its properties" in messages
@@ -75,13 +80,16 @@ def test_bad_expression_and_missing_key_property(tmp_path: Path) -> None:
 
 def test_duplicate_object_type_across_files(tmp_path: Path) -> None:
     root = make_shop(tmp_path / "shop")
-    write(root / "ontology" / "x_more.yaml", """
+    write(
+        root / "ontology" / "x_more.yaml",
+        """
         objects:
           Customer:
             key: id
             source: raw.erp__customers
             properties: {id: {type: integer}}
-        """)
+        """,
+    )
     [(file, line, msg)] = problems(root)
     assert file == "ontology/x_more.yaml" and line == 2 and "already declared in ontology/shop.yaml" in msg
 
@@ -90,7 +98,9 @@ def test_check_command_json(tmp_path: Path, run_cli) -> None:
     root = make_shop(tmp_path / "shop")
     code, out, _ = run_cli("-p", str(root), "check", "--format", "json")
     assert code == 0 and json.loads(out)["ok"] is True
-    (root / "brain.yaml").write_text((root / "brain.yaml").read_text().replace("cursor: updated_at}", "cusor: updated_at}", 1))
+    (root / "brain.yaml").write_text(
+        (root / "brain.yaml").read_text().replace("cursor: updated_at}", "cusor: updated_at}", 1)
+    )
     code, out, _ = run_cli("-p", str(root), "check", "--format", "json")
     report = json.loads(out)
     assert code == 1 and report["ok"] is False
@@ -102,7 +112,9 @@ def test_init_scaffolds_a_valid_project(tmp_path: Path, run_cli) -> None:
     code, _, _ = run_cli("init", str(tmp_path / "new"))
     assert code == 0
     assert Project.load(tmp_path / "new").spec.name == "new"
-    assert json.loads((tmp_path / "new" / ".schemas" / "project.json").read_text())["title"] == "Company Brain brain.yaml"
+    assert (
+        json.loads((tmp_path / "new" / ".schemas" / "project.json").read_text())["title"] == "Company Brain brain.yaml"
+    )
     code, _, err = run_cli("init", str(tmp_path / "new"))
     assert code == 1 and "already holds a brain project" in err
 

@@ -122,8 +122,9 @@ def test_broken_json_line_is_quarantined(shop: Brain) -> None:
 def test_added_column_is_added(shop: Brain) -> None:
     shop.ingest()
     folder = shop.project.root / "sources" / "telemetry"
-    extra = pa.table({"machine_id": ["M1"], "ts": pa.array([None], pa.timestamp("us")), "temperature": [30.0],
-                      "vibration": [0.7]})
+    extra = pa.table(
+        {"machine_id": ["M1"], "ts": pa.array([None], pa.timestamp("us")), "temperature": [30.0], "vibration": [0.7]}
+    )
     pq.write_table(extra, folder / "readings_2025_02.parquet")
     loads = by_table(shop.ingest(["telemetry"]))
     assert loads["telemetry.readings"].added_columns == ["vibration"]
@@ -136,11 +137,16 @@ def test_changed_type_stops_that_source_only(shop: Brain) -> None:
     folder = shop.project.root / "sources" / "telemetry"
     drift = pa.table({"machine_id": ["M1"], "ts": pa.array([None], pa.timestamp("us")), "temperature": ["hot"]})
     pq.write_table(drift, folder / "readings_2025_02.parquet")
-    write_jsonl(shop.project.root / "sources" / "service" / "tickets_2025_02.jsonl",
-                [{"ticket_id": "T300", "customer_id": 1, "priority": "low"}])
+    write_jsonl(
+        shop.project.root / "sources" / "service" / "tickets_2025_02.jsonl",
+        [{"ticket_id": "T300", "customer_id": 1, "priority": "low"}],
+    )
     results = {s.name: s for s in shop.ingest()}
     assert results["telemetry"].status == "failed"
-    assert "temperature" in results["telemetry"].error and "changed type from float to string" in results["telemetry"].error
+    assert (
+        "temperature" in results["telemetry"].error
+        and "changed type from float to string" in results["telemetry"].error
+    )
     assert results["service"].rows_loaded == 1  # the other sources still load
     assert len(raw_rows(shop, "telemetry__readings", "ts")) == 100  # previous state intact
     status = {(r["source"], r["table"]): r for r in shop.sources_status()}
@@ -192,7 +198,9 @@ def test_load_killed_half_way_leaves_previous_state(shop: Brain, tmp_path: Path)
     shop.close()  # DuckDB allows one writing process
     with subprocess.Popen(
         [sys.executable, "-c", KILL_SCRIPT, str(shop.project.root)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     ) as child:
         assert child.stdout is not None
         line = child.stdout.readline()

@@ -77,7 +77,10 @@ def test_blocking_contract_keeps_last_good_version(shop: Brain) -> None:
 
 def test_contracts_catch_planted_violations(shop: Brain, tmp_path: Path) -> None:
     path = shop.project.root / "ontology" / "shop.yaml"
-    text = path.read_text().replace("- {type: row_count, min: 1}", "- {type: row_count, min: 1}\n      - {type: not_null, property: amount, severity: warn}")
+    text = path.read_text().replace(
+        "- {type: row_count, min: 1}",
+        "- {type: row_count, min: 1}\n      - {type: not_null, property: amount, severity: warn}",
+    )
     path.write_text(text)
     shop.close()
     brain = Brain.open(shop.project.root)
@@ -91,10 +94,13 @@ def test_contracts_catch_planted_violations(shop: Brain, tmp_path: Path) -> None
 
 def test_unique_contract_on_a_property(shop: Brain) -> None:
     path = shop.project.root / "ontology" / "shop.yaml"
-    path.write_text(path.read_text().replace(
-        "- {type: accepted_values, property: region, values: [NA, EMEA, APAC]}",
-        "- {type: accepted_values, property: region, values: [NA, EMEA, APAC]}\n      - {type: unique, property: name}",
-    ))
+    path.write_text(
+        path.read_text().replace(
+            "- {type: accepted_values, property: region, values: [NA, EMEA, APAC]}",
+            "- {type: accepted_values, property: region, values: [NA, EMEA, APAC]}\n"
+            "      - {type: unique, property: name}",
+        )
+    )
     shop.close()
     brain = Brain.open(shop.project.root)
     erp(brain, "UPDATE customers SET name = 'Customer 5', updated_at = '2026-01-01 00:00:00' WHERE customer_id = 6")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -19,14 +20,18 @@ from tests.shop import make_shop
 
 T0 = datetime(2025, 1, 1)
 DDL = [
-    "CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name VARCHAR(100), region VARCHAR(10), updated_at TIMESTAMP)",
-    "CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer_id INTEGER, amount DOUBLE PRECISION, updated_at TIMESTAMP)",
+    "CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name VARCHAR(100), region VARCHAR(10),"
+    " updated_at TIMESTAMP)",
+    "CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer_id INTEGER, amount DOUBLE PRECISION,"
+    " updated_at TIMESTAMP)",
 ]
 
 
 def _rows(n_customers: int = 20, n_orders: int = 500) -> dict[str, list[tuple[Any, ...]]]:
     return {
-        "customers": [(i, f"C{i}", ["NA", "EMEA", "APAC"][i % 3], T0 + timedelta(minutes=i)) for i in range(1, n_customers + 1)],
+        "customers": [
+            (i, f"C{i}", ["NA", "EMEA", "APAC"][i % 3], T0 + timedelta(minutes=i)) for i in range(1, n_customers + 1)
+        ],
         "orders": [(i, 1 + i % n_customers, float(i), T0 + timedelta(minutes=i)) for i in range(1, n_orders + 1)],
     }
 
@@ -56,8 +61,13 @@ class Database:
             self.run(f"INSERT INTO {name} VALUES ({', '.join('?' * len(rows[0]))})", rows)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services),
-                        pytest.param("mariadb", marks=pytest.mark.services)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.services),
+        pytest.param("mariadb", marks=pytest.mark.services),
+    ]
+)
 def source_db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     if request.param == "sqlite":
         path = tmp_path / "erp.sqlite"
@@ -107,9 +117,7 @@ def test_incremental_and_idempotent(brain: Brain, source_db: Database) -> None:
     [erp] = brain.ingest(["erp.orders"])
     assert erp.rows_loaded == 2
     assert count(brain, "erp__orders") == 501
-    amount = brain.warehouse.scalar(
-        exp.select("amount").from_(exp.to_table("raw.erp__orders")).where("order_id = 7")
-    )
+    amount = brain.warehouse.scalar(exp.select("amount").from_(exp.to_table("raw.erp__orders")).where("order_id = 7"))
     assert amount == 1.5
 
 
@@ -117,7 +125,7 @@ def test_unreachable_database_fails_that_source_only(tmp_path: Path) -> None:
     spec = SqlSource(type="sql", name="erp", url="postgresql://nobody@127.0.0.1:1/none", tables=[{"name": "orders"}])
     connector = SqlConnector(spec, spec.url, tmp_path)
     extract = connector.extract(spec.tables[0], {})
-    with pytest.raises(ConnectorError, match="cannot read from postgresql://nobody@127.0.0.1:1/none"):
+    with pytest.raises(ConnectorError, match=re.escape("cannot read from postgresql://nobody@127.0.0.1:1/none")):
         list(extract.batches)
 
 

@@ -15,7 +15,6 @@ from companybrain.sources import load_log, loader
 from companybrain.warehouse import Warehouse, connect
 
 
-
 class Brain:
     """A loaded project and its warehouse, opened on first use."""
 
@@ -49,7 +48,9 @@ class Brain:
 
     # --- sources ------------------------------------------------------------------------------
 
-    def ingest(self, names: list[str] | None = None, progress: loader.Progress | None = None) -> list[loader.SourceLoad]:
+    def ingest(
+        self, names: list[str] | None = None, progress: loader.Progress | None = None
+    ) -> list[loader.SourceLoad]:
         """Land the sources (all, or `source` / `source.table` names) in the raw layer."""
         return loader.ingest(self.project, self.warehouse, names, progress)
 
@@ -73,7 +74,9 @@ class Brain:
                 name = f"{source.name}__{t.name}"
                 rows = None
                 if name in raw_tables:
-                    rows = int(wh.scalar(exp.select(exp.func("count", exp.Star())).from_(exp.to_table(f"raw.{name}"))) or 0)
+                    rows = int(
+                        wh.scalar(exp.select(exp.func("count", exp.Star())).from_(exp.to_table(f"raw.{name}"))) or 0
+                    )
                 status.append(
                     {
                         "source": source.name,

@@ -88,35 +88,45 @@ class Project:
                 target = self.objects.get(link.to)
                 if target is None:
                     problems.append(
-                        (loc(name, "links", link_name, "to"),
-                         f"unknown object type {link.to!r}; {did_you_mean(link.to, self.objects)}")
+                        (
+                            loc(name, "links", link_name, "to"),
+                            f"unknown object type {link.to!r}; {did_you_mean(link.to, self.objects)}",
+                        )
                     )
                     continue
                 if link.through is not None and link.through not in raw_tables:
                     problems.append(
-                        (loc(name, "links", link_name, "through"),
-                         f"unknown raw table {link.through!r}; {did_you_mean(link.through, raw_tables)}")
+                        (
+                            loc(name, "links", link_name, "through"),
+                            f"unknown raw table {link.through!r}; {did_you_mean(link.through, raw_tables)}",
+                        )
                     )
                 if link.reverse:
                     clash = link.reverse in target.properties or link.reverse in target.links
                     seen = reverse_names.get((link.to, link.reverse))
                     if clash or seen:
                         problems.append(
-                            (loc(name, "links", link_name, "reverse"),
-                             f"{link.to} already has a property or link named {link.reverse!r}")
+                            (
+                                loc(name, "links", link_name, "reverse"),
+                                f"{link.to} already has a property or link named {link.reverse!r}",
+                            )
                         )
                     reverse_names[(link.to, link.reverse)] = name
             for i, contract in enumerate(obj.contracts):
                 for prop in [p for p in [contract.property, *contract.properties] if p]:
                     if prop not in obj.properties:
                         problems.append(
-                            (loc(name, "contracts", str(i)),
-                             f"unknown property {prop!r}; {did_you_mean(prop, obj.properties)}")
+                            (
+                                loc(name, "contracts", str(i)),
+                                f"unknown property {prop!r}; {did_you_mean(prop, obj.properties)}",
+                            )
                         )
                 if contract.link and contract.link not in obj.links:
                     problems.append(
-                        (loc(name, "contracts", str(i)),
-                         f"unknown link {contract.link!r}; {did_you_mean(contract.link, obj.links)}")
+                        (
+                            loc(name, "contracts", str(i)),
+                            f"unknown link {contract.link!r}; {did_you_mean(contract.link, obj.links)}",
+                        )
                     )
         return problems
 

@@ -25,8 +25,15 @@ def open_brain(state: Any) -> Iterator[Brain]:
 @contextmanager
 def row_progress() -> Iterator[Any]:
     """A live 'rows read' line per table on stderr; silent when stderr is not a terminal."""
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
-                        TimeElapsedColumn(), console=err_console, transient=True, disable=not err_console.is_terminal)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
     tasks: dict[str, Any] = {}
 
     def update(label: str, rows: int) -> None:
@@ -40,8 +47,16 @@ def row_progress() -> Iterator[Any]:
 
 @contextmanager
 def step_progress(what: str) -> Iterator[Any]:
-    progress = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                        TimeElapsedColumn(), console=err_console, transient=True, disable=not err_console.is_terminal)
+    progress = Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
     task = progress.add_task("", total=None)
 
     def update(name: str, done: int, total: int) -> None:
@@ -57,7 +72,9 @@ def register(app: typer.Typer, state: Any) -> None:
 
     @app.command()
     def ingest(
-        names: Annotated[list[str] | None, typer.Argument(help="Sources to load (`erp` or `erp.orders`); all by default.")] = None,
+        names: Annotated[
+            list[str] | None, typer.Argument(help="Sources to load (`erp` or `erp.orders`); all by default.")
+        ] = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Land the sources in the raw layer: incremental, idempotent, atomic; bad rows quarantined."""
@@ -66,10 +83,19 @@ def register(app: typer.Typer, state: Any) -> None:
         if format == "json":
             print_json({"sources": [r.as_dict() for r in results]})
         else:
-            rows = [{"source": r.name, "table": t.table, "status": t.status, "rows_loaded": t.rows_loaded,
-                     "rows_quarantined": t.rows_quarantined, "seconds": t.seconds,
-                     "note": t.message or (f"added columns: {', '.join(t.added_columns)}" if t.added_columns else "")}
-                    for r in results for t in r.tables]
+            rows = [
+                {
+                    "source": r.name,
+                    "table": t.table,
+                    "status": t.status,
+                    "rows_loaded": t.rows_loaded,
+                    "rows_quarantined": t.rows_quarantined,
+                    "seconds": t.seconds,
+                    "note": t.message or (f"added columns: {', '.join(t.added_columns)}" if t.added_columns else ""),
+                }
+                for r in results
+                for t in r.tables
+            ]
             print_rows(rows, title="ingest")
         if any(r.status == "failed" for r in results):
             raise typer.Exit(1)
@@ -99,7 +125,9 @@ def register(app: typer.Typer, state: Any) -> None:
         elif format == "csv":
             print_csv(rows)
         else:
-            print_rows(rows, title=f"quarantine: {source}", columns=["load_id", "table_name", "location", "reason", "record"])
+            print_rows(
+                rows, title=f"quarantine: {source}", columns=["load_id", "table_name", "location", "reason", "record"]
+            )
 
     @app.command()
     def build(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
@@ -112,8 +140,10 @@ def register(app: typer.Typer, state: Any) -> None:
         print_rows([{"object_type": k, "rows": v} for k, v in report.objects.items()], title="objects")
         failed = [c for c in report.contracts if not c.passed]
         note = " (warnings only: see `brain contracts`)" if failed else ""
-        console.print(f"contracts: {len(report.contracts) - len(failed)} passed, {len(failed)} failed{note}; "
-                      f"built in {report.seconds:.1f} s")
+        console.print(
+            f"contracts: {len(report.contracts) - len(failed)} passed, {len(failed)} failed{note}; "
+            f"built in {report.seconds:.1f} s"
+        )
 
     @app.command()
     def contracts(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
@@ -125,7 +155,9 @@ def register(app: typer.Typer, state: Any) -> None:
             print_json({"passed": passed, "failed": len(results) - passed, "results": [r.as_dict() for r in results]})
         else:
             rows = [{**r.as_dict(), "ok": "✓" if r.passed else "✗", "sample": r.sample or ""} for r in results]
-            print_rows(rows, title="contracts", columns=["ok", "object", "contract", "target", "severity", "detail", "sample"])
+            print_rows(
+                rows, title="contracts", columns=["ok", "object", "contract", "target", "severity", "detail", "sample"]
+            )
             console.print(f"{passed} passed, {len(results) - passed} failed")
         if any(not r.passed and r.severity == "blocking" for r in results):
             raise typer.Exit(1)
@@ -164,8 +196,10 @@ def register(app: typer.Typer, state: Any) -> None:
         if format == "json":
             print_json(found)
             return
-        print_rows([{"property": k, "value": v} for k, v in found["properties"].items()],
-                   title=f"{found['type']} {found['key']}")
+        print_rows(
+            [{"property": k, "value": v} for k, v in found["properties"].items()],
+            title=f"{found['type']} {found['key']}",
+        )
         rows = []
         for name, link in found["links"].items():
             if link["kind"] == "many_to_one":

@@ -41,8 +41,10 @@ def make_app(state: Any) -> typer.Typer:
             with row_progress() as progress:
                 loads = brain.ingest(progress=progress)
             timings["ingest"] = time.perf_counter() - t0
-            console.print(f"ingested {sum(s.rows_loaded for s in loads):,} rows "
-                          f"({sum(s.rows_quarantined for s in loads)} quarantined) [{timings['ingest']:.1f} s]")
+            console.print(
+                f"ingested {sum(s.rows_loaded for s in loads):,} rows "
+                f"({sum(s.rows_quarantined for s in loads)} quarantined) [{timings['ingest']:.1f} s]"
+            )
             t0 = time.perf_counter()
             with step_progress("build") as progress:
                 report = brain.build(progress)
@@ -74,8 +76,12 @@ def make_app(state: Any) -> typer.Typer:
         scale: Annotated[str, typer.Option(help="small, medium or large.")] = "medium",
         seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
         out: Annotated[Path, typer.Option(help="Folder for the demo project.")] = Path("demo/acme"),
-        erp_url: Annotated[str | None, typer.Option(help="Write the ERP to this PostgreSQL database instead of SQLite.")] = None,
-        crm_url: Annotated[str | None, typer.Option(help="Write the CRM to this MySQL/MariaDB database instead of SQLite.")] = None,
+        erp_url: Annotated[
+            str | None, typer.Option(help="Write the ERP to this PostgreSQL database instead of SQLite.")
+        ] = None,
+        crm_url: Annotated[
+            str | None, typer.Option(help="Write the CRM to this MySQL/MariaDB database instead of SQLite.")
+        ] = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Write the demo project and its source systems (deterministic for a seed)."""
@@ -84,15 +90,24 @@ def make_app(state: Any) -> typer.Typer:
         with step_progress(f"generate ({scale})") as progress:
             summary = generate_demo(out, scale=scale, seed=seed, erp_url=erp_url, crm_url=crm_url, progress=progress)
         if format == "json":
-            print_json({"out": str(summary.out), "scale": summary.scale, "seed": summary.seed,
-                        "tables": summary.tables, "seconds": round(summary.seconds, 2)})
+            print_json(
+                {
+                    "out": str(summary.out),
+                    "scale": summary.scale,
+                    "seed": summary.seed,
+                    "tables": summary.tables,
+                    "seconds": round(summary.seconds, 2),
+                }
+            )
             return
         print_rows([{"table": k, "rows": v} for k, v in summary.tables.items()], title=f"Acme Industrial ({scale})")
         console.print(f"written to {summary.out} in {summary.seconds:.1f} s; next: brain -p {summary.out} ingest")
 
     @app.command()
     def stream(
-        target: Annotated[str, typer.Option(help="mqtt://host:port or http(s)://... to send events to.")] = "mqtt://127.0.0.1:1883",
+        target: Annotated[
+            str, typer.Option(help="mqtt://host:port or http(s)://... to send events to.")
+        ] = "mqtt://127.0.0.1:1883",
         rate: Annotated[float, typer.Option(help="Events per second.")] = 50.0,
         limit: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
         topic: Annotated[str, typer.Option(help="MQTT topic prefix.")] = "acme/telemetry",

@@ -19,12 +19,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     table = "table"
     json = "json"
 
 
-class RowsFormat(str, enum.Enum):
+class RowsFormat(enum.StrEnum):
     table = "table"
     json = "json"
     csv = "csv"

@@ -31,8 +31,11 @@ def register(app: typer.Typer, state: Any) -> None:
         summary: dict[str, Any] = {}
         try:
             project = Project.load(root)
-            summary = {"sources": len(project.spec.sources), "tables": len(project.raw_tables()),
-                       "object_types": len(project.objects)}
+            summary = {
+                "sources": len(project.spec.sources),
+                "tables": len(project.raw_tables()),
+                "object_types": len(project.objects),
+            }
         except ConfigError as exc:
             problems = [
                 {"file": loc.file, "line": loc.line, "key": loc.key, "message": msg} for loc, msg in exc.problems

@@ -16,7 +16,15 @@ from companybrain.ontology.model import NEXT, SCHEMA, link_query, link_table, ma
 from companybrain.project import Project
 from companybrain.sources.load_log import META
 from companybrain.warehouse.base import Warehouse
-from companybrain.warehouse.ddl import count_rows, create_table, create_table_as, drop_table, insert_values, rename_table, table
+from companybrain.warehouse.ddl import (
+    count_rows,
+    create_table,
+    create_table_as,
+    drop_table,
+    insert_values,
+    rename_table,
+    table,
+)
 
 BUILDS = table(META, "builds")
 BUILD_COLUMNS = {

@@ -73,7 +73,9 @@ def _evaluate(
         sample = _sample(wh, exp.select(col(obj.key)).from_(t).where(cond)) if violations else []
     elif c.type == "accepted_values":
         assert c.property
-        cond = exp.and_(col(c.property).is_(exp.null()).not_(), col(c.property).isin(*[literal(v) for v in c.values]).not_())
+        cond = exp.and_(
+            col(c.property).is_(exp.null()).not_(), col(c.property).isin(*[literal(v) for v in c.values]).not_()
+        )
         violations = _count(wh, count_rows(t, cond))
         bad = exp.select(col(c.property)).distinct().from_(t).where(cond)
         sample = _sample(wh, bad) if violations else []

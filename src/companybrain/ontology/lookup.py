@@ -17,16 +17,50 @@ LINKED_SAMPLE = 10
 
 # what a filter may contain: comparisons, boolean logic, literals, a few scalar functions
 _ALLOWED = (
-    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Neg, exp.Not,
-    exp.And, exp.Or, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between,
-    exp.Like, exp.ILike, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Cast, exp.DataType, exp.Tuple,
-    exp.Lower, exp.Upper, exp.Abs, exp.Coalesce, exp.Year, exp.Month, exp.Length, exp.Date, exp.Anonymous,
-    exp.Var, exp.DPipe,
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.Neg,
+    exp.Not,
+    exp.And,
+    exp.Or,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Cast,
+    exp.DataType,
+    exp.Tuple,
+    exp.Lower,
+    exp.Upper,
+    exp.Abs,
+    exp.Coalesce,
+    exp.Year,
+    exp.Month,
+    exp.Length,
+    exp.Date,
+    exp.Anonymous,
+    exp.Var,
+    exp.DPipe,
 )
 _FUNCTIONS = {"lower", "upper", "abs", "coalesce", "year", "month", "length", "date", "date_trunc"}
 
 
-def parse_filter(type_name: str, obj: ObjectType, text: str) -> exp.Expression:
+def parse_filter(type_name: str, obj: ObjectType, text: str) -> exp.Expr:
     """Parse `--where`; only the type's properties, comparisons and simple functions are allowed."""
     try:
         tree = sqlglot.parse_one(text, dialect=SPEC_DIALECT)
@@ -50,9 +84,7 @@ def parse_filter(type_name: str, obj: ObjectType, text: str) -> exp.Expression:
     return tree
 
 
-def find_objects(
-    wh: Warehouse, type_name: str, obj: ObjectType, where: str | None, limit: int
-) -> list[dict[str, Any]]:
+def find_objects(wh: Warehouse, type_name: str, obj: ObjectType, where: str | None, limit: int) -> list[dict[str, Any]]:
     query = exp.select(*[col(p) for p in obj.properties]).from_(object_table(type_name))
     if where:
         query = query.where(parse_filter(type_name, obj, where))
@@ -64,7 +96,7 @@ def count_objects(wh: Warehouse, type_name: str, obj: ObjectType, where: str | N
     return int(wh.scalar(count_rows(object_table(type_name), condition)) or 0)
 
 
-def key_literal(obj: ObjectType, key: str) -> exp.Expression:
+def key_literal(obj: ObjectType, key: str) -> exp.Expr:
     kind = obj.properties[obj.key].type
     if kind == "integer":
         try:
@@ -102,10 +134,17 @@ def get_object(wh: Warehouse, objects: dict[str, ObjectType], type_name: str, ke
             assert link.via is not None
             where = col(link.via).eq(literal(row[obj.key]))
             total = int(wh.scalar(count_rows(object_table(link.source), where)) or 0)
-            keys = wh.query_arrow(
-                exp.select(col(target.key)).from_(object_table(link.source)).where(where)
-                .order_by(col(target.key)).limit(LINKED_SAMPLE)
-            ).column(0).to_pylist()
+            keys = (
+                wh.query_arrow(
+                    exp.select(col(target.key))
+                    .from_(object_table(link.source))
+                    .where(where)
+                    .order_by(col(target.key))
+                    .limit(LINKED_SAMPLE)
+                )
+                .column(0)
+                .to_pylist()
+            )
             links[link.name] = {"type": link.target, "kind": link.kind, "count": total, "keys": keys}
         else:
             forward = link.source == type_name and link.name == link.declared_as
@@ -113,8 +152,12 @@ def get_object(wh: Warehouse, objects: dict[str, ObjectType], type_name: str, ke
             mine, theirs = ("from_key", "to_key") if forward else ("to_key", "from_key")
             where = col(mine).eq(literal(row[obj.key]))
             total = int(wh.scalar(count_rows(pairs, where)) or 0)
-            keys = wh.query_arrow(
-                exp.select(col(theirs)).from_(pairs).where(where).order_by(col(theirs)).limit(LINKED_SAMPLE)
-            ).column(0).to_pylist()
+            keys = (
+                wh.query_arrow(
+                    exp.select(col(theirs)).from_(pairs).where(where).order_by(col(theirs)).limit(LINKED_SAMPLE)
+                )
+                .column(0)
+                .to_pylist()
+            )
             links[link.name] = {"type": link.target, "kind": link.kind, "count": total, "keys": keys}
     return {"type": type_name, "key": row[obj.key], "properties": row, "links": links}

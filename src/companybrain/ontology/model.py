@@ -66,7 +66,7 @@ def materialize_query(obj: ObjectType) -> exp.Select:
     if obj.sql is not None:
         query = sqlglot.parse_one(obj.sql, dialect=SPEC_DIALECT)
         assert isinstance(query, exp.Query)
-        source: exp.Expression = query.subquery("src")
+        source: exp.Expr = query.subquery("src")
     else:
         assert obj.source is not None
         source = raw_ref(obj.source)

@@ -128,7 +128,7 @@ def _read_excel(path: Path, table: SourceTable, rejected: list[Rejected]) -> pa.
         for number, values in enumerate(rows, start=2):
             if all(v is None for v in values):
                 continue
-            if len(values) > len(header) and any(v is not None for v in values[len(header):]):
+            if len(values) > len(header) and any(v is not None for v in values[len(header) :]):
                 rejected.append(Rejected(f"{path.name}:{number}", "value outside the header's columns", repr(values)))
                 continue
             records.append(dict(zip(header, values, strict=False)))

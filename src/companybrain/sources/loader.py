@@ -124,9 +124,8 @@ def select_tables(project: Project, names: list[str] | None) -> dict[str, list[S
         if table_name:
             match = [t for t in tables if t.name == table_name]
             if not match:
-                raise NotFound(
-                    f"source {source_name} has no table {table_name!r}; {did_you_mean(table_name, [t.name for t in tables])}"
-                )
+                suggestion = did_you_mean(table_name, [t.name for t in tables])
+                raise NotFound(f"source {source_name} has no table {table_name!r}; {suggestion}")
             tables = match
         chosen.setdefault(source_name, [])
         chosen[source_name].extend(t for t in tables if t not in chosen[source_name])
@@ -288,8 +287,10 @@ class _Landing:
         same_key = exp.and_(*[col(k, "s").eq(col(k, "r")) for k in key])
         if self.spec.cursor:
             # rows at the cursor boundary that are already here are not changes
-            held = exp.select("1").from_(self.raw.as_("r")).where(
-                exp.and_(same_key, col(self.spec.cursor, "s").eq(col(self.spec.cursor, "r")))
+            held = (
+                exp.select("1")
+                .from_(self.raw.as_("r"))
+                .where(exp.and_(same_key, col(self.spec.cursor, "s").eq(col(self.spec.cursor, "r"))))
             )
             wh.execute(exp.delete(self.stage.as_("s"), where=exp.Exists(this=held)))
         changed = int(wh.scalar(count_rows(self.stage)) or 0)

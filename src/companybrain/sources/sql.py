@@ -6,8 +6,8 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -67,14 +67,24 @@ class SqlConnector:
 
     def _query(self, table: SourceTable, cursor_value: Any) -> exp.Select:
         if table.query:
-            inner: exp.Expression = sqlglot.parse_one(table.query, dialect=self.dialect).subquery("src")
+            parsed = sqlglot.parse_one(table.query, dialect=self.dialect)
+            if not isinstance(parsed, exp.Query):
+                raise ConfigError.at(
+                    Location("brain.yaml", key=f"sources.{self.name}.tables.{table.name}.query"),
+                    "query must be a SELECT",
+                )
+            inner: exp.Expr = parsed.subquery("src")
         else:
             inner = exp.to_table(table.source_table or table.name, dialect=self.dialect)
         query = exp.select("*").from_(inner)
         if table.cursor and cursor_value is not None:
             # >= and not >: rows written later in the same instant are not missed; the loader
             # drops the boundary rows it already holds, so a re-run still loads 0 rows
-            value = exp.Literal.number(cursor_value) if isinstance(cursor_value, int | float) else exp.Literal.string(str(cursor_value))
+            value = (
+                exp.Literal.number(cursor_value)
+                if isinstance(cursor_value, int | float)
+                else exp.Literal.string(str(cursor_value))
+            )
             query = query.where(exp.column(table.cursor).__ge__(value))
         return query
 
@@ -106,7 +116,6 @@ class SqlConnector:
                 f"source {self.name}.{table.name}: cannot read from {_mask(self.url)}: {str(exc).strip()[:300]}",
                 hint="check the URL in brain.yaml, that the database answers, and that the table exists",
             ) from None
-
 
     def _check_reachable(self, table: SourceTable) -> None:
         """Fail in seconds, not after the driver's pool time-out, when the server does not answer."""

@@ -52,7 +52,7 @@ def _check_in_duckdb(batch: pa.Table, key: list[str], casts: dict[str, str], off
     import duckdb
 
     indexed = batch.append_column(POS, pa.array(range(batch.num_rows), pa.int64()))
-    reasons: list[exp.Expression] = []
+    reasons: list[exp.Expr] = []
     for name in key:
         reasons.append(_when(col(name).is_(exp.null()), exp.Literal.string(f"missing key column {name}")))
     for name, kind in casts.items():
@@ -73,7 +73,7 @@ def _check_in_duckdb(batch: pa.Table, key: list[str], casts: dict[str, str], off
         any_null = exp.or_(*[col(k).is_(exp.null()) for k in key])
         duplicate = exp.and_(exp.GT(this=newest_first, expression=exp.Literal.number(1)), exp.not_(any_null))
         reasons.append(_when(duplicate, exp.Literal.string("duplicate key: a later row with the same key wins")))
-    projections: list[exp.Expression] = []
+    projections: list[exp.Expr] = []
     for name in batch.column_names:
         if name in casts:
             projections.append(exp.TryCast(this=col(name), to=sql_type(casts[name])).as_(name, quoted=True))
@@ -103,5 +103,5 @@ def _check_in_duckdb(batch: pa.Table, key: list[str], casts: dict[str, str], off
     return Checked(good, bad)
 
 
-def _when(condition: exp.Expression, value: exp.Expression) -> exp.Expression:
+def _when(condition: exp.Expr, value: exp.Expr) -> exp.Expr:
     return exp.Case(ifs=[exp.If(this=condition, true=value)])

@@ -15,7 +15,7 @@ PROP_NAME = r"^[a-z][a-z0-9_]*$"
 SPEC_DIALECT = "duckdb"  # expressions in YAML are written in DuckDB SQL, transpiled per engine
 
 
-def parse_expression(text: str) -> exp.Expression:
+def parse_expression(text: str) -> exp.Expr:
     """Parse a SQL expression written in a project file; raise ValueError with the parser's reason."""
     try:
         return sqlglot.parse_one(text, dialect=SPEC_DIALECT)
@@ -48,9 +48,7 @@ class Property(Spec):
 
 class Link(Spec):
     to: Annotated[str, Field(pattern=OBJECT_NAME, description="Target object type.")]
-    via: str | None = Field(
-        None, description="Property of this object holding the target's key (many-to-one)."
-    )
+    via: str | None = Field(None, description="Property of this object holding the target's key (many-to-one).")
     through: str | None = Field(
         None, description="Raw table pairing the two keys (many-to-many), e.g. raw.hris__skills."
     )
@@ -84,9 +82,7 @@ class Contract(Spec):
     min: int | None = None
     max: int | None = None
     severity: Literal["blocking", "warn"] = "blocking"
-    as_of: str | None = Field(
-        None, description="freshness: measure against this timestamp instead of now (demo data)."
-    )
+    as_of: str | None = Field(None, description="freshness: measure against this timestamp instead of now (demo data).")
 
     @model_validator(mode="after")
     def _needs(self) -> Contract:

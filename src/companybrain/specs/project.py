@@ -72,9 +72,7 @@ Source = Annotated[SqlSource | FileSource, Field(discriminator="type")]
 
 
 class Egress(Spec):
-    allow: list[str] = Field(
-        default_factory=list, description="Hosts this project may call (LLM endpoints, webhooks)."
-    )
+    allow: list[str] = Field(default_factory=list, description="Hosts this project may call (LLM endpoints, webhooks).")
 
 
 class ProjectSpec(Spec):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from companybrain.specs.ontology import OntologyFile
 from companybrain.specs.project import ProjectSpec
 
-KINDS: dict[str, tuple[type, str]] = {
+KINDS: dict[str, tuple[type[BaseModel], str]] = {
     "project": (ProjectSpec, "brain.yaml"),
     "ontology": (OntologyFile, "ontology/*.yaml"),
 }

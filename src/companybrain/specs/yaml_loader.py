@@ -53,9 +53,7 @@ def validate(model: type[M], data: Any, display: str, lines: dict[Path_, int]) -
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        raise ConfigError(
-            [_problem(err, model, display, lines) for err in exc.errors(include_url=False)]
-        ) from None
+        raise ConfigError([_problem(err, model, display, lines) for err in exc.errors(include_url=False)]) from None
 
 
 def load(model: type[M], path: Path, display: str) -> M:
@@ -63,9 +61,7 @@ def load(model: type[M], path: Path, display: str) -> M:
     return validate(model, data, display, lines)
 
 
-def _problem(
-    err: Any, model: type[BaseModel], display: str, lines: dict[Path_, int]
-) -> tuple[Location, str]:
+def _problem(err: Any, model: type[BaseModel], display: str, lines: dict[Path_, int]) -> tuple[Location, str]:
     loc = _data_path(tuple(err["loc"]), lines)
     line = _nearest_line(loc, lines)
     key = ".".join(str(p) for p in loc) or None

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -30,18 +31,18 @@ class Warehouse(ABC):
 
     # --- SQL ----------------------------------------------------------------------------------
 
-    def render(self, statement: exp.Expression) -> str:
+    def render(self, statement: exp.Expr) -> str:
         return statement.sql(dialect=self.dialect)
 
     @abstractmethod
-    def execute(self, statement: exp.Expression) -> None:
+    def execute(self, statement: exp.Expr) -> None:
         """Run a statement that returns nothing."""
 
     @abstractmethod
-    def query_arrow(self, query: exp.Expression) -> pa.Table:
+    def query_arrow(self, query: exp.Expr) -> pa.Table:
         """Run a query and return its result as one Arrow table."""
 
-    def scalar(self, query: exp.Expression) -> object:
+    def scalar(self, query: exp.Expr) -> Any:
         table = self.query_arrow(query)
         return table.column(0)[0].as_py() if table.num_rows else None
 
@@ -99,5 +100,3 @@ class Warehouse(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-

@@ -62,7 +62,7 @@ def insert_values(t: exp.Table, row: dict[str, object]) -> exp.Insert:
     return exp.Insert(this=schema, expression=exp.Values(expressions=[values]))
 
 
-def literal(value: object) -> exp.Expression:
+def literal(value: object) -> exp.Expr:
     if value is None:
         return exp.Null()
     if isinstance(value, bool):
@@ -72,7 +72,7 @@ def literal(value: object) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
-def count_rows(t: exp.Table | exp.Query, where: exp.Expression | None = None) -> exp.Select:
+def count_rows(t: exp.Table | exp.Query, where: exp.Expr | None = None) -> exp.Select:
     source = t if isinstance(t, exp.Table) else t.subquery("q")
     query = exp.select(exp.func("count", exp.Star())).from_(source)
     return query.where(where) if where is not None else query

@@ -49,10 +49,10 @@ class DuckDBWarehouse(Warehouse):
         except self._error as exc:
             raise WarehouseError(f"DuckDB refused a statement: {exc}\n  sql: {sql[:500]}") from None
 
-    def execute(self, statement: exp.Expression) -> None:
+    def execute(self, statement: exp.Expr) -> None:
         self._run(self.render(statement))
 
-    def query_arrow(self, query: exp.Expression) -> pa.Table:
+    def query_arrow(self, query: exp.Expr) -> pa.Table:
         sql = self.render(query)
         try:
             return self._con.execute(sql).to_arrow_table()

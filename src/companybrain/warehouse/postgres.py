@@ -49,10 +49,10 @@ class PostgresWarehouse(Warehouse):
                 self._con.rollback()
             raise WarehouseError(f"PostgreSQL refused a statement: {str(exc).strip()}\n  sql: {sql[:500]}") from None
 
-    def execute(self, statement: exp.Expression) -> None:
+    def execute(self, statement: exp.Expr) -> None:
         self._cursor_run(self.render(statement), fetch=False)
 
-    def query_arrow(self, query: exp.Expression) -> pa.Table:
+    def query_arrow(self, query: exp.Expr) -> pa.Table:
         result = self._cursor_run(self.render(query), fetch=True)
         assert result is not None
         return result

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 from sqlglot import exp
 
 from companybrain.specs.base import DataType
 
-SQL_TYPES: dict[str, exp.DataType.Type] = {
+SQL_TYPES: dict[str, Any] = {
     "string": exp.DataType.Type.VARCHAR,
     "integer": exp.DataType.Type.BIGINT,
     "float": exp.DataType.Type.DOUBLE,

@@ -1,0 +1,35 @@
+# Set-up and the main jobs. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SCALE ?= medium
+
+.PHONY: install demo test test-fast lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install  ## generate Acme Industrial (medium), ingest, build, check
+	$(BIN)/brain demo --scale $(SCALE) --out demo/acme
+
+test: install  ## the whole suite: fast, slow and service tests
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not slow and not services"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+bench: install  ## every benchmark; each prints its figure next to its reference
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf demo .pytest_cache .mypy_cache .ruff_cache
