@@ -221,7 +221,13 @@ class _Landing:
     def _land(self, batch: pa.Table) -> None:
         offset = self.result.rows_read
         self.result.rows_read += batch.num_rows
-        checked = check_rows(batch, key=self.spec.primary_key, declared=dict(self.spec.columns), offset=offset)
+        checked = check_rows(
+            batch,
+            key=self.spec.primary_key,
+            declared=dict(self.spec.columns),
+            offset=offset,
+            keys_unique=self.extract.keys_unique,
+        )
         load_log.quarantine(self.wh, self.load_id, self.source, self.spec.name, checked.bad)
         self.result.rows_quarantined += len(checked.bad)
         data = normalize_arrow(checked.good)

@@ -29,20 +29,28 @@ class Checked:
     bad: list[Rejected]
 
 
-def check_rows(batch: pa.Table, *, key: list[str], declared: dict[str, str], offset: int) -> Checked:
-    """Split a batch into loadable rows and quarantined ones; `offset` numbers rows across batches."""
+def check_rows(
+    batch: pa.Table, *, key: list[str], declared: dict[str, str], offset: int, keys_unique: bool = False
+) -> Checked:
+    """Split a batch into loadable rows and quarantined ones; `offset` numbers rows across batches.
+
+    `keys_unique` says the source guarantees unique keys (a SQL table's primary key): the
+    duplicate check, the costliest one, is then skipped.
+    """
     present_key = [k for k in key if k in batch.column_names]
     casts = {name: kind for name, kind in declared.items() if name in batch.column_names}
-    if not casts and not _has_null_or_duplicate_key(batch, present_key):
+    if not casts and not _has_null_or_duplicate_key(batch, present_key, keys_unique):
         return Checked(batch, [])
     return _check_in_duckdb(batch, present_key, casts, offset)
 
 
-def _has_null_or_duplicate_key(batch: pa.Table, key: list[str]) -> bool:
+def _has_null_or_duplicate_key(batch: pa.Table, key: list[str], keys_unique: bool) -> bool:
     if not key or batch.num_rows == 0:
         return False
     if any(batch[k].null_count for k in key):
         return True
+    if keys_unique:
+        return False
     if len(key) == 1:
         return pc.count_distinct(batch[key[0]]).as_py() != batch.num_rows
     return batch.group_by(key).aggregate([]).num_rows != batch.num_rows

@@ -33,6 +33,9 @@ class DuckDBWarehouse(Warehouse):
                 hint="another brain process (serve, ingest) may hold it; stop it and retry",
             ) from None
         self._error = duckdb.Error
+        # nothing here relies on insertion order (queries that need an order say ORDER BY), and
+        # without it DuckDB writes large loads about 1.8x faster
+        self._con.execute("SET preserve_insertion_order = false")
 
     @classmethod
     def from_url(cls, url: str, root: Path) -> DuckDBWarehouse:
