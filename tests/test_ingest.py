@@ -215,3 +215,29 @@ def test_load_killed_half_way_leaves_previous_state(shop: Brain, tmp_path: Path)
         assert {r["amount"] for r in raw_rows(reopened, "erp__orders", "order_id")} == {-1.0}
     finally:
         reopened.close()
+
+
+def test_excel_export(tmp_path: Path) -> None:
+    import openpyxl
+
+    root = tmp_path / "xl"
+    (root / "sources").mkdir(parents=True)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Plan"
+    sheet.append(["site", "month", "capacity"])
+    sheet.append(["Milwaukee", "2025-01", 1200])
+    sheet.append(["Bologna", "2025-01", "lots"])
+    sheet.append(["Pune", "2025-01", 800])
+    book.save(root / "sources" / "capacity_plan.xlsx")
+    (root / "brain.yaml").write_text(
+        "name: xl\nsources:\n  - name: plan\n    type: files\n    path: sources\n    format: excel\n"
+        "    tables:\n      - {name: capacity, files: 'capacity_*.xlsx', sheet: Plan, primary_key: [site, month],"
+        " columns: {capacity: integer}}\n"
+    )
+    with Brain.open(root) as brain:
+        [plan] = brain.ingest()
+        assert (plan.rows_loaded, plan.rows_quarantined) == (2, 1)
+        assert [r["capacity"] for r in raw_rows(brain, "plan__capacity", "site")] == [1200, 800]
+        [bad] = brain.quarantine("plan")
+        assert bad["reason"] == "capacity: lots is not a valid integer"

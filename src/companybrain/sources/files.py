@@ -134,14 +134,18 @@ def _read_excel(path: Path, table: SourceTable, rejected: list[Rejected]) -> pa.
             records.append(dict(zip(header, values, strict=False)))
     finally:
         book.close()
-    data = pa.Table.from_pylist(records)
-    # declared columns are validated from text, as for CSV
-    for name in table.columns:
-        if name in data.column_names:
-            i = data.column_names.index(name)
-            text = pa.array([None if v is None else str(v) for v in data[name].to_pylist()], pa.string())
-            data = data.set_column(i, name, text)
-    return data
+    columns = {}
+    for name in header:
+        values = [r.get(name) for r in records]
+        if name in table.columns:
+            # declared columns are validated from text, as for CSV
+            columns[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
+            continue
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column of mixed cells: keep them as text
+            columns[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.table(columns)
 
 
 READERS = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl, "excel": _read_excel}
