@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
+from companybrain.errors import BrainError, PolicyDenied
+from companybrain.governance.audit import AuditLog
+from companybrain.governance.policy import Policy
+from companybrain.governance.principal import Principal, principal_for
 from companybrain.ontology import build as build_mod
-from companybrain.ontology import lookup
 from companybrain.ontology.contracts import ContractResult, run_contracts
 from companybrain.project import Project, find_project
+from companybrain.semantic import objects as objects_mod
+from companybrain.semantic.compiler import compile_query
+from companybrain.semantic.model import TIME_GRAINS, SemanticModel
+from companybrain.semantic.query import MetricQuery, Result
 from companybrain.sources import load_log, loader
 from companybrain.warehouse import Warehouse, connect
 
@@ -21,6 +32,8 @@ class Brain:
     def __init__(self, project: Project) -> None:
         self.project = project
         self._warehouse: Warehouse | None = None
+        self._semantic: SemanticModel | None = None
+        self._audit: AuditLog | None = None
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> Brain:
@@ -39,6 +52,7 @@ class Brain:
         if self._warehouse is not None:
             self._warehouse.close()
             self._warehouse = None
+            self._audit = None
 
     def __enter__(self) -> Brain:
         return self
@@ -108,20 +122,170 @@ class Brain:
         self._require_built()
         return run_contracts(self.warehouse, self.project.objects)
 
-    def objects(self, type_name: str, where: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        name = self._type(type_name)
-        self._require_built()
-        return lookup.find_objects(self.warehouse, name, self.project.objects[name], where, limit)
+    # --- governed reads: every one goes through the policy and leaves an audit record ---------
 
-    def count_objects(self, type_name: str, where: str | None = None) -> int:
-        name = self._type(type_name)
-        self._require_built()
-        return lookup.count_objects(self.warehouse, name, self.project.objects[name], where)
+    @property
+    def semantic(self) -> SemanticModel:
+        if self._semantic is None:
+            self._semantic = SemanticModel(self.project)
+        return self._semantic
 
-    def object(self, type_name: str, key: str) -> dict[str, Any]:
+    def principal(self, user: str | Principal | None = None, purpose: str | None = None) -> Principal:
+        """The principal for a user name (default: the project's default user)."""
+        if isinstance(user, Principal):
+            return user
+        return principal_for(self.project, user, purpose)
+
+    def query(self, query: MetricQuery, user: str | Principal | None = None) -> Result:
+        """Run a metric query as `user`: policy-checked, compiled, executed, audited."""
+        principal = self.principal(user)
+        policy = Policy(self.project, principal)
+        started = time.perf_counter()
+        with self._audited(principal, "query", query.as_dict()) as audit:
+            self._require_built()
+            compiled = compile_query(self.semantic, query, policy, self.project.spec.today or date.today())
+            table = self.warehouse.query_arrow(compiled.tree)
+            sql = self.warehouse.render(compiled.tree)
+            audit.update(sql=sql, rows=table.num_rows)
+        definitions = {}
+        for name in query.metrics:
+            metric = self.semantic.metric(name)
+            definitions[name] = {k: v for k, v in metric.model_dump().items() if v not in (None, [], "")}
+        return Result(
+            columns=list(table.column_names),
+            rows=[list(r.values()) for r in table.to_pylist()],
+            sql=sql,
+            freshness=self._freshness(compiled.objects),
+            policy={**policy.describe(), "row_filters": compiled.row_filters},
+            definitions=definitions,
+            period=compiled.period.as_dict() if compiled.period else None,
+            seconds=time.perf_counter() - started,
+        )
+
+    def metrics_catalog(self, user: str | Principal | None = None) -> dict[str, Any]:
+        """The metrics and dimensions the user may read, with descriptions and synonyms."""
+        policy = Policy(self.project, self.principal(user))
+        metrics = []
+        for name, metric in self.project.metrics.items():
+            objects = sorted({self.semantic.metric(b).object or "" for b in self.semantic.base_metrics(name)})
+            try:
+                policy.require_metric(name, objects)
+            except PolicyDenied:
+                continue
+            metrics.append(
+                {
+                    "name": name,
+                    "description": metric.description,
+                    "synonyms": metric.synonyms,
+                    "object": metric.object,
+                    "derived": metric.derived,
+                    "expr": metric.expr,
+                    "where": metric.where,
+                    "format": metric.format,
+                    "unit": metric.unit,
+                    "on": objects,
+                }
+            )
+        dimensions = [
+            {"name": name, "description": d.description, "synonyms": d.synonyms, "object": d.object, "expr": d.expr}
+            for name, d in self.project.dimensions.items()
+            if policy.can_read_object(d.object)
+        ]
+        return {"metrics": metrics, "dimensions": dimensions, "time_grains": list(TIME_GRAINS)}
+
+    def objects(
+        self, type_name: str, where: str | None = None, limit: int = 20, user: str | Principal | None = None
+    ) -> list[dict[str, Any]]:
+        """Objects of a type that the user may see (masked properties read ***)."""
         name = self._type(type_name)
-        self._require_built()
-        return lookup.get_object(self.warehouse, self.project.objects, name, key)
+        principal = self.principal(user)
+        request = {"type": name, "where": where, "limit": limit}
+        with self._audited(principal, "objects", request) as audit:
+            self._require_built()
+            rows, query, _ = objects_mod.find_objects(
+                self.warehouse, self.semantic, Policy(self.project, principal), name, where, limit
+            )
+            audit.update(sql=self.warehouse.render(query), rows=len(rows))
+        return rows
+
+    def count_objects(self, type_name: str, where: str | None = None, user: str | Principal | None = None) -> int:
+        name = self._type(type_name)
+        principal = self.principal(user)
+        with self._audited(principal, "count", {"type": name, "where": where}) as audit:
+            self._require_built()
+            count, query = objects_mod.count_objects(
+                self.warehouse, self.semantic, Policy(self.project, principal), name, where
+            )
+            audit.update(sql=self.warehouse.render(query), rows=1)
+        return count
+
+    def object(self, type_name: str, key: str, user: str | Principal | None = None) -> dict[str, Any]:
+        """One object with its linked objects, as the user may see them."""
+        name = self._type(type_name)
+        principal = self.principal(user)
+        with self._audited(principal, "object", {"type": name, "key": key}) as audit:
+            self._require_built()
+            found, query = objects_mod.get_object(
+                self.warehouse, self.semantic, Policy(self.project, principal), name, key
+            )
+            audit.update(sql=self.warehouse.render(query), rows=1)
+        return found
+
+    # --- audit ----------------------------------------------------------------------------------
+
+    @property
+    def audit(self) -> AuditLog:
+        if self._audit is None:
+            self._audit = AuditLog(self.warehouse)
+        return self._audit
+
+    @contextmanager
+    def _audited(self, principal: Principal, action: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Record the read whatever happens: ok with its SQL and row count, or denied, or failed."""
+        facts: dict[str, Any] = {"sql": None, "rows": None}
+        try:
+            yield facts
+        except PolicyDenied as exc:
+            self.audit.append(principal, action, request, None, None, self._data_version(), f"denied: {exc.policy}")
+            raise
+        except BrainError as exc:
+            self.audit.append(
+                principal, action, request, facts["sql"], None, self._data_version(), f"error: {type(exc).__name__}"
+            )
+            raise
+        self.audit.append(principal, action, request, facts["sql"], facts["rows"], self._data_version())
+
+    def _data_version(self) -> str | None:
+        builds = build_mod.BUILDS
+        if "builds" not in self.warehouse.list_tables(builds.db):
+            return None
+        top = self.warehouse.scalar(
+            exp.select(exp.func("max", exp.column("build_id")))
+            .from_(builds)
+            .where(exp.column("status").eq(exp.Literal.string("ok")))
+        )
+        return f"build-{top}" if top is not None else None
+
+    def _freshness(self, types: set[str]) -> dict[str, Any]:
+        """When the objects were built, and when each source table behind them last changed."""
+        builds = build_mod.BUILDS
+        built = self.warehouse.query_arrow(
+            exp.select("started_at", "build_id")
+            .from_(builds)
+            .where(exp.column("status").eq(exp.Literal.string("ok")))
+            .order_by(exp.Ordered(this=exp.column("build_id"), desc=True))
+            .limit(1)
+        ).to_pylist()
+        changed = {}
+        sources = {self.project.objects[t].source for t in types if self.project.objects[t].source}
+        for row in self.sources_status():
+            if row["raw_table"] in sources:
+                changed[row["raw_table"]] = row["last_changed"]
+        return {
+            "built_at": built[0]["started_at"] if built else None,
+            "data_version": f"build-{built[0]['build_id']}" if built else None,
+            "sources": changed,
+        }
 
     def _type(self, type_name: str) -> str:
         obj = self.project.object_type(type_name)

@@ -95,3 +95,11 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
         return "nothing is declared yet"
     shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
     return f"valid: {shown}"
+
+
+class PolicyDenied(BrainError):
+    """The caller's policies do not allow this read; nothing was returned."""
+
+    def __init__(self, message: str, *, policy: str, hint: str | None = None) -> None:
+        self.policy = policy
+        super().__init__(message, hint=hint)

@@ -1,4 +1,4 @@
-"""A brain project on disk: brain.yaml plus ontology/*.yaml, loaded and cross-checked."""
+"""A brain project on disk: brain.yaml, ontology/, metrics/ and policies/, loaded and cross-checked."""
 
 from __future__ import annotations
 
@@ -6,23 +6,47 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from companybrain.errors import ConfigError, Location, ProjectNotFound, did_you_mean
 from companybrain.specs import yaml_loader
+from companybrain.specs.metrics import Calendar, Dimension, Metric, MetricsFile
 from companybrain.specs.ontology import ObjectType, OntologyFile
+from companybrain.specs.policies import PoliciesFile, Role, User
 from companybrain.specs.project import ProjectSpec
 
 PROJECT_FILE = "brain.yaml"
 
 
+# folder -> (file model, the dict sections it declares)
+FOLDERS: dict[str, tuple[type[BaseModel], tuple[str, ...]]] = {
+    "ontology": (OntologyFile, ("objects",)),
+    "metrics": (MetricsFile, ("metrics", "dimensions")),
+    "policies": (PoliciesFile, ("roles", "users")),
+}
+
+
 @dataclass
 class Project:
-    """A validated project: its root folder, brain.yaml and the merged ontology."""
+    """A validated project: its root folder, brain.yaml, the ontology, metrics and policies."""
 
     root: Path
     spec: ProjectSpec
     objects: dict[str, ObjectType]
-    object_files: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    dimensions: dict[str, Dimension] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    calendar: Calendar = field(default_factory=Calendar)
+    default_user: str | None = None
+    # (section, name) -> (file, line map of that file): where each declaration came from
+    origins: dict[tuple[str, str], tuple[str, dict]] = field(default_factory=dict)
+
+    @property
+    def object_files(self) -> dict[str, str]:
+        return {name: file for (section, name), (file, _) in self.origins.items() if section == "objects"}
 
     @classmethod
     def load(cls, root: str | Path) -> Project:
@@ -39,96 +63,50 @@ class Project:
             spec = yaml_loader.load(ProjectSpec, root / PROJECT_FILE, PROJECT_FILE)
         except ConfigError as exc:
             problems.extend(exc.problems)
-        objects: dict[str, ObjectType] = {}
-        files: dict[str, str] = {}
-        lines: dict[str, dict] = {}
-        for path in sorted((root / "ontology").glob("*.y*ml")):
-            display = str(path.relative_to(root))
-            try:
-                data, line_map = yaml_loader.read_yaml(path, display)
-                parsed = yaml_loader.validate(OntologyFile, data, display, line_map)
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-                continue
-            for name, obj in parsed.objects.items():
-                if name in objects:
-                    loc = Location(display, line_map.get(("objects", name)), name)
-                    problems.append((loc, f"object type {name!r} is already declared in {files[name]}"))
+        sections: dict[str, dict[str, Any]] = {s: {} for _, names in FOLDERS.values() for s in names}
+        origins: dict[tuple[str, str], tuple[str, dict]] = {}
+        singles: dict[str, Any] = {}
+        for folder, (model, names) in FOLDERS.items():
+            for path in sorted((root / folder).glob("*.y*ml")):
+                display = str(path.relative_to(root))
+                try:
+                    data, line_map = yaml_loader.read_yaml(path, display)
+                    parsed = yaml_loader.validate(model, data, display, line_map)
+                except ConfigError as exc:
+                    problems.extend(exc.problems)
                     continue
-                objects[name] = obj
-                files[name] = display
-                lines[name] = line_map
+                for section in names:
+                    for name, value in getattr(parsed, section).items():
+                        if (section, name) in origins:
+                            loc = Location(display, line_map.get((section, name)), name)
+                            other = origins[(section, name)][0]
+                            problems.append((loc, f"{section[:-1]} {name!r} is already declared in {other}"))
+                            continue
+                        sections[section][name] = value
+                        origins[(section, name)] = (display, line_map)
+                for single in ("calendar", "default_user"):
+                    value = getattr(parsed, single, None)
+                    if value is not None:
+                        singles[single] = value
         if spec is None:
             raise ConfigError(problems)
-        project = cls(root=root, spec=spec, objects=objects, object_files=files)
-        problems.extend(project._cross_check(lines))
+        project = cls(root=root, spec=spec, origins=origins, **sections, **singles)  # type: ignore[arg-type]
+        if not problems:
+            from companybrain.project_checks import cross_check
+
+            problems.extend(cross_check(project))
         if problems:
             raise ConfigError(problems)
         return project
 
-    def _cross_check(self, lines: dict[str, dict]) -> list[tuple[Location, str]]:
-        problems: list[tuple[Location, str]] = []
-        raw_tables = set(self.raw_tables())
-
-        def loc(obj: str, *path: str) -> Location:
-            line_map = lines.get(obj, {})
-            for end in range(len(path), -1, -1):
-                line = line_map.get(("objects", obj, *path[:end]))
-                if line:
-                    return Location(self.object_files[obj], line, ".".join((obj, *path)))
-            return Location(self.object_files[obj], None, obj)
-
-        reverse_names: dict[tuple[str, str], str] = {}
-        for name, obj in self.objects.items():
-            if obj.source is not None and obj.source not in raw_tables:
-                problems.append(
-                    (loc(name, "source"), f"unknown raw table {obj.source!r}; {did_you_mean(obj.source, raw_tables)}")
-                )
-            for link_name, link in obj.links.items():
-                target = self.objects.get(link.to)
-                if target is None:
-                    problems.append(
-                        (
-                            loc(name, "links", link_name, "to"),
-                            f"unknown object type {link.to!r}; {did_you_mean(link.to, self.objects)}",
-                        )
-                    )
-                    continue
-                if link.through is not None and link.through not in raw_tables:
-                    problems.append(
-                        (
-                            loc(name, "links", link_name, "through"),
-                            f"unknown raw table {link.through!r}; {did_you_mean(link.through, raw_tables)}",
-                        )
-                    )
-                if link.reverse:
-                    clash = link.reverse in target.properties or link.reverse in target.links
-                    seen = reverse_names.get((link.to, link.reverse))
-                    if clash or seen:
-                        problems.append(
-                            (
-                                loc(name, "links", link_name, "reverse"),
-                                f"{link.to} already has a property or link named {link.reverse!r}",
-                            )
-                        )
-                    reverse_names[(link.to, link.reverse)] = name
-            for i, contract in enumerate(obj.contracts):
-                for prop in [p for p in [contract.property, *contract.properties] if p]:
-                    if prop not in obj.properties:
-                        problems.append(
-                            (
-                                loc(name, "contracts", str(i)),
-                                f"unknown property {prop!r}; {did_you_mean(prop, obj.properties)}",
-                            )
-                        )
-                if contract.link and contract.link not in obj.links:
-                    problems.append(
-                        (
-                            loc(name, "contracts", str(i)),
-                            f"unknown link {contract.link!r}; {did_you_mean(contract.link, obj.links)}",
-                        )
-                    )
-        return problems
+    def locate(self, section: str, name: str, *path: str | int) -> Location:
+        """The file and line of a declaration, or of a key inside it."""
+        file, line_map = self.origins.get((section, name), (PROJECT_FILE, {}))
+        for end in range(len(path), -1, -1):
+            line = line_map.get((section, name, *path[:end]))
+            if line:
+                return Location(file, line, ".".join(str(p) for p in (name, *path)))
+        return Location(file, None, name)
 
     # --- lookups -----------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ def parse_expression(text: str) -> exp.Expr:
 class Property(Spec):
     type: DataType = "string"
     description: str = ""
+    synonyms: list[str] = Field(default_factory=list)
     column: str | None = Field(None, description="Source column (default: the property name).")
     expr: str | None = Field(None, description="SQL expression over the source columns instead.")
     tags: list[str] = Field(default_factory=list, description="e.g. pii, salary, hr, financial")
@@ -113,6 +114,9 @@ class ObjectType(Spec):
     source: str | None = Field(None, description="Raw table the objects come from, e.g. raw.erp__orders.")
     sql: str | None = Field(None, description="Or a SELECT over raw tables (DuckDB SQL).")
     where: str | None = Field(None, description="Filter applied to the source rows.")
+    time: str | None = Field(None, description="Property that places an object in time (periods, time grains).")
+    tags: list[str] = Field(default_factory=list, description="e.g. hr: readable only by roles granted it by name.")
+    synonyms: list[str] = Field(default_factory=list)
     properties: dict[Annotated[str, Field(pattern=PROP_NAME)], Property]
     links: dict[Annotated[str, Field(pattern=PROP_NAME)], Link] = Field(default_factory=dict)
     contracts: list[Contract] = Field(default_factory=list)
@@ -142,6 +146,8 @@ class ObjectType(Spec):
             raise ValueError("an object type needs exactly one of source (a raw table) or sql")
         if self.key not in self.properties:
             raise ValueError(f"key {self.key!r} is not one of its properties")
+        if self.time is not None and self.time not in self.properties:
+            raise ValueError(f"time {self.time!r} is not one of its properties")
         for name, link in self.links.items():
             if link.via and link.via not in self.properties:
                 raise ValueError(f"link {name!r}: via {link.via!r} is not a property")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -86,6 +87,9 @@ class ProjectSpec(Spec):
     )
     sources: list[Source] = Field(default_factory=list)
     egress: Egress = Egress()
+    today: date | None = Field(
+        None, description="Reference date for relative periods (last_quarter, ytd); default: the real date."
+    )
 
     @field_validator("warehouse")
     @classmethod

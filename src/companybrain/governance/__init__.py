@@ -1,0 +1,1 @@
+"""Identities, policies (access, row filters, masking), the audit log. Passed in, never global."""

@@ -1,0 +1,119 @@
+"""Checks across files: every name a declaration uses must exist (with a 'did you mean')."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from companybrain.errors import BrainError, Location, did_you_mean
+
+if TYPE_CHECKING:
+    from companybrain.project import Project
+
+Problems = list[tuple[Location, str]]
+
+
+def cross_check(project: Project) -> Problems:
+    return [*_ontology(project), *_metrics(project), *_policies(project)]
+
+
+def _ontology(project: Project) -> Problems:
+    problems: Problems = []
+    raw_tables = set(project.raw_tables())
+    objects = project.objects
+    reverse_names: set[tuple[str, str]] = set()
+    for name, obj in objects.items():
+        loc = functools.partial(project.locate, "objects", name)
+        if obj.source is not None and obj.source not in raw_tables:
+            problems.append(
+                (loc("source"), f"unknown raw table {obj.source!r}; {did_you_mean(obj.source, raw_tables)}")
+            )
+        for link_name, link in obj.links.items():
+            target = objects.get(link.to)
+            if target is None:
+                msg = f"unknown object type {link.to!r}; {did_you_mean(link.to, objects)}"
+                problems.append((loc("links", link_name, "to"), msg))
+                continue
+            if link.through is not None and link.through not in raw_tables:
+                msg = f"unknown raw table {link.through!r}; {did_you_mean(link.through, raw_tables)}"
+                problems.append((loc("links", link_name, "through"), msg))
+            if link.reverse:
+                clash = link.reverse in target.properties or link.reverse in target.links
+                if clash or (link.to, link.reverse) in reverse_names:
+                    msg = f"{link.to} already has a property or link named {link.reverse!r}"
+                    problems.append((loc("links", link_name, "reverse"), msg))
+                reverse_names.add((link.to, link.reverse))
+        for i, contract in enumerate(obj.contracts):
+            for prop in [p for p in [contract.property, *contract.properties] if p]:
+                if prop not in obj.properties:
+                    msg = f"unknown property {prop!r}; {did_you_mean(prop, obj.properties)}"
+                    problems.append((loc("contracts", i), msg))
+            if contract.link and contract.link not in obj.links:
+                problems.append(
+                    (loc("contracts", i), f"unknown link {contract.link!r}; {did_you_mean(contract.link, obj.links)}")
+                )
+    return problems
+
+
+def _metrics(project: Project) -> Problems:
+    from companybrain.semantic.model import SemanticModel
+
+    problems: Problems = []
+    for name, metric in project.metrics.items():
+        if metric.object is not None and metric.object not in project.objects:
+            msg = f"unknown object type {metric.object!r}; {did_you_mean(metric.object, project.objects)}"
+            problems.append((project.locate("metrics", name, "object"), msg))
+    for name, dim in project.dimensions.items():
+        if dim.object not in project.objects:
+            msg = f"unknown object type {dim.object!r}; {did_you_mean(dim.object, project.objects)}"
+            problems.append((project.locate("dimensions", name, "object"), msg))
+        if name in project.metrics:
+            problems.append((project.locate("dimensions", name), f"{name!r} is also a metric; names must differ"))
+    if problems:
+        return problems
+    model = SemanticModel(project)
+    for name in project.metrics:
+        try:
+            model.check_metric(name)
+        except BrainError as exc:
+            problems.append((project.locate("metrics", name, "expr"), exc.message))
+    for name in project.dimensions:
+        try:
+            model.check_dimension(name)
+        except BrainError as exc:
+            problems.append((project.locate("dimensions", name, "expr"), exc.message))
+    return problems
+
+
+def _policies(project: Project) -> Problems:
+    problems: Problems = []
+    for name, role in project.roles.items():
+        for field, known in (("objects", project.objects), ("metrics", project.metrics)):
+            listed = getattr(role, field)
+            for item in [] if listed == "*" else listed:
+                if item not in known:
+                    problems.append(
+                        (
+                            project.locate("roles", name, field),
+                            f"unknown {field[:-1]} {item!r}; {did_you_mean(item, known)}",
+                        )
+                    )
+        for i, rule in enumerate(role.row_filters):
+            if rule.object not in project.objects:
+                msg = f"unknown object type {rule.object!r}; {did_you_mean(rule.object, project.objects)}"
+                problems.append((project.locate("roles", name, "row_filters", i), msg))
+    for name, user in project.users.items():
+        for role_name in user.roles:
+            if role_name not in project.roles:
+                problems.append(
+                    (
+                        project.locate("users", name, "roles"),
+                        f"unknown role {role_name!r}; {did_you_mean(role_name, project.roles)}",
+                    )
+                )
+    if project.default_user and project.default_user not in project.users:
+        msg = (
+            f"default_user {project.default_user!r} is not a user; {did_you_mean(project.default_user, project.users)}"
+        )
+        problems.append((Location("policies"), msg))
+    return problems

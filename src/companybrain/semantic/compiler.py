@@ -1,0 +1,177 @@
+"""MetricQuery + Policy -> one SQL tree. Policies are applied here, so no caller can bypass them.
+
+Each base object gets its own aggregate subquery at the requested grain (joins follow only
+many-to-one links, so rows never multiply); the subqueries meet on their dimension values;
+derived metrics are computed from the aggregates last, so ratios roll up correctly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlglot import exp
+
+from companybrain.errors import PolicyDenied, QueryError
+from companybrain.governance.policy import Policy
+from companybrain.semantic.filters import parse_filter
+from companybrain.semantic.joins import JoinPlan, shortest_path
+from companybrain.semantic.model import TIME_GRAINS, SemanticModel
+from companybrain.semantic.period import Period, grain, parse_period
+from companybrain.semantic.query import MetricQuery
+from companybrain.warehouse.ddl import col
+
+DOUBLE = exp.DataType.build("DOUBLE")
+BIGINT = exp.DataType.build("BIGINT")
+
+
+@dataclass
+class Compiled:
+    tree: exp.Select
+    columns: list[str]
+    period: Period | None
+    objects: set[str] = field(default_factory=set)
+    row_filters: list[str] = field(default_factory=list)
+
+
+def compile_query(model: SemanticModel, query: MetricQuery, policy: Policy, today: date) -> Compiled:
+    if not query.metrics:
+        raise QueryError("name at least one metric", hint="brain metrics lists them")
+    if len(set(query.by)) != len(query.by):
+        raise QueryError("a dimension is named twice in --by")
+    bases: list[str] = []
+    for name in query.metrics:
+        needed = model.base_metrics(name)
+        policy.require_metric(name, sorted({model.metric(b).object or "" for b in needed}))
+        bases.extend(b for b in needed if b not in bases)
+    period = parse_period(query.period, today) if query.period else None
+    groups: dict[tuple[str, str], list[str]] = {}
+    for base in bases:
+        metric = model.metric(base)
+        assert metric.object is not None
+        time_key = metric.time or model.objects[metric.object].time or ""
+        groups.setdefault((metric.object, time_key), []).append(base)
+    compiled = Compiled(exp.select(), [*query.by, *query.metrics], period)
+    subqueries = [
+        _group_query(model, query, policy, base_object, names, period, compiled)
+        for (base_object, _), names in groups.items()
+    ]
+    compiled.tree = _combine(model, query, subqueries, groups)
+    return compiled
+
+
+def _group_query(
+    model: SemanticModel,
+    query: MetricQuery,
+    policy: Policy,
+    base: str,
+    metrics: list[str],
+    period: Period | None,
+    compiled: Compiled,
+) -> exp.Select:
+    plan = JoinPlan(model.objects, base)
+    fiscal = model.project.calendar.fiscal_year_start_month
+    time = model.time_expr(metrics[0], plan)
+    dims: list[exp.Expr] = []
+    for name in query.by:
+        if name in TIME_GRAINS:
+            if time is None:
+                raise QueryError(
+                    f"{', '.join(metrics)} on {base} have no time, so they cannot be broken down by {name}"
+                )
+            dims.append(grain(name, time, fiscal))
+        else:
+            dims.append(model.dimension(name, plan))
+    conditions: list[exp.Expr] = []
+    if query.where:
+        conditions.append(model.resolve(parse_filter(query.where), plan, "filter"))
+    if period is not None:
+        if time is None:
+            raise QueryError(f"{', '.join(metrics)} on {base} have no time, so a period cannot apply to them")
+        conditions.append(period.condition(time))
+    for expr in [*dims, *conditions]:
+        for type_name, prop in model.touched_properties(expr, plan):
+            if policy.masked(type_name, prop):
+                raise PolicyDenied(
+                    f"{type_name}.{prop} is masked for user {policy.principal.user!r}: "
+                    "it cannot be grouped or filtered on",
+                    policy="masking",
+                )
+    aggregates = [model.aggregate(m, plan) for m in metrics]
+    for type_name in _filtered_types(model, policy):
+        rule = policy.row_filter(type_name)
+        if rule is None:
+            continue
+        try:
+            path = shortest_path(model.objects, base, type_name)
+        except QueryError:
+            continue  # the filtered type is not reachable from this object: nothing to restrict
+        conditions.append(model.resolve(rule, plan, f"row filter on {type_name}", prefix=path))
+        compiled.row_filters.append(f"{type_name}: {rule.sql(dialect='duckdb')}")
+    for type_name in sorted(plan.types_used()):
+        policy.require_object(type_name)
+    compiled.objects |= plan.types_used()
+    select = exp.select(
+        *[exp.alias_(d, f"d{i}", quoted=True) for i, d in enumerate(dims)],
+        *[exp.alias_(a, m, quoted=True) for a, m in zip(aggregates, metrics, strict=True)],
+    )
+    select = plan.from_clause(select)
+    if conditions:
+        select = select.where(exp.and_(*conditions))
+    if dims:
+        select = select.group_by(*[exp.Literal.number(i + 1) for i in range(len(dims))])
+    return select
+
+
+def _filtered_types(model: SemanticModel, policy: Policy) -> list[str]:
+    if policy.principal.unrestricted:
+        return []
+    names = {rule.object for role in policy.principal.roles for rule in model.project.roles[role].row_filters}
+    return sorted(names)
+
+
+def _combine(
+    model: SemanticModel, query: MetricQuery, subqueries: list[exp.Select], groups: dict[tuple[str, str], list[str]]
+) -> exp.Select:
+    dim_names = [f"d{i}" for i in range(len(query.by))]
+    aliases = [f"g{i}" for i in range(len(subqueries))]
+    columns: dict[str, exp.Expr] = {}
+    for alias, names in zip(aliases, groups.values(), strict=True):
+        for m in names:
+            columns[m] = col(m, alias)
+    outputs: list[exp.Expr] = []
+    for i, name in enumerate(query.by):
+        outputs.append(exp.alias_(col(dim_names[i], "spine" if len(subqueries) > 1 else "g0"), name, quoted=True))
+    for name in query.metrics:
+        value = model.derived(name, columns)
+        kind = BIGINT if model.metric(name).format == "count" and not model.metric(name).derived else DOUBLE
+        outputs.append(exp.alias_(exp.Cast(this=value, to=kind), name, quoted=True))
+    select = exp.select(*outputs)
+    for alias, sub in zip(aliases, subqueries, strict=True):
+        select = select.with_(alias, as_=sub)
+    if len(subqueries) == 1:
+        select = select.from_(exp.to_identifier("g0"))
+    elif not dim_names:
+        select = select.from_(exp.to_identifier("g0"))
+        for alias in aliases[1:]:
+            select = select.join(exp.to_identifier(alias), join_type="cross")
+    else:
+        spine = exp.union(
+            *[exp.select(*[col(d) for d in dim_names]).from_(exp.to_identifier(a)) for a in aliases], distinct=True
+        )
+        select = select.with_("spine", as_=spine).from_(exp.to_identifier("spine"))
+        for alias in aliases:
+            on = exp.and_(*[exp.NullSafeEQ(this=col(d, alias), expression=col(d, "spine")) for d in dim_names])
+            select = select.join(exp.to_identifier(alias), on=on, join_type="left")
+    order = query.order_by or tuple(query.by)
+    known = {*query.by, *query.metrics}
+    for item in order:
+        name = item.lstrip("-")
+        if name not in known:
+            raise QueryError(f"cannot order by {name!r}: it is not a metric or dimension of this query")
+        select = select.order_by(
+            exp.Ordered(this=exp.to_identifier(name, quoted=True), desc=item.startswith("-"), nulls_first=False)
+        )
+    if query.limit is not None:
+        select = select.limit(query.limit)
+    return select

@@ -1,0 +1,177 @@
+"""Resolving names: metrics (aggregate or derived), dimensions and link paths, into SQL trees."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from companybrain.errors import QueryError, did_you_mean
+from companybrain.semantic.joins import JoinPlan, LinkPath, shortest_path, type_at
+from companybrain.specs.metrics import Metric
+from companybrain.specs.ontology import parse_expression
+
+if TYPE_CHECKING:
+    from companybrain.project import Project
+
+TIME_GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
+AGGREGATES = (exp.Sum, exp.Count, exp.Avg, exp.Min, exp.Max, exp.Median, exp.Stddev, exp.Quantile, exp.ApproxDistinct)
+
+
+class SemanticModel:
+    """The project's metrics and dimensions, resolved against its ontology."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.objects = project.objects
+        self.metrics = project.metrics
+        self.dimensions = project.dimensions
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    def metric(self, name: str) -> Metric:
+        if name not in self.metrics:
+            raise QueryError(f"unknown metric {name!r}; {did_you_mean(name, self.metrics)}", hint="brain metrics")
+        return self.metrics[name]
+
+    def base_metrics(self, name: str, _stack: tuple[str, ...] = ()) -> list[str]:
+        """The aggregate metrics a metric is computed from (itself when it is one)."""
+        if name in _stack:
+            raise QueryError(f"metric {name!r} is defined in terms of itself ({' -> '.join((*_stack, name))})")
+        metric = self.metric(name)
+        if not metric.derived:
+            return [name]
+        found: list[str] = []
+        for ref in self.metric_refs(name):
+            for base in self.base_metrics(ref, (*_stack, name)):
+                if base not in found:
+                    found.append(base)
+        return found
+
+    def metric_refs(self, name: str) -> list[str]:
+        """The metrics a derived metric's expression names."""
+        refs = []
+        for column in parse_expression(self.metric(name).expr).find_all(exp.Column):
+            if column.table or column.name not in self.metrics:
+                raise QueryError(
+                    f"derived metric {name!r} uses {column.sql()!r}, which is not a metric; "
+                    f"{did_you_mean(column.name, self.metrics)}"
+                )
+            if column.name not in refs:
+                refs.append(column.name)
+        return refs
+
+    def aggregate(self, name: str, plan: JoinPlan) -> exp.Expr:
+        """The aggregate of an object metric, with its own filter as FILTER (WHERE ...)."""
+        metric = self.metric(name)
+        tree = self.resolve(parse_expression(metric.expr), plan, f"metric {name}")
+        if not any(isinstance(node, AGGREGATES) for node in tree.walk()):
+            raise QueryError(f"metric {name!r}: {metric.expr!r} has no aggregate (sum, count, avg, min, max, ...)")
+        if metric.where:
+            condition = self.resolve(parse_expression(metric.where), plan, f"metric {name}")
+            tree = tree.transform(
+                lambda node: (
+                    exp.Filter(this=node, expression=exp.Where(this=condition.copy()))
+                    if isinstance(node, AGGREGATES) and not isinstance(node.parent, exp.Filter)
+                    else node
+                )
+            )
+        return tree
+
+    def derived(self, name: str, columns: dict[str, exp.Expr]) -> exp.Expr:
+        """A derived metric as an expression over the columns of its base metrics; x / 0 is NULL."""
+        metric = self.metric(name)
+        if not metric.derived:
+            return columns[name]
+
+        def substitute(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Column) and node.name in self.metrics:
+                return exp.paren(self.derived(node.name, columns), copy=False)
+            return node
+
+        tree = parse_expression(metric.expr).transform(substitute)
+        return tree.transform(_safe_division)
+
+    def time_expr(self, name: str, plan: JoinPlan) -> exp.Expr | None:
+        """The time column of an object metric (its own `time`, else its object type's), or None."""
+        metric = self.metric(name)
+        assert metric.object is not None
+        text = metric.time or self.objects[metric.object].time
+        return self.resolve(parse_expression(text), plan, f"metric {name} time") if text else None
+
+    def check_metric(self, name: str) -> None:
+        for base in self.base_metrics(name):
+            metric = self.metric(base)
+            assert metric.object is not None
+            plan = JoinPlan(self.objects, metric.object)
+            self.aggregate(base, plan)
+            self.time_expr(base, plan)
+
+    # --- dimensions and filters ---------------------------------------------------------------
+
+    def check_dimension(self, name: str) -> None:
+        dim = self.dimensions[name]
+        self.dimension(name, JoinPlan(self.objects, dim.object))
+
+    def dimension(self, text: str, plan: JoinPlan) -> exp.Expr:
+        """A `--by` value other than a time grain: a named dimension or Type.property."""
+        if text in self.dimensions:
+            dim = self.dimensions[text]
+            path = shortest_path(self.objects, plan.base, dim.object)
+            return self.resolve(parse_expression(dim.expr), plan, f"dimension {text}", prefix=path)
+        if "." in text:
+            return self.resolve(parse_expression(text), plan, f"dimension {text}")
+        options = [*self.dimensions, *TIME_GRAINS]
+        raise QueryError(
+            f"unknown dimension {text!r}; {did_you_mean(text, options)}",
+            hint="use a dimension from `brain metrics`, a time grain, or Type.property (e.g. Customer.segment)",
+        )
+
+    def resolve(self, tree: exp.Expr, plan: JoinPlan, what: str, prefix: LinkPath = ()) -> exp.Expr:
+        """Rewrite every column of an expression to a joined table's column.
+
+        `Type.property` reaches the type by the shortest many-to-one path; `link.link.property`
+        follows the named links; a bare name is a property (of the object at `prefix`), or a
+        named dimension.
+        """
+
+        def rewrite(node: exp.Expr) -> exp.Expr:
+            if not isinstance(node, exp.Column):
+                return node
+            parts = [p for p in (node.catalog, node.db, node.table) if p]
+            if parts and parts[0][:1].isupper():
+                if parts[0] not in self.objects:
+                    raise QueryError(
+                        f"{what}: unknown object type {parts[0]!r}; {did_you_mean(parts[0], self.objects)}"
+                    )
+                path = (*shortest_path(self.objects, plan.base, parts[0]), *parts[1:])
+            else:
+                path = (*prefix, *parts)
+            target = type_at(self.objects, plan.base, path)
+            if not parts and node.name not in self.objects[target].properties and node.name in self.dimensions:
+                return exp.paren(self.dimension(node.name, plan), copy=False)
+            if node.name not in self.objects[target].properties:
+                raise QueryError(
+                    f"{what}: {target} has no property {node.name!r}; "
+                    f"{did_you_mean(node.name, [*self.objects[target].properties, *self.objects[target].links])}"
+                )
+            return plan.column(path, node.name)
+
+        return tree.copy().transform(rewrite)
+
+    def touched_properties(self, tree: exp.Expr, plan: JoinPlan) -> list[tuple[str, str]]:
+        """(object type, property) of every column a resolved tree reads."""
+        by_alias = {alias: path for path, alias in plan.aliases.items()}
+        found = []
+        for column in tree.find_all(exp.Column):
+            path = by_alias.get(column.table)
+            if path is not None:
+                found.append((type_at(self.objects, plan.base, path), column.name))
+        return found
+
+
+def _safe_division(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Div):
+        numerator = exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE"))
+        return exp.Div(this=numerator, expression=exp.func("nullif", node.expression, exp.Literal.number(0)))
+    return node

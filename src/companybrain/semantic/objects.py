@@ -1,0 +1,150 @@
+"""Governed object reads: lists, counts and one object with its links, under the caller's policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from companybrain.errors import NotFound, PolicyDenied, QueryError, did_you_mean
+from companybrain.governance.policy import MASK, Policy
+from companybrain.ontology.model import link_table, links_of, object_table
+from companybrain.semantic.filters import parse_filter
+from companybrain.semantic.joins import JoinPlan, shortest_path
+from companybrain.semantic.model import SemanticModel
+from companybrain.warehouse.base import Warehouse
+from companybrain.warehouse.ddl import col, literal
+
+LINKED_SAMPLE = 10
+
+
+def _select(model: SemanticModel, policy: Policy, type_name: str, where: str | None) -> tuple[exp.Select, list[str]]:
+    """SELECT the readable properties of a type (masked ones as ***), row filters applied."""
+    policy.require_object(type_name)
+    obj = model.objects[type_name]
+    plan = JoinPlan(model.objects, type_name)
+    conditions: list[exp.Expr] = []
+    if where:
+        tree = parse_filter(where)
+        for column in tree.find_all(exp.Column):
+            if column.table or column.name not in obj.properties:
+                raise QueryError(
+                    f"{type_name} has no property {column.sql()!r}; {did_you_mean(column.name, obj.properties)}"
+                )
+            if policy.masked(type_name, column.name):
+                raise PolicyDenied(
+                    f"{type_name}.{column.name} is masked for user {policy.principal.user!r}: it cannot be filtered on",
+                    policy="masking",
+                )
+        conditions.append(model.resolve(tree, plan, "filter"))
+    for other in sorted({r.object for role in policy.principal.roles for r in model.project.roles[role].row_filters}):
+        rule = policy.row_filter(other)
+        if rule is None:
+            continue
+        try:
+            path = shortest_path(model.objects, type_name, other)
+        except QueryError:
+            continue
+        conditions.append(model.resolve(rule, plan, f"row filter on {other}", prefix=path))
+    masked = [p for p in obj.properties if policy.masked(type_name, p)]
+    projections = [
+        exp.alias_(literal(MASK) if p in masked else plan.column((), p), p, quoted=True) for p in obj.properties
+    ]
+    select = plan.from_clause(exp.select(*projections))
+    for used in plan.types_used():
+        policy.require_object(used)
+    if conditions:
+        select = select.where(exp.and_(*conditions))
+    return select, masked
+
+
+def find_objects(
+    wh: Warehouse, model: SemanticModel, policy: Policy, type_name: str, where: str | None, limit: int
+) -> tuple[list[dict[str, Any]], exp.Select, list[str]]:
+    select, masked = _select(model, policy, type_name, where)
+    key = model.objects[type_name].key
+    query = select.order_by(col(key, "t0")).limit(limit)
+    return wh.query_arrow(query).to_pylist(), query, masked
+
+
+def count_objects(
+    wh: Warehouse, model: SemanticModel, policy: Policy, type_name: str, where: str | None
+) -> tuple[int, exp.Select]:
+    select, _ = _select(model, policy, type_name, where)
+    query = exp.select(exp.func("count", exp.Star())).from_(select.subquery("q"))
+    return int(wh.scalar(query) or 0), query
+
+
+def key_literal(model: SemanticModel, type_name: str, key: str) -> exp.Expr:
+    obj = model.objects[type_name]
+    if obj.properties[obj.key].type == "integer":
+        try:
+            return literal(int(key))
+        except ValueError:
+            raise QueryError(f"the key of {type_name} is an integer; got {key!r}") from None
+    return literal(key)
+
+
+def get_object(
+    wh: Warehouse, model: SemanticModel, policy: Policy, type_name: str, key: str
+) -> tuple[dict[str, Any], exp.Select]:
+    """One object and its links; linked objects the caller may not read are left out, and say so."""
+    obj = model.objects[type_name]
+    select, masked = _select(model, policy, type_name, None)
+    query = select.where(col(obj.key, "t0").eq(key_literal(model, type_name, key))).limit(1)
+    rows = wh.query_arrow(query).to_pylist()
+    if not rows:
+        raise NotFound(
+            f"no {type_name} with {obj.key} = {key!r} that user {policy.principal.user!r} may see",
+            hint=f"brain objects {type_name} --limit 10",
+        )
+    row = rows[0]
+    links: dict[str, Any] = {}
+    for link in links_of(model.objects, type_name):
+        if not policy.can_read_object(link.target):
+            links[link.name] = {"type": link.target, "kind": link.kind, "denied": True}
+            continue
+        target = model.objects[link.target]
+        if link.kind == "many_to_one":
+            value = row.get(link.via or "")
+            found: list[dict[str, Any]] = []
+            if value is not None and value != "***":
+                target_select, _ = _select(model, policy, link.target, None)
+                found = wh.query_arrow(
+                    target_select.where(col(target.key, "t0").eq(literal(value))).limit(1)
+                ).to_pylist()
+            links[link.name] = {"type": link.target, "kind": link.kind, "object": found[0] if found else None}
+        elif link.kind == "one_to_many":
+            assert link.via is not None
+            linked_select, _ = _select(model, policy, link.source, None)
+            linked = linked_select.where(col(link.via, "t0").eq(literal(row[obj.key])))
+            total = int(wh.scalar(exp.select(exp.func("count", exp.Star())).from_(linked.subquery("q"))) or 0)
+            keys = (
+                wh.query_arrow(
+                    exp.select(col(target.key, "q"))
+                    .from_(linked.subquery("q"))
+                    .order_by(col(target.key, "q"))
+                    .limit(LINKED_SAMPLE)
+                )
+                .column(0)
+                .to_pylist()
+            )
+            links[link.name] = {"type": link.target, "kind": link.kind, "count": total, "keys": keys}
+        else:
+            forward = link.source == type_name and link.name == link.declared_as
+            pairs = link_table(link.source, link.declared_as)
+            mine, theirs = ("from_key", "to_key") if forward else ("to_key", "from_key")
+            where = col(mine).eq(literal(row[obj.key]))
+            total = int(wh.scalar(exp.select(exp.func("count", exp.Star())).from_(pairs).where(where)) or 0)
+            keys = (
+                wh.query_arrow(
+                    exp.select(col(theirs)).from_(pairs).where(where).order_by(col(theirs)).limit(LINKED_SAMPLE)
+                )
+                .column(0)
+                .to_pylist()
+            )
+            links[link.name] = {"type": link.target, "kind": link.kind, "count": total, "keys": keys}
+    return {"type": type_name, "key": row[obj.key], "properties": row, "masked": masked, "links": links}, query
+
+
+__all__ = ["count_objects", "find_objects", "get_object", "object_table"]

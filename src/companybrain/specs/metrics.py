@@ -1,0 +1,72 @@
+"""metrics/*.yaml: metrics over object types, named dimensions, and the fiscal calendar.
+
+A metric is an aggregate over one object type (`sum(net_amount)` on OrderLine), optionally
+filtered, or an arithmetic expression over other metrics (`revenue - cogs`). Expressions may
+reach properties of linked objects by link path: `order.customer.region`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from companybrain.specs.base import Spec
+from companybrain.specs.ontology import OBJECT_NAME, parse_expression
+
+METRIC_NAME = r"^[a-z][a-z0-9_]*$"
+
+
+class Metric(Spec):
+    description: str = Field(description="What it measures, in the words of the business.")
+    synonyms: list[str] = Field(default_factory=list, description="Other names people use (copilot).")
+    object: Annotated[str, Field(pattern=OBJECT_NAME)] | None = Field(
+        None, description="Object type it aggregates; omit for a metric derived from other metrics."
+    )
+    expr: str = Field(description="sum(net_amount), count(*), count(distinct customer_id), or revenue - cogs.")
+    where: str | None = Field(None, description="Filter on the object's properties or link paths.")
+    time: str | None = Field(None, description="Time property or path (default: the object type's time).")
+    format: Literal["number", "currency", "percent", "count"] = "number"
+    unit: str | None = None
+
+    @field_validator("expr", "where")
+    @classmethod
+    def _parses(cls, text: str | None) -> str | None:
+        if text is not None:
+            parse_expression(text)
+        return text
+
+    @property
+    def derived(self) -> bool:
+        return self.object is None
+
+    @model_validator(mode="after")
+    def _derived_has_no_filter(self) -> Metric:
+        if self.object is None and (self.where or self.time):
+            raise ValueError("a derived metric (no object) takes where and time from the metrics it uses")
+        return self
+
+
+class Dimension(Spec):
+    description: str = ""
+    synonyms: list[str] = Field(default_factory=list)
+    object: Annotated[str, Field(pattern=OBJECT_NAME)] = Field(description="Object type that holds it.")
+    expr: str = Field(description="A property of the object, or an expression over its properties.")
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, text: str) -> str:
+        parse_expression(text)
+        return text
+
+
+class Calendar(Spec):
+    fiscal_year_start_month: int = Field(1, ge=1, le=12, description="10 = the fiscal year starts in October.")
+
+
+class MetricsFile(Spec):
+    """One file under metrics/."""
+
+    metrics: dict[Annotated[str, Field(pattern=METRIC_NAME)], Metric] = Field(default_factory=dict)
+    dimensions: dict[Annotated[str, Field(pattern=METRIC_NAME)], Dimension] = Field(default_factory=dict)
+    calendar: Calendar | None = None

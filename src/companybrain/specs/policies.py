@@ -1,0 +1,49 @@
+"""policies/*.yaml: roles, users, what each role may read, row filters and masking."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from companybrain.specs.base import Spec
+from companybrain.specs.ontology import OBJECT_NAME, parse_expression
+
+Names = list[str] | Literal["*"]
+
+
+class RowFilter(Spec):
+    object: Annotated[str, Field(pattern=OBJECT_NAME)]
+    where: str = Field(description="Over the object's properties and principal.<attribute>: region = principal.region")
+
+    @field_validator("where")
+    @classmethod
+    def _parses(cls, text: str) -> str:
+        parse_expression(text)
+        return text
+
+
+class Role(Spec):
+    description: str = ""
+    objects: Names = Field(default_factory=list, description="Object types it may read; * = all not tagged hr.")
+    metrics: Names = Field(default_factory=list, description="Metrics it may read; * = all whose objects it may read.")
+    deny_objects: list[str] = Field(default_factory=list)
+    deny_metrics: list[str] = Field(default_factory=list)
+    row_filters: list[RowFilter] = Field(default_factory=list)
+    unmask: list[str] = Field(default_factory=list, description="Property tags it may see unmasked: pii, salary, ...")
+
+
+class User(Spec):
+    description: str = ""
+    roles: list[str]
+    attributes: dict[str, str] = Field(default_factory=dict, description="function, region, site, ...")
+    purpose: str | None = Field(None, description="Default purpose recorded in the audit log.")
+    token: str | None = Field(None, description="Demo only: a sign-in token (hashed at rest by the service).")
+
+
+class PoliciesFile(Spec):
+    """One file under policies/."""
+
+    roles: dict[str, Role] = Field(default_factory=dict)
+    users: dict[str, User] = Field(default_factory=dict)
+    default_user: str | None = Field(None, description="Who the CLI acts as without --as.")
