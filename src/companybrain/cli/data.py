@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from companybrain.brain import Brain
+from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, RowsFormatOpt, console, err_console, print_csv, print_json, print_rows
 
 
@@ -168,15 +169,16 @@ def register(app: typer.Typer, state: Any) -> None:
         where: Annotated[str | None, typer.Option(help="Filter on properties, e.g. \"region = 'EMEA'\".")] = None,
         limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
         count: Annotated[bool, typer.Option("--count", help="Print only the number of objects.")] = False,
+        user: AsOpt = None,
         format: RowsFormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
-        """List objects of a type."""
+        """List objects of a type (as you may see them: row filters and masking apply)."""
         with open_brain(state) as brain:
             if count:
-                n = brain.count_objects(type_name, where)
+                n = brain.count_objects(type_name, where, user)
                 print_json({"count": n}) if format == "json" else console.print(n)
                 return
-            rows = brain.objects(type_name, where, limit)
+            rows = brain.objects(type_name, where, limit, user)
         if format == "json":
             print_json({"type": type_name, "rows": rows})
         elif format == "csv":
@@ -188,11 +190,12 @@ def register(app: typer.Typer, state: Any) -> None:
     def object_(
         type_name: Annotated[str, typer.Argument(metavar="TYPE")],
         key: Annotated[str, typer.Argument(help="The object's key.")],
+        user: AsOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Show one object with its linked objects."""
         with open_brain(state) as brain:
-            found = brain.object(type_name, key)
+            found = brain.object(type_name, key, user)
         if format == "json":
             print_json(found)
             return
@@ -202,7 +205,9 @@ def register(app: typer.Typer, state: Any) -> None:
         )
         rows = []
         for name, link in found["links"].items():
-            if link["kind"] == "many_to_one":
+            if link.get("denied"):
+                rows.append({"link": name, "type": link["type"], "linked": "(not readable by you)"})
+            elif link["kind"] == "many_to_one":
                 target = link["object"]
                 rows.append({"link": name, "type": link["type"], "linked": _label(target) if target else "(none)"})
             else:
