@@ -48,6 +48,11 @@ def rng_for(seed: int, domain: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(domain.encode())])
 
 
+def day_offset(date: str) -> int:
+    """Days from HISTORY_START to a date given as text (negative before the history)."""
+    return int((np.datetime64(date, "D") - HISTORY_START) // np.timedelta64(1, "D"))
+
+
 def day_index_to_date(days: np.ndarray) -> np.ndarray:
     """Day offsets from HISTORY_START as datetime64[D]."""
     return HISTORY_START + days.astype("timedelta64[D]")
@@ -107,6 +112,11 @@ def column(values: np.ndarray | list, mask: np.ndarray | None = None) -> pa.Arra
     if arr.dtype.kind == "O":
         return pa.array(list(arr), type=pa.string(), mask=mask)
     return pa.array(arr, mask=mask)
+
+
+def lookup_or_null(values: np.ndarray, index: np.ndarray) -> pa.Array:
+    """values[index] as a pyarrow column, null where index is negative (no such thing)."""
+    return column(values[np.maximum(index, 0)], mask=index < 0)
 
 
 def make_table(columns: dict[str, np.ndarray | list | pa.Array]) -> pa.Table:

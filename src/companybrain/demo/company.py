@@ -8,85 +8,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from companybrain.demo.catalog import (
+    COMPONENT_CATEGORIES,
+    DELAYED_SUPPLIER_INDEX,
+    DELAYED_SUPPLIER_NAME,
+    FAMILIES,
+    MACHINE_TYPES,
+    MANUFACTURERS,
+    SHARED_CATEGORIES,
+    SITES,
+    SUPPLIER_COUNTRIES,
+    SUPPLIER_REGION,
+)
 from companybrain.demo.common import (
     AS_OF,
     HISTORY_DAYS,
     HISTORY_START,
     Scale,
+    day_offset,
     ids,
     make_table,
     rng_for,
 )
 from companybrain.demo.names import company_name_space, company_names, person_names
-
-# id, name, city, country, region, local currency, labour USD/h, overhead per labour hour (USD),
-# number of lines, families made, share of headcount, latitude, longitude
-SITES = [
-    ("MKE", "Milwaukee Works", "Milwaukee", "US", "NA", "USD", 38.5, 52.0, 8,
-     ("PUMP", "GEAR", "CTRL", "COMP", "MOTOR", "HEX"), 0.20, 43.04, -87.91),
-    ("BLQ", "Bologna Plant", "Bologna", "IT", "EMEA", "EUR", 34.0, 44.0, 6,
-     ("GEAR", "VALVE", "ACT", "PUMP", "HEX"), 0.12, 44.49, 11.34),
-    ("MTY", "Monterrey Plant", "Monterrey", "MX", "NA", "MXN", 9.5, 14.0, 7,
-     ("MOTOR", "CONV", "BEAR", "ACT", "FILT"), 0.15, 25.69, -100.32),
-    ("SZV", "Suzhou Plant", "Suzhou", "CN", "APAC", "CNY", 8.0, 11.5, 8,
-     ("MOTOR", "BEAR", "VALVE", "SENS", "FILT", "CONV"), 0.16, 31.30, 120.59),
-    ("PNQ", "Pune Plant", "Pune", "IN", "APAC", "INR", 5.5, 8.0, 6,
-     ("VALVE", "PUMP", "SENS", "FILT"), 0.12, 18.52, 73.86),
-    ("WRO", "Wroclaw Plant", "Wroclaw", "PL", "EMEA", "PLN", 14.0, 19.0, 5,
-     ("CONV", "ACT", "CTRL", "BEAR"), 0.09, 51.11, 17.04),
-    ("CWB", "Curitiba Plant", "Curitiba", "BR", "LATAM", "BRL", 8.5, 12.0, 4,
-     ("PUMP", "MOTOR", "FILT"), 0.07, -25.43, -49.27),
-    ("GSP", "Greenville Plant", "Greenville", "US", "NA", "USD", 33.0, 47.0, 5,
-     ("COMP", "HEX", "CTRL", "SENS"), 0.09, 34.85, -82.40),
-]
-
-# id, name, singular, price elasticity (ground truth), list price range USD, labour h/unit,
-# typical units per order line, components per product, share of SKUs, yearly warranty claim rate
-FAMILIES = [
-    ("PUMP", "Hydraulic Pumps", "Hydraulic Pump", -1.2, 800, 4000, 3.0, 4, (6, 12), 0.10, 0.012),
-    ("GEAR", "Gearboxes", "Gearbox", -0.8, 1500, 9000, 5.5, 2, (8, 14), 0.07, 0.010),
-    ("MOTOR", "Electric Motors", "Electric Motor", -1.6, 300, 2500, 2.0, 6, (5, 10), 0.10, 0.008),
-    ("VALVE", "Industrial Valves", "Valve", -2.1, 80, 900, 0.6, 20, (4, 8), 0.12, 0.006),
-    ("COMP", "Compressors", "Compressor", -0.9, 3000, 15000, 8.0, 1, (10, 16), 0.05, 0.015),
-    ("CONV", "Conveyor Modules", "Conveyor Module", -1.4, 1200, 6000, 4.0, 3, (6, 12), 0.07, 0.007),
-    ("BEAR", "Bearings", "Bearing", -2.6, 15, 200, 0.15, 60, (2, 5), 0.12, 0.004),
-    ("CTRL", "Control Panels", "Control Panel", -0.7, 2000, 12000, 6.0, 1, (8, 15), 0.05, 0.009),
-    ("ACT", "Actuators", "Actuator", -1.8, 150, 1500, 1.0, 10, (4, 9), 0.09, 0.009),
-    ("FILT", "Filtration Units", "Filtration Unit", -2.3, 40, 600, 0.4, 25, (3, 7), 0.10, 0.005),
-    ("HEX", "Heat Exchangers", "Heat Exchanger", -1.0, 2500, 11000, 7.0, 1, (6, 12), 0.05, 0.008),
-    ("SENS", "Sensor Kits", "Sensor Kit", -1.9, 60, 700, 0.3, 15, (3, 7), 0.08, 0.011),
-]
-
-COMPONENT_CATEGORIES = [
-    # name, relative cost, typical qty per product
-    ("Casting", 3.0, 1), ("Machined shaft", 1.5, 1), ("Bearing", 0.6, 2), ("Seal kit", 0.3, 1),
-    ("Fastener set", 0.08, 6), ("Gear set", 2.2, 1), ("Motor winding", 2.5, 1),
-    ("PCB assembly", 1.8, 1), ("Sensor", 0.9, 1), ("Housing", 2.0, 1), ("Valve body", 1.4, 1),
-    ("Hose assembly", 0.5, 2), ("Filter media", 0.2, 2), ("Enclosure", 1.6, 1),
-    ("Cable harness", 0.4, 2), ("Gasket", 0.05, 4), ("Spring", 0.04, 4), ("Packaging", 0.1, 1),
-]
-SHARED_CATEGORIES = {"Fastener set", "Seal kit", "Gasket", "Spring", "Packaging", "Cable harness"}
-
-# Suppliers: most in Asia (country, weight, lead time range in days)
-SUPPLIER_COUNTRIES = [
-    ("CN", 0.28, (40, 75)), ("IN", 0.12, (35, 65)), ("VN", 0.08, (40, 70)),
-    ("TW", 0.07, (35, 60)), ("KR", 0.05, (30, 55)), ("JP", 0.04, (30, 50)), ("TH", 0.04, (35, 60)),
-    ("MY", 0.03, (35, 60)), ("DE", 0.08, (10, 25)), ("IT", 0.05, (10, 25)), ("US", 0.07, (7, 20)),
-    ("MX", 0.05, (10, 25)), ("PL", 0.04, (10, 20)),
-]
-SUPPLIER_REGION = {"DE": "EMEA", "IT": "EMEA", "PL": "EMEA", "US": "NA", "MX": "NA"}
-DELAYED_SUPPLIER_INDEX = 3  # the planted supplier whose delays grow (see ground_truth)
-DELAYED_SUPPLIER_NAME = "Jiangsu Hengli Precision Castings Co., Ltd."
-
-MACHINE_TYPES = [
-    # type, base temperature C, base vibration mm/s, base pressure bar, rated kW, yearly failures
-    ("CNC Lathe", 48.0, 2.2, 6.0, 22.0, 2.5), ("CNC Mill", 50.0, 2.6, 6.0, 30.0, 2.8),
-    ("Hydraulic Press", 55.0, 3.4, 180.0, 75.0, 3.0), ("Robotic Welder", 62.0, 1.8, 5.5, 18.0, 2.0),
-    ("Assembly Cell", 38.0, 1.2, 6.5, 8.0, 1.5), ("Test Bench", 42.0, 1.5, 10.0, 12.0, 1.2),
-    ("Injection Molder", 68.0, 2.0, 140.0, 55.0, 2.6), ("Heat Treatment Oven", 85.0, 0.9, 1.2, 90.0, 1.8),
-    ("Conveyor Drive", 40.0, 3.0, 1.0, 7.5, 2.2),
-]
-MANUFACTURERS = ["Mazak", "DMG Mori", "Fanuc", "ABB", "KUKA", "Trumpf", "Haas", "Okuma", "Bosch Rexroth", "Siemens"]
 
 
 @dataclass
@@ -153,8 +97,8 @@ def generate_company(scale: Scale, seed: int) -> Company:
             line_site.append(s)
             line_fams.append(np.array(sorted(own)))
     lines_for: dict[tuple[int, int], list[int]] = {}
-    for i, fams in enumerate(line_fams):
-        for f in fams:
+    for i, capable in enumerate(line_fams):
+        for f in capable:
             lines_for.setdefault((line_site[i], int(f)), []).append(i)
 
     products = _products(rng, scale, family_ids)
@@ -207,63 +151,86 @@ def generate_company(scale: Scale, seed: int) -> Company:
     )
     master_ts = (HISTORY_START - np.timedelta64(400, "D")).astype("datetime64[s]")
     t = company.tables
-    t["erp.product_families"] = make_table({
-        "family_id": family_ids,
-        "name": np.array([f[1] for f in FAMILIES]),
-        "description": np.array([f"{f[1]} for industrial customers" for f in FAMILIES]),
-        "updated_at": np.full(len(FAMILIES), master_ts),
-    })
-    t["erp.line_capabilities"] = make_table({
-        "line_id": np.repeat(company.line_ids, [len(f) for f in line_fams]),
-        "family_id": family_ids[np.concatenate(line_fams)],
-        "updated_at": np.full(sum(len(f) for f in line_fams), master_ts),
-    })
+    t["erp.product_families"] = make_table(
+        {
+            "family_id": family_ids,
+            "name": np.array([f[1] for f in FAMILIES]),
+            "description": np.array([f"{f[1]} for industrial customers" for f in FAMILIES]),
+            "updated_at": np.full(len(FAMILIES), master_ts),
+        }
+    )
+    t["erp.line_capabilities"] = make_table(
+        {
+            "line_id": np.repeat(company.line_ids, [len(f) for f in line_fams]),
+            "family_id": family_ids[np.concatenate(line_fams)],
+            "updated_at": np.full(sum(len(f) for f in line_fams), master_ts),
+        }
+    )
     current_price = price["price"][np.r_[np.flatnonzero(np.diff(price["product_idx"])), len(price["price"]) - 1]]
-    t["erp.products"] = make_table({
-        "product_id": products["product_id"],
-        "sku": products["sku"],
-        "name": products["name"],
-        "family_id": family_ids[products["family_idx"]],
-        "list_price": current_price,
-        "std_material_cost": material,
-        "labour_hours_per_unit": np.round(products["labour_hours_per_unit"], 3),
-        "launch_date": products["launch_date"],
-        "is_active": np.ones(len(material), dtype=bool),
-        "updated_at": products["updated_at"],
-    })
-    t["erp.components"] = make_table({
-        k: components[k] for k in
-        ("component_id", "name", "category", "std_cost", "uom", "supplier_id", "lead_time_days", "updated_at")
-    })
-    t["erp.bom"] = make_table({
-        "product_id": products["product_id"][bom["product_idx"]],
-        "component_id": components["component_id"][bom["component_idx"]],
-        "qty": bom["qty"],
-        "updated_at": np.full(len(bom["qty"]), master_ts),
-    })
+    t["erp.products"] = make_table(
+        {
+            "product_id": products["product_id"],
+            "sku": products["sku"],
+            "name": products["name"],
+            "family_id": family_ids[products["family_idx"]],
+            "list_price": current_price,
+            "std_material_cost": material,
+            "labour_hours_per_unit": np.round(products["labour_hours_per_unit"], 3),
+            "launch_date": products["launch_date"],
+            "is_active": np.ones(len(material), dtype=bool),
+            "updated_at": products["updated_at"],
+        }
+    )
+    t["erp.components"] = make_table(
+        {
+            k: components[k]
+            for k in (
+                "component_id",
+                "name",
+                "category",
+                "std_cost",
+                "uom",
+                "supplier_id",
+                "lead_time_days",
+                "updated_at",
+            )
+        }
+    )
+    t["erp.bom"] = make_table(
+        {
+            "product_id": products["product_id"][bom["product_idx"]],
+            "component_id": components["component_id"][bom["component_idx"]],
+            "qty": bom["qty"],
+            "updated_at": np.full(len(bom["qty"]), master_ts),
+        }
+    )
     valid_from = HISTORY_START + price["from_day"].astype("timedelta64[D]")
     last = np.r_[price["product_idx"][1:] != price["product_idx"][:-1], True]
     valid_to = np.where(last, np.datetime64("NaT"), np.r_[valid_from[1:], valid_from[:1]] - np.timedelta64(1, "D"))
-    t["erp.price_list"] = make_table({
-        "price_id": np.arange(1, len(valid_from) + 1),
-        "product_id": products["product_id"][price["product_idx"]],
-        "valid_from": valid_from,
-        "valid_to": valid_to.astype("datetime64[D]"),
-        "price": price["price"],
-        "currency": np.full(len(valid_from), "USD"),
-        "updated_at": valid_from.astype("datetime64[s]") - np.timedelta64(14, "D"),
-    })
+    t["erp.price_list"] = make_table(
+        {
+            "price_id": np.arange(1, len(valid_from) + 1),
+            "product_id": products["product_id"][price["product_idx"]],
+            "valid_from": valid_from,
+            "valid_to": valid_to.astype("datetime64[D]"),
+            "price": price["price"],
+            "currency": np.full(len(valid_from), "USD"),
+            "updated_at": valid_from.astype("datetime64[s]") - np.timedelta64(14, "D"),
+        }
+    )
     t["erp.suppliers"] = make_table({k: suppliers[k] for k in suppliers if not k.startswith("_")})
-    t["erp.machines"] = make_table({
-        "machine_id": machines["machine_id"],
-        "line_id": company.line_ids[machines["line_idx"]],
-        "site_id": site_ids[company.line_site[machines["line_idx"]]],
-        "machine_type": np.array([m[0] for m in MACHINE_TYPES])[machines["type_idx"]],
-        "manufacturer": machines["manufacturer"],
-        "install_date": machines["install_date"],
-        "rated_power_kw": np.array([m[4] for m in MACHINE_TYPES])[machines["type_idx"]],
-        "updated_at": machines["install_date"].astype("datetime64[s]") + np.timedelta64(8 * 3600, "s"),
-    })
+    t["erp.machines"] = make_table(
+        {
+            "machine_id": machines["machine_id"],
+            "line_id": company.line_ids[machines["line_idx"]],
+            "site_id": site_ids[company.line_site[machines["line_idx"]]],
+            "machine_type": np.array([m[0] for m in MACHINE_TYPES])[machines["type_idx"]],
+            "manufacturer": machines["manufacturer"],
+            "install_date": machines["install_date"],
+            "rated_power_kw": np.array([m[4] for m in MACHINE_TYPES])[machines["type_idx"]],
+            "updated_at": machines["install_date"].astype("datetime64[s]") + np.timedelta64(8 * 3600, "s"),
+        }
+    )
     return company
 
 
@@ -344,11 +311,11 @@ def _price_list(rng: np.random.Generator, ref_price: np.ndarray) -> dict[str, np
     """Price entries: the starting list price, yearly list increases and product-specific moves."""
     n = len(ref_price)
     prod = [np.arange(n)]
-    day = [np.full(n, int((np.datetime64("2022-01-01") - HISTORY_START).astype(int)))]
+    day = [np.full(n, day_offset("2022-01-01"))]
     factor = [np.ones(n)]
     for date, lo, hi in (("2024-01-01", 1.02, 1.07), ("2025-01-01", 1.01, 1.06), ("2026-01-01", 1.00, 1.04)):
         prod.append(np.arange(n))
-        day.append(np.full(n, int((np.datetime64(date) - HISTORY_START).astype(int))))
+        day.append(np.full(n, day_offset(date)))
         factor.append(rng.uniform(lo, hi, n))
     moved = np.flatnonzero(rng.random(n) < 0.35)
     prod.append(moved)
