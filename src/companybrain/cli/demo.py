@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from companybrain.cli.data import step_progress
-from companybrain.cli.output import FormatOpt, console, print_json, print_rows
+from companybrain.cli.output import FormatOpt, console, err_console, print_json, print_rows
 
 
 def make_app(state: Any) -> typer.Typer:
@@ -35,7 +35,7 @@ def make_app(state: Any) -> typer.Typer:
         with step_progress(f"generate ({scale})") as progress:
             summary = generate_demo(out, scale=scale, seed=seed, progress=progress)
         timings["generate"] = time.perf_counter() - t0
-        console.print(f"generated Acme Industrial ({scale}, seed {seed}) in {out} [{timings['generate']:.1f} s]")
+        err_console.print(f"generated Acme Industrial ({scale}, seed {seed}) in {out} [{timings['generate']:.1f} s]")
         with Brain.open(out) as brain:
             t0 = time.perf_counter()
             with row_progress() as progress:

@@ -15,9 +15,10 @@ from sqlglot import exp
 from companybrain.errors import PolicyDenied, QueryError
 from companybrain.governance.policy import Policy
 from companybrain.semantic.filters import parse_filter
-from companybrain.semantic.joins import JoinPlan, shortest_path
+from companybrain.semantic.joins import JoinPlan
 from companybrain.semantic.model import TIME_GRAINS, SemanticModel
 from companybrain.semantic.period import Period, grain, parse_period
+from companybrain.semantic.policies import row_filter_conditions
 from companybrain.semantic.query import MetricQuery
 from companybrain.warehouse.ddl import col
 
@@ -98,16 +99,9 @@ def _group_query(
                     policy="masking",
                 )
     aggregates = [model.aggregate(m, plan) for m in metrics]
-    for type_name in _filtered_types(model, policy):
-        rule = policy.row_filter(type_name)
-        if rule is None:
-            continue
-        try:
-            path = shortest_path(model.objects, base, type_name)
-        except QueryError:
-            continue  # the filtered type is not reachable from this object: nothing to restrict
-        conditions.append(model.resolve(rule, plan, f"row filter on {type_name}", prefix=path))
-        compiled.row_filters.append(f"{type_name}: {rule.sql(dialect='duckdb')}")
+    row_conditions, described = row_filter_conditions(model, policy, plan)
+    conditions.extend(row_conditions)
+    compiled.row_filters.extend(d for d in described if d not in compiled.row_filters)
     for type_name in sorted(plan.types_used()):
         policy.require_object(type_name)
     compiled.objects |= plan.types_used()
@@ -121,13 +115,6 @@ def _group_query(
     if dims:
         select = select.group_by(*[exp.Literal.number(i + 1) for i in range(len(dims))])
     return select
-
-
-def _filtered_types(model: SemanticModel, policy: Policy) -> list[str]:
-    if policy.principal.unrestricted:
-        return []
-    names = {rule.object for role in policy.principal.roles for rule in model.project.roles[role].row_filters}
-    return sorted(names)
 
 
 def _combine(

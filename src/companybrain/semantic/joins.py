@@ -22,7 +22,7 @@ LinkPath = tuple[str, ...]
 def type_at(objects: dict[str, ObjectType], base: str, path: LinkPath) -> str:
     """The object type reached by following `path` (link names) from `base`."""
     current = base
-    for i, link_name in enumerate(path):
+    for link_name in path:
         obj = objects[current]
         link = obj.links.get(link_name)
         if link is None:
@@ -41,14 +41,17 @@ def type_at(objects: dict[str, ObjectType], base: str, path: LinkPath) -> str:
         if link.via is None:
             raise QueryError(f"{current}.{link_name} is many-to-many: it cannot be followed in a metric or dimension")
         current = link.to
-        del i
     return current
 
 
-def shortest_path(objects: dict[str, ObjectType], base: str, target: str) -> LinkPath:
-    """The one shortest chain of many-to-one links from `base` to `target` (error if none or several)."""
+class Unreachable(QueryError):
+    """No chain of many-to-one links leads from one object type to the other."""
+
+
+def shortest_paths(objects: dict[str, ObjectType], base: str, target: str) -> list[LinkPath]:
+    """Every shortest chain of many-to-one links from `base` to `target` (raises Unreachable)."""
     if base == target:
-        return ()
+        return [()]
     found: list[LinkPath] = []
     seen = {base: 0}
     queue: deque[tuple[str, LinkPath]] = deque([(base, ())])
@@ -66,15 +69,21 @@ def shortest_path(objects: dict[str, ObjectType], base: str, target: str) -> Lin
                 seen[link.to] = len(step)
                 queue.append((link.to, step))
     if not found:
-        raise QueryError(
+        raise Unreachable(
             f"{target} cannot be reached from {base} through many-to-one links",
             hint=f"choose a dimension that {base} links to, or a metric on {target}",
         )
-    if len({p for p in found}) > 1:
-        options = " or ".join(".".join(p) for p in sorted(set(found)))
+    return sorted(set(found))
+
+
+def shortest_path(objects: dict[str, ObjectType], base: str, target: str) -> LinkPath:
+    """The one shortest chain of many-to-one links from `base` to `target` (error if none or several)."""
+    found = shortest_paths(objects, base, target)
+    if len(found) > 1:
+        options = " or ".join(".".join(p) for p in found)
         raise QueryError(
             f"{base} reaches {target} in more than one way ({options})",
-            hint=f"name the link path instead, e.g. {found[0][0]}.<property>",
+            hint=f"name the link path instead, e.g. {'.'.join(found[0])}.<property>",
         )
     return found[0]
 

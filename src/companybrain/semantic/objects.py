@@ -10,8 +10,9 @@ from companybrain.errors import NotFound, PolicyDenied, QueryError, did_you_mean
 from companybrain.governance.policy import MASK, Policy
 from companybrain.ontology.model import link_table, links_of, object_table
 from companybrain.semantic.filters import parse_filter
-from companybrain.semantic.joins import JoinPlan, shortest_path
+from companybrain.semantic.joins import JoinPlan
 from companybrain.semantic.model import SemanticModel
+from companybrain.semantic.policies import row_filter_conditions
 from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import col, literal
 
@@ -37,15 +38,7 @@ def _select(model: SemanticModel, policy: Policy, type_name: str, where: str | N
                     policy="masking",
                 )
         conditions.append(model.resolve(tree, plan, "filter"))
-    for other in sorted({r.object for role in policy.principal.roles for r in model.project.roles[role].row_filters}):
-        rule = policy.row_filter(other)
-        if rule is None:
-            continue
-        try:
-            path = shortest_path(model.objects, type_name, other)
-        except QueryError:
-            continue
-        conditions.append(model.resolve(rule, plan, f"row filter on {other}", prefix=path))
+    conditions.extend(row_filter_conditions(model, policy, plan)[0])
     masked = [p for p in obj.properties if policy.masked(type_name, p)]
     projections = [
         exp.alias_(literal(MASK) if p in masked else plan.column((), p), p, quoted=True) for p in obj.properties
