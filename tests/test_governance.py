@@ -61,7 +61,7 @@ def test_object_matrix(brain: Brain, user: str) -> None:
 
 
 def test_hr_data_is_denied_by_default_even_to_wildcard_roles(brain: Brain) -> None:
-    with pytest.raises(PolicyDenied, match="HR data is readable by HR roles only") as info:
+    with pytest.raises(PolicyDenied, match="HR data is readable only by roles that name it") as info:
         brain.query(MetricQuery(("payroll",)), "ceo")
     assert info.value.policy == "default-hr-deny"
 

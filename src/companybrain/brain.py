@@ -169,7 +169,7 @@ class Brain:
         for name, metric in self.project.metrics.items():
             objects = sorted({self.semantic.metric(b).object or "" for b in self.semantic.base_metrics(name)})
             try:
-                policy.require_metric(name, objects)
+                policy.require_metric(name, objects, self.semantic.tags_read(name))
             except PolicyDenied:
                 continue
             metrics.append(

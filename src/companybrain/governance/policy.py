@@ -53,22 +53,30 @@ class Policy:
     def require_object(self, type_name: str, why: str = "") -> None:
         if not self.can_read_object(type_name):
             hr = "hr" in self.project.objects[type_name].tags
-            rule = "HR data is readable by HR roles only (default deny)" if hr else "no role grants it"
+            rule = "HR data is readable only by roles that name it (default deny)" if hr else "no role grants it"
             raise PolicyDenied(
                 f"{self._who()} may not read {type_name}{why}: {rule}",
                 policy="default-hr-deny" if hr else "object-access",
             )
 
-    def require_metric(self, name: str, base_objects: list[str]) -> None:
+    def require_metric(self, name: str, base_objects: list[str], tags: set[str] | frozenset[str] = frozenset()) -> None:
+        """Deny unless a role grants the metric; one that reads HR-tagged data must be named, not `*`."""
         if self.principal.unrestricted:
             return
+        hr = "hr" in tags
         allowed = False
         for _, role in self._roles:
             if name in role.deny_metrics:
                 continue
             listed = role.metrics
-            if listed == "*" or name in listed:
+            if (listed == "*" and not hr) or (listed != "*" and name in listed):
                 allowed = True
+        if not allowed and hr:
+            raise PolicyDenied(
+                f"{self._who()} may not read the metric {name!r}: it reads HR data, "
+                "and HR data is readable only by roles that name it (default deny)",
+                policy="default-hr-deny",
+            )
         if not allowed:
             raise PolicyDenied(
                 f"{self._who()} may not read the metric {name!r}: no role grants it", policy="metric-access"

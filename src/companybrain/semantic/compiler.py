@@ -43,7 +43,8 @@ def compile_query(model: SemanticModel, query: MetricQuery, policy: Policy, toda
     bases: list[str] = []
     for name in query.metrics:
         needed = model.base_metrics(name)
-        policy.require_metric(name, sorted({model.metric(b).object or "" for b in needed}))
+        objects = sorted({model.metric(b).object or "" for b in needed})
+        policy.require_metric(name, objects, model.tags_read(name))
         bases.extend(b for b in needed if b not in bases)
     period = parse_period(query.period, today) if query.period else None
     groups: dict[tuple[str, str], list[str]] = {}

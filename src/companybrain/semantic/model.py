@@ -112,12 +112,34 @@ class SemanticModel:
     def check_dimension(self, name: str) -> None:
         dim = self.dimensions[name]
         self.dimension(name, JoinPlan(self.objects, dim.object))
+        for base in dim.paths:
+            if base not in self.objects:
+                raise QueryError(f"dimension {name}: unknown object type {base!r}; {did_you_mean(base, self.objects)}")
+            self.dimension(name, JoinPlan(self.objects, base))
+
+    def tags_read(self, name: str) -> set[str]:
+        """The tags of every property a metric reads (through its base metrics and links)."""
+        tags: set[str] = set()
+        for base in self.base_metrics(name):
+            metric = self.metric(base)
+            assert metric.object is not None
+            plan = JoinPlan(self.objects, metric.object)
+            tree = self.aggregate(base, plan)
+            tags |= set(self.objects[metric.object].tags)
+            for type_name, prop in self.touched_properties(tree, plan):
+                tags |= set(self.objects[type_name].properties[prop].tags) | set(self.objects[type_name].tags)
+        return tags
 
     def dimension(self, text: str, plan: JoinPlan) -> exp.Expr:
         """A `--by` value other than a time grain: a named dimension or Type.property."""
         if text in self.dimensions:
             dim = self.dimensions[text]
-            path = shortest_path(self.objects, plan.base, dim.object)
+            declared = dim.paths.get(plan.base)
+            path = tuple(declared.split(".")) if declared else shortest_path(self.objects, plan.base, dim.object)
+            if type_at(self.objects, plan.base, path) != dim.object:
+                raise QueryError(
+                    f"dimension {text}: the path {declared!r} from {plan.base} does not reach {dim.object}"
+                )
             return self.resolve(parse_expression(dim.expr), plan, f"dimension {text}", prefix=path)
         if "." in text:
             return self.resolve(parse_expression(text), plan, f"dimension {text}")

@@ -52,6 +52,11 @@ class Dimension(Spec):
     synonyms: list[str] = Field(default_factory=list)
     object: Annotated[str, Field(pattern=OBJECT_NAME)] = Field(description="Object type that holds it.")
     expr: str = Field(description="A property of the object, or an expression over its properties.")
+    paths: dict[str, str] = Field(
+        default_factory=dict,
+        description="Link path from an object type that reaches `object` in several ways, "
+        "e.g. {OrderLine: production_line.site}.",
+    )
 
     @field_validator("expr")
     @classmethod
