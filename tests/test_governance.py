@@ -114,7 +114,7 @@ def test_every_read_is_audited_and_the_chain_detects_tampering(brain: Brain, run
     records = brain.audit.tail(10)
     assert [(r["user_name"], r["action"], r["outcome"]) for r in records] == [
         ("emea_rep", "query", "ok"),
-        ("emea_rep", "query", "denied: metric-access"),
+        ("emea_rep", "query", "denied: default-hr-deny"),
         ("ceo", "objects", "ok"),
     ]
     assert records[0]["sql"] and records[0]["row_count"] == 1 and records[0]["data_version"] == "build-1"
