@@ -90,7 +90,7 @@ def _policies(project: Project) -> Problems:
     for name, role in project.roles.items():
         for field, known in (("objects", project.objects), ("metrics", project.metrics)):
             listed = getattr(role, field)
-            for item in [] if listed == "*" else listed:
+            for item in [] if listed == "*" else [i for i in listed if i != "*"]:
                 if item not in known:
                     problems.append(
                         (

@@ -69,7 +69,8 @@ def register(app: typer.Typer, state: Any) -> None:
         elif format == "csv":
             print_csv(result.records())
         else:
-            print_rows(result.records(), title=" · ".join(metric_names))
+            formats = {name: result.definitions[name].get("format", "number") for name in metric_names}
+            print_rows(result.records(), title=" · ".join(metric_names), formats=formats)
             notes = [f"as {result.policy['user']}"]
             if result.policy.get("row_filters"):
                 notes.append("rows limited to " + "; ".join(result.policy["row_filters"]))

@@ -45,8 +45,7 @@ class Policy:
         for _, role in self._roles:
             if type_name in role.deny_objects:
                 continue
-            listed = role.objects
-            if (listed == "*" and not hr) or (listed != "*" and type_name in listed):
+            if (_wildcard(role.objects) and not hr) or type_name in role.objects:
                 return True
         return False
 
@@ -68,8 +67,7 @@ class Policy:
         for _, role in self._roles:
             if name in role.deny_metrics:
                 continue
-            listed = role.metrics
-            if (listed == "*" and not hr) or (listed != "*" and name in listed):
+            if (_wildcard(role.metrics) and not hr) or name in role.metrics:
                 allowed = True
         if not allowed and hr:
             raise PolicyDenied(
@@ -93,11 +91,11 @@ class Policy:
             return None
         conditions: list[exp.Expr] = []
         for role_name, role in self._roles:
-            listed = role.objects
-            grants = listed == "*" or type_name in listed
             rules = [r for r in role.row_filters if r.object == type_name]
             if not rules:
-                if grants:
+                if type_name in role.objects or (
+                    _wildcard(role.objects) and "hr" not in self.project.objects[type_name].tags
+                ):
                     return None
                 continue
             conditions.append(exp.and_(*[self._bind(rule.where, role_name) for rule in rules]))
@@ -131,3 +129,8 @@ class Policy:
 
     def describe(self) -> dict[str, object]:
         return {**self.principal.as_dict(), "unrestricted": self.principal.unrestricted}
+
+
+def _wildcard(listed: list[str] | str) -> bool:
+    """`*`, or a list holding `*`: everything not tagged hr."""
+    return listed == "*" or "*" in listed

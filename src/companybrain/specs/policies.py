@@ -25,8 +25,12 @@ class RowFilter(Spec):
 
 class Role(Spec):
     description: str = ""
-    objects: Names = Field(default_factory=list, description="Object types it may read; * = all not tagged hr.")
-    metrics: Names = Field(default_factory=list, description="Metrics it may read; * = all whose objects it may read.")
+    objects: Names = Field(
+        default_factory=list, description="Object types it may read; * = all not tagged hr (add hr ones by name)."
+    )
+    metrics: Names = Field(
+        default_factory=list, description="Metrics it may read; * = all that read no HR data (add those by name)."
+    )
     deny_objects: list[str] = Field(default_factory=list)
     deny_metrics: list[str] = Field(default_factory=list)
     row_filters: list[RowFilter] = Field(default_factory=list)
