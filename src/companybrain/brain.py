@@ -159,6 +159,7 @@ class Brain:
             policy={**policy.describe(), "row_filters": compiled.row_filters},
             definitions=definitions,
             period=compiled.period.as_dict() if compiled.period else None,
+            notes=compiled.notes,
             seconds=time.perf_counter() - started,
         )
 

@@ -76,6 +76,7 @@ def register(app: typer.Typer, state: Any) -> None:
                 notes.append("rows limited to " + "; ".join(result.policy["row_filters"]))
             if result.period:
                 notes.append(f"period {result.period['from']}..{result.period['to']}")
+            notes.extend(result.notes)
             notes.append(f"data {result.freshness.get('data_version')}, {result.seconds * 1000:.0f} ms")
             console.print(" · ".join(notes), style="dim")
 

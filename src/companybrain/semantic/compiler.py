@@ -33,6 +33,7 @@ class Compiled:
     period: Period | None
     objects: set[str] = field(default_factory=set)
     row_filters: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def compile_query(model: SemanticModel, query: MetricQuery, policy: Policy, today: date) -> Compiled:
@@ -89,8 +90,9 @@ def _group_query(
         conditions.append(model.resolve(parse_filter(query.where), plan, "filter"))
     if period is not None:
         if time is None:
-            raise QueryError(f"{', '.join(metrics)} on {base} have no time, so a period cannot apply to them")
-        conditions.append(period.condition(time))
+            compiled.notes.append(f"{', '.join(metrics)}: a current value; the period does not apply")
+        else:
+            conditions.append(period.condition(time))
     for expr in [*dims, *conditions]:
         for type_name, prop in model.touched_properties(expr, plan):
             if policy.masked(type_name, prop):

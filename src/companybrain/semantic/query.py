@@ -39,6 +39,7 @@ class Result:
     policy: dict[str, Any] = field(default_factory=dict)
     definitions: dict[str, Any] = field(default_factory=dict)
     period: dict[str, str] | None = None
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,6 +51,7 @@ class Result:
             "policy": self.policy,
             "definitions": self.definitions,
             "period": self.period,
+            "notes": self.notes,
             "seconds": round(self.seconds, 4),
         }
 
