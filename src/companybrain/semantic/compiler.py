@@ -88,12 +88,15 @@ def _group_query(
     conditions: list[exp.Expr] = []
     if query.where:
         conditions.append(model.resolve(parse_filter(query.where), plan, "filter"))
+    # what the caller groups or filters on must be readable; the metric's own definition and
+    # time column are covered by the grant of the metric
+    asked = [*dims, *conditions]
     if period is not None:
         if time is None:
             compiled.notes.append(f"{', '.join(metrics)}: a current value; the period does not apply")
         else:
             conditions.append(period.condition(time))
-    for expr in [*dims, *conditions]:
+    for expr in asked:
         for type_name, prop in model.touched_properties(expr, plan):
             if policy.masked(type_name, prop):
                 raise PolicyDenied(
