@@ -101,40 +101,16 @@ def test_small_scale_is_fast_and_sized(acme: Generated) -> None:
 
 
 def test_layout_and_project_validates(acme: Generated) -> None:
-    for path in (
-        "brain.yaml",
-        ".demo-manifest.json",
-        "ground_truth/README.md",
-        "sources/erp.sqlite",
-        "sources/crm.sqlite",
-        "sources/hris/employees.csv",
-        "sources/telemetry/downtime_events.parquet",
-    ):
+    written = "brain.yaml .demo-manifest.json ground_truth/README.md sources/erp.sqlite sources/crm.sqlite"
+    for path in [*written.split(), "sources/hris/employees.csv", "sources/telemetry/downtime_events.parquet"]:
         assert (acme.path / path).is_file(), path
     assert len(list((acme.path / "sources/service").glob("tickets_*.jsonl"))) == 36  # one per month
     assert len(list((acme.path / "sources/telemetry").glob("sensor_readings_*.parquet"))) == 12
     project = Project.load(acme.path)
-    assert {
-        "Site",
-        "Line",
-        "Product",
-        "Customer",
-        "Order",
-        "OrderLine",
-        "Supplier",
-        "Employee",
-        "Opportunity",
-        "Ticket",
-        "Machine",
-    } <= set(project.objects)
-    assert {f.name for f in (acme.path / "ontology").glob("*.yaml")} == {
-        "company.yaml",
-        "sales.yaml",
-        "supply.yaml",
-        "people.yaml",
-        "service.yaml",
-        "operations.yaml",
-    }
+    required = "Site Line Product Customer Order OrderLine Supplier Employee Opportunity Ticket Machine"
+    assert set(required.split()) <= set(project.objects)
+    domains = {f.stem for f in (acme.path / "ontology").glob("*.yaml")}
+    assert domains >= {"company", "sales", "supply", "people", "service", "operations"}
     employee = project.objects["Employee"]
     assert "pii" in employee.properties["email"].tags
     assert {"salary", "hr"} <= set(employee.properties["salary"].tags)
@@ -148,7 +124,8 @@ def test_ontology_columns_exist_in_sources(acme: Generated, db: duckdb.DuckDBPyC
         return {row[0] for row in db.execute(f"DESCRIBE {view}").fetchall()}
 
     for name, obj in project.objects.items():
-        assert obj.source is not None
+        if obj.source is None:  # a SQL-defined object type: DuckDB checks its columns at build
+            continue
         have = columns(obj.source)
         for prop_name, prop in obj.properties.items():
             if prop.expr is None:
@@ -422,16 +399,13 @@ def test_quality_drift_on_the_named_line(acme: Generated, db: duckdb.DuckDBPyCon
 
 def test_supplier_delays_grow(acme: Generated, db: duckdb.DuckDBPyConnection) -> None:
     supplier = json.loads((acme.path / "ground_truth/supplier_delays.json").read_text())["supplier_id"]
-    delay = "avg(received_date - promised_date)"
-    early = scalar(
-        db, f"SELECT {delay} FROM erp_purchase_orders WHERE supplier_id = '{supplier}' AND order_date < '2023-09-01'"
-    )
-    late = scalar(
-        db, f"SELECT {delay} FROM erp_purchase_orders WHERE supplier_id = '{supplier}' AND order_date >= '2025-06-01'"
-    )
-    others = scalar(
-        db, f"SELECT {delay} FROM erp_purchase_orders WHERE supplier_id <> '{supplier}' AND order_date >= '2025-06-01'"
-    )
+
+    def mean_delay(where: str) -> float:
+        return float(scalar(db, f"SELECT avg(received_date - promised_date) FROM erp_purchase_orders WHERE {where}"))
+
+    early = mean_delay(f"supplier_id = '{supplier}' AND order_date < '2023-09-01'")
+    late = mean_delay(f"supplier_id = '{supplier}' AND order_date >= '2025-06-01'")
+    others = mean_delay(f"supplier_id <> '{supplier}' AND order_date >= '2025-06-01'")
     assert late - early > 10 and late - others > 10
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,13 +14,21 @@ from companybrain.cli.data import step_progress
 from companybrain.cli.output import FormatOpt, console, err_console, print_json, print_rows
 
 
+class Scale(enum.StrEnum):
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+
 def make_app(state: Any) -> typer.Typer:
     app = typer.Typer(help="The Acme Industrial demo company.", invoke_without_command=True)
 
     @app.callback()
     def run(
         ctx: typer.Context,
-        scale: Annotated[str, typer.Option(help="small (~50k order lines), medium (~2M), large (~20M).")] = "medium",
+        scale: Annotated[
+            Scale, typer.Option(help="small (~50k order lines), medium (~2M), large (~20M).")
+        ] = Scale.medium,
         seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same company.")] = 7,
         out: Annotated[Path, typer.Option(help="Where to write the demo project.")] = Path("demo/acme"),
         format: FormatOpt = "table",  # type: ignore[assignment]
@@ -73,7 +83,9 @@ def make_app(state: Any) -> typer.Typer:
 
     @app.command()
     def generate(
-        scale: Annotated[str, typer.Option(help="small, medium or large.")] = "medium",
+        scale: Annotated[
+            Scale, typer.Option(help="small (~50k order lines), medium (~2M), large (~20M).")
+        ] = Scale.medium,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
         out: Annotated[Path, typer.Option(help="Folder for the demo project.")] = Path("demo/acme"),
         erp_url: Annotated[
@@ -110,15 +122,35 @@ def make_app(state: Any) -> typer.Typer:
         ] = "mqtt://127.0.0.1:1883",
         rate: Annotated[float, typer.Option(help="Events per second.")] = 50.0,
         limit: Annotated[int | None, typer.Option(help="Stop after this many events.")] = None,
-        topic: Annotated[str, typer.Option(help="MQTT topic prefix.")] = "acme/telemetry",
+        topic: Annotated[
+            str, typer.Option(help="MQTT topic (a path in the mqtt:// URL overrides it).")
+        ] = "acme/telemetry",
+        start: Annotated[
+            str | None, typer.Option(help="Replay forward from this time (default: newest readings first).")
+        ] = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Replay live telemetry and line events from the demo to MQTT or HTTP."""
         from companybrain.demo.stream import stream_events
         from companybrain.project import find_project
 
-        summary = stream_events(find_project(state.project), target=target, rate=rate, limit=limit, topic=topic)
-        data = summary.__dict__ if hasattr(summary, "__dict__") else dict(summary)
-        print_json(data) if format == "json" else console.print(data)
+        with step_progress("stream") as progress:
+            summary = stream_events(
+                find_project(state.project),
+                target=target,
+                rate=rate,
+                limit=limit,
+                topic=topic,
+                start=start,
+                progress=progress,
+            )
+        data = dataclasses.asdict(summary)
+        if format == "json":
+            print_json(data)
+        else:
+            console.print(
+                f"sent {summary.sent:,} events ({summary.telemetry:,} telemetry, {summary.line_down:,} line down) "
+                f"to {summary.target} in {summary.seconds:.1f} s"
+            )
 
     return app
