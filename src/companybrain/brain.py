@@ -34,6 +34,8 @@ class Brain:
         self._warehouse: Warehouse | None = None
         self._semantic: SemanticModel | None = None
         self._audit: AuditLog | None = None
+        self._builds_exist = False
+        self._loads_at_build: tuple[int | None, dict[str, Any]] = (None, {})
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> Brain:
@@ -142,11 +144,11 @@ class Brain:
         policy = Policy(self.project, principal)
         started = time.perf_counter()
         with self._audited(principal, "query", query.as_dict()) as audit:
-            self._require_built()
+            build = self._require_built()
             compiled = compile_query(self.semantic, query, policy, self.project.spec.today or date.today())
-            table = self.warehouse.query_arrow(compiled.tree)
             sql = self.warehouse.render(compiled.tree)
-            audit.update(sql=sql, rows=table.num_rows)
+            table = self.warehouse.query_sql(sql)
+            audit.update(sql=sql, rows=table.num_rows, build=build)
         definitions = {}
         for name in query.metrics:
             metric = self.semantic.metric(name)
@@ -155,7 +157,7 @@ class Brain:
             columns=list(table.column_names),
             rows=[list(r.values()) for r in table.to_pylist()],
             sql=sql,
-            freshness=self._freshness(compiled.objects),
+            freshness=self._freshness(build, compiled.objects),
             policy={**policy.describe(), "row_filters": compiled.row_filters},
             definitions=definitions,
             period=compiled.period.as_dict() if compiled.period else None,
@@ -202,7 +204,7 @@ class Brain:
         principal = self.principal(user)
         request = {"type": name, "where": where, "limit": limit}
         with self._audited(principal, "objects", request) as audit:
-            self._require_built()
+            audit["build"] = self._require_built()
             rows, query, _ = objects_mod.find_objects(
                 self.warehouse, self.semantic, Policy(self.project, principal), name, where, limit
             )
@@ -213,7 +215,7 @@ class Brain:
         name = self._type(type_name)
         principal = self.principal(user)
         with self._audited(principal, "count", {"type": name, "where": where}) as audit:
-            self._require_built()
+            audit["build"] = self._require_built()
             count, query = objects_mod.count_objects(
                 self.warehouse, self.semantic, Policy(self.project, principal), name, where
             )
@@ -225,7 +227,7 @@ class Brain:
         name = self._type(type_name)
         principal = self.principal(user)
         with self._audited(principal, "object", {"type": name, "key": key}) as audit:
-            self._require_built()
+            audit["build"] = self._require_built()
             found, query = objects_mod.get_object(
                 self.warehouse, self.semantic, Policy(self.project, principal), name, key
             )
@@ -243,7 +245,7 @@ class Brain:
     @contextmanager
     def _audited(self, principal: Principal, action: str, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Record the read whatever happens: ok with its SQL and row count, or denied, or failed."""
-        facts: dict[str, Any] = {"sql": None, "rows": None}
+        facts: dict[str, Any] = {"sql": None, "rows": None, "build": None}
         try:
             yield facts
         except PolicyDenied as exc:
@@ -254,50 +256,67 @@ class Brain:
                 principal, action, request, facts["sql"], None, self._data_version(), f"error: {type(exc).__name__}"
             )
             raise
-        self.audit.append(principal, action, request, facts["sql"], facts["rows"], self._data_version())
+        build = facts["build"]
+        self.audit.append(principal, action, request, facts["sql"], facts["rows"], f"build-{build['build_id']}")
 
     def _data_version(self) -> str | None:
-        builds = build_mod.BUILDS
-        if "builds" not in self.warehouse.list_tables(builds.db):
-            return None
-        top = self.warehouse.scalar(
-            exp.select(exp.func("max", exp.column("build_id")))
-            .from_(builds)
-            .where(exp.column("status").eq(exp.Literal.string("ok")))
-        )
-        return f"build-{top}" if top is not None else None
+        """`build-N` of the objects being read (the last successful build), for the audit log."""
+        build = self._last_build()
+        return f"build-{build['build_id']}" if build else None
 
-    def _freshness(self, types: set[str]) -> dict[str, Any]:
-        """When the objects were built, and when each source table behind them last changed."""
+    def _last_build(self) -> dict[str, Any] | None:
+        """The last successful build (re-read on every read: another process may have built since)."""
         builds = build_mod.BUILDS
-        built = self.warehouse.query_arrow(
-            exp.select("started_at", "build_id")
+        if not self._builds_exist:
+            if "builds" not in self.warehouse.list_tables(builds.db):
+                return None
+            self._builds_exist = True
+        rows = self.warehouse.query_arrow(
+            exp.select("build_id", "started_at")
             .from_(builds)
             .where(exp.column("status").eq(exp.Literal.string("ok")))
             .order_by(exp.Ordered(this=exp.column("build_id"), desc=True))
             .limit(1)
         ).to_pylist()
-        changed = {}
-        sources = {self.project.objects[t].source for t in types if self.project.objects[t].source}
-        for row in self.sources_status():
-            if row["raw_table"] in sources:
-                changed[row["raw_table"]] = row["last_changed"]
+        return rows[0] if rows else None
+
+    def _freshness(self, build: dict[str, Any], types: set[str]) -> dict[str, Any]:
+        """When the objects were built, and when each source table behind them last changed before."""
+        if self._loads_at_build[0] != build["build_id"]:
+            log = load_log.LOAD_LOG
+            rows = self.warehouse.query_arrow(
+                exp.select(
+                    exp.func(
+                        "concat",
+                        exp.Literal.string("raw."),
+                        exp.column("source"),
+                        exp.Literal.string("__"),
+                        exp.column("table_name"),
+                    ).as_("raw_table"),
+                    exp.func("max", exp.column("started_at")).as_("last_changed"),
+                )
+                .from_(log)
+                .where(exp.column("status").eq(exp.Literal.string("ok")))
+                .where(exp.column("started_at") <= exp.Literal.string(str(build["started_at"])))
+                .group_by(exp.column("source"), exp.column("table_name"))
+            ).to_pylist()
+            self._loads_at_build = (build["build_id"], {r["raw_table"]: r["last_changed"] for r in rows})
+        last = self._loads_at_build[1]
+        sources = sorted({src for t in types if (src := self.project.objects[t].source)})
         return {
-            "built_at": built[0]["started_at"] if built else None,
-            "data_version": f"build-{built[0]['build_id']}" if built else None,
-            "sources": changed,
+            "built_at": build["started_at"],
+            "data_version": f"build-{build['build_id']}",
+            "sources": {name: last.get(name) for name in sources},
         }
 
     def _type(self, type_name: str) -> str:
         obj = self.project.object_type(type_name)
         return next(n for n, o in self.project.objects.items() if o is obj)
 
-    def _require_built(self) -> None:
+    def _require_built(self) -> dict[str, Any]:
         from companybrain.errors import NotFound
-        from companybrain.ontology.model import SCHEMA
 
-        if not self.warehouse.list_tables(SCHEMA):
+        build = self._last_build()
+        if build is None:
             raise NotFound("the ontology has not been built yet", hint="run `brain ingest` then `brain build`")
-
-
-__all__ = ["Brain"]
+        return build

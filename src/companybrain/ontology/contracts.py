@@ -37,6 +37,10 @@ def contracts_of(obj: ObjectType) -> list[Contract]:
         Contract(type="unique", property=obj.key, severity="blocking"),
         Contract(type="not_null", property=obj.key, severity="blocking"),
     ]
+    for name, link in obj.links.items():
+        if link.required:  # queries rely on it to join without keeping unmatched rows
+            implicit.append(Contract(type="not_null", property=link.via, severity="blocking"))
+            implicit.append(Contract(type="links_resolve", link=name, severity="blocking"))
     return implicit + list(obj.contracts)
 
 

@@ -20,6 +20,7 @@ from companybrain.semantic.model import TIME_GRAINS, SemanticModel
 from companybrain.semantic.period import Period, grain, parse_period
 from companybrain.semantic.policies import row_filter_conditions
 from companybrain.semantic.query import MetricQuery
+from companybrain.specs.ontology import parse_expression
 from companybrain.warehouse.ddl import col
 
 DOUBLE = exp.DataType.build("DOUBLE")
@@ -104,7 +105,12 @@ def _group_query(
                     "it cannot be grouped or filtered on",
                     policy="masking",
                 )
-    aggregates = [model.aggregate(m, plan) for m in metrics]
+    # a filter every metric of the group shares is one WHERE, not a FILTER on each aggregate
+    shared = {model.metric(m).where for m in metrics}
+    hoist = len(shared) == 1 and None not in shared
+    aggregates = [model.aggregate(m, plan, filtered=not hoist) for m in metrics]
+    if hoist:
+        conditions.append(model.resolve(parse_expression(shared.pop() or ""), plan, "metric filter"))
     row_conditions, described = row_filter_conditions(model, policy, plan)
     conditions.extend(row_conditions)
     compiled.row_filters.extend(d for d in described if d not in compiled.row_filters)

@@ -126,8 +126,19 @@ class JoinPlan:
             target = self.objects[link.to]
             assert link.via is not None
             on = col(link.via, self.aliases[path[:-1]]).eq(col(target.key, alias))
-            select = select.join(object_table(link.to).as_(alias, quoted=True), on=on, join_type="left")
+            # an inner join drops no row only when every step to here is a required link
+            join_type = "inner" if self._required(path) else "left"
+            select = select.join(object_table(link.to).as_(alias, quoted=True), on=on, join_type=join_type)
         return select
+
+    def _required(self, path: LinkPath) -> bool:
+        current = self.base
+        for name in path:
+            link = self.objects[current].links[name]
+            if not link.required:
+                return False
+            current = link.to
+        return True
 
     def types_used(self) -> set[str]:
         return {type_at(self.objects, self.base, p) for p in self.aliases}

@@ -26,6 +26,7 @@ class SemanticModel:
         self.objects = project.objects
         self.metrics = project.metrics
         self.dimensions = project.dimensions
+        self._tags: dict[str, set[str]] = {}
 
     # --- metrics ------------------------------------------------------------------------------
 
@@ -61,13 +62,13 @@ class SemanticModel:
                 refs.append(column.name)
         return refs
 
-    def aggregate(self, name: str, plan: JoinPlan) -> exp.Expr:
-        """The aggregate of an object metric, with its own filter as FILTER (WHERE ...)."""
+    def aggregate(self, name: str, plan: JoinPlan, filtered: bool = True) -> exp.Expr:
+        """The aggregate of an object metric, with its own filter as FILTER (WHERE ...) unless told not to."""
         metric = self.metric(name)
         tree = self.resolve(parse_expression(metric.expr), plan, f"metric {name}")
         if not any(isinstance(node, AGGREGATES) for node in tree.walk()):
             raise QueryError(f"metric {name!r}: {metric.expr!r} has no aggregate (sum, count, avg, min, max, ...)")
-        if metric.where:
+        if metric.where and filtered:
             condition = self.resolve(parse_expression(metric.where), plan, f"metric {name}")
             tree = tree.transform(
                 lambda node: (
@@ -90,7 +91,7 @@ class SemanticModel:
             return node
 
         tree = parse_expression(metric.expr).transform(substitute)
-        return tree.transform(_safe_division)
+        return tree.transform(_safe_division, copy=False)
 
     def time_expr(self, name: str, plan: JoinPlan) -> exp.Expr | None:
         """The time column of an object metric (its own `time`, else its object type's), or None."""
@@ -119,6 +120,8 @@ class SemanticModel:
 
     def tags_read(self, name: str) -> set[str]:
         """The tags of every property a metric reads (through its base metrics and links)."""
+        if name in self._tags:
+            return self._tags[name]
         tags: set[str] = set()
         for base in self.base_metrics(name):
             metric = self.metric(base)
@@ -128,6 +131,7 @@ class SemanticModel:
             tags |= set(self.objects[metric.object].tags)
             for type_name, prop in self.touched_properties(tree, plan):
                 tags |= set(self.objects[type_name].properties[prop].tags) | set(self.objects[type_name].tags)
+        self._tags[name] = tags
         return tags
 
     def dimension(self, text: str, plan: JoinPlan) -> exp.Expr:
@@ -179,7 +183,7 @@ class SemanticModel:
                 )
             return plan.column(path, node.name)
 
-        return tree.copy().transform(rewrite)
+        return tree.transform(rewrite)  # a copy: the caller's tree stays as it was
 
     def touched_properties(self, tree: exp.Expr, plan: JoinPlan) -> list[tuple[str, str]]:
         """(object type, property) of every column a resolved tree reads."""

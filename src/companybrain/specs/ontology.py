@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 import sqlglot
@@ -16,7 +17,14 @@ SPEC_DIALECT = "duckdb"  # expressions in YAML are written in DuckDB SQL, transp
 
 
 def parse_expression(text: str) -> exp.Expr:
-    """Parse a SQL expression written in a project file; raise ValueError with the parser's reason."""
+    """Parse a SQL expression written in a project file; raise ValueError with the parser's reason.
+
+    Returns a fresh tree the caller may change (parsed once per text, copied after)."""
+    return _parse_cached(text).copy()
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> exp.Expr:
     try:
         return sqlglot.parse_one(text, dialect=SPEC_DIALECT)
     except sqlglot.errors.ParseError as exc:
@@ -56,6 +64,11 @@ class Link(Spec):
     from_column: str | None = None
     to_column: str | None = None
     reverse: str | None = Field(None, description="Name of the link seen from the target.")
+    required: bool = Field(
+        False,
+        description="Every object has its linked object (key not null, always resolves): checked by blocking "
+        "contracts at build, and lets queries join without keeping unmatched rows.",
+    )
     description: str = ""
 
     @model_validator(mode="after")
@@ -64,6 +77,8 @@ class Link(Spec):
             raise ValueError("a link needs exactly one of via (many-to-one) or through (many-to-many)")
         if self.through and not (self.from_column and self.to_column):
             raise ValueError("a many-to-many link needs from_column and to_column")
+        if self.through and self.required:
+            raise ValueError("only a many-to-one link (via) can be required")
         return self
 
     @property

@@ -42,6 +42,10 @@ class Warehouse(ABC):
     def query_arrow(self, query: exp.Expr) -> pa.Table:
         """Run a query and return its result as one Arrow table."""
 
+    @abstractmethod
+    def query_sql(self, sql: str) -> pa.Table:
+        """Run a query this adapter rendered itself (`render`), when the caller also keeps the text."""
+
     def scalar(self, query: exp.Expr) -> Any:
         table = self.query_arrow(query)
         return table.column(0)[0].as_py() if table.num_rows else None

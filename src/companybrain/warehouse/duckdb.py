@@ -56,7 +56,9 @@ class DuckDBWarehouse(Warehouse):
         self._run(self.render(statement))
 
     def query_arrow(self, query: exp.Expr) -> pa.Table:
-        sql = self.render(query)
+        return self.query_sql(self.render(query))
+
+    def query_sql(self, sql: str) -> pa.Table:
         try:
             return self._con.execute(sql).to_arrow_table()
         except self._error as exc:

@@ -53,7 +53,10 @@ class PostgresWarehouse(Warehouse):
         self._cursor_run(self.render(statement), fetch=False)
 
     def query_arrow(self, query: exp.Expr) -> pa.Table:
-        result = self._cursor_run(self.render(query), fetch=True)
+        return self.query_sql(self.render(query))
+
+    def query_sql(self, sql: str) -> pa.Table:
+        result = self._cursor_run(sql, fetch=True)
         assert result is not None
         return result
 
