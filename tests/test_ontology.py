@@ -129,3 +129,27 @@ def test_cli_objects_object_contracts(shop: Brain, run_cli) -> None:
     assert code == 1 and "Error: no Order with order_id = '123456'" in err
     code, _, err = run_cli("-p", root, "objects", "Ordr")
     assert code == 1 and "did you mean 'Order'" in err
+
+
+def test_build_rebuilds_only_what_changed(shop: Brain) -> None:
+    first = shop.build()
+    assert sorted(first.rebuilt) == ["Customer", "Employee", "Order"]
+    assert shop.build().rebuilt == []  # nothing changed
+    erp(shop, "INSERT INTO orders VALUES (9001, 3, 55.0, '2026-01-01 00:00:00')")
+    shop.ingest(["erp"])
+    report = shop.build()
+    assert report.rebuilt == ["Order"] and report.objects["Order"] == 3001
+    assert shop.count_objects("Order") == 3001
+    checked = {(c.object, c.contract) for c in report.contracts}
+    assert ("Order", "links_resolve") in checked and ("Employee", "unique") not in checked
+    # a changed definition rebuilds that type
+    path = shop.project.root / "ontology" / "shop.yaml"
+    path.write_text(
+        path.read_text().replace("region: {type: string}", "region: {type: string, description: Sales region.}")
+    )
+    shop.close()
+    with Brain.open(shop.project.root) as again:
+        report = again.build()
+        assert report.rebuilt == ["Customer"]
+        assert ("Order", "links_resolve") in {(c.object, c.contract) for c in report.contracts}  # links into it
+        assert again.build(full=True).rebuilt == ["Customer", "Order", "Employee"]

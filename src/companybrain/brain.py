@@ -115,9 +115,10 @@ class Brain:
 
     # --- ontology -----------------------------------------------------------------------------
 
-    def build(self, progress: build_mod.Progress | None = None) -> build_mod.BuildReport:
-        """Materialize every object type; a failing blocking contract keeps the previous version."""
-        return build_mod.build(self.project, self.warehouse, progress)
+    def build(self, progress: build_mod.Progress | None = None, full: bool = False) -> build_mod.BuildReport:
+        """Materialize the object types whose definition or data changed (all with `full`); a failing
+        blocking contract keeps the previous version."""
+        return build_mod.build(self.project, self.warehouse, progress, full)
 
     def contracts(self) -> list[ContractResult]:
         """Evaluate every data contract on the objects as they are now."""

@@ -131,10 +131,14 @@ def register(app: typer.Typer, state: Any) -> None:
             )
 
     @app.command()
-    def build(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
-        """Materialize the ontology; a failing blocking contract keeps the previous objects."""
+    def build(
+        full: Annotated[bool, typer.Option("--full", help="Rebuild every object type, changed or not.")] = False,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Materialize the ontology (what changed since the last build); a failing blocking contract
+        keeps the previous objects."""
         with open_brain(state) as brain, step_progress("build") as progress:
-            report = brain.build(progress)
+            report = brain.build(progress, full=full)
         if format == "json":
             print_json(report.as_dict())
             return
@@ -142,6 +146,7 @@ def register(app: typer.Typer, state: Any) -> None:
         failed = [c for c in report.contracts if not c.passed]
         note = " (warnings only: see `brain contracts`)" if failed else ""
         console.print(
+            f"rebuilt {len(report.rebuilt)} of {len(report.objects)} object types; "
             f"contracts: {len(report.contracts) - len(failed)} passed, {len(failed)} failed{note}; "
             f"built in {report.seconds:.1f} s"
         )

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlglot
 from sqlglot import exp
 
 from companybrain.errors import ContractFailed, WarehouseError
 from companybrain.ontology.contracts import ContractResult, run_contracts
 from companybrain.ontology.model import NEXT, SCHEMA, link_query, link_table, materialize_query, object_table
 from companybrain.project import Project
+from companybrain.sources import load_log
 from companybrain.sources.load_log import META
+from companybrain.specs.ontology import SPEC_DIALECT, ObjectType
 from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import (
     count_rows,
@@ -27,6 +31,8 @@ from companybrain.warehouse.ddl import (
 )
 
 BUILDS = table(META, "builds")
+VERSIONS = table(META, "object_versions")
+VERSION_COLUMNS = {"object_type": "string", "definition": "string", "input_version": "integer"}
 BUILD_COLUMNS = {
     "build_id": "integer",
     "started_at": "timestamp",
@@ -49,6 +55,7 @@ class BuildReport:
     objects: dict[str, int]
     contracts: list[ContractResult] = field(default_factory=list)
     message: str | None = None
+    rebuilt: list[str] = field(default_factory=list)
 
     @property
     def blocking_failures(self) -> list[ContractResult]:
@@ -59,6 +66,7 @@ class BuildReport:
             "status": self.status,
             "seconds": self.seconds,
             "objects": self.objects,
+            "rebuilt": self.rebuilt,
             "contracts": {
                 "passed": sum(c.passed for c in self.contracts),
                 "failed": sum(not c.passed for c in self.contracts),
@@ -68,18 +76,29 @@ class BuildReport:
         }
 
 
-def build(project: Project, wh: Warehouse, progress: Progress | None = None) -> BuildReport:
-    """Rebuild every object type; keep the last good version if a blocking contract fails."""
+def build(project: Project, wh: Warehouse, progress: Progress | None = None, full: bool = False) -> BuildReport:
+    """Rebuild the object types whose definition or source data changed since the last build (all
+    of them with `full`); keep the last good version of everything if a blocking contract fails."""
     started_at = datetime.now(UTC).replace(tzinfo=None)
     started = time.perf_counter()
     wh.ensure_schema(SCHEMA)
     wh.ensure_schema(META)
     wh.execute(create_table(BUILDS, BUILD_COLUMNS))
+    wh.execute(create_table(VERSIONS, VERSION_COLUMNS))
     _drop_staged(wh)
     objects = project.objects
+    wanted = _versions(project, wh)
+    built = {r["object_type"]: r for r in wh.query_arrow(exp.select("*").from_(VERSIONS)).to_pylist()}
+    live = set(wh.list_tables(SCHEMA))
+    stale = [
+        name
+        for name in objects
+        if full or object_table(name).name not in live or built.get(name) != {"object_type": name, **wanted[name]}
+    ]
     counts: dict[str, int] = {}
     try:
-        for i, (name, obj) in enumerate(objects.items()):
+        for i, name in enumerate(stale):
+            obj = objects[name]
             staged = object_table(name, staged=True)
             wh.execute(create_table_as(staged, materialize_query(obj)))
             for link_name, link in obj.links.items():
@@ -87,12 +106,15 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None) -> 
                     wh.execute(create_table_as(link_table(name, link_name, staged=True), link_query(obj, link_name)))
             counts[name] = int(wh.scalar(count_rows(staged)) or 0)
             if progress:
-                progress(name, i + 1, len(objects))
+                progress(name, i + 1, len(stale))
     except WarehouseError as exc:
         _drop_staged(wh)
         raise WarehouseError(f"build failed while materializing {name}: {exc.message}", hint=_HINT) from None
-    results = run_contracts(wh, objects, staged=True)
-    report = BuildReport("ok", 0.0, counts, results)
+    results = run_contracts(wh, objects, staged=set(stale), only=_affected(objects, set(stale)))
+    report = BuildReport("ok", 0.0, counts, results, rebuilt=stale)
+    for name in objects:
+        if name not in counts:
+            counts[name] = int(wh.scalar(count_rows(object_table(name))) or 0)
     if report.blocking_failures:
         _drop_staged(wh)
         report.status = "failed"
@@ -107,12 +129,52 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None) -> 
     with wh.transaction():
         for name in wh.list_tables(SCHEMA):
             if name.startswith(NEXT):
-                live = table(SCHEMA, name[len(NEXT) :])
-                wh.execute(drop_table(live))
-                wh.execute(rename_table(table(SCHEMA, name), live.name))
+                live_table = table(SCHEMA, name[len(NEXT) :])
+                wh.execute(drop_table(live_table))
+                wh.execute(rename_table(table(SCHEMA, name), live_table.name))
+        for name in stale:
+            wh.execute(exp.delete(VERSIONS, where=exp.column("object_type").eq(exp.Literal.string(name))))
+            wh.execute(insert_values(VERSIONS, {"object_type": name, **wanted[name]}))
         report.seconds = round(time.perf_counter() - started, 3)
         _record(wh, report, started_at)
     return report
+
+
+def inputs_of(obj: ObjectType) -> set[str]:
+    """The raw tables an object type is built from (its source or sql, and its link tables)."""
+    found = {obj.source} if obj.source else set()
+    if obj.sql:
+        for t in sqlglot.parse_one(obj.sql, dialect=SPEC_DIALECT).find_all(exp.Table):
+            if t.db:
+                found.add(f"{t.db}.{t.name}")
+    found |= {link.through for link in obj.links.values() if link.through}
+    return found
+
+
+def _versions(project: Project, wh: Warehouse) -> dict[str, dict[str, Any]]:
+    """What each object type would be built from now: its definition and its inputs' last change."""
+    load_log.ensure_tables(wh)
+    changed = wh.query_arrow(
+        exp.select(
+            exp.column("source"), exp.column("table_name"), exp.func("max", exp.column("load_id")).as_("load_id")
+        )
+        .from_(load_log.LOAD_LOG)
+        .where(exp.and_(exp.column("status").eq(exp.Literal.string("ok")), exp.column("rows_loaded") > 0))
+        .group_by(exp.column("source"), exp.column("table_name"))
+    ).to_pylist()
+    last = {f"raw.{r['source']}__{r['table_name']}": int(r["load_id"]) for r in changed}
+    return {
+        name: {
+            "definition": hashlib.sha256(obj.model_dump_json().encode()).hexdigest(),
+            "input_version": max((last.get(t, 0) for t in inputs_of(obj)), default=0),
+        }
+        for name, obj in project.objects.items()
+    }
+
+
+def _affected(objects: dict[str, ObjectType], rebuilt: set[str]) -> list[str]:
+    """The rebuilt types, and the types that link to one of them (their links must still resolve)."""
+    return [n for n, o in objects.items() if n in rebuilt or any(lk.to in rebuilt for lk in o.links.values())]
 
 
 _HINT = "check the object's source, sql and property expressions in ontology/, then `brain check`"

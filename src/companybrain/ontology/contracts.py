@@ -45,12 +45,16 @@ def contracts_of(obj: ObjectType) -> list[Contract]:
 
 
 def run_contracts(
-    wh: Warehouse, objects: dict[str, ObjectType], staged: bool = False, only: list[str] | None = None
+    wh: Warehouse,
+    objects: dict[str, ObjectType],
+    staged: set[str] | frozenset[str] = frozenset(),
+    only: list[str] | None = None,
 ) -> list[ContractResult]:
-    """Evaluate every contract of every (or the named) object type on the live or staged tables."""
+    """Evaluate the contracts of every (or the named) object type; `staged` types are read from
+    their freshly built tables, the others from the live ones."""
     results = []
     for name, obj in objects.items():
-        if only and name not in only:
+        if only is not None and name not in only:
             continue
         for contract in contracts_of(obj):
             results.append(_evaluate(wh, objects, name, obj, contract, staged))
@@ -58,9 +62,14 @@ def run_contracts(
 
 
 def _evaluate(
-    wh: Warehouse, objects: dict[str, ObjectType], name: str, obj: ObjectType, c: Contract, staged: bool
+    wh: Warehouse,
+    objects: dict[str, ObjectType],
+    name: str,
+    obj: ObjectType,
+    c: Contract,
+    staged: set[str] | frozenset[str],
 ) -> ContractResult:
-    t = object_table(name, staged)
+    t = object_table(name, name in staged)
     props = [p for p in [c.property, *c.properties] if p]
     target = c.link or ", ".join(props) or "rows"
     sample: list[Any] = []
@@ -109,16 +118,21 @@ def _evaluate(
 
 
 def _dangling(
-    wh: Warehouse, objects: dict[str, ObjectType], name: str, obj: ObjectType, link_name: str, staged: bool
+    wh: Warehouse,
+    objects: dict[str, ObjectType],
+    name: str,
+    obj: ObjectType,
+    link_name: str,
+    staged: set[str] | frozenset[str],
 ) -> tuple[int, list[Any]]:
     link = obj.links[link_name]
     target = objects[link.to]
-    target_table = object_table(link.to, staged).as_("tgt")
+    target_table = object_table(link.to, link.to in staged).as_("tgt")
     if link.via:
-        here = object_table(name, staged).as_("src")
+        here = object_table(name, name in staged).as_("src")
         fk = col(link.via, "src")
     else:
-        here = link_table(name, link_name, staged).as_("src")
+        here = link_table(name, link_name, name in staged).as_("src")
         fk = col("to_key", "src")
     query = (
         exp.select(fk)
