@@ -12,7 +12,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from companybrain.errors import ContractFailed, WarehouseError
+from companybrain.errors import ContractFailed, NotFound, WarehouseError
 from companybrain.ontology.contracts import ContractResult, run_contracts
 from companybrain.ontology.model import NEXT, SCHEMA, link_query, link_table, materialize_query, object_table
 from companybrain.project import Project
@@ -95,6 +95,12 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
         for name in objects
         if full or object_table(name).name not in live or built.get(name) != {"object_type": name, **wanted[name]}
     ]
+    raw_present = {f"raw.{t}" for t in wh.list_tables("raw")}
+    missing = {name: sorted(inputs_of(objects[name]) - raw_present) for name in stale}
+    missing = {name: tables for name, tables in missing.items() if tables}
+    if missing:
+        listed = "; ".join(f"{name} needs {', '.join(tables)}" for name, tables in missing.items())
+        raise NotFound(f"cannot build: raw tables not loaded yet ({listed})", hint="run `brain ingest` first")
     counts: dict[str, int] = {}
     try:
         for i, name in enumerate(stale):
