@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 import sqlite3
 from pathlib import Path
 
@@ -136,10 +137,22 @@ def test_build_rebuilds_only_what_changed(shop: Brain) -> None:
     assert sorted(first.rebuilt) == ["Customer", "Employee", "Order"]
     assert shop.build().rebuilt == []  # nothing changed
     erp(shop, "INSERT INTO orders VALUES (9001, 3, 55.0, '2026-01-01 00:00:00')")
+    erp(shop, "UPDATE orders SET amount = 7.5, updated_at = '2026-01-01 00:00:01' WHERE order_id = 12")
     shop.ingest(["erp"])
     report = shop.build()
-    assert report.rebuilt == ["Order"] and report.objects["Order"] == 3001
+    # only the changed rows of Order are replaced; nothing is rebuilt
+    assert (report.rebuilt, report.updated, report.objects["Order"]) == ([], ["Order"], 3001)
     assert shop.count_objects("Order") == 3001
+    assert shop.objects("Order", where="order_id IN (12, 9001)") == [
+        {
+            "order_id": 12,
+            "customer_id": 13,
+            "amount": 7.5,
+            "ordered_at": shop.objects("Order", where="order_id = 12")[0]["ordered_at"],
+            "big": False,
+        },
+        {"order_id": 9001, "customer_id": 3, "amount": 55.0, "ordered_at": datetime(2026, 1, 1), "big": False},
+    ]
     checked = {(c.object, c.contract) for c in report.contracts}
     assert ("Order", "links_resolve") in checked and ("Employee", "unique") not in checked
     # a changed definition rebuilds that type

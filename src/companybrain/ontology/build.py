@@ -17,14 +17,16 @@ from companybrain.ontology.contracts import ContractResult, run_contracts
 from companybrain.ontology.model import NEXT, SCHEMA, link_query, link_table, materialize_query, object_table
 from companybrain.project import Project
 from companybrain.sources import load_log
-from companybrain.sources.load_log import META
+from companybrain.sources.load_log import LOAD_ID_COLUMN, META
 from companybrain.specs.ontology import SPEC_DIALECT, ObjectType
 from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import (
+    col,
     count_rows,
     create_table,
     create_table_as,
     drop_table,
+    insert_select,
     insert_values,
     rename_table,
     table,
@@ -56,6 +58,7 @@ class BuildReport:
     contracts: list[ContractResult] = field(default_factory=list)
     message: str | None = None
     rebuilt: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
 
     @property
     def blocking_failures(self) -> list[ContractResult]:
@@ -67,6 +70,7 @@ class BuildReport:
             "seconds": self.seconds,
             "objects": self.objects,
             "rebuilt": self.rebuilt,
+            "updated": self.updated,
             "contracts": {
                 "passed": sum(c.passed for c in self.contracts),
                 "failed": sum(not c.passed for c in self.contracts),
@@ -77,8 +81,13 @@ class BuildReport:
 
 
 def build(project: Project, wh: Warehouse, progress: Progress | None = None, full: bool = False) -> BuildReport:
-    """Rebuild the object types whose definition or source data changed since the last build (all
-    of them with `full`); keep the last good version of everything if a blocking contract fails."""
+    """Bring the objects up to date with the raw layer, all in one transaction.
+
+    An object type whose definition changed (or every type, with `full`) is rebuilt into a staged
+    table and swapped in; one whose only change is new or updated rows in an incremental SQL
+    source gets just those rows replaced; the others are left alone. Contracts run on the result
+    before the commit: a blocking failure rolls everything back, so the last good version stays.
+    """
     started_at = datetime.now(UTC).replace(tzinfo=None)
     started = time.perf_counter()
     wh.ensure_schema(SCHEMA)
@@ -90,60 +99,111 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
     wanted = _versions(project, wh)
     built = {r["object_type"]: r for r in wh.query_arrow(exp.select("*").from_(VERSIONS)).to_pylist()}
     live = set(wh.list_tables(SCHEMA))
-    stale = [
-        name
-        for name in objects
-        if full or object_table(name).name not in live or built.get(name) != {"object_type": name, **wanted[name]}
-    ]
-    raw_present = {f"raw.{t}" for t in wh.list_tables("raw")}
-    missing = {name: sorted(inputs_of(objects[name]) - raw_present) for name in stale}
-    missing = {name: tables for name, tables in missing.items() if tables}
-    if missing:
-        listed = "; ".join(f"{name} needs {', '.join(tables)}" for name, tables in missing.items())
-        raise NotFound(f"cannot build: raw tables not loaded yet ({listed})", hint="run `brain ingest` first")
-    counts: dict[str, int] = {}
-    try:
-        for i, name in enumerate(stale):
-            obj = objects[name]
-            staged = object_table(name, staged=True)
-            wh.execute(create_table_as(staged, materialize_query(obj)))
-            for link_name, link in obj.links.items():
-                if link.through:
-                    wh.execute(create_table_as(link_table(name, link_name, staged=True), link_query(obj, link_name)))
-            counts[name] = int(wh.scalar(count_rows(staged)) or 0)
-            if progress:
-                progress(name, i + 1, len(stale))
-    except WarehouseError as exc:
-        _drop_staged(wh)
-        raise WarehouseError(f"build failed while materializing {name}: {exc.message}", hint=_HINT) from None
-    results = run_contracts(wh, objects, staged=set(stale), only=_affected(objects, set(stale)))
-    report = BuildReport("ok", 0.0, counts, results, rebuilt=stale)
+    plan: dict[str, str] = {}  # object type -> "rebuild" | "update"
     for name in objects:
-        if name not in counts:
-            counts[name] = int(wh.scalar(count_rows(object_table(name))) or 0)
-    if report.blocking_failures:
-        _drop_staged(wh)
-        report.status = "failed"
-        report.message = "; ".join(f"{c.object} {c.contract}({c.target}): {c.detail}" for c in report.blocking_failures)
+        was = built.get(name)
+        if (
+            full
+            or object_table(name).name not in live
+            or was is None
+            or was["definition"] != wanted[name]["definition"]
+        ):
+            plan[name] = "rebuild"
+        elif was["input_version"] != wanted[name]["input_version"]:
+            plan[name] = "update" if _upsert_only(project, objects[name]) else "rebuild"
+    _require_inputs(wh, objects, plan)
+    counts: dict[str, int] = {}
+    report = BuildReport(
+        "ok",
+        0.0,
+        counts,
+        rebuilt=[n for n, how in plan.items() if how == "rebuild"],
+        updated=[n for n, how in plan.items() if how == "update"],
+    )
+    try:
+        with wh.transaction():
+            for i, (name, how) in enumerate(plan.items()):
+                obj = objects[name]
+                try:
+                    if how == "rebuild":
+                        _stage(wh, name, obj)
+                    else:
+                        _update_changed_rows(wh, name, obj, int(built[name]["input_version"]))
+                except WarehouseError as exc:
+                    raise WarehouseError(
+                        f"build failed while materializing {name}: {exc.message}", hint=_HINT
+                    ) from None
+                if progress:
+                    progress(name, i + 1, len(plan))
+            staged = set(report.rebuilt)
+            report.contracts = run_contracts(wh, objects, staged=staged, only=_affected(objects, set(plan)))
+            for name in objects:
+                counts[name] = int(wh.scalar(count_rows(object_table(name, name in staged))) or 0)
+            if report.blocking_failures:
+                report.status = "failed"
+                report.message = "; ".join(
+                    f"{c.object} {c.contract}({c.target}): {c.detail}" for c in report.blocking_failures
+                )
+                raise ContractFailed(
+                    f"{len(report.blocking_failures)} blocking contract(s) failed; the previous objects were kept:\n  "
+                    + report.message.replace("; ", "\n  "),
+                    hint="run `brain contracts` after fixing the source data or the contract",
+                )
+            for name in staged:
+                for staged_name in [object_table(name, True).name, *_link_tables(name, objects[name], staged=True)]:
+                    live_name = staged_name[len(NEXT) :]
+                    wh.execute(drop_table(table(SCHEMA, live_name)))
+                    wh.execute(rename_table(table(SCHEMA, staged_name), live_name))
+            for name in plan:
+                wh.execute(exp.delete(VERSIONS, where=exp.column("object_type").eq(exp.Literal.string(name))))
+                wh.execute(insert_values(VERSIONS, {"object_type": name, **wanted[name]}))
+            report.seconds = round(time.perf_counter() - started, 3)
+            _record(wh, report, started_at)
+    except ContractFailed:
         report.seconds = round(time.perf_counter() - started, 3)
         _record(wh, report, started_at)
-        raise ContractFailed(
-            f"{len(report.blocking_failures)} blocking contract(s) failed; the previous objects were kept:\n  "
-            + report.message.replace("; ", "\n  "),
-            hint="run `brain contracts` after fixing the source data or the contract",
-        )
-    with wh.transaction():
-        for name in wh.list_tables(SCHEMA):
-            if name.startswith(NEXT):
-                live_table = table(SCHEMA, name[len(NEXT) :])
-                wh.execute(drop_table(live_table))
-                wh.execute(rename_table(table(SCHEMA, name), live_table.name))
-        for name in stale:
-            wh.execute(exp.delete(VERSIONS, where=exp.column("object_type").eq(exp.Literal.string(name))))
-            wh.execute(insert_values(VERSIONS, {"object_type": name, **wanted[name]}))
-        report.seconds = round(time.perf_counter() - started, 3)
-        _record(wh, report, started_at)
+        raise
     return report
+
+
+def _stage(wh: Warehouse, name: str, obj: ObjectType) -> None:
+    wh.execute(create_table_as(object_table(name, staged=True), materialize_query(obj)))
+    for link_name, link in obj.links.items():
+        if link.through:
+            wh.execute(create_table_as(link_table(name, link_name, staged=True), link_query(obj, link_name)))
+
+
+def _link_tables(name: str, obj: ObjectType, staged: bool) -> list[str]:
+    return [link_table(name, ln, staged).name for ln, link in obj.links.items() if link.through]
+
+
+def _update_changed_rows(wh: Warehouse, name: str, obj: ObjectType, since: int) -> None:
+    """Replace the objects whose raw rows were written by a load after `since`."""
+    changed = materialize_query(obj).where(exp.column(LOAD_ID_COLUMN) > exp.Literal.number(since))
+    key = col(obj.key)
+    target = object_table(name)
+    wh.execute(exp.delete(target, where=key.isin(query=exp.select(key).from_(changed.subquery("changed")))))
+    wh.execute(insert_select(target, list(obj.properties), changed))
+
+
+def _upsert_only(project: Project, obj: ObjectType) -> bool:
+    """True when the object maps one raw table that only ever gains or updates rows (a SQL table
+    with a cursor): then the changed rows are exactly those of the loads since the last build."""
+    if obj.source is None or any(link.through for link in obj.links.values()):
+        return False
+    for source in project.spec.sources:
+        for t in source.tables:
+            if f"raw.{source.name}__{t.name}" == obj.source:
+                return source.type == "sql" and t.cursor is not None and (t.mode or "incremental") == "incremental"
+    return False
+
+
+def _require_inputs(wh: Warehouse, objects: dict[str, ObjectType], plan: dict[str, str]) -> None:
+    present = {f"raw.{t}" for t in wh.list_tables("raw")}
+    missing = {name: sorted(inputs_of(objects[name]) - present) for name in plan}
+    listed = "; ".join(f"{name} needs {', '.join(tables)}" for name, tables in missing.items() if tables)
+    if listed:
+        raise NotFound(f"cannot build: raw tables not loaded yet ({listed})", hint="run `brain ingest` first")
 
 
 def inputs_of(obj: ObjectType) -> set[str]:

@@ -85,9 +85,17 @@ class SemanticModel:
         if not metric.derived:
             return columns[name]
 
+        def base(ref: str) -> exp.Expr:
+            # a sum or count with no rows in a group is 0 there, so that revenue - returns is not NULL
+            top = parse_expression(self.metric(ref).expr)
+            if isinstance(top, exp.Sum | exp.Count):
+                return exp.func("coalesce", columns[ref], exp.Literal.number(0))
+            return columns[ref]
+
         def substitute(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.Column) and node.name in self.metrics:
-                return exp.paren(self.derived(node.name, columns), copy=False)
+                inner = self.derived(node.name, columns) if self.metric(node.name).derived else base(node.name)
+                return exp.paren(inner, copy=False)
             return node
 
         tree = parse_expression(metric.expr).transform(substitute)

@@ -14,6 +14,7 @@ from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import col, create_table, insert_values, literal, table
 
 META = "brain"
+LOAD_ID_COLUMN = "_load_id"  # on every raw row: the load that wrote it
 LOAD_LOG = table(META, "load_log")
 QUARANTINE = table(META, "quarantine")
 

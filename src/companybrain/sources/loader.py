@@ -16,6 +16,7 @@ from companybrain.project import Project
 from companybrain.sources import load_log
 from companybrain.sources.base import Connector, Extract
 from companybrain.sources.files import FILE_COLUMN, FileConnector
+from companybrain.sources.load_log import LOAD_ID_COLUMN
 from companybrain.sources.sql import SqlConnector
 from companybrain.sources.validate import check_rows
 from companybrain.specs.project import FileSource, SourceTable, SqlSource
@@ -232,6 +233,8 @@ class _Landing:
         self.result.rows_quarantined += len(checked.bad)
         data = normalize_arrow(checked.good)
         if data.num_rows:
+            # every raw row remembers the load that wrote it: builds pick up just the changed rows
+            data = data.append_column(LOAD_ID_COLUMN, pa.array([self.load_id] * data.num_rows, pa.int64()))
             self._write(self._reconcile(data))
         if self.progress:
             self.progress(self.label, self.result.rows_read)
