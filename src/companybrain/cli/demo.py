@@ -51,7 +51,7 @@ def make_app(state: Any) -> typer.Typer:
             with row_progress() as progress:
                 loads = brain.ingest(progress=progress)
             timings["ingest"] = time.perf_counter() - t0
-            console.print(
+            err_console.print(
                 f"ingested {sum(s.rows_loaded for s in loads):,} rows "
                 f"({sum(s.rows_quarantined for s in loads)} quarantined) [{timings['ingest']:.1f} s]"
             )

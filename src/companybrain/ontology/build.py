@@ -136,7 +136,7 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
                 if progress:
                     progress(name, i + 1, len(plan))
             staged = set(report.rebuilt)
-            report.contracts = run_contracts(wh, objects, staged=staged, only=_affected(objects, set(plan)))
+            report.contracts = run_contracts(wh, objects, staged=staged, changed=set(plan))
             for name in objects:
                 counts[name] = int(wh.scalar(count_rows(object_table(name, name in staged))) or 0)
             if report.blocking_failures:
@@ -236,11 +236,6 @@ def _versions(project: Project, wh: Warehouse) -> dict[str, dict[str, Any]]:
         }
         for name, obj in project.objects.items()
     }
-
-
-def _affected(objects: dict[str, ObjectType], rebuilt: set[str]) -> list[str]:
-    """The rebuilt types, and the types that link to one of them (their links must still resolve)."""
-    return [n for n, o in objects.items() if n in rebuilt or any(lk.to in rebuilt for lk in o.links.values())]
 
 
 _HINT = "check the object's source, sql and property expressions in ontology/, then `brain check`"

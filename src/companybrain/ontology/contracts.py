@@ -48,15 +48,17 @@ def run_contracts(
     wh: Warehouse,
     objects: dict[str, ObjectType],
     staged: set[str] | frozenset[str] = frozenset(),
-    only: list[str] | None = None,
+    changed: set[str] | None = None,
 ) -> list[ContractResult]:
-    """Evaluate the contracts of every (or the named) object type; `staged` types are read from
-    their freshly built tables, the others from the live ones."""
+    """Evaluate the contracts; `staged` types are read from their freshly built tables, the others
+    from the live ones. With `changed`, only what a change can break: every contract of a changed
+    type, and the links of other types that point into a changed one."""
     results = []
     for name, obj in objects.items():
-        if only is not None and name not in only:
-            continue
         for contract in contracts_of(obj):
+            into_changed = contract.type == "links_resolve" and obj.links[contract.link or ""].to in (changed or ())
+            if changed is not None and name not in changed and not into_changed:
+                continue
             results.append(_evaluate(wh, objects, name, obj, contract, staged))
     return results
 
