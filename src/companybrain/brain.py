@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from companybrain.errors import BrainError, PolicyDenied
@@ -201,16 +202,23 @@ class Brain:
         self, type_name: str, where: str | None = None, limit: int = 20, user: str | Principal | None = None
     ) -> list[dict[str, Any]]:
         """Objects of a type that the user may see (masked properties read ***)."""
+        return self.read(type_name, where, limit, user).to_pylist()
+
+    def read(
+        self, type_name: str, where: str | None = None, limit: int | None = None, user: str | Principal | None = None
+    ) -> pa.Table:
+        """Objects of a type as Arrow, under the user's policies and audited: what models and
+        optimizers read (use `query` for aggregates)."""
         name = self._type(type_name)
         principal = self.principal(user)
         request = {"type": name, "where": where, "limit": limit}
         with self._audited(principal, "objects", request) as audit:
             audit["build"] = self._require_built()
-            rows, query, _ = objects_mod.find_objects(
+            table, query, _ = objects_mod.find_objects(
                 self.warehouse, self.semantic, Policy(self.project, principal), name, where, limit
             )
-            audit.update(sql=self.warehouse.render(query), rows=len(rows))
-        return rows
+            audit.update(sql=self.warehouse.render(query), rows=table.num_rows)
+        return table
 
     def count_objects(self, type_name: str, where: str | None = None, user: str | Principal | None = None) -> int:
         name = self._type(type_name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from companybrain.errors import NotFound, PolicyDenied, QueryError, did_you_mean
@@ -52,12 +53,15 @@ def _select(model: SemanticModel, policy: Policy, type_name: str, where: str | N
 
 
 def find_objects(
-    wh: Warehouse, model: SemanticModel, policy: Policy, type_name: str, where: str | None, limit: int
-) -> tuple[list[dict[str, Any]], exp.Select, list[str]]:
+    wh: Warehouse, model: SemanticModel, policy: Policy, type_name: str, where: str | None, limit: int | None
+) -> tuple[pa.Table, exp.Select, list[str]]:
+    """The objects (ordered by key) as Arrow, the query that read them, and the masked properties."""
     select, masked = _select(model, policy, type_name, where)
     key = model.objects[type_name].key
-    query = select.order_by(col(key, "t0")).limit(limit)
-    return wh.query_arrow(query).to_pylist(), query, masked
+    query = select.order_by(col(key, "t0"))
+    if limit is not None:
+        query = query.limit(limit)
+    return wh.query_arrow(query), query, masked
 
 
 def count_objects(
