@@ -79,7 +79,7 @@ def make_app(state: Any) -> typer.Typer:
         print_rows([{"object_type": k, "rows": v} for k, v in report.objects.items()], title="Acme Industrial: objects")
         print_rows([{"step": k, "seconds": round(v, 2)} for k, v in timings.items()], title="time per step")
         console.print(f"contracts: {passed} passed, {len(results) - passed} failed")
-        console.print(f"Explore: brain -p {out} objects Customer --limit 5 ;  brain -p {out} sources status")
+        console.print(f"Explore:  cd {out} && brain query revenue gross_margin margin_pct --by region --period 2025-Q4")
 
     @app.command()
     def generate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import typer
@@ -107,6 +108,9 @@ def register(app: typer.Typer, state: Any) -> None:
         elif format == "csv":
             print_csv(rows)
         else:
-            print_rows(
-                rows, title="audit", columns=["seq", "at", "user_name", "action", "request", "row_count", "outcome"]
-            )
+            for row in rows:  # the request without its empty parts, and the time to the second
+                request = json.loads(row["request"] or "{}")
+                row["request"] = json.dumps({k: v for k, v in request.items() if v not in (None, [], "")})
+                row["at"] = str(row["at"])[:19].replace("T", " ")
+            columns = ["seq", "at", "user_name", "action", "request", "row_count", "outcome"]
+            print_rows(rows, title="audit", columns=columns)
