@@ -58,7 +58,7 @@ class FileConnector:
             except (pa.ArrowInvalid, OSError, ValueError) as exc:
                 raise ConnectorError(f"source {self.name}.{table.name}: cannot read {path.name}: {exc}") from None
             if data.num_rows:
-                yield data.append_column(FILE_COLUMN, pa.array([path.name] * data.num_rows, pa.string()))
+                yield data.append_column(FILE_COLUMN, pa.repeat(pa.scalar(path.name, pa.string()), data.num_rows))
 
 
 def _read_csv(path: Path, table: SourceTable, rejected: list[Rejected]) -> pa.Table:

@@ -234,7 +234,7 @@ class _Landing:
         data = normalize_arrow(checked.good)
         if data.num_rows:
             # every raw row remembers the load that wrote it: builds pick up just the changed rows
-            data = data.append_column(LOAD_ID_COLUMN, pa.array([self.load_id] * data.num_rows, pa.int64()))
+            data = data.append_column(LOAD_ID_COLUMN, pa.repeat(pa.scalar(self.load_id, pa.int64()), data.num_rows))
             self._write(self._reconcile(data))
         if self.progress:
             self.progress(self.label, self.result.rows_read)

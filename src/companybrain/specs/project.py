@@ -43,7 +43,7 @@ class SourceBase(Spec):
     name: Annotated[str, Field(pattern=NAME)]
     description: str = ""
     tables: list[SourceTable]
-    batch_size: int = Field(100_000, gt=0, description="Rows per batch read from the source.")
+    batch_size: int = Field(500_000, gt=0, description="Rows per batch read from the source.")
 
     @model_validator(mode="after")
     def _unique_tables(self) -> SourceBase:

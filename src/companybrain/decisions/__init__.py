@@ -1,0 +1,1 @@
+"""Decisions: optimization over the company model (network replanning when capacity is lost)."""
