@@ -127,11 +127,6 @@ class Project:
         path = Path(expand_env(text)).expanduser()
         return path if path.is_absolute() else self.root / path
 
-    def state_dir(self) -> Path:
-        path = self.root / ".brain"
-        path.mkdir(exist_ok=True)
-        return path
-
 
 def expand_env(text: str) -> str:
     """Expand ${VAR} from the environment; an unset variable is an error naming it."""

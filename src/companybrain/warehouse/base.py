@@ -93,9 +93,6 @@ class Warehouse(ABC):
     def ensure_schema(self, name: str) -> None:
         self.execute(exp.Create(this=exp.Table(db=exp.to_identifier(name)), kind="SCHEMA", exists=True))
 
-    def table_exists(self, table: exp.Table) -> bool:
-        return self.table_schema(table) is not None
-
     @abstractmethod
     def close(self) -> None: ...
 
