@@ -8,6 +8,7 @@ import textwrap
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +84,16 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+def semantic_brain(tmp_path: Path, warehouse_url: str) -> Iterator[Any]:
+    """The shop with order lines, metrics and policies, ingested and built, on every engine."""
+    from companybrain import Brain
+    from tests.semantic_shop import make_semantic_shop
+
+    brain = Brain.open(make_semantic_shop(tmp_path / "shop", warehouse_url))
+    brain.ingest()
+    brain.build()
+    yield brain
+    brain.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlglot import exp
@@ -12,16 +11,12 @@ from companybrain import Brain
 from companybrain.errors import NotFound, PolicyDenied
 from companybrain.governance.audit import AUDIT
 from companybrain.semantic.query import MetricQuery
-from tests.semantic_shop import expected_by_region, make_semantic_shop
+from tests.semantic_shop import expected_by_region
 
 
 @pytest.fixture
-def brain(tmp_path: Path, warehouse_url: str) -> Brain:
-    b = Brain.open(make_semantic_shop(tmp_path / "shop", warehouse_url))
-    b.ingest()
-    b.build()
-    yield b
-    b.close()
+def brain(semantic_brain: Brain) -> Brain:
+    return semantic_brain
 
 
 # who may read what: metric -> users allowed (everyone else is denied, explicitly)

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from companybrain import Brain
 from companybrain.errors import QueryError
 from companybrain.semantic.query import MetricQuery
-from tests.semantic_shop import expected_by_region, make_semantic_shop, orders
+from tests.semantic_shop import expected_by_region, orders
 
 
 @pytest.fixture
-def brain(tmp_path: Path, warehouse_url: str) -> Brain:
-    b = Brain.open(make_semantic_shop(tmp_path / "shop", warehouse_url))
-    b.ingest()
-    b.build()
-    yield b
-    b.close()
+def brain(semantic_brain: Brain) -> Brain:
+    return semantic_brain
 
 
 def by_key(brain: Brain, query: MetricQuery, user: str | None = None) -> dict:

@@ -82,9 +82,11 @@ class Warehouse(ABC):
 
     # --- catalog ------------------------------------------------------------------------------
 
-    @abstractmethod
     def table_schema(self, table: exp.Table) -> pa.Schema | None:
         """The Arrow schema of a table, or None when it does not exist."""
+        if table.name not in self.list_tables(table.db):
+            return None
+        return self.query_arrow(exp.select("*").from_(table).limit(0)).schema
 
     @abstractmethod
     def list_tables(self, schema: str) -> list[str]:

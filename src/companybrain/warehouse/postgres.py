@@ -82,11 +82,6 @@ class PostgresWarehouse(Warehouse):
                 self._con.rollback()
             raise WarehouseError(f"PostgreSQL refused data for {table.sql('postgres')}: {str(exc).strip()}") from None
 
-    def table_schema(self, table: exp.Table) -> pa.Schema | None:
-        if table.name not in self.list_tables(table.db):
-            return None
-        return self.query_arrow(exp.select("*").from_(table).limit(0)).schema
-
     def list_tables(self, schema: str) -> list[str]:
         query = (
             exp.select("table_name")
