@@ -187,3 +187,10 @@ def test_duckdb_and_postgres_agree_on_the_demo(demo: Brain, tmp_path: Path, requ
                 assert x[: len(query.by)] == y[: len(query.by)]
                 for u, v in zip(x[len(query.by) :], y[len(query.by) :], strict=True):
                     assert u == v if u is None or v is None else u == pytest.approx(v, rel=1e-9), query
+
+
+def test_every_metric_and_dimension_is_described_for_people(demo: Brain) -> None:
+    for name, metric in demo.project.metrics.items():
+        assert metric.description and metric.synonyms, name
+    for name, dim in demo.project.dimensions.items():
+        assert dim.description and dim.synonyms, name
