@@ -114,7 +114,10 @@ def test_every_read_is_audited_and_the_chain_detects_tampering(brain: Brain, run
     ]
     assert records[0]["sql"] and records[0]["row_count"] == 1 and records[0]["data_version"] == "build-1"
     assert json.loads(records[0]["request"])["metrics"] == ["revenue"]
-    assert brain.audit.verify() == {"ok": True, "records": 3, "problems": []}
+    report = brain.audit.verify()
+    assert (report["ok"], report["records"], report["problems"]) == (True, 3, [])
+    anchor = f"{report['head']['seq']}:{report['head']['hash']}"
+    assert brain.audit.verify(anchor)["ok"]
     # someone edits who asked
     brain.warehouse.execute(
         exp.update(AUDIT, {"user_name": exp.Literal.string("ceo")}, where=exp.column("seq").eq(exp.Literal.number(1)))
@@ -133,3 +136,13 @@ def test_a_removed_record_breaks_the_chain(brain: Brain) -> None:
     brain.warehouse.execute(exp.delete(AUDIT, where=exp.column("seq").eq(exp.Literal.number(2))))
     problems = brain.audit.verify()["problems"]
     assert [p["seq"] for p in problems] == [3, 3] and "missing" in problems[0]["problem"]
+
+
+def test_an_anchor_catches_records_cut_off_the_end(brain: Brain) -> None:
+    for _ in range(3):
+        brain.query(MetricQuery(("orders",)), "ceo")
+    head = brain.audit.verify()["head"]
+    brain.warehouse.execute(exp.delete(AUDIT, where=exp.column("seq").eq(exp.Literal.number(3))))
+    assert brain.audit.verify()["ok"]  # the chain alone cannot see a cut tail
+    report = brain.audit.verify(f"{head['seq']}:{head['hash']}")
+    assert not report["ok"] and "cut or rewritten" in report["problems"][0]["problem"]

@@ -82,14 +82,21 @@ def register(app: typer.Typer, state: Any) -> None:
             console.print(" · ".join(notes), style="dim")
 
     @audit_app.command("verify")
-    def audit_verify(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
+    def audit_verify(
+        anchor: Annotated[
+            str | None, typer.Option(help="SEQ:HASH of a head printed before: also catches records cut off the end.")
+        ] = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
         """Check the hash chain; exit 1 if a record was edited, removed or inserted."""
         with open_brain(state) as brain:
-            report = brain.audit.verify()
+            report = brain.audit.verify(anchor)
         if format == "json":
             print_json(report)
         elif report["ok"]:
-            console.print(f"[green]✓[/] audit log intact: {report['records']} records")
+            head = report["head"]
+            anchor_text = f"; head {head['seq']}:{head['hash']} (keep it to check later with --anchor)" if head else ""
+            console.print(f"[green]✓[/] audit log intact: {report['records']} records{anchor_text}")
         else:
             print_rows(report["problems"], title="audit log tampered with")
         if not report["ok"]:

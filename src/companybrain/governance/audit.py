@@ -93,8 +93,12 @@ class AuditLog:
         query = exp.select(*[col(c) for c in COLUMNS]).from_(AUDIT).order_by(exp.Ordered(this=col("seq"), desc=True))
         return list(reversed(self.wh.query_arrow(query.limit(limit)).to_pylist()))
 
-    def verify(self) -> dict[str, Any]:
-        """Recompute the chain: an edited, removed or inserted record breaks it at that point."""
+    def verify(self, anchor: str | None = None) -> dict[str, Any]:
+        """Recompute the chain: an edited, removed or inserted record breaks it at that point.
+
+        `anchor` (`SEQ:HASH`, the head printed by an earlier verify and kept elsewhere) also
+        catches records cut off the end: that record must still be there, unchanged.
+        """
         self._ensure()
         rows = self.wh.query_arrow(exp.select(*[col(c) for c in COLUMNS]).from_(AUDIT).order_by(col("seq"))).to_pylist()
         problems = []
@@ -107,4 +111,15 @@ class AuditLog:
             if _digest(row) != row["hash"]:
                 problems.append({"seq": row["seq"], "problem": "its content does not match its hash (edited)"})
             previous, expected_seq = row["hash"], row["seq"] + 1
-        return {"ok": not problems, "records": len(rows), "problems": problems}
+        if anchor:
+            seq_text, _, want = anchor.partition(":")
+            found = next((r for r in rows if str(r["seq"]) == seq_text), None)
+            if found is None or found["hash"] != want:
+                problems.append(
+                    {
+                        "seq": int(seq_text) if seq_text.isdigit() else None,
+                        "problem": "the anchored record is missing or changed (records were cut or rewritten)",
+                    }
+                )
+        head = {"seq": rows[-1]["seq"], "hash": rows[-1]["hash"]} if rows else None
+        return {"ok": not problems, "records": len(rows), "problems": problems, "head": head}
