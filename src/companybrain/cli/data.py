@@ -174,6 +174,9 @@ def register(app: typer.Typer, state: Any) -> None:
         where: Annotated[str | None, typer.Option(help="Filter on properties, e.g. \"region = 'EMEA'\".")] = None,
         limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
         count: Annotated[bool, typer.Option("--count", help="Print only the number of objects.")] = False,
+        columns: Annotated[
+            str | None, typer.Option("--columns", help="Comma-separated properties to show (default: all).")
+        ] = None,
         user: AsOpt = None,
         format: RowsFormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
@@ -184,6 +187,12 @@ def register(app: typer.Typer, state: Any) -> None:
                 print_json({"count": n}) if format == "json" else console.print(n)
                 return
             rows = brain.objects(type_name, where, limit, user)
+        if columns:
+            wanted = [c.strip() for c in columns.split(",") if c.strip()]
+            unknown = [c for c in wanted if rows and c not in rows[0]]
+            if unknown:
+                raise typer.BadParameter(f"no such properties: {', '.join(unknown)}", param_hint="--columns")
+            rows = [{c: r[c] for c in wanted} for r in rows]
         if format == "json":
             print_json({"type": type_name, "rows": rows})
         elif format == "csv":
