@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -25,6 +25,10 @@ from companybrain.semantic.model import TIME_GRAINS, SemanticModel
 from companybrain.semantic.query import MetricQuery, Result
 from companybrain.sources import load_log, loader
 from companybrain.warehouse import Warehouse, connect
+
+if TYPE_CHECKING:
+    from companybrain.decisions.network import Disruption
+    from companybrain.decisions.replan import Plan
 
 
 class Brain:
@@ -242,6 +246,14 @@ class Brain:
             )
             audit.update(sql=self.warehouse.render(query), rows=1)
         return found
+
+    # --- decisions ----------------------------------------------------------------------------
+
+    def replan(self, disruption: Disruption, user: str | Principal | None = None) -> Plan:
+        """Replan the network after a capacity loss: moves, delays, priorities, who to tell."""
+        from companybrain.decisions.replan import replan
+
+        return replan(self, disruption, user)
 
     # --- audit ----------------------------------------------------------------------------------
 
