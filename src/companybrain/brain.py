@@ -12,19 +12,22 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
-from companybrain.errors import BrainError, PolicyDenied
+from companybrain.errors import BrainError, NotFound, PolicyDenied
 from companybrain.governance.audit import AuditLog
 from companybrain.governance.policy import Policy
 from companybrain.governance.principal import Principal, principal_for
 from companybrain.ontology import build as build_mod
 from companybrain.ontology.contracts import ContractResult, run_contracts
+from companybrain.ontology.model import object_table, snake
 from companybrain.project import Project, find_project
 from companybrain.semantic import objects as objects_mod
 from companybrain.semantic.compiler import compile_query
+from companybrain.semantic.joins import overlay_schema, overlay_source
 from companybrain.semantic.model import TIME_GRAINS, SemanticModel
 from companybrain.semantic.query import MetricQuery, Result
 from companybrain.sources import load_log, loader
 from companybrain.warehouse import Warehouse, connect
+from companybrain.warehouse.ddl import table
 
 if TYPE_CHECKING:
     from companybrain.decisions.network import Disruption
@@ -144,14 +147,30 @@ class Brain:
             return user
         return principal_for(self.project, user, purpose)
 
-    def query(self, query: MetricQuery, user: str | Principal | None = None) -> Result:
-        """Run a metric query as `user`: policy-checked, compiled, executed, audited."""
+    def query(self, query: MetricQuery, user: str | Principal | None = None, scenario: str | None = None) -> Result:
+        """Run a metric query as `user`: policy-checked, compiled, executed, audited; with `scenario`,
+        over that scenario's overlays (`brain scenario run NAME` builds them) instead of the baseline."""
         principal = self.principal(user)
         policy = Policy(self.project, principal)
         started = time.perf_counter()
-        with self._audited(principal, "query", query.as_dict()) as audit:
+        request = query.as_dict() if scenario is None else {**query.as_dict(), "scenario": scenario}
+        with self._audited(principal, "query", request) as audit:
             build = self._require_built()
-            compiled = compile_query(self.semantic, query, policy, self.project.spec.today or date.today())
+            sources: dict[str, exp.Query] = {}
+            if scenario is not None:
+                schema = overlay_schema(scenario)
+                overlays = set(self.warehouse.list_tables(schema))
+                sources = {
+                    name: overlay_source(obj, object_table(name), table(schema, snake(name)))
+                    for name, obj in self.project.objects.items()
+                    if snake(name) in overlays
+                }
+                if not sources:
+                    raise NotFound(f"scenario {scenario!r} has no overlays", hint=f"brain scenario run {scenario}")
+            today = self.project.spec.today or date.today()
+            compiled = compile_query(self.semantic, query, policy, today, sources)
+            if sources:
+                compiled.notes.append(f"scenario {scenario}: {', '.join(sorted(sources))} read from its overlays")
             sql = self.warehouse.render(compiled.tree)
             table = self.warehouse.query_sql(sql)
             audit.update(sql=sql, rows=table.num_rows, build=build)
@@ -270,17 +289,17 @@ class Brain:
         try:
             yield facts
         except PolicyDenied as exc:
-            self.audit.append(principal, action, request, None, None, self._data_version(), f"denied: {exc.policy}")
+            self.audit.append(principal, action, request, None, None, self.data_version(), f"denied: {exc.policy}")
             raise
         except BrainError as exc:
             self.audit.append(
-                principal, action, request, facts["sql"], None, self._data_version(), f"error: {type(exc).__name__}"
+                principal, action, request, facts["sql"], None, self.data_version(), f"error: {type(exc).__name__}"
             )
             raise
         build = facts["build"]
         self.audit.append(principal, action, request, facts["sql"], facts["rows"], f"build-{build['build_id']}")
 
-    def _data_version(self) -> str | None:
+    def data_version(self) -> str | None:
         """`build-N` of the objects being read (the last successful build), for the audit log."""
         build = self._last_build()
         return f"build-{build['build_id']}" if build else None

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from companybrain.cli import data, decisions_cmds, demo, project_cmds, semantic_cmds
+from companybrain.cli import data, decisions_cmds, demo, project_cmds, semantic_cmds, service_cmds
 from companybrain.cli.output import err_console
 from companybrain.errors import BrainError
 
@@ -47,6 +47,7 @@ project_cmds.register(app, state)
 data.register(app, state)
 semantic_cmds.register(app, state)
 decisions_cmds.register(app, state)
+service_cmds.register(app, state)
 app.add_typer(demo.make_app(state), name="demo")
 
 

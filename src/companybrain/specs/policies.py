@@ -42,7 +42,6 @@ class User(Spec):
     roles: list[str]
     attributes: dict[str, str] = Field(default_factory=dict, description="function, region, site, ...")
     purpose: str | None = Field(None, description="Default purpose recorded in the audit log.")
-    token: str | None = Field(None, description="Demo only: a sign-in token (hashed at rest by the service).")
 
 
 class PoliciesFile(Spec):

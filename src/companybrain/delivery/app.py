@@ -1,0 +1,235 @@
+"""The service: one Brain per process behind a lock, a result cache, and the FastAPI app that serves it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from companybrain.brain import Brain
+from companybrain.delivery.auth import OIDCVerifier
+from companybrain.delivery.errors import PROBLEM_JSON, RequestContext, install_error_handlers
+from companybrain.delivery.routes import audit, health, metrics, objects
+from companybrain.delivery.tokens import TokenStore
+from companybrain.governance.principal import Principal
+from companybrain.semantic.query import MetricQuery, Result
+
+log = logging.getLogger("companybrain.delivery")
+
+API_PREFIX = "/api/v1"
+RESULT_CACHE_SIZE = 1024
+DATA_VERSION_SECONDS = 1.0
+AUDIT_FLUSH_SECONDS = 1.0
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class BrainService:
+    """The process's Brain, its token store, result cache and request figures.
+
+    A DuckDB connection must not be used by two threads at once and FastAPI runs sync routes in a
+    thread pool, so every use of the Brain holds `lock`. A repeated query is answered from the
+    cache without touching the warehouse; its reads are still audited, coalesced into one record
+    per user, query and data version per AUDIT_FLUSH_SECONDS (with the number of hits), because one
+    hash-chained warehouse write per cached answer would cost more than the answer.
+    """
+
+    def __init__(self, brain: Brain, oidc: OIDCVerifier | None = None) -> None:
+        self.brain = brain
+        self.oidc = oidc
+        self.lock = threading.RLock()
+        self.tokens = TokenStore(brain.warehouse, self.lock)
+        self._cache_lock = threading.Lock()
+        self._results: OrderedDict[CacheKey, Result] = OrderedDict()
+        self._hits: dict[CacheKey, _Hits] = {}
+        self._version: tuple[float, str | None] = (-DATA_VERSION_SECONDS, None)
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "brain_http_requests", "HTTP requests served.", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "brain_http_request_duration_seconds",
+            "Time to serve a request.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    @contextmanager
+    def use(self) -> Iterator[Brain]:
+        """The Brain, held by this thread alone."""
+        with self.lock:
+            yield self.brain
+
+    def data_version(self, wait: bool = True) -> str | None:
+        """`build-N` of the last successful build, re-read at most every DATA_VERSION_SECONDS (another
+        process may build a PostgreSQL warehouse; nothing else can build a DuckDB one while we hold it).
+
+        With wait=False it never blocks: while another thread holds the Brain it answers the version
+        it read last (None before the first read), which is what the event loop needs."""
+        at, version = self._version
+        if time.monotonic() - at < DATA_VERSION_SECONDS:
+            return version
+        if not self.lock.acquire(blocking=wait):
+            return version
+        try:
+            version = self.brain.data_version()
+        finally:
+            self.lock.release()
+        self._version = (time.monotonic(), version)
+        return version
+
+    def cached(self, query: MetricQuery, principal: Principal) -> Result | None:
+        """The cached result of a query this user asked of the current data version, or None.
+
+        Never waits for the Brain: safe to call on the event loop."""
+        version = self.data_version(wait=False)
+        if version is None:
+            return None
+        key = (principal.user, principal.purpose, query, version)
+        with self._cache_lock:
+            hit = self._results.get(key)
+            if hit is not None:
+                self._results.move_to_end(key)
+                self._hits.setdefault(key, _Hits(principal, hit, datetime.now(UTC))).count += 1
+        if hit is not None:
+            self._start_flusher()
+        return hit
+
+    def query(self, query: MetricQuery, principal: Principal) -> tuple[Result, bool]:
+        """The result of a metric query, from the cache when this user asked it of this data version."""
+        hit = self.cached(query, principal)
+        if hit is not None:
+            return hit, True
+        with self.lock:
+            result = self.brain.query(query, principal)
+        key = (principal.user, principal.purpose, query, str(result.freshness.get("data_version") or ""))
+        with self._cache_lock:
+            self._results[key] = result
+            while len(self._results) > RESULT_CACHE_SIZE:
+                self._results.popitem(last=False)
+        return result, False
+
+    def flush_audit(self) -> int:
+        """Write the pending audit records of cached answers; returns how many were written."""
+        with self._cache_lock:
+            pending, self._hits = self._hits, {}
+        until = datetime.now(UTC).isoformat(timespec="microseconds")
+        with self.lock:
+            for (_, _, query, version), hits in pending.items():
+                request = {
+                    **query.as_dict(),
+                    "cached": {"hits": hits.count, "from": hits.first.isoformat(timespec="microseconds"), "to": until},
+                }
+                result = hits.result
+                self.brain.audit.append(hits.principal, "query", request, result.sql, len(result.rows), version)
+        return len(pending)
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None:
+            with self._cache_lock:
+                if self._flusher is None:
+                    self._flusher = threading.Thread(target=self._flush_loop, name="audit-flush", daemon=True)
+                    self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(AUDIT_FLUSH_SECONDS):
+            try:
+                self.flush_audit()
+            except Exception:  # keep flushing later records; the failure is in the server log
+                log.exception("could not write the audit records of cached answers")
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route, str(status)).observe(seconds)
+
+    def stop(self) -> None:
+        """Stop the flusher and write what the audit log still owes."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join()
+            self._flusher = None
+        self._stop.clear()
+        self.flush_audit()
+
+    def close(self) -> None:
+        """Stop, then close the warehouse."""
+        self.stop()
+        with self.lock:
+            self.brain.close()
+
+
+CacheKey = tuple[str, str | None, MetricQuery, str]
+
+
+@dataclass
+class _Hits:
+    """Cached answers of one query to one user since the last flush."""
+
+    principal: Principal
+    result: Result
+    first: datetime
+    count: int = 0
+
+
+def create_app(project_dir: str | Path | None = None, *, brain: Brain | None = None) -> FastAPI:
+    """The FastAPI app for a project (or for an open Brain, which the caller then closes)."""
+    owned = brain is None
+    svc = BrainService(brain or Brain.open(project_dir), OIDCVerifier.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> Any:
+        yield
+        if owned:
+            svc.close()
+        else:
+            svc.stop()
+
+    app = FastAPI(
+        title="Company Brain",
+        version="1",
+        description="Governed metrics, objects and the audit log of one brain project. Every read runs "
+        "as the caller's principal: their policies apply and the audit log records it.",
+        lifespan=lifespan,
+    )
+    app.state.service = svc
+    install_error_handlers(app)
+    app.add_middleware(RequestContext, observe=svc.observe)
+    app.include_router(health.router)
+    app.include_router(metrics.router, prefix=API_PREFIX)
+    app.include_router(objects.router, prefix=API_PREFIX)
+    app.include_router(audit.router, prefix=API_PREFIX)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _problems_as_problem_json(
+                get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _problems_as_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
+    """Error responses are documented as application/problem+json, which is what they are sent as."""
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                schema = content.get("application/json", {}).get("schema", {})
+                if schema.get("$ref", "").endswith("/Problem"):
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    return spec

@@ -1,0 +1,162 @@
+"""Who is calling: API tokens or OIDC bearer JWTs, turned into the project's Principal by a dependency.
+
+OIDC is configured from the environment for now: BRAIN_OIDC_ISSUER (the `iss` to accept),
+BRAIN_OIDC_JWKS (a JWKS file path or an https URL) and BRAIN_OIDC_AUDIENCE (the `aud` to require,
+optional). The JWT's `preferred_username`, else its `sub`, names the project user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from companybrain.delivery.errors import ScopeDenied, Unauthenticated
+from companybrain.delivery.tokens import PREFIX, SCOPES
+from companybrain.errors import BrainError, ConfigError, Location, MissingDependency
+from companybrain.governance.principal import Principal
+
+if TYPE_CHECKING:
+    from companybrain.delivery.app import BrainService
+
+bearer = HTTPBearer(auto_error=False, description="An API token (`brain tokens create`) or an OIDC JWT.")
+_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller: the project's principal and what the credentials allow."""
+
+    principal: Principal
+    scopes: frozenset[str]
+    via: str  # "token:<id>" or "oidc:<issuer>"
+
+
+class OIDCVerifier:
+    """Validates bearer JWTs against one issuer's JWKS (a file read once, or a URL cached by PyJWT)."""
+
+    def __init__(self, issuer: str, jwks: str, audience: str | None = None) -> None:
+        try:
+            import jwt
+        except ImportError:
+            raise MissingDependency("pyjwt", "service", "OIDC sign-in") from None
+        self.issuer = issuer
+        self.audience = audience
+        self._jwt = jwt
+        self._client: Any = None
+        self._keys: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        if jwks.startswith(("https://", "http://")):
+            self._client = jwt.PyJWKClient(jwks, cache_keys=True, lifespan=300)
+        else:
+            path = Path(jwks).expanduser()
+            try:
+                keyset = jwt.PyJWKSet.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, jwt.PyJWTError) as exc:
+                where = Location(str(path), key="BRAIN_OIDC_JWKS")
+                raise ConfigError.at(where, f"cannot read the JWKS: {exc}") from None
+            self._keys = {k.key_id or "": k for k in keyset.keys}
+
+    @classmethod
+    def from_env(cls) -> OIDCVerifier | None:
+        """The verifier named by BRAIN_OIDC_ISSUER and BRAIN_OIDC_JWKS, or None when OIDC is not set up."""
+        issuer, jwks = os.environ.get("BRAIN_OIDC_ISSUER"), os.environ.get("BRAIN_OIDC_JWKS")
+        if not issuer and not jwks:
+            return None
+        if not issuer or not jwks:
+            missing = "BRAIN_OIDC_JWKS" if issuer else "BRAIN_OIDC_ISSUER"
+            raise ConfigError.at(Location("environment", key=missing), "OIDC needs both the issuer and the JWKS")
+        return cls(issuer, jwks, os.environ.get("BRAIN_OIDC_AUDIENCE") or None)
+
+    def _key(self, token: str) -> Any:
+        jwt = self._jwt
+        if self._client is not None:
+            with self._lock:
+                return self._client.get_signing_key_from_jwt(token)
+        kid = jwt.get_unverified_header(token).get("kid") or ""
+        if kid in self._keys:
+            return self._keys[kid]
+        if not kid and len(self._keys) == 1:
+            return next(iter(self._keys.values()))
+        raise jwt.PyJWTError(f"no key {kid!r} in the issuer's JWKS")
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The verified claims of a JWT; Unauthenticated when the signature, issuer, audience or time is wrong."""
+        jwt = self._jwt
+        try:
+            key = self._key(token)
+            algorithm = getattr(key, "algorithm_name", None)
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm] if algorithm else _ALGORITHMS,
+                issuer=self.issuer,
+                audience=self.audience,
+                options={"require": ["exp", "iss", "sub"], "verify_aud": self.audience is not None},
+                leeway=30,
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"the bearer JWT was rejected: {exc}") from None
+        return claims
+
+
+async def service(request: Request) -> BrainService:
+    """The process's one BrainService."""
+    found: BrainService = request.app.state.service
+    return found
+
+
+async def authenticate(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    svc: BrainService = Depends(service),
+) -> Caller:
+    """The caller of a request, from `Authorization: Bearer ...`; 401 for anything not valid."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthenticated("this route needs `Authorization: Bearer <token>`", hint="brain tokens create USER")
+    secret = credentials.credentials
+    if secret.startswith(PREFIX):
+        known, token = svc.tokens.recently_verified(secret)
+        if not known:  # the warehouse is read in a worker thread, never on the event loop
+            token = await run_in_threadpool(svc.tokens.lookup, secret)
+        if token is None:
+            raise Unauthenticated("unknown API token")
+        state = token.state()
+        if state != "active":
+            raise Unauthenticated(f"API token {token.token_id} is {state}", hint="brain tokens create USER")
+        return Caller(_principal(svc, token.user), frozenset(token.scopes), f"token:{token.token_id}")
+    if svc.oidc is None:
+        raise Unauthenticated("not an API token, and OIDC sign-in is not configured (BRAIN_OIDC_ISSUER)")
+    claims = await run_in_threadpool(svc.oidc.claims, secret)  # may fetch the JWKS
+    user = claims.get("preferred_username") or claims.get("sub")
+    raw = claims.get("scope", claims.get("scp"))
+    # a JWT without scopes carries all read scopes: the user's policies still decide what they see
+    listed = raw.split() if isinstance(raw, str) else list(raw) if isinstance(raw, list) else list(SCOPES)
+    return Caller(_principal(svc, str(user)), frozenset(s for s in listed if s in SCOPES), f"oidc:{svc.oidc.issuer}")
+
+
+def _principal(svc: BrainService, user: str) -> Principal:
+    try:
+        return svc.brain.principal(user)
+    except BrainError:
+        # a valid credential for someone the project does not know is not a sign-in
+        raise Unauthenticated(f"user {user!r} is not declared in the project's policies") from None
+
+
+def require(scope: str) -> Callable[..., Awaitable[Caller]]:
+    """A dependency: the authenticated caller, whose credentials must carry `scope`."""
+
+    async def dependency(caller: Caller = Depends(authenticate)) -> Caller:
+        if scope not in caller.scopes:
+            raise ScopeDenied(f"the credentials ({caller.via}) do not carry the scope {scope!r}", scope=scope)
+        return caller
+
+    return dependency
