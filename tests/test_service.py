@@ -29,6 +29,7 @@ from companybrain.cli import service_cmds
 from companybrain.delivery import tokens as tokens_mod
 from companybrain.delivery.app import BrainService, create_app
 from companybrain.demo.generate import generate_demo
+from companybrain.specs.project import Auth
 
 USERS = ["ceo", "cfo", "emea_rep", "mke_plant_manager", "emea_hrbp", "data_steward"]
 ALL_SCOPES = ["read:metrics", "read:objects", "read:audit"]
@@ -334,11 +335,13 @@ def oidc_client(
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(idp_key.public_key()))
     jwks = tmp_path_factory.mktemp("idp") / "jwks.json"
     jwks.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]}))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("BRAIN_OIDC_ISSUER", ISSUER)
-        mp.setenv("BRAIN_OIDC_JWKS", str(jwks))
-        mp.setenv("BRAIN_OIDC_AUDIENCE", AUDIENCE)
+    plain = brain.project.spec
+    oidc = {"oidc": {"issuer": ISSUER, "jwks": str(jwks), "audience": AUDIENCE}}  # as brain.yaml's auth: would
+    brain.project.spec = plain.model_copy(update={"auth": Auth.model_validate(oidc)})
+    try:
         oidc_app = create_app(brain=brain)
+    finally:
+        brain.project.spec = plain
     with TestClient(oidc_app) as c:
         yield c
 

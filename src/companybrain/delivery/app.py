@@ -187,7 +187,8 @@ class _Hits:
 def create_app(project_dir: str | Path | None = None, *, brain: Brain | None = None) -> FastAPI:
     """The FastAPI app for a project (or for an open Brain, which the caller then closes)."""
     owned = brain is None
-    svc = BrainService(brain or Brain.open(project_dir), OIDCVerifier.from_env())
+    brain = brain or Brain.open(project_dir)
+    svc = BrainService(brain, OIDCVerifier.from_project(brain.project))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:

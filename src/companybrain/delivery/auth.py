@@ -1,14 +1,12 @@
 """Who is calling: API tokens or OIDC bearer JWTs, turned into the project's Principal by a dependency.
 
-OIDC is configured from the environment for now: BRAIN_OIDC_ISSUER (the `iss` to accept),
-BRAIN_OIDC_JWKS (a JWKS file path or an https URL) and BRAIN_OIDC_AUDIENCE (the `aud` to require,
-optional). The JWT's `preferred_username`, else its `sub`, names the project user.
+OIDC is configured in brain.yaml (`auth: {oidc: {issuer, jwks, audience}}`; `${ENV}` expands).
+The JWT's `preferred_username`, else its `sub`, names the project user.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,9 +21,11 @@ from companybrain.delivery.errors import ScopeDenied, Unauthenticated
 from companybrain.delivery.tokens import PREFIX, SCOPES
 from companybrain.errors import BrainError, ConfigError, Location, MissingDependency
 from companybrain.governance.principal import Principal
+from companybrain.project import expand_env
 
 if TYPE_CHECKING:
     from companybrain.delivery.app import BrainService
+    from companybrain.project import Project
 
 bearer = HTTPBearer(auto_error=False, description="An API token (`brain tokens create`) or an OIDC JWT.")
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
@@ -61,20 +61,21 @@ class OIDCVerifier:
             try:
                 keyset = jwt.PyJWKSet.from_dict(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, jwt.PyJWTError) as exc:
-                where = Location(str(path), key="BRAIN_OIDC_JWKS")
+                where = Location("brain.yaml", key="auth.oidc.jwks")
                 raise ConfigError.at(where, f"cannot read the JWKS: {exc}") from None
             self._keys = {k.key_id or "": k for k in keyset.keys}
 
     @classmethod
-    def from_env(cls) -> OIDCVerifier | None:
-        """The verifier named by BRAIN_OIDC_ISSUER and BRAIN_OIDC_JWKS, or None when OIDC is not set up."""
-        issuer, jwks = os.environ.get("BRAIN_OIDC_ISSUER"), os.environ.get("BRAIN_OIDC_JWKS")
-        if not issuer and not jwks:
+    def from_project(cls, project: Project) -> OIDCVerifier | None:
+        """The verifier brain.yaml configures under auth.oidc, or None when OIDC is not set up."""
+        oidc = project.spec.auth.oidc
+        if oidc is None:
             return None
-        if not issuer or not jwks:
-            missing = "BRAIN_OIDC_JWKS" if issuer else "BRAIN_OIDC_ISSUER"
-            raise ConfigError.at(Location("environment", key=missing), "OIDC needs both the issuer and the JWKS")
-        return cls(issuer, jwks, os.environ.get("BRAIN_OIDC_AUDIENCE") or None)
+        jwks = expand_env(oidc.jwks)
+        if not jwks.startswith(("https://", "http://")):
+            jwks = str(project.resolve_path(jwks))
+        audience = expand_env(oidc.audience) if oidc.audience else None
+        return cls(expand_env(oidc.issuer), jwks, audience)
 
     def _key(self, token: str) -> Any:
         jwt = self._jwt
@@ -134,7 +135,7 @@ async def authenticate(
             raise Unauthenticated(f"API token {token.token_id} is {state}", hint="brain tokens create USER")
         return Caller(_principal(svc, token.user), frozenset(token.scopes), f"token:{token.token_id}")
     if svc.oidc is None:
-        raise Unauthenticated("not an API token, and OIDC sign-in is not configured (BRAIN_OIDC_ISSUER)")
+        raise Unauthenticated("not an API token, and OIDC sign-in is not configured (auth.oidc in brain.yaml)")
     claims = await run_in_threadpool(svc.oidc.claims, secret)  # may fetch the JWKS
     user = claims.get("preferred_username") or claims.get("sub")
     raw = claims.get("scope", claims.get("scp"))

@@ -76,6 +76,18 @@ class Egress(Spec):
     allow: list[str] = Field(default_factory=list, description="Hosts this project may call (LLM endpoints, webhooks).")
 
 
+class OIDC(Spec):
+    """An OpenID Connect issuer whose bearer JWTs the service accepts."""
+
+    issuer: str = Field(description="The `iss` to accept.")
+    jwks: str = Field(description="The issuer's JWKS: a file (relative to the project) or an https URL.")
+    audience: str | None = Field(None, description="The `aud` to require.")
+
+
+class Auth(Spec):
+    oidc: OIDC | None = None
+
+
 class ProjectSpec(Spec):
     """The root file of a brain project."""
 
@@ -87,6 +99,7 @@ class ProjectSpec(Spec):
     )
     sources: list[Source] = Field(default_factory=list)
     egress: Egress = Egress()
+    auth: Auth = Field(default_factory=Auth, description="How the service signs callers in (besides API tokens).")
     today: date | None = Field(
         None, description="Reference date for relative periods (last_quarter, ytd); default: the real date."
     )
