@@ -1,0 +1,86 @@
+"""Copilot commands: `brain ask` and `brain copilot eval`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from companybrain.cli.data import open_brain
+from companybrain.cli.options import AsOpt
+from companybrain.cli.output import FormatOpt, console, print_json, print_rows
+from companybrain.copilot import Copilot, MetricPlan, parse_plan
+from companybrain.copilot.evaluate import TARGETS, default_golden, evaluate, load_golden
+from companybrain.errors import ConfigError, Location
+
+
+def _previous(path: Path | None) -> MetricPlan | None:
+    """The plan a follow-up modifies: a plan's JSON, or a whole `brain ask --format json` answer."""
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text())
+        plan = parse_plan(data.get("plan", data))
+    except (OSError, ValueError) as exc:
+        raise ConfigError.at(Location(str(path)), f"not a copilot plan: {exc}") from None
+    if not isinstance(plan, MetricPlan):
+        raise ConfigError.at(Location(str(path)), "a follow-up needs a previous metric_query plan")
+    return plan
+
+
+def register(app: typer.Typer, state: Any) -> None:
+    copilot_app = typer.Typer(help="The copilot: evaluate it on a golden set.", no_args_is_help=True)
+    app.add_typer(copilot_app, name="copilot")
+
+    @app.command()
+    def ask(
+        question: Annotated[str, typer.Argument(help="A question about the company's metrics.")],
+        context: Annotated[
+            Path | None, typer.Option("--context", help="JSON of the previous plan (or answer) to follow up on.")
+        ] = None,
+        user: AsOpt = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Ask the brain a question; answered through the governed query path as you."""
+        previous = _previous(context)
+        with open_brain(state) as brain:
+            answer = Copilot(brain).ask(question, user, previous)
+        if format == "json":
+            print_json(answer.as_dict())
+            return
+        console.print(answer.text)
+        if answer.result is not None:
+            forms = {m: d.get("format", "number") for m, d in answer.result.definitions.items()}
+            print_rows(answer.result.records()[:50], formats=forms)
+            console.print(f"[dim]plan: {json.dumps(answer.plan.model_dump(exclude_defaults=True))}[/dim]")
+            console.print(f"[dim]data: {answer.result.freshness.get('data_version')}; as {answer.user}[/dim]")
+
+    @copilot_app.command("eval")
+    def eval_(
+        golden: Annotated[
+            Path | None, typer.Option("--set", help="Golden set YAML (default: copilot/golden.yaml).")
+        ] = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Run the golden set: exact answers, correct abstentions, wrong answers, latency, by domain."""
+        with open_brain(state) as brain:
+            report = evaluate(brain, load_golden(golden or default_golden(brain)))
+        if format == "json":
+            print_json(report)
+        else:
+            rows = [{"domain": "all", **{k: v for k, v in report.items() if not isinstance(v, dict | list | bool)}}]
+            rows += [{"domain": d, **f} for d, f in report["by_domain"].items()]
+            print_rows(rows, title="copilot golden set")
+            for miss in report["misses"]:
+                console.print(
+                    f"[yellow]{miss['verdict']}[/yellow] ({miss['user']}) {miss['question']} -> {miss['plan']}"
+                )
+            console.print(
+                f"targets: exact >= {TARGETS['exact_accuracy']:.0%}, abstention >= "
+                f"{TARGETS['abstention_accuracy']:.0%}, wrong <= {TARGETS['wrong_rate']:.0%}: "
+                + ("[green]passed[/green]" if report["passed"] else "[red]below target[/red]")
+            )
+        if not report["passed"]:
+            raise typer.Exit(1)

@@ -1,0 +1,221 @@
+"""Ask the brain: plan a question, run the plan through the governed query path as the asking
+user, and answer with the evidence (table, chart, words, definitions, SQL, freshness, policy)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from companybrain.copilot.parser import AnyPlan, plan_question
+from companybrain.copilot.plan import ClarifyPlan, MetricPlan, RefusePlan, parse_plan, validate_plan
+from companybrain.copilot.vocabulary import tokens, vocabulary
+from companybrain.errors import BrainError, PolicyDenied
+
+if TYPE_CHECKING:
+    from companybrain.brain import Brain
+    from companybrain.semantic.query import Result
+
+TIME_GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
+
+
+@dataclass
+class Answer:
+    """The copilot's answer: a plan, and for a metric plan its result and evidence."""
+
+    question: str
+    user: str
+    plan: AnyPlan
+    text: str
+    result: Result | None = None
+    chart: dict[str, Any] | None = None
+    source: str = "parser"  # parser | verified
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "answer" if self.result is not None else self.plan.kind
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "question": self.question,
+            "user": self.user,
+            "kind": self.kind,
+            "answer": self.text,
+            "plan": self.plan.model_dump(),
+            "source": self.source,
+            "seconds": round(self.seconds, 4),
+        }
+        if self.result is not None:
+            r = self.result
+            out.update(
+                table={"columns": r.columns, "rows": r.rows},
+                chart=self.chart,
+                definitions=r.definitions,
+                filters=self.plan.model_dump().get("where"),
+                period=r.period,
+                sql=r.sql,
+                freshness=r.freshness,
+                policy=r.policy,
+                notes=r.notes,
+            )
+        return out
+
+
+class Copilot:
+    """The embedded copilot engine over one Brain; stateless between questions."""
+
+    def __init__(self, brain: Brain) -> None:
+        self.brain = brain
+        self._verified: dict[tuple[str, ...], dict[str, Any]] | None = None
+
+    def plan(self, question: str, user: str | None = None, previous: MetricPlan | None = None) -> tuple[AnyPlan, str]:
+        """The validated plan for a question, and where it came from (verified example or parser)."""
+        if previous is None and (example := self.verified_plan(question)) is not None:
+            plan = parse_plan(example)
+            source = "verified"
+            if isinstance(plan, MetricPlan):
+                plan = self._checked(plan, user)
+        else:
+            today = self.brain.project.spec.today or date.today()
+            plan = plan_question(
+                question, vocabulary(self.brain, user), today, lambda p: validate_plan(self.brain, p, user), previous
+            )
+            source = "parser"
+        return plan, source
+
+    def ask(self, question: str, user: str | None = None, previous: MetricPlan | None = None) -> Answer:
+        """Answer a question as `user`; `previous` is the plan a follow-up modifies."""
+        started = time.perf_counter()
+        name = self.brain.principal(user).user
+        plan, source = self.plan(question, user, previous)
+        answer = self.run(question, plan, user)
+        answer.source, answer.user = source, name
+        answer.seconds = time.perf_counter() - started
+        return answer
+
+    def run(self, question: str, plan: AnyPlan, user: str | None = None) -> Answer:
+        """Run a plan through the governed query path; a denial becomes a refusal naming the policy."""
+        name = self.brain.principal(user).user
+        if isinstance(plan, ClarifyPlan):
+            options = f" Options: {', '.join(plan.options)}." if plan.options else ""
+            return Answer(question, name, plan, plan.question + options)
+        if isinstance(plan, RefusePlan):
+            policy = f" (policy: {plan.policy})" if plan.policy else ""
+            return Answer(question, name, plan, f"I can't answer that: {plan.reason}{policy}")
+        try:
+            result = self.brain.query(plan.metric_query(), user)
+        except PolicyDenied as exc:
+            refusal = RefusePlan(reason=exc.message, policy=exc.policy)
+            return Answer(question, name, refusal, f"I can't answer that: {exc.message} (policy: {exc.policy})")
+        except BrainError as exc:
+            clarify = ClarifyPlan(question=f"I cannot answer that as asked: {exc.message}")
+            return Answer(question, name, clarify, clarify.question)
+        return Answer(question, name, plan, describe(plan, result), result, chart_spec(plan, result))
+
+    def verified(self) -> dict[tuple[str, ...], dict[str, Any]]:
+        """The project's verified question -> plan pairs (copilot/verified.yaml), by normalised question."""
+        if self._verified is None:
+            self._verified = {}
+            path = Path(self.brain.project.root) / "copilot" / "verified.yaml"
+            if path.exists():
+                for item in yaml.safe_load(path.read_text()) or []:
+                    self._verified[tuple(tokens(item["question"]))] = item["plan"]
+        return self._verified
+
+    def verified_plan(self, question: str) -> dict[str, Any] | None:
+        """The verified plan of the same question, or of a near-identical wording (fuzzy ratio >= 95)."""
+        examples = self.verified()
+        key = tuple(tokens(question))
+        if key in examples:
+            return examples[key]
+        from rapidfuzz import fuzz, process
+
+        match = process.extractOne(" ".join(key), [" ".join(k) for k in examples], scorer=fuzz.ratio, score_cutoff=95)
+        return examples[tuple(match[0].split())] if match else None
+
+    def _checked(self, plan: MetricPlan, user: str | None) -> AnyPlan:
+        try:
+            validate_plan(self.brain, plan, user)
+        except PolicyDenied as exc:
+            return RefusePlan(reason=exc.message, policy=exc.policy)
+        return plan
+
+
+def chart_spec(plan: MetricPlan, result: Result) -> dict[str, Any] | None:
+    """A Vega-Lite-like spec where a chart helps: a line over time, bars across a dimension."""
+    if not plan.by or len(result.rows) < 2:
+        return None
+    grain = next((d for d in plan.by if d in TIME_GRAINS), None)
+    other = [d for d in plan.by if d != grain]
+    x = grain or other[0]
+    spec: dict[str, Any] = {"type": "line" if grain else "bar", "x": x, "y": list(plan.metrics)}
+    if grain and other:
+        spec["color"] = other[0]
+    elif not grain and len(other) > 1:
+        spec["color"] = other[1]
+    return spec
+
+
+def fmt(value: Any, form: str) -> str:
+    """A number as people read it: $1.2M, 12.3%, 1,234."""
+    if value is None:
+        return "no value"
+    if not isinstance(value, int | float):
+        return str(value)
+    if form == "percent":
+        return f"{value:.1%}"
+    if form == "currency":
+        for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+            if abs(value) >= size:
+                return f"${value / size:,.2f}{suffix}"
+        return f"${value:,.0f}"
+    if form == "count":
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def describe(plan: MetricPlan, result: Result) -> str:
+    """One paragraph in words: the headline figure, or the extremes across the breakdown."""
+    forms = {m: result.definitions.get(m, {}).get("format", "number") for m in plan.metrics}
+    scope = []
+    if result.period:
+        scope.append(f"from {result.period['from']} to {result.period['to']}")
+    scope.extend(f"{dim} {', '.join(values)}" for dim, values in sorted(plan.where.items()))
+    scope_text = f" ({'; '.join(scope)})" if scope else ""
+    records = result.records()
+    limited = result.policy.get("row_filters")
+    tail = f" Rows are limited by your policy: {'; '.join(limited)}." if limited else ""
+    if not records or all(all(r.get(m) is None for m in plan.metrics) for r in records):
+        return f"No data{scope_text} is visible to you for {', '.join(plan.metrics)}.{tail}"
+    if not plan.by:
+        parts = [f"{m.replace('_', ' ')} was {fmt(records[0][m], forms[m])}" for m in plan.metrics]
+        text = "; ".join(parts)
+        return f"{text[0].upper()}{text[1:]}{scope_text}.{tail}"
+    metric = plan.order_by[0].lstrip("-") if plan.order_by else plan.metrics[0]
+    label = ", ".join(plan.by)
+    shown = [r for r in records if r.get(metric) is not None]
+    if plan.order_by and plan.limit:
+        head = "; ".join(f"{_key(r, plan.by)}: {fmt(r[metric], forms[metric])}" for r in shown[:5])
+        return f"Ranked by {metric.replace('_', ' ')}{scope_text}: {head}.{tail}"
+    top = max(shown, key=lambda r: r[metric])
+    low = min(shown, key=lambda r: r[metric])
+    return (
+        f"{_title(metric)} by {label}{scope_text} over {len(records)} rows: highest "
+        f"{_key(top, plan.by)} ({fmt(top[metric], forms[metric])}), lowest {_key(low, plan.by)} "
+        f"({fmt(low[metric], forms[metric])}).{tail}"
+    )
+
+
+def _title(metric: str) -> str:
+    words = metric.replace("_", " ")
+    return words[0].upper() + words[1:]
+
+
+def _key(record: dict[str, Any], by: list[str]) -> str:
+    return " / ".join(str(record.get(d)) for d in by)
