@@ -27,7 +27,7 @@ from companybrain.semantic.model import TIME_GRAINS, SemanticModel
 from companybrain.semantic.query import MetricQuery, Result
 from companybrain.sources import load_log, loader
 from companybrain.warehouse import Warehouse, connect
-from companybrain.warehouse.ddl import table
+from companybrain.warehouse.ddl import table as table_ref
 
 if TYPE_CHECKING:
     from companybrain.decisions.network import Disruption
@@ -161,7 +161,7 @@ class Brain:
                 schema = overlay_schema(scenario)
                 overlays = set(self.warehouse.list_tables(schema))
                 sources = {
-                    name: overlay_source(obj, object_table(name), table(schema, snake(name)))
+                    name: overlay_source(obj, object_table(name), table_ref(schema, snake(name)))
                     for name, obj in self.project.objects.items()
                     if snake(name) in overlays
                 }

@@ -16,6 +16,7 @@ from companybrain.specs.metrics import Calendar, Dimension, Metric, MetricsFile
 from companybrain.specs.ontology import ObjectType, OntologyFile
 from companybrain.specs.policies import PoliciesFile, Role, User
 from companybrain.specs.project import ProjectSpec
+from companybrain.specs.scenarios import ScenarioSpec
 
 PROJECT_FILE = "brain.yaml"
 
@@ -25,6 +26,7 @@ FOLDERS: dict[str, tuple[type[BaseModel], tuple[str, ...]]] = {
     "ontology": (OntologyFile, ("objects",)),
     "metrics": (MetricsFile, ("metrics", "dimensions")),
     "policies": (PoliciesFile, ("roles", "users")),
+    "scenarios": (ScenarioSpec, ("scenarios",)),
 }
 
 
@@ -39,6 +41,7 @@ class Project:
     dimensions: dict[str, Dimension] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
+    scenarios: dict[str, ScenarioSpec] = field(default_factory=dict)
     calendar: Calendar = field(default_factory=Calendar)
     default_user: str | None = None
     # (section, name) -> (file, line map of that file): where each declaration came from

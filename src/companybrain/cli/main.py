@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from companybrain.cli import copilot_cmds, data, decisions_cmds, demo, project_cmds, semantic_cmds, service_cmds
+from companybrain.cli import (
+    copilot_cmds,
+    data,
+    decisions_cmds,
+    demo,
+    project_cmds,
+    scenario_cmds,
+    semantic_cmds,
+    service_cmds,
+)
 from companybrain.cli.output import err_console
 from companybrain.errors import BrainError
 
@@ -49,6 +58,7 @@ semantic_cmds.register(app, state)
 decisions_cmds.register(app, state)
 service_cmds.register(app, state)
 copilot_cmds.register(app, state)
+scenario_cmds.register(app, state)
 app.add_typer(demo.make_app(state), name="demo")
 
 

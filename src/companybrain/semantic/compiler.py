@@ -37,7 +37,14 @@ class Compiled:
     notes: list[str] = field(default_factory=list)
 
 
-def compile_query(model: SemanticModel, query: MetricQuery, policy: Policy, today: date) -> Compiled:
+def compile_query(
+    model: SemanticModel,
+    query: MetricQuery,
+    policy: Policy,
+    today: date,
+    sources: dict[str, exp.Query] | None = None,
+) -> Compiled:
+    """Compile a query; `sources` replaces object types' tables (a scenario's overlays, see JoinPlan)."""
     if not query.metrics:
         raise QueryError("name at least one metric", hint="brain metrics lists them")
     if len(set(query.by)) != len(query.by):
@@ -57,7 +64,7 @@ def compile_query(model: SemanticModel, query: MetricQuery, policy: Policy, toda
         groups.setdefault((metric.object, time_key), []).append(base)
     compiled = Compiled(exp.select(), [*query.by, *query.metrics], period)
     subqueries = [
-        _group_query(model, query, policy, base_object, names, period, compiled)
+        _group_query(model, query, policy, base_object, names, period, compiled, sources or {})
         for (base_object, _), names in groups.items()
     ]
     compiled.tree = _combine(model, query, subqueries, groups)
@@ -72,8 +79,9 @@ def _group_query(
     metrics: list[str],
     period: Period | None,
     compiled: Compiled,
+    sources: dict[str, exp.Query],
 ) -> exp.Select:
-    plan = JoinPlan(model.objects, base)
+    plan = JoinPlan(model.objects, base, sources=sources)
     fiscal = model.project.calendar.fiscal_year_start_month
     time = model.time_expr(metrics[0], plan)
     dims: list[exp.Expr] = []

@@ -95,6 +95,8 @@ class JoinPlan:
     objects: dict[str, ObjectType]
     base: str
     aliases: dict[LinkPath, str] = field(default_factory=dict)
+    # object type -> what to read instead of its table (a scenario's overlay over the baseline)
+    sources: dict[str, exp.Query] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.aliases[()] = "t0"
@@ -117,7 +119,7 @@ class JoinPlan:
         return col(prop, self.alias(path))
 
     def from_clause(self, select: exp.Select) -> exp.Select:
-        select = select.from_(object_table(self.base).as_("t0", quoted=True))
+        select = select.from_(self._source(self.base, "t0"))
         for path, alias in sorted(self.aliases.items(), key=lambda kv: len(kv[0])):
             if not path:
                 continue
@@ -128,8 +130,14 @@ class JoinPlan:
             on = col(link.via, self.aliases[path[:-1]]).eq(col(target.key, alias))
             # an inner join drops no row only when every step to here is a required link
             join_type = "inner" if self._required(path) else "left"
-            select = select.join(object_table(link.to).as_(alias, quoted=True), on=on, join_type=join_type)
+            select = select.join(self._source(link.to, alias), on=on, join_type=join_type)
         return select
+
+    def _source(self, type_name: str, alias: str) -> exp.Expr:
+        query = self.sources.get(type_name)
+        if query is None:
+            return object_table(type_name).as_(alias, quoted=True)
+        return query.copy().subquery(exp.to_identifier(alias, quoted=True))
 
     def _required(self, path: LinkPath) -> bool:
         current = self.base
@@ -142,3 +150,17 @@ class JoinPlan:
 
     def types_used(self) -> set[str]:
         return {type_at(self.objects, self.base, p) for p in self.aliases}
+
+
+def overlay_schema(scenario: str) -> str:
+    """The warehouse schema holding a scenario's overlay tables (one per changed object type)."""
+    return f"scenario__{scenario}"
+
+
+def overlay_source(obj: ObjectType, base: exp.Table, overlay: exp.Table) -> exp.Query:
+    """The objects of a type as a scenario sees them: its overlay rows, then the base rows it does not replace."""
+    columns = list(obj.properties)
+    # NOT EXISTS, not NOT IN: every engine plans it as an anti join
+    replaced = exp.select(exp.Literal.number(1)).from_(overlay.as_("o")).where(col(obj.key, "o").eq(col(obj.key, "b")))
+    kept = exp.select(*[col(c, "b") for c in columns]).from_(base.as_("b")).where(exp.not_(exp.Exists(this=replaced)))
+    return exp.union(exp.select(*[col(c) for c in columns]).from_(overlay), kept, distinct=False)

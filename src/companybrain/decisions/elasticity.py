@@ -1,0 +1,76 @@
+"""Price elasticity of demand per product family, estimated from the order history.
+
+A log-log regression of the units on an order line on its net unit price, within product x
+customer segment (fixed effects), so that the mix of products and the segments' discounts do
+not pass for a price response. A regression of monthly family totals on their average price
+does not work here: list price rises coincide with growth and the mix moves the average price
+more than promotions do (it gives the wrong sign on most demo families).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from companybrain.errors import PolicyDenied
+from companybrain.governance.policy import MASK
+
+if TYPE_CHECKING:
+    from companybrain.brain import Brain
+    from companybrain.governance.principal import Principal
+
+MIN_LINES = 200  # fewer order lines than this: no estimate (the scenario must give the elasticity)
+
+
+def order_history(brain: Brain, user: str | Principal | None) -> pa.Table:
+    """Order lines of orders not cancelled with their family, segment, units and net unit price (governed reads)."""
+    lines = brain.read("OrderLine", where="qty > 0", user=user).select(["order_id", "product_id", "qty", "net_amount"])
+    if (
+        lines.schema.field("net_amount").type == pa.string()
+        and lines.num_rows
+        and lines["net_amount"][0].as_py() == MASK
+    ):
+        raise PolicyDenied(
+            "OrderLine.net_amount is masked for this user: the price elasticity cannot be estimated",
+            policy="masking",
+        )
+    orders = brain.read("Order", where="status <> 'cancelled'", user=user).select(["order_id", "customer_id"])
+    customers = brain.read("Customer", user=user).select(["customer_id", "segment"])
+    products = brain.read("Product", user=user).select(["product_id", "family_id"])
+    joined = lines.join(orders, "order_id", join_type="inner").join(customers, "customer_id", join_type="inner")
+    return joined.join(products, "product_id", join_type="inner")
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False), [str(v) for v in encoded.dictionary.to_pylist()]
+
+
+def estimate_elasticities(history: pa.Table, families: list[str] | None = None) -> dict[str, float]:
+    """Elasticity per family_id (only families with at least MIN_LINES order lines)."""
+    family, names = _codes(history["family_id"])
+    product, _ = _codes(history["product_id"])
+    segment, segments = _codes(history["segment"])
+    group = product.astype(np.int64) * max(len(segments), 1) + segment
+    qty = history["qty"].to_numpy(zero_copy_only=False).astype(float)
+    net = history["net_amount"].to_numpy(zero_copy_only=False).astype(float)
+    ok = (qty > 0) & (net > 0)
+    estimates: dict[str, float] = {}
+    for code, fam in enumerate(names):
+        if families is not None and fam not in families:
+            continue
+        rows = ok & (family == code)
+        if rows.sum() < MIN_LINES:
+            continue
+        y, x = np.log(qty[rows]), np.log(net[rows] / qty[rows])
+        g = np.unique(group[rows], return_inverse=True)[1]
+        n = np.bincount(g).astype(float)
+        yd = y - (np.bincount(g, y) / n)[g]
+        xd = x - (np.bincount(g, x) / n)[g]
+        if float(xd @ xd) <= 1e-12:
+            continue
+        estimates[fam] = float(xd @ yd / (xd @ xd))
+    return dict(sorted(estimates.items()))
