@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from companybrain.errors import ConfigError, Location, ProjectNotFound, did_you_mean
 from companybrain.specs import yaml_loader
+from companybrain.specs.alerts import AlertRule, AlertsFile
 from companybrain.specs.metrics import Calendar, Dimension, Metric, MetricsFile
 from companybrain.specs.ontology import ObjectType, OntologyFile
 from companybrain.specs.policies import PoliciesFile, Role, User
@@ -27,6 +28,7 @@ FOLDERS: dict[str, tuple[type[BaseModel], tuple[str, ...]]] = {
     "metrics": (MetricsFile, ("metrics", "dimensions")),
     "policies": (PoliciesFile, ("roles", "users")),
     "scenarios": (ScenarioSpec, ("scenarios",)),
+    "alerts": (AlertsFile, ("alerts",)),
 }
 
 
@@ -42,6 +44,7 @@ class Project:
     roles: dict[str, Role] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     scenarios: dict[str, ScenarioSpec] = field(default_factory=dict)
+    alerts: dict[str, AlertRule] = field(default_factory=dict)
     calendar: Calendar = field(default_factory=Calendar)
     default_user: str | None = None
     # (section, name) -> (file, line map of that file): where each declaration came from

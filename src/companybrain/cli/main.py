@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from companybrain.cli import (
+    alerts_cmds,
     copilot_cmds,
     data,
     decisions_cmds,
@@ -59,6 +60,7 @@ decisions_cmds.register(app, state)
 service_cmds.register(app, state)
 copilot_cmds.register(app, state)
 scenario_cmds.register(app, state)
+alerts_cmds.register(app, state)
 app.add_typer(demo.make_app(state), name="demo")
 
 

@@ -14,9 +14,12 @@ per late week and one 'beyond the horizon' option (no capacity, lateness counted
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +106,19 @@ def build_options(net: Network) -> Options:
     )
 
 
+@contextmanager
+def _banner_to_stderr() -> Iterator[None]:
+    """Send what native code writes to stdout to stderr: stdout is for --format json."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _highs() -> Any:
     import highspy  # a declared dependency, imported only when a plan is made
 
@@ -157,7 +173,8 @@ def _solve(
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = starts, index, value
     if integer:
         lp.integrality_ = [hs.HighsVarType.kInteger] * n_opt + [hs.HighsVarType.kContinuous] * n_slack
-    h = hs.Highs()
+    with _banner_to_stderr():  # HiGHS prints its banner on stdout when built, before any option
+        h = hs.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
     if integer:

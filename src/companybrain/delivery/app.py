@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from companybrain.brain import Brain
 from companybrain.delivery.auth import OIDCVerifier
 from companybrain.delivery.errors import PROBLEM_JSON, RequestContext, install_error_handlers
-from companybrain.delivery.routes import audit, health, metrics, objects
+from companybrain.delivery.routes import audit, events, health, metrics, objects
 from companybrain.delivery.tokens import TokenStore
 from companybrain.governance.principal import Principal
 from companybrain.semantic.query import MetricQuery, Result
@@ -212,6 +212,7 @@ def create_app(project_dir: str | Path | None = None, *, brain: Brain | None = N
     app.include_router(metrics.router, prefix=API_PREFIX)
     app.include_router(objects.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
+    app.include_router(events.router, prefix=API_PREFIX)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

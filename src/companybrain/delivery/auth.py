@@ -140,7 +140,9 @@ async def authenticate(
     user = claims.get("preferred_username") or claims.get("sub")
     raw = claims.get("scope", claims.get("scp"))
     # a JWT without scopes carries all read scopes: the user's policies still decide what they see
-    listed = raw.split() if isinstance(raw, str) else list(raw) if isinstance(raw, list) else list(SCOPES)
+    # a JWT that names no scopes may read (its user's policies still decide what), not write
+    readable = [s for s in SCOPES if s.startswith("read:")]
+    listed = raw.split() if isinstance(raw, str) else list(raw) if isinstance(raw, list) else readable
     return Caller(_principal(svc, str(user)), frozenset(s for s in listed if s in SCOPES), f"oidc:{svc.oidc.issuer}")
 
 

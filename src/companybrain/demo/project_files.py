@@ -161,7 +161,8 @@ def brain_yaml(schemas: dict[str, pa.Schema], erp_url: str | None, crm_url: str 
                 schema = schemas[f"{source}.{table}"]
                 entry["columns"] = {f.name: logical_type(f.type) for f in schema}
             out.append(f"      - {_flow(entry)}")
-    out.append("egress: {allow: []}")
+    out.append("# the demo's alert receivers run on this machine; nothing else may be called")
+    out.append("egress: {allow: [127.0.0.1, localhost]}")
     out.append("# the demo company's data ends here: relative periods (last_quarter, ytd) count from it")
     out.append("today: 2026-03-01")
     return "\n".join(out) + "\n"

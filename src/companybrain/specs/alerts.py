@@ -1,0 +1,120 @@
+"""alerts/*.yaml: alert rules on metrics (threshold, change, anomaly) and on events, with their
+audience, channels (apprise URLs), deduplication, throttling and escalation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from companybrain.specs.base import Spec
+
+Grain = Literal["day", "week", "month", "quarter", "year"]
+Channels = Annotated[
+    list[str],
+    Field(
+        min_length=1,
+        description="Apprise URLs: mailto://, json://, slack://, workflows:// (Teams); ${ENV} is expanded. "
+        "Their hosts must be in brain.yaml egress.allow.",
+    ),
+]
+
+
+class Audience(Spec):
+    """Who an alert is for: roles and/or users of the project's policies."""
+
+    roles: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _someone(self) -> Audience:
+        if not self.roles and not self.users:
+            raise ValueError("an audience needs at least one role or user")
+        return self
+
+
+class Escalation(Spec):
+    """Who to tell when an alert is not acknowledged within `after_minutes`."""
+
+    after_minutes: int = Field(gt=0)
+    audience: Audience
+    channels: Channels
+
+
+class RuleBase(Spec):
+    description: str = ""
+    severity: Literal["info", "warning", "critical"] = "warning"
+    audience: Audience
+    channels: Channels
+    as_user: str | None = Field(None, description="Evaluate as this user (default: the audience's first user).")
+    dedup_minutes: int = Field(60, ge=0, description="Same rule and key within this window: one alert.")
+    max_per_hour: int = Field(20, gt=0, description="At most this many alerts of the rule per hour.")
+    attempts: int = Field(3, ge=1, le=10, description="Delivery attempts per channel before it counts as failed.")
+    escalation: Escalation | None = None
+
+
+class MetricRuleBase(RuleBase):
+    metric: str
+    by: list[str] = Field(default_factory=list, description="Dimensions: one alert key per combination.")
+    where: str | None = None
+
+
+class ThresholdRule(MetricRuleBase):
+    """Fires when the metric (over `period`) is above or below a value."""
+
+    type: Literal["threshold"]
+    period: str | None = None
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> ThresholdRule:
+        if self.above is None and self.below is None:
+            raise ValueError("a threshold rule needs `above` or `below`")
+        return self
+
+
+class ChangeRule(MetricRuleBase):
+    """Fires when the latest `grain` changed by more than `change_pct` percent against the one before."""
+
+    type: Literal["change"]
+    grain: Grain = "month"
+    change_pct: float = Field(gt=0)
+    direction: Literal["up", "down", "any"] = "any"
+
+
+class AnomalyRule(MetricRuleBase):
+    """Fires when the latest `grain` is an outlier: robust z-score (median, MAD) of at least `z`."""
+
+    type: Literal["anomaly"]
+    grain: Grain = "month"
+    z: float = Field(3.5, gt=0)
+    min_history: int = Field(6, ge=3, description="Periods of history needed before judging.")
+
+
+class Replan(Spec):
+    """Replan the network for the line in the event: capacity 0 from the event's day for `days`."""
+
+    days: int = Field(7, gt=0, le=91)
+
+
+class EventRule(RuleBase):
+    """Fires on an event of type `event` whose fields match; `key` fields make the dedup key."""
+
+    type: Literal["event"]
+    event: str
+    match: dict[str, str] = Field(default_factory=dict, description="Fields that must equal these values.")
+    above: dict[str, float] = Field(default_factory=dict, description="Numeric fields that must exceed these.")
+    below: dict[str, float] = Field(default_factory=dict, description="Numeric fields that must be under these.")
+    key: list[str] = Field(default_factory=list, description="Event fields that identify one alert (dedup key).")
+    replan: Replan | None = None
+
+
+AlertRule = Annotated[ThresholdRule | ChangeRule | AnomalyRule | EventRule, Field(discriminator="type")]
+MetricRule = ThresholdRule | ChangeRule | AnomalyRule
+
+
+class AlertsFile(Spec):
+    """One file under alerts/."""
+
+    alerts: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], AlertRule] = Field(default_factory=dict)
