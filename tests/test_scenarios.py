@@ -46,16 +46,6 @@ EXTRA = {
     """,
 }
 SYSTEM = Principal("system", unrestricted=True)
-# the salary bill is HR data: the demo does not declare it until a role names it (scenario_kpis.yaml)
-HEADCOUNT_COST = """
-    metrics:
-      headcount_cost:
-        description: Annual salary cost of active employees.
-        object: Employee
-        expr: sum(salary)
-        where: status = 'active'
-        format: currency
-"""
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +54,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brain]:
     generate_demo(root, scale="small", seed=7)
     for name, text in EXTRA.items():
         write(root / "scenarios" / name, text)
-    write(root / "metrics" / "test_kpis.yaml", HEADCOUNT_COST)
     brain = Brain.open(root)
     brain.ingest()
     brain.build()
@@ -176,9 +165,9 @@ def test_hiring_adds_people_cost_and_line_hours(demo: Brain) -> None:
     assert kpi["headcount_cost"]["diff"] == pytest.approx(40 * 52_000)
     assert kpi["added_people_cost"]["diff"] == pytest.approx(40 * 52_000)
     assert kpi["hours_available"]["diff"] > 0 > kpi["capacity_utilisation"]["diff"]
-    # HR data: the CEO's role does not name headcount_cost, so the scenario does not show it either
-    ceo = {k["kpi"]: k for k in run_scenario(demo, "bologna_operators", "ceo").kpis}
-    assert ceo["headcount_cost"]["status"] == "denied for this user" and ceo["headcount"]["diff"] == 40
+    # HR data: the data team's role does not name headcount_cost, so its run does not show it
+    team = {k["kpi"]: k for k in run_scenario(demo, "bologna_operators", "data_steward").kpis}
+    assert team["headcount_cost"]["status"] == "denied for this user" and team["headcount"]["diff"] == 40
 
 
 def test_capital_project_and_supplier_delay(demo: Brain) -> None:
@@ -209,7 +198,6 @@ def test_the_same_diffs_on_postgres(demo: Brain, tmp_path: Path, pg_url: str) ->
     generate_demo(root, scale="small", seed=7)
     for name, text in EXTRA.items():
         write(root / "scenarios" / name, text)
-    write(root / "metrics" / "test_kpis.yaml", HEADCOUNT_COST)
     config = root / "brain.yaml"
     config.write_text(
         "\n".join(
