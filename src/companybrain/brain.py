@@ -130,7 +130,7 @@ class Brain:
 
     def contracts(self) -> list[ContractResult]:
         """Evaluate every data contract on the objects as they are now."""
-        self._require_built()
+        self.require_built()
         return run_contracts(self.warehouse, self.project.objects)
 
     # --- governed reads: every one goes through the policy and leaves an audit record ---------
@@ -155,7 +155,7 @@ class Brain:
         started = time.perf_counter()
         request = query.as_dict() if scenario is None else {**query.as_dict(), "scenario": scenario}
         with self._audited(principal, "query", request) as audit:
-            build = self._require_built()
+            build = self.require_built()
             sources: dict[str, exp.Query] = {}
             if scenario is not None:
                 schema = overlay_schema(scenario)
@@ -236,7 +236,7 @@ class Brain:
         principal = self.principal(user)
         request = {"type": name, "where": where, "limit": limit}
         with self._audited(principal, "objects", request) as audit:
-            audit["build"] = self._require_built()
+            audit["build"] = self.require_built()
             table, query, _ = objects_mod.find_objects(
                 self.warehouse, self.semantic, Policy(self.project, principal), name, where, limit
             )
@@ -247,7 +247,7 @@ class Brain:
         name = self._type(type_name)
         principal = self.principal(user)
         with self._audited(principal, "count", {"type": name, "where": where}) as audit:
-            audit["build"] = self._require_built()
+            audit["build"] = self.require_built()
             count, query = objects_mod.count_objects(
                 self.warehouse, self.semantic, Policy(self.project, principal), name, where
             )
@@ -259,7 +259,7 @@ class Brain:
         name = self._type(type_name)
         principal = self.principal(user)
         with self._audited(principal, "object", {"type": name, "key": key}) as audit:
-            audit["build"] = self._require_built()
+            audit["build"] = self.require_built()
             found, query = objects_mod.get_object(
                 self.warehouse, self.semantic, Policy(self.project, principal), name, key
             )
@@ -353,7 +353,8 @@ class Brain:
         obj = self.project.object_type(type_name)
         return next(n for n, o in self.project.objects.items() if o is obj)
 
-    def _require_built(self) -> dict[str, Any]:
+    def require_built(self) -> dict[str, Any]:
+        """The last successful build (`build_id`, `started_at`); NotFound when nothing was built."""
         from companybrain.errors import NotFound
 
         build = self._last_build()

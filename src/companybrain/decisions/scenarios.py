@@ -81,7 +81,7 @@ def build_overlays(brain: Brain, name: str, user: str | Principal | None = None)
     """Drop and rebuild a scenario's overlay tables from the current objects; what it recorded."""
     spec = _spec(brain, name)
     period = _period(brain, spec)
-    build = brain._require_built()
+    build = brain.require_built()
     wh = brain.warehouse
     schema = overlay_schema(name)
     for name_in_schema in wh.list_tables(schema):  # copy-on-write: rebuilt from scratch on every run
@@ -111,7 +111,7 @@ def overlay_status(brain: Brain, name: str) -> dict[str, Any] | None:
         return None
     meta = brain.warehouse.query_arrow(exp.select("*").from_(table(schema, META))).to_pylist()[0]
     meta["overlays"], meta["assumptions"] = json.loads(meta["overlays"]), json.loads(meta["assumptions"])
-    current = brain._require_built()["build_id"]
+    current = brain.require_built()["build_id"]
     stale = []
     if meta["build_id"] != current:
         stale.append(f"built from build {meta['build_id']}, the objects are now build {current}")

@@ -155,6 +155,7 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
                     wh.execute(drop_table(table(SCHEMA, live_name)))
                     wh.execute(rename_table(table(SCHEMA, staged_name), live_name))
             for name in plan:
+                wh.analyze(object_table(name))
                 wh.execute(exp.delete(VERSIONS, where=exp.column("object_type").eq(exp.Literal.string(name))))
                 wh.execute(insert_values(VERSIONS, {"object_type": name, **wanted[name]}))
             report.seconds = round(time.perf_counter() - started, 3)

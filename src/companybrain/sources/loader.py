@@ -148,6 +148,8 @@ def load_table(wh: Warehouse, connector: Connector, spec: SourceTable, progress:
                 result.status = "unchanged"
             else:
                 _Landing(wh, connector.name, spec, extract, load_id, result, progress).run()
+                if result.rows_loaded:
+                    wh.analyze(table("raw", f"{connector.name}__{spec.name}"))
             state = extract.state
             result.seconds = round(time.perf_counter() - started, 3)
             load_log.record_load(wh, _log_row(load_id, result, started_at, state))

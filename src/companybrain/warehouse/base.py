@@ -20,6 +20,7 @@ class Capabilities:
 
     transactional_ddl: bool
     distributed: bool = False
+    analyze_after_write: bool = False
 
 
 class Warehouse(ABC):
@@ -91,6 +92,11 @@ class Warehouse(ABC):
     @abstractmethod
     def list_tables(self, schema: str) -> list[str]:
         """Names of the tables in a schema (empty when the schema does not exist)."""
+
+    def analyze(self, table: exp.Table) -> None:
+        """Refresh the planner's statistics of a table after a bulk write, where the engine needs it."""
+        if self.capabilities.analyze_after_write:
+            self.execute(exp.Analyze(tables=[table]))
 
     def ensure_schema(self, name: str) -> None:
         self.execute(exp.Create(this=exp.Table(db=exp.to_identifier(name)), kind="SCHEMA", exists=True))

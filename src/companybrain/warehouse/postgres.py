@@ -13,7 +13,8 @@ from companybrain.warehouse.base import Capabilities, Warehouse
 
 class PostgresWarehouse(Warehouse):
     dialect = "postgres"
-    capabilities = Capabilities(transactional_ddl=True)
+    # PostgreSQL plans nested loops over a freshly written table until it has statistics
+    capabilities = Capabilities(transactional_ddl=True, analyze_after_write=True)
 
     def __init__(self, url: str) -> None:
         try:
