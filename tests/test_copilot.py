@@ -23,6 +23,7 @@ from companybrain.copilot.timeexpr import parse_time
 from companybrain.demo.generate import generate_demo
 from companybrain.errors import NotFound, PolicyDenied, QueryError
 from companybrain.semantic.filters import parse_filter
+from companybrain.semantic.query import MetricQuery
 
 TODAY = date(2026, 3, 1)
 
@@ -112,7 +113,8 @@ def test_plans_are_validated_before_anything_runs(brain: Brain) -> None:
 def test_answer_is_the_governed_query_with_its_evidence(brain: Brain, copilot: Copilot) -> None:
     answer = copilot.ask("revenue by region last quarter", "ceo")
     assert answer.plan == MetricPlan(metrics=["revenue"], by=["region"], period="last_quarter")
-    expected = brain.query(answer.plan.metric_query(), "ceo")
+    # the same question written by hand through the query path, not the plan run again
+    expected = brain.query(MetricQuery(("revenue",), by=("region",), period="last_quarter"), "ceo")
     assert answer.result is not None and answer.result.rows == expected.rows
     out = answer.as_dict()
     assert out["chart"] == {"type": "bar", "x": "region", "y": ["revenue"]}

@@ -36,7 +36,7 @@ def assert_feasible(net: Network, assignment: np.ndarray) -> None:
         assert opts.cls[o] == k, "an item took an option of another class"
         line = int(opts.line[o])
         if line < 0:
-            assert opts.late_days[o] >= 0  # explicitly delayed beyond the horizon
+            assert opts.late_days[o] >= 0  # delayed beyond the horizon: never "early" (due dates past it are 0)
             continue
         assert item.family in net.lines[line].families, (item, net.lines[line])
         load[line, int(opts.week[o])] += item.qty

@@ -186,6 +186,7 @@ def test_overlays_are_stale_after_a_build(demo: Brain) -> None:
     assert any("rebuilt the stale overlays" in w for w in run_scenario(demo, "milwaukee_l3_down").warnings)
 
 
+@pytest.mark.slow
 def test_a_scenario_on_the_small_demo_runs_in_a_few_seconds(demo: Brain) -> None:
     started = time.perf_counter()
     run_scenario(demo, "pumps_price_up")
@@ -233,7 +234,8 @@ def test_cli_list_run_and_compare(demo: Brain) -> None:
     assert {"pumps_price_up", "milwaukee_l3_down"} <= {s["name"] for s in json.loads(listed.stdout)}
     ran = runner.invoke(app, ["scenario", "run", "emea_slump", "--as", "emea_rep", "--format", "json"])
     assert ran.exit_code == 0, ran.output
-    assert json.loads(ran.stdout)["overlays"] == {"OrderLine": json.loads(ran.stdout)["overlays"]["OrderLine"]}
+    overlays = json.loads(ran.stdout)["overlays"]
+    assert set(overlays) == {"OrderLine"} and overlays["OrderLine"] > 0  # only the EMEA lines in scope
     compared = runner.invoke(app, ["scenario", "compare", "emea_slump", "price_exact", "--format", "json"])
     assert compared.exit_code == 0, compared.output
     assert [r["name"] for r in json.loads(compared.stdout)] == ["emea_slump", "price_exact"]

@@ -334,7 +334,12 @@ def plan_network(net: Network, time_limit: float = 60.0) -> Plan:
         key: table["baseline"][key] - table["plan"][key]
         for key in ("revenue_at_risk", "weighted_lateness_days", "lateness_penalty", "objective")
     }
-    bound = min(bound, cost)  # the LP value is a bound up to solver tolerance
+    if bound > cost + 1e-6 * max(1.0, abs(cost)):
+        raise BrainError(
+            f"replan: the LP bound {bound:,.2f} is above the plan's cost {cost:,.2f}, which cannot happen",
+            hint="report this with the disruption: the model or the solver misbehaved",
+        )
+    bound = min(bound, cost)  # the LP value can exceed the cost only by the solver's tolerance
     return Plan(
         disruption=net.disruption,
         horizon={"start": net.start.isoformat(), "weeks": net.weeks, "end": net.week_start(net.weeks).isoformat()},

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ class BrainService:
         version = self.data_version(wait=False)
         if version is None:
             return None
-        key = (principal.user, principal.purpose, query, version)
+        key = (principal.user, principal.purpose, query, _dated(version))
         with self._cache_lock:
             hit = self._results.get(key)
             if hit is not None:
@@ -115,7 +115,7 @@ class BrainService:
             return hit, True
         with self.lock:
             result = self.brain.query(query, principal)
-        key = (principal.user, principal.purpose, query, str(result.freshness.get("data_version") or ""))
+        key = (principal.user, principal.purpose, query, _dated(str(result.freshness.get("data_version") or "")))
         with self._cache_lock:
             self._results[key] = result
             while len(self._results) > RESULT_CACHE_SIZE:
@@ -127,15 +127,28 @@ class BrainService:
         with self._cache_lock:
             pending, self._hits = self._hits, {}
         until = datetime.now(UTC).isoformat(timespec="microseconds")
-        with self.lock:
-            for (_, _, query, version), hits in pending.items():
-                request = {
-                    **query.as_dict(),
-                    "cached": {"hits": hits.count, "from": hits.first.isoformat(timespec="microseconds"), "to": until},
-                }
-                result = hits.result
-                self.brain.audit.append(hits.principal, "query", request, result.sql, len(result.rows), version)
-        return len(pending)
+        written = []
+        try:
+            with self.lock:
+                for key, hits in pending.items():
+                    (_, _, query, version) = key
+                    cached = {"hits": hits.count, "from": hits.first.isoformat(timespec="microseconds"), "to": until}
+                    request = {**query.as_dict(), "cached": cached}
+                    result = hits.result
+                    self.brain.audit.append(hits.principal, "query", request, result.sql, len(result.rows), version)
+                    written.append(key)
+        finally:
+            unwritten = {k: v for k, v in pending.items() if k not in written}
+            if unwritten:  # keep them for the next flush: reads are never dropped from the audit log
+                with self._cache_lock:
+                    for key, hits in unwritten.items():
+                        again = self._hits.get(key)
+                        if again is None:
+                            self._hits[key] = hits
+                        else:
+                            again.count += hits.count
+                            again.first = min(again.first, hits.first)
+        return len(written)
 
     def _start_flusher(self) -> None:
         if self._flusher is None:
@@ -235,3 +248,8 @@ def _problems_as_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
                 if schema.get("$ref", "").endswith("/Problem"):
                     content[PROBLEM_JSON] = content.pop("application/json")
     return spec
+
+
+def _dated(version: str) -> str:
+    """The cache's data version plus today's date: `ytd` or `last_month` mean another range tomorrow."""
+    return f"{version}@{date.today().isoformat()}"

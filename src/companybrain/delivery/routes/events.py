@@ -35,8 +35,8 @@ class EventsAccepted(ApiModel):
     logged: int = Field(description="Events written to the event log (always all of them).")
     types: dict[str, int]
     machines_updated: int
-    alerts: list[dict[str, Any]] = Field(description="Alerts the events fired (or that were suppressed, and why).")
-    plans: list[dict[str, Any]] = Field(description="Replans the events triggered, with their KPIs.")
+    alerts: int = Field(description="Alerts the events fired (their content goes to each rule's audience).")
+    plans: int = Field(description="Replans the events triggered (their content goes to each rule's audience).")
     seconds: float
 
 
@@ -52,4 +52,8 @@ def post_events(body: Events, caller: EventsCaller, svc: Service) -> EventsAccep
         raise QueryError(f"at most {MAX_EVENTS} events per request, got {len(events)}", hint="send smaller batches")
     with svc.use() as brain:
         summary = ingest_events(brain, events, source=f"http:{caller.principal.user}")
-    return EventsAccepted.model_validate(jsonable(summary))
+    # the caller may only write events: what the rules computed (as their own users) goes to
+    # the rules' audiences, never back to the caller
+    accepted = jsonable(summary)
+    accepted["alerts"], accepted["plans"] = len(accepted.get("alerts", [])), len(accepted.get("plans", []))
+    return EventsAccepted.model_validate(accepted)
