@@ -348,7 +348,7 @@ def oidc_client(
 
 def signed(key: rsa.RSAPrivateKey, **overrides: Any) -> str:
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u-123", "preferred_username": "emea_rep", "iat": now}
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "emea_rep", "preferred_username": "display-name", "iat": now}
     claims["exp"] = now + 300
     claims.update(overrides)
     return jwt.encode({k: v for k, v in claims.items() if v is not None}, key, "RS256", headers={"kid": "k1"})
@@ -359,7 +359,10 @@ def test_oidc_jwt_from_the_issuer_is_accepted(oidc_client: TestClient, idp_key: 
     assert rep.status_code == 200 and [r[0] for r in rep.json()["rows"]] == ["EMEA"]
     by_sub = oidc_client.get(REVENUE, headers=auth(signed(idp_key, preferred_username=None, sub="cfo")))
     assert by_sub.status_code == 200 and by_sub.json()["policy"]["user"] == "cfo"
-    hr = oidc_client.get(REVENUE, headers=auth(signed(idp_key, preferred_username="emea_hrbp")))
+    # the user is the stable `sub`, not the often user-editable preferred_username
+    posing = oidc_client.get(REVENUE, headers=auth(signed(idp_key, preferred_username="cfo")))
+    assert posing.status_code == 200 and posing.json()["policy"]["user"] == "emea_rep"
+    hr = oidc_client.get(REVENUE, headers=auth(signed(idp_key, sub="emea_hrbp")))
     assert_problem(hr, 403)
     scoped = signed(idp_key, scope="openid read:objects")
     assert_problem(oidc_client.get(REVENUE, headers=auth(scoped)), 403)

@@ -19,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from companybrain.delivery.errors import ScopeDenied, Unauthenticated
 from companybrain.delivery.tokens import PREFIX, SCOPES
-from companybrain.errors import BrainError, ConfigError, Location, MissingDependency
+from companybrain.errors import BrainError, ConfigError, Location
 from companybrain.governance.principal import Principal
 from companybrain.project import expand_env
 
@@ -43,13 +43,12 @@ class Caller:
 class OIDCVerifier:
     """Validates bearer JWTs against one issuer's JWKS (a file read once, or a URL cached by PyJWT)."""
 
-    def __init__(self, issuer: str, jwks: str, audience: str | None = None) -> None:
-        try:
-            import jwt
-        except ImportError:
-            raise MissingDependency("pyjwt", "service", "OIDC sign-in") from None
+    def __init__(self, issuer: str, jwks: str, audience: str | None = None, user_claim: str = "sub") -> None:
+        import jwt  # a declared dependency, imported when OIDC is configured
+
         self.issuer = issuer
         self.audience = audience
+        self.user_claim = user_claim
         self._jwt = jwt
         self._client: Any = None
         self._keys: dict[str, Any] = {}
@@ -75,7 +74,7 @@ class OIDCVerifier:
         if not jwks.startswith(("https://", "http://")):
             jwks = str(project.resolve_path(jwks))
         audience = expand_env(oidc.audience) if oidc.audience else None
-        return cls(expand_env(oidc.issuer), jwks, audience)
+        return cls(expand_env(oidc.issuer), jwks, audience, oidc.user_claim)
 
     def _key(self, token: str) -> Any:
         jwt = self._jwt
@@ -137,9 +136,8 @@ async def authenticate(
     if svc.oidc is None:
         raise Unauthenticated("not an API token, and OIDC sign-in is not configured (auth.oidc in brain.yaml)")
     claims = await run_in_threadpool(svc.oidc.claims, secret)  # may fetch the JWKS
-    user = claims.get("preferred_username") or claims.get("sub")
+    user = claims.get(svc.oidc.user_claim)
     raw = claims.get("scope", claims.get("scp"))
-    # a JWT without scopes carries all read scopes: the user's policies still decide what they see
     # a JWT that names no scopes may read (its user's policies still decide what), not write
     readable = [s for s in SCOPES if s.startswith("read:")]
     listed = raw.split() if isinstance(raw, str) else list(raw) if isinstance(raw, list) else readable

@@ -123,7 +123,9 @@ async def _brain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BrainError)
     status, slug = status_of(exc)
     if status >= 500:
+        # server-side failures name hosts, paths and SQL: the log gets them, the client the request id
         log.error("request %s failed: %s", request_id_of(request), exc.message)
+        return problem(request, status, slug, "the server could not answer; quote the request id to the operators")
     extra: dict[str, Any] = {"hint": exc.hint}
     if isinstance(exc, PolicyDenied):
         extra["policy"] = exc.policy

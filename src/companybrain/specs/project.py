@@ -82,6 +82,9 @@ class OIDC(Spec):
     issuer: str = Field(description="The `iss` to accept.")
     jwks: str = Field(description="The issuer's JWKS: a file (relative to the project) or an https URL.")
     audience: str | None = Field(None, description="The `aud` to require.")
+    user_claim: str = Field(
+        "sub", description="The claim naming the project user (sub: stable; preferred_username is often editable)."
+    )
 
 
 class Auth(Spec):

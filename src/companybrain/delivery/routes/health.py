@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends
@@ -16,6 +17,7 @@ from companybrain.errors import BrainError
 if TYPE_CHECKING:
     from companybrain.delivery.app import BrainService
 
+log = logging.getLogger("companybrain.delivery")
 router = APIRouter(tags=["operations"])
 Service = Annotated["BrainService", Depends(service)]
 
@@ -38,8 +40,9 @@ def readyz(svc: Service) -> Readiness | JSONResponse:
             brain.warehouse.scalar(exp.select(exp.Literal.number(1)))
             warehouse = True
             version = svc.data_version()
-    except BrainError as exc:
-        detail = exc.message
+    except BrainError as exc:  # the reason goes to the log: /readyz is not authenticated
+        log.warning("not ready: %s", exc.message)
+        detail = "the warehouse does not answer"
     if version is None and detail is None:
         detail = "the ontology has not been built yet: run `brain ingest` then `brain build`"
     ready = Readiness(
