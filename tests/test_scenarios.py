@@ -156,6 +156,9 @@ def test_policies_apply_on_a_scenario(demo: Brain) -> None:
         demo.query(MetricQuery(("headcount",)), "emea_rep", scenario="emea_slump")
     record = demo.audit.tail(5)[-1]
     assert "emea_slump" in str(record["request"])
+    # a rep sees only EMEA rows, and overlays are shared and built from all of them: not theirs to build
+    with pytest.raises(PolicyDenied, match="built from all of them"):
+        run_scenario(demo, "emea_slump", "emea_rep")
 
 
 def test_hiring_adds_people_cost_and_line_hours(demo: Brain) -> None:
@@ -232,7 +235,7 @@ def test_cli_list_run_and_compare(demo: Brain) -> None:
     listed = runner.invoke(app, ["scenario", "list", "--format", "json"])
     assert listed.exit_code == 0, listed.output
     assert {"pumps_price_up", "milwaukee_l3_down"} <= {s["name"] for s in json.loads(listed.stdout)}
-    ran = runner.invoke(app, ["scenario", "run", "emea_slump", "--as", "emea_rep", "--format", "json"])
+    ran = runner.invoke(app, ["scenario", "run", "emea_slump", "--as", "cfo", "--format", "json"])
     assert ran.exit_code == 0, ran.output
     overlays = json.loads(ran.stdout)["overlays"]
     assert set(overlays) == {"OrderLine"} and overlays["OrderLine"] > 0  # only the EMEA lines in scope

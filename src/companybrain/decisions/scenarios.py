@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from companybrain.decisions.overlays import Overlays, apply_change
 from companybrain.errors import BrainError, ConfigError, Location, NotFound, PolicyDenied, QueryError, did_you_mean
+from companybrain.governance.policy import Policy
 from companybrain.semantic.joins import overlay_schema
 from companybrain.semantic.period import Period, parse_period
 from companybrain.semantic.query import MetricQuery
@@ -81,6 +82,7 @@ def build_overlays(brain: Brain, name: str, user: str | Principal | None = None)
     """Drop and rebuild a scenario's overlay tables from the current objects; what it recorded."""
     spec = _spec(brain, name)
     period = _period(brain, spec)
+    _require_builder(brain, user)
     build = brain.require_built()
     wh = brain.warehouse
     schema = overlay_schema(name)
@@ -102,6 +104,38 @@ def build_overlays(brain: Brain, name: str, user: str | Principal | None = None)
     }
     wh.write_arrow(table(schema, META), pa.Table.from_pylist([meta]), create=True)
     return {**meta, "overlays": rows, "assumptions": ov.assumptions}
+
+
+# what building overlays reads in full: the types changes write and the ones they look names up in
+BUILD_READS = (
+    "OrderLine",
+    "Order",
+    "Line",
+    "Site",
+    "Product",
+    "ProductFamily",
+    "Customer",
+    "Employee",
+    "PurchaseOrder",
+    "Supplier",
+)
+
+
+def _require_builder(brain: Brain, user: str | Principal | None) -> None:
+    """Overlays are shared by everyone and read whole object types: only a user who may read all of
+    them with no row filter builds them (anyone may then query them under their own policies)."""
+    policy = Policy(brain.project, brain.principal(user))
+    if policy.principal.unrestricted:
+        return
+    for type_name in (t for t in BUILD_READS if t in brain.project.objects):
+        policy.require_object(type_name, " (building a scenario reads it in full)")
+        if policy.row_filter(type_name) is not None:
+            raise PolicyDenied(
+                f"user {policy.principal.user!r} sees only some {type_name} rows, and a scenario's overlays are "
+                "built from all of them",
+                policy="scenario-build",
+                hint="ask someone with full read access (e.g. finance or the data team) to run it; then compare it",
+            )
 
 
 def overlay_status(brain: Brain, name: str) -> dict[str, Any] | None:
