@@ -9,18 +9,30 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
+from pydantic import BaseModel, ConfigDict, RootModel
 
 from companybrain.copilot.parser import AnyPlan, plan_question
 from companybrain.copilot.plan import ClarifyPlan, MetricPlan, RefusePlan, parse_plan, validate_plan
 from companybrain.copilot.vocabulary import tokens, vocabulary
 from companybrain.errors import BrainError, PolicyDenied
+from companybrain.specs import yaml_loader
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
     from companybrain.semantic.query import Result
 
 TIME_GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
+
+
+class VerifiedQuestion(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    question: str
+    plan: dict[str, Any]
+
+
+class VerifiedFile(RootModel[list[VerifiedQuestion]]):
+    """copilot/verified.yaml: a list of question -> plan pairs."""
 
 
 @dataclass
@@ -124,8 +136,9 @@ class Copilot:
             self._verified = {}
             path = Path(self.brain.project.root) / "copilot" / "verified.yaml"
             if path.exists():
-                for item in yaml.safe_load(path.read_text()) or []:
-                    self._verified[tuple(tokens(item["question"]))] = item["plan"]
+                verified = yaml_loader.load(VerifiedFile, path, "copilot/verified.yaml")  # file:line errors
+                for item in verified.root:
+                    self._verified[tuple(tokens(item.question))] = item.plan
         return self._verified
 
     def verified_plan(self, question: str) -> dict[str, Any] | None:
@@ -137,7 +150,13 @@ class Copilot:
         from rapidfuzz import fuzz, process
 
         match = process.extractOne(" ".join(key), [" ".join(k) for k in examples], scorer=fuzz.ratio, score_cutoff=95)
-        return examples[tuple(match[0].split())] if match else None
+        if not match:
+            return None
+        # "top 12" is not "top 10": a near wording must carry the same numbers
+        numbers = [t for t in key if t.isdigit()]
+        if numbers != [t for t in match[0].split() if t.isdigit()]:
+            return None
+        return examples[tuple(match[0].split())]
 
     def _checked(self, plan: MetricPlan, user: str | None) -> AnyPlan:
         try:

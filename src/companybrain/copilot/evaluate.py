@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from companybrain.copilot.answer import Copilot
 from companybrain.copilot.plan import MetricPlan, Plan
 from companybrain.errors import BrainError, ConfigError, Location, PolicyDenied
+from companybrain.specs import yaml_loader
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
@@ -55,10 +55,9 @@ class Outcome:
 
 def load_golden(path: Path) -> GoldenSet:
     """A golden set file, validated (an error names the file)."""
-    try:
-        return GoldenSet.model_validate(yaml.safe_load(path.read_text()))
-    except (OSError, ValueError) as exc:
-        raise ConfigError.at(Location(str(path)), str(exc)) from None
+    if not path.is_file():
+        raise ConfigError.at(Location(str(path)), "no such golden set file")
+    return yaml_loader.load(GoldenSet, path, str(path))  # errors name the file and line
 
 
 def default_golden(brain: Brain) -> Path:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from companybrain.errors import BrainError
+from companybrain.errors import PolicyDenied
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
@@ -135,7 +135,7 @@ def _read_values(brain: Brain, user: str | None) -> list[tuple[str, str]]:
     for type_name, dims in by_object.items():
         try:
             table = brain.read(type_name, limit=_MAX_VALUES * 4, user=user)
-        except BrainError:  # the user may not read these objects: their values stay unknown
+        except PolicyDenied:  # the user may not read these objects: their values stay unknown
             continue
         for name, column in dims:
             if column not in table.column_names:
