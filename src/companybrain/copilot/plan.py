@@ -7,10 +7,11 @@ Filters are structured (dimension -> allowed values), so a plan cannot carry fre
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from sqlglot import exp
 
 from companybrain.governance.policy import Policy
@@ -36,12 +37,21 @@ class MetricPlan(_Plan):
     order_by: list[str] = []
     limit: int | None = Field(default=None, ge=1, le=1000)
 
+    @field_validator("where")
+    @classmethod
+    def _names(cls, where: dict[str, list[str]]) -> dict[str, list[str]]:
+        # a plan may come from a file (--context): its keys must be names, never SQL
+        for dimension in where:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", dimension):
+                raise ValueError(f"{dimension!r} is not a dimension name")
+        return where
+
     def where_sql(self) -> str | None:
-        """The filter as the query path's `where` text, with every value a quoted literal."""
+        """The filter as the query path's `where` text: names checked, every value a quoted literal."""
         parts = []
         for dimension, values in sorted(self.where.items()):
-            literals = ", ".join(exp.Literal.string(v).sql() for v in values)
-            parts.append(f"{dimension} IN ({literals})")
+            column = exp.column(*reversed(dimension.split(".")))
+            parts.append(column.isin(*[exp.Literal.string(v) for v in values]).sql(dialect="duckdb"))
         return " AND ".join(parts) or None
 
     def metric_query(self) -> MetricQuery:
