@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from companybrain.cli.data import open_brain
+from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, err_console, print_json, print_rows
 
 
@@ -82,3 +83,27 @@ def register(app: typer.Typer, state: Any) -> None:
             print_json(token.as_dict())
         else:
             console.print(f"revoked {token.token_id} ({token.user})")
+
+
+def register_mcp(app: typer.Typer, state: Any) -> None:
+    @app.command()
+    def mcp(
+        user: AsOpt = None,
+        token: Annotated[
+            str | None, typer.Option(envvar="BRAIN_TOKEN", help="Act as the user of this API token (preferred).")
+        ] = None,
+        transport: Annotated[str, typer.Option(help="stdio (default) or streamable-http.")] = "stdio",
+    ) -> None:
+        """Serve the brain's tools to any MCP client (stdio): every call as the token's user."""
+        from companybrain.delivery.mcp_server import create_mcp_server, principal_of_token
+
+        with open_brain(state) as brain:
+            acting = principal_of_token(brain, token) if token else user
+            brain.principal(acting)  # an unknown user fails here, before any client connects
+            server = create_mcp_server(brain, acting)
+            if transport == "stdio":
+                server.run("stdio")
+            elif transport == "streamable-http":
+                server.run("streamable-http")
+            else:
+                raise typer.BadParameter("choose stdio or streamable-http", param_hint="--transport")
