@@ -92,7 +92,6 @@ def register_mcp(app: typer.Typer, state: Any) -> None:
         token: Annotated[
             str | None, typer.Option(envvar="BRAIN_TOKEN", help="Act as the user of this API token (preferred).")
         ] = None,
-        transport: Annotated[str, typer.Option(help="stdio (default) or streamable-http.")] = "stdio",
     ) -> None:
         """Serve the brain's tools to any MCP client (stdio): every call as the token's user."""
         from companybrain.delivery.mcp_server import create_mcp_server, principal_of_token
@@ -100,10 +99,5 @@ def register_mcp(app: typer.Typer, state: Any) -> None:
         with open_brain(state) as brain:
             acting = principal_of_token(brain, token) if token else user
             brain.principal(acting)  # an unknown user fails here, before any client connects
-            server = create_mcp_server(brain, acting)
-            if transport == "stdio":
-                server.run("stdio")
-            elif transport == "streamable-http":
-                server.run("streamable-http")
-            else:
-                raise typer.BadParameter("choose stdio or streamable-http", param_hint="--transport")
+            # stdio only: one client, one user. Over HTTP each call must carry its own token (not yet).
+            create_mcp_server(brain, acting).run("stdio")
