@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import textwrap
 import uuid
@@ -97,3 +98,23 @@ def semantic_brain(tmp_path: Path, warehouse_url: str) -> Iterator[Any]:
     brain.build()
     yield brain
     brain.close()
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """A fresh copy of the small demo (seed 7), generated, ingested and built once per test run."""
+    from companybrain import Brain
+    from companybrain.demo.generate import generate_demo
+
+    built = tmp_path_factory.mktemp("small-demo") / "acme"
+    generate_demo(built, scale="small", seed=7)
+    with Brain.open(built) as brain:
+        brain.ingest()
+        brain.build()
+
+    def copy(name: str) -> Path:
+        root = tmp_path_factory.mktemp(name) / "acme"
+        shutil.copytree(built, root)
+        return root
+
+    return copy

@@ -4,7 +4,7 @@ abstention, and the shipped golden set's thresholds."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,7 +20,6 @@ from companybrain.copilot import ClarifyPlan, Copilot, MetricPlan, RefusePlan, p
 from companybrain.copilot.evaluate import TARGETS, default_golden, evaluate, load_golden, same_table
 from companybrain.copilot.plan import validate_plan
 from companybrain.copilot.timeexpr import parse_time
-from companybrain.demo.generate import generate_demo
 from companybrain.errors import NotFound, PolicyDenied, QueryError
 from companybrain.semantic.filters import parse_filter
 from companybrain.semantic.query import MetricQuery
@@ -29,12 +28,8 @@ TODAY = date(2026, 3, 1)
 
 
 @pytest.fixture(scope="module")
-def brain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brain]:
-    root = tmp_path_factory.mktemp("copilot") / "acme"
-    generate_demo(root, scale="small", seed=7)
-    opened = Brain.open(root)
-    opened.ingest()
-    opened.build()
+def brain(small_demo: Callable[[str], Path]) -> Iterator[Brain]:
+    opened = Brain.open(small_demo("copilot"))
     yield opened
     opened.close()
 

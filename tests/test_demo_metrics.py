@@ -4,13 +4,12 @@ matrix, and the same answers from DuckDB and PostgreSQL."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from companybrain import Brain
-from companybrain.demo.generate import generate_demo
 from companybrain.errors import PolicyDenied
 from companybrain.semantic.query import MetricQuery
 
@@ -49,12 +48,8 @@ GROUP BY s.name ORDER BY s.name
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brain]:
-    root = tmp_path_factory.mktemp("demo") / "acme"
-    generate_demo(root, scale="small", seed=7)
-    brain = Brain.open(root)
-    brain.ingest()
-    brain.build()
+def demo(small_demo: Callable[[str], Path]) -> Iterator[Brain]:
+    brain = Brain.open(small_demo("demo-metrics"))
     yield brain
     brain.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +13,14 @@ import pytest
 
 from companybrain import Brain
 from companybrain.delivery.tokens import TokenStore
-from companybrain.demo.generate import generate_demo
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    root = tmp_path_factory.mktemp("mcp") / "acme"
-    generate_demo(root, scale="small", seed=7)
+def project(small_demo: Callable[[str], Path]) -> Iterator[tuple[Path, str]]:
+    root = small_demo("mcp")
     with Brain.open(root) as brain:
-        brain.ingest()
-        brain.build()
         secret, _ = TokenStore(brain.warehouse).create("emea_rep", ["read:metrics", "read:objects"])
     yield root, secret
 

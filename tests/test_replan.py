@@ -4,7 +4,7 @@ the right people told, better than the local scramble, governed reads."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -97,14 +97,8 @@ def test_a_disruption_file_with_a_wrong_key_names_it(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brain]:
-    from companybrain.demo.generate import generate_demo
-
-    root = tmp_path_factory.mktemp("replan") / "acme"
-    generate_demo(root, scale="small", seed=7)
-    brain = Brain.open(root)
-    brain.ingest()
-    brain.build()
+def demo(small_demo: Callable[[str], Path]) -> Iterator[Brain]:
+    brain = Brain.open(small_demo("replan"))
     yield brain
     brain.close()
 

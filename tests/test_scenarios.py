@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,14 +49,11 @@ SYSTEM = Principal("system", unrestricted=True)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brain]:
-    root = tmp_path_factory.mktemp("scenarios") / "acme"
-    generate_demo(root, scale="small", seed=7)
+def demo(small_demo: Callable[[str], Path]) -> Iterator[Brain]:
+    root = small_demo("scenarios")
     for name, text in EXTRA.items():
         write(root / "scenarios" / name, text)
     brain = Brain.open(root)
-    brain.ingest()
-    brain.build()
     yield brain
     brain.close()
 

@@ -11,8 +11,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -28,7 +29,6 @@ from companybrain.brain import Brain
 from companybrain.cli import service_cmds
 from companybrain.delivery import tokens as tokens_mod
 from companybrain.delivery.app import BrainService, create_app
-from companybrain.demo.generate import generate_demo
 from companybrain.specs.project import Auth
 
 USERS = ["ceo", "cfo", "emea_rep", "mke_plant_manager", "emea_hrbp", "data_steward"]
@@ -49,12 +49,8 @@ AUDIENCE = "companybrain"
 
 
 @pytest.fixture(scope="module")
-def brain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brain]:
-    root = tmp_path_factory.mktemp("service") / "acme"
-    generate_demo(root, scale="small", seed=7)
-    b = Brain.open(root)
-    b.ingest()
-    b.build()
+def brain(small_demo: Callable[[str], Path]) -> Iterator[Brain]:
+    b = Brain.open(small_demo("service"))
     yield b
     b.close()
 

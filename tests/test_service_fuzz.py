@@ -4,7 +4,8 @@ unknown names (a metric that does not exist) are rightly 400, so that one check 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -14,16 +15,11 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from companybrain.brain import Brain
 from companybrain.delivery.app import BrainService, create_app
-from companybrain.demo.generate import generate_demo
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    root = tmp_path_factory.mktemp("fuzz") / "acme"
-    generate_demo(root, scale="small", seed=7)
-    with Brain.open(root) as brain:
-        brain.ingest()
-        brain.build()
+def app(small_demo: Callable[[str], Path]) -> Iterator[FastAPI]:
+    with Brain.open(small_demo("fuzz")) as brain:
         yield create_app(brain=brain)
 
 
