@@ -50,10 +50,6 @@ class Project:
     # (section, name) -> (file, line map of that file): where each declaration came from
     origins: dict[tuple[str, str], tuple[str, dict]] = field(default_factory=dict)
 
-    @property
-    def object_files(self) -> dict[str, str]:
-        return {name: file for (section, name), (file, _) in self.origins.items() if section == "objects"}
-
     @classmethod
     def load(cls, root: str | Path) -> Project:
         """Load and validate every file; raise one ConfigError listing all problems found."""

@@ -144,10 +144,6 @@ class Network:
     def week_start(self, week: int) -> date:
         return self.start + timedelta(days=7 * week)
 
-    def due_week(self, item: Item) -> int:
-        """The bucket the due date falls in (negative when already overdue at the start)."""
-        return (item.due - self.start).days // 7
-
 
 def disrupted_capacity(
     nominal: np.ndarray, lines: list[LineInfo], hit: frozenset[str], kept: float, start: date, first: date, days: int

@@ -137,10 +137,6 @@ class People:
     plant_manager: np.ndarray  # employee index per site
     tables: dict[str, pa.Table] = field(default_factory=dict)
 
-    def active_on(self, day: int) -> np.ndarray:
-        """Mask of employees employed on a day offset."""
-        return (self.hire_day <= day) & (self.exit_day > day)
-
     def with_role(self, role: str, *, active_at_end: bool = False) -> np.ndarray:
         """Indexes of employees with a role (optionally only those still employed at AS_OF)."""
         mask = self.role == role

@@ -9,7 +9,7 @@ from sqlglot import exp
 
 from companybrain.errors import NotFound, PolicyDenied, QueryError, did_you_mean
 from companybrain.governance.policy import MASK, Policy
-from companybrain.ontology.model import link_table, links_of, object_table
+from companybrain.ontology.model import link_table, links_of
 from companybrain.semantic.filters import parse_filter
 from companybrain.semantic.joins import JoinPlan
 from companybrain.semantic.model import SemanticModel
@@ -142,6 +142,3 @@ def get_object(
             )
             links[link.name] = {"type": link.target, "kind": link.kind, "count": total, "keys": keys}
     return {"type": type_name, "key": row[obj.key], "properties": row, "masked": masked, "links": links}, query
-
-
-__all__ = ["count_objects", "find_objects", "get_object", "object_table"]
