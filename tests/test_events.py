@@ -250,7 +250,8 @@ def test_events_over_mqtt_end_to_end(brain: Brain, processor: EventProcessor, re
     result: dict[str, Any] = {}
     listener = threading.Thread(
         target=lambda: result.update(
-            listen_mqtt(processor, "mqtt://127.0.0.1:1883", topic, limit=n, seconds=60, ready=ready)
+            # the time cap only stops a hung listener; it must never end the run before all n arrive
+            listen_mqtt(processor, "mqtt://127.0.0.1:1883", topic, limit=n, seconds=240, ready=ready)
         )
     )
     before = count_events(brain, exp.column("source").eq(exp.Literal.string("mqtt")))
@@ -264,7 +265,7 @@ def test_events_over_mqtt_end_to_end(brain: Brain, processor: EventProcessor, re
         info.wait_for_publish(timeout=30)
     publisher.disconnect()
     publisher.loop_stop()
-    listener.join(timeout=90)
+    listener.join(timeout=260)
     assert not listener.is_alive()
     assert result["received"] == result["logged"] == n
     assert count_events(brain, exp.column("source").eq(exp.Literal.string("mqtt"))) == before + n
