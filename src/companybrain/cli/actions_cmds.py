@@ -1,0 +1,200 @@
+"""Action commands (`brain actions ...`) and the value ledger (`brain value`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from companybrain.cli.data import open_brain
+from companybrain.cli.options import AsOpt
+from companybrain.cli.output import FormatOpt, console, print_json, print_rows
+from companybrain.errors import BrainError
+
+IdsArg = Annotated[list[int] | None, typer.Argument(help="Action ids (brain actions list).")]
+BatchOpt = Annotated[int | None, typer.Option("--batch", help="Every action of this batch.")]
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise BrainError(f"--param takes name=value, got {pair!r}", hint="--param order_id=11655 --param week=2")
+        params[name.strip()] = value
+    return params
+
+
+def _ids(brain: Any, ids: list[int] | None, batch: int | None) -> list[int]:
+    if batch is not None:
+        return [*(ids or []), *brain.actions.batch_ids(batch)]
+    if not ids:
+        raise BrainError("name action ids or --batch N", hint="brain actions list")
+    return ids
+
+
+def _print_actions(rows: list[dict[str, Any]], title: str) -> None:
+    shown = [
+        {
+            "id": r["action_id"],
+            "batch": r["batch_id"],
+            "type": r["action_type"],
+            "status": r["status"],
+            "parameters": ", ".join(f"{k}={v}" for k, v in r["parameters"].items() if v is not None),
+            "proposed by": r["proposed_by"],
+            "approvals": ", ".join(a["user"] for a in r["approvals"]),
+        }
+        for r in rows
+    ]
+    print_rows(shown, title=title)
+
+
+def _outcomes(outcomes: list[Any], format: str) -> None:
+    rows = [o.as_dict() for o in outcomes]
+    if format == "json":
+        print_json(rows)
+    else:
+        print_rows(rows, title="actions")
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise BrainError(
+            f"{len(failed)} action(s) failed, {failed[0].message}",
+            hint="fix the system that refused, then propose the actions again",
+        )
+
+
+def register(app: typer.Typer, state: Any) -> None:
+    group = typer.Typer(help="Actions: propose, approve, reject and roll back (actions/*.yaml).", no_args_is_help=True)
+    app.add_typer(group, name="actions")
+
+    @group.command("types")
+    def types(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
+        """The declared action types: parameters, who submits, who approves, what they write."""
+        with open_brain(state) as brain:
+            found = brain.actions.types()
+        if format == "json":
+            print_json(found)
+            return
+        rows = [
+            {
+                "type": t["name"],
+                "parameters": ", ".join(t["parameters"]),
+                "approval": " | ".join(t["approval"]),
+                "effects": ", ".join(t["effects"]),
+            }
+            for t in found
+        ]
+        print_rows(rows, title="action types")
+
+    @group.command("list")
+    def list_(
+        status: Annotated[str | None, typer.Option(help="proposed, applied, rejected, failed, rolled_back.")] = None,
+        batch: BatchOpt = None,
+        limit: Annotated[int, typer.Option(help="The latest N.")] = 50,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Actions, newest last."""
+        with open_brain(state) as brain:
+            rows = brain.actions.find(status, batch, limit)
+        if format == "json":
+            print_json(rows)
+        else:
+            _print_actions(rows, "actions")
+
+    @group.command()
+    def show(action_id: Annotated[int, typer.Argument()], format: FormatOpt = "table") -> None:  # type: ignore[assignment]
+        """One action with its parameters, approvals and what applying it did."""
+        with open_brain(state) as brain:
+            row = brain.actions.get(action_id)
+        if format == "json":
+            print_json(row)
+        else:
+            print_rows([{"field": k, "value": v} for k, v in row.items()], title=f"action {action_id}")
+
+    @group.command()
+    def propose(
+        action_type: Annotated[str, typer.Argument(help="Action type (brain actions types).")],
+        param: Annotated[list[str] | None, typer.Option("--param", help="name=value (repeat).")] = None,
+        user: AsOpt = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Propose one action; it is applied once the people its approval rule names approve it."""
+        with open_brain(state) as brain:
+            rows = brain.actions.propose([(action_type, _params(param or []))], user)
+        if format == "json":
+            print_json(rows)
+        else:
+            _print_actions(rows, "proposed")
+
+    @group.command()
+    def approve(
+        ids: IdsArg = None,
+        batch: BatchOpt = None,
+        note: Annotated[str | None, typer.Option(help="Recorded with the approval.")] = None,
+        user: AsOpt = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Approve actions; those whose approval is complete are applied together, or none of them."""
+        with open_brain(state) as brain:
+            outcomes = brain.actions.approve(_ids(brain, ids, batch), user, note)
+        _outcomes(outcomes, format)
+
+    @group.command()
+    def reject(
+        ids: IdsArg = None,
+        batch: BatchOpt = None,
+        reason: Annotated[str | None, typer.Option(help="Why (recorded).")] = None,
+        user: AsOpt = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Reject proposed actions: nothing of them is applied."""
+        with open_brain(state) as brain:
+            outcomes = brain.actions.reject(_ids(brain, ids, batch), user, reason)
+        _outcomes(outcomes, format)
+
+    @group.command()
+    def rollback(
+        ids: IdsArg = None,
+        batch: BatchOpt = None,
+        user: AsOpt = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Undo applied actions: write-back rows restored, the source systems' rollback calls made."""
+        with open_brain(state) as brain:
+            outcomes = brain.actions.rollback(_ids(brain, ids, batch), user)
+        _outcomes(outcomes, format)
+
+    @app.command()
+    def value(
+        use_case: Annotated[str | None, typer.Option("--use-case", help="Only this use case (replan, ...).")] = None,
+        user: AsOpt = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """The value ledger: expected vs realised impact of approved recommendations, by use case."""
+        with open_brain(state) as brain:
+            report = brain.value(user, use_case)
+        if format == "json":
+            print_json(report)
+            return
+        rows = []
+        for u in report["use_cases"]:
+            e, r = u["expected"], u["realized"]
+            rows.append(
+                {
+                    "use case": u["use_case"],
+                    "recommendations": u["recommendations"],
+                    "approved": u["approved"],
+                    "expected revenue protected": e.get("revenue_protected"),
+                    "realised revenue protected": r.get("revenue_protected"),
+                    "expected on measured orders": r.get("expected_revenue_protected_on_measured"),
+                    "orders measured": u["orders_measured"],
+                    "pending": u["orders_pending"],
+                }
+            )
+        numbers = {c: "currency" for c in rows[0] if "revenue" in c or "expected" in c} if rows else {}
+        print_rows(rows, title=f"value ledger as of {report['as_of']}", formats=numbers)
+        console.print(
+            "expected: the plan against what the plants would do on their own, recorded when proposed; "
+            "realised: the same orders' shipments against their due dates.",
+            style="dim",
+        )

@@ -1,0 +1,82 @@
+"""The store of actions: one row per action in `brain.actions`, its JSON columns decoded on the way out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlglot import exp
+
+from companybrain.errors import NotFound, QueryError
+from companybrain.sources.load_log import META
+from companybrain.warehouse.base import Warehouse
+from companybrain.warehouse.ddl import col, create_table, insert_values, literal, table
+
+ACTIONS = table(META, "actions")
+COLUMNS = {
+    "action_id": "integer",
+    "batch_id": "integer",
+    "action_type": "string",
+    "parameters": "string",
+    "status": "string",  # proposed | applied | rejected | failed | rolled_back
+    "source": "string",
+    "proposed_by": "string",
+    "proposed_at": "string",
+    "approvals": "string",
+    "decided_by": "string",
+    "decided_at": "string",
+    "undo": "string",
+    "error": "string",
+}
+JSON_COLUMNS = ("parameters", "approvals", "undo")
+
+
+def ensure(wh: Warehouse) -> None:
+    wh.ensure_schema(META)
+    wh.execute(create_table(ACTIONS, COLUMNS))
+
+
+def next_ids(wh: Warehouse) -> tuple[int, int]:
+    """The next action id and batch id (call inside the transaction that inserts them)."""
+    action = int(wh.scalar(exp.select(exp.func("max", col("action_id"))).from_(ACTIONS)) or 0) + 1
+    batch = int(wh.scalar(exp.select(exp.func("max", col("batch_id"))).from_(ACTIONS)) or 0) + 1
+    return action, batch
+
+
+def insert(wh: Warehouse, row: dict[str, Any]) -> None:
+    wh.execute(insert_values(ACTIONS, row))
+
+
+def find(wh: Warehouse, status: str | None = None, batch: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Actions, newest last (the latest `limit`)."""
+    query = exp.select(*[col(c) for c in COLUMNS]).from_(ACTIONS)
+    if status:
+        query = query.where(col("status").eq(literal(status)))
+    if batch is not None:
+        query = query.where(col("batch_id").eq(literal(batch)))
+    query = query.order_by(exp.Ordered(this=col("action_id"), desc=True)).limit(limit)
+    return [decoded(r) for r in reversed(wh.query_arrow(query).to_pylist())]
+
+
+def rows(wh: Warehouse, ids: list[int]) -> list[dict[str, Any]]:
+    """These actions, in the order given; NotFound naming the first that does not exist."""
+    if not ids:
+        raise QueryError("name at least one action id", hint="brain actions list")
+    query = (
+        exp.select(*[col(c) for c in COLUMNS]).from_(ACTIONS).where(col("action_id").isin(*[literal(i) for i in ids]))
+    )
+    found = {r["action_id"]: decoded(r) for r in wh.query_arrow(query).to_pylist()}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"no action {missing[0]}", hint="brain actions list")
+    return [found[i] for i in dict.fromkeys(ids)]
+
+
+def decoded(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (json.loads(v) if k in JSON_COLUMNS and isinstance(v, str) else v) for k, v in row.items()}
+
+
+def update(wh: Warehouse, action_id: int, **values: Any) -> None:
+    wh.execute(
+        exp.update(ACTIONS, {k: literal(v) for k, v in values.items()}, where=col("action_id").eq(literal(action_id)))
+    )

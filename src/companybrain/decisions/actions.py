@@ -1,0 +1,416 @@
+"""Actions: proposals of the action types in actions/*.yaml, their approval, write-back and rollback.
+
+An action is proposed (checked: type, parameters, the objects they name as the proposer may see
+them, the type's checks, who may submit), approved by the people its first matching approval
+rule names, then applied: its effects run together with the other actions that became complete
+in the same approval, inside one warehouse transaction; a failure undoes the webhooks already
+made and leaves nothing half done. Every state change (proposed, approved, rejected, applied,
+failed, rolled back) is a row update in `brain.actions` and a record in the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from companybrain.decisions import action_store as store
+from companybrain.decisions import approvals as ap
+from companybrain.decisions import effects as fx
+from companybrain.errors import BrainError, Conflict, NotFound, PolicyDenied, QueryError, did_you_mean
+from companybrain.specs.actions import ActionType, WriteEffect
+from companybrain.warehouse.ddl import literal
+
+if TYPE_CHECKING:
+    from companybrain.brain import Brain
+    from companybrain.governance.principal import Principal
+
+
+@dataclass
+class Outcome:
+    """What one call did to one action."""
+
+    action_id: int
+    status: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action_id": self.action_id, "status": self.status, "message": self.message}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ActionDesk:
+    """The actions of one brain: types, proposals, approvals, apply and rollback (all audited)."""
+
+    def __init__(self, brain: Brain) -> None:
+        self.brain = brain
+        self.project = brain.project
+        self.wh = brain.warehouse
+        store.ensure(self.wh)
+
+    # --- types --------------------------------------------------------------------------------
+
+    def action_type(self, name: str) -> ActionType:
+        found = self.project.actions.get(name)
+        if found is None:
+            raise NotFound(
+                f"unknown action type {name!r}; {did_you_mean(name, self.project.actions)}", hint="brain actions types"
+            )
+        return found
+
+    def types(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "description": t.description,
+                "use_case": t.use_case,
+                "from_replan": t.from_replan,
+                "parameters": {p: spec.model_dump(exclude_defaults=True) for p, spec in t.parameters.items()},
+                "submit": t.submit.model_dump(),
+                "approval": [ap.describe(r) for r in t.approval.rules],
+                "effects": [
+                    e.type + (f" writeback.{e.table}" if isinstance(e, WriteEffect) else "") for e in t.effects
+                ],
+            }
+            for name, t in sorted(self.project.actions.items())
+        ]
+
+    # --- propose ------------------------------------------------------------------------------
+
+    def propose(
+        self, items: list[tuple[str, dict[str, Any]]], user: str | Principal | None, source: str = "manual"
+    ) -> list[dict[str, Any]]:
+        """Check and record a batch of proposals (all or none); returns the recorded actions."""
+        principal = self.brain.principal(user)
+        if not items:
+            raise QueryError("nothing to propose", hint="brain actions propose TYPE --param name=value ...")
+        checked = [(name, self._checked(name, params, principal)) for name, params in items]
+        self._require_objects(checked, principal)
+        with self.wh.transaction():
+            next_id, batch = store.next_ids(self.wh)
+            rows = []
+            for offset, (name, params) in enumerate(checked):
+                row: dict[str, Any] = dict.fromkeys(store.COLUMNS)
+                row.update(
+                    action_id=next_id + offset,
+                    batch_id=batch,
+                    action_type=name,
+                    parameters=json.dumps(params, default=str, sort_keys=True),
+                    status="proposed",
+                    source=source,
+                    proposed_by=principal.user,
+                    proposed_at=_now(),
+                    approvals="[]",
+                )
+                store.insert(self.wh, row)
+                rows.append(row)
+        for row in rows:
+            self._audit(principal, "action.propose", row, "ok")
+        return [store.decoded(r) for r in rows]
+
+    def require_submit(self, name: str, principal: Principal, given: dict[str, Any] | None = None) -> None:
+        """PolicyDenied (audited) unless the principal may submit actions of this type."""
+        spec = self.action_type(name)
+        if ap.is_one_of(principal, spec.submit.roles, spec.submit.users):
+            return
+        denied = PolicyDenied(
+            f"user {principal.user!r} may not submit {name!r} actions: submit is {spec.submit.model_dump()} "
+            f"({self.project.locate('actions', name)})",
+            policy=f"action-submit:{name}",
+        )
+        self._audit(principal, "action.propose", {"action_type": name, "parameters": given}, f"denied: {denied.policy}")
+        raise denied
+
+    def _checked(self, name: str, given: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        spec = self.action_type(name)
+        self.require_submit(name, principal, given)
+        unknown = sorted(set(given) - set(spec.parameters))
+        if unknown:
+            raise QueryError(
+                f"action type {name!r} has no parameter {unknown[0]!r}; {did_you_mean(unknown[0], spec.parameters)}"
+            )
+        params: dict[str, Any] = {}
+        for pname, p in spec.parameters.items():
+            at = self.project.locate("actions", name, "parameters", pname)
+            value = given.get(pname, p.default)
+            if value is None or value == "":
+                if p.required:
+                    raise QueryError(f"action {name!r} needs the parameter {pname!r} ({p.type}; declared at {at})")
+                params[pname] = None
+                continue
+            params[pname] = _coerce(name, pname, p.type, value)
+            v = params[pname]
+            if p.choices is not None and v not in p.choices:
+                raise QueryError(f"{name}.{pname}={v!r} is not one of {p.choices} ({at})")
+            if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
+                raise QueryError(f"{name}.{pname}={v!r} is outside {p.min}..{p.max} ({at})")
+        for i, check in enumerate(spec.checks):
+            if fx.evaluate(check.check, params) is not True:
+                at = self.project.locate("actions", name, "checks", i)
+                raise QueryError(f"{name}: {check.message or 'check failed'}: {check.check} ({at})")
+        return params
+
+    def _require_objects(self, checked: list[tuple[str, dict[str, Any]]], principal: Principal) -> None:
+        """Each object a parameter names must exist and be visible to the proposer (one read per type)."""
+        wanted: dict[str, set[Any]] = defaultdict(set)
+        for name, params in checked:
+            for pname, p in self.action_type(name).parameters.items():
+                if p.object and params.get(pname) is not None:
+                    wanted[p.object].add(params[pname])
+        for type_name, keys in sorted(wanted.items()):
+            key = self.project.objects[type_name].key
+            listed = ", ".join(literal(k).sql() for k in sorted(keys, key=str))
+            found = self.brain.read(type_name, where=f"{key} IN ({listed})", user=principal)
+            missing = sorted(keys - set(found.column(key).to_pylist()), key=str)
+            if missing:
+                raise NotFound(f"no {type_name} {missing[0]!r} (or the proposer may not see it)")
+
+    # --- approve, reject, rollback -------------------------------------------------------------
+
+    def approve(self, ids: list[int], user: str | Principal | None, note: str | None = None) -> list[Outcome]:
+        """Record the user's approval of every action named (all may be approved by them, or none is);
+        actions whose approval is then complete are applied together, or none of them."""
+        principal = self.brain.principal(user)
+        rows = store.rows(self.wh, ids)
+        rules = {}
+        for row in rows:  # every check first: a denial leaves no approval recorded
+            self._require_status(row, "proposed", "approve")
+            spec = self.action_type(row["action_type"])
+            rules[row["action_id"]] = rule = ap.rule_for(spec, row["parameters"])
+            where = self.project.locate("actions", row["action_type"], "approval")
+            others = "; approve the others by id" if len(rows) > 1 else ""
+            if principal.user == row["proposed_by"] and not spec.approval.self_approval:
+                message = (
+                    f"user {principal.user!r} proposed action {row['action_id']} and may not approve it: "
+                    f"{row['action_type']} does not allow self-approval ({where}){others}"
+                )
+                self._deny(principal, row, "self-approval", message)
+            if any(a["user"] == principal.user for a in row["approvals"]):
+                raise Conflict(f"user {principal.user!r} already approved action {row['action_id']}")
+            if not ap.counts(rule, ap.people(self.project, row["approvals"]), principal, row["parameters"]):
+                message = (
+                    f"user {principal.user!r} may not approve action {row['action_id']}: it needs "
+                    f"{ap.describe(rule)} ({where}){others}"
+                )
+                self._deny(principal, row, "approval", message)
+        outcomes: dict[int, Outcome] = {}
+        ready = []
+        for row in rows:
+            approvals = row["approvals"]
+            approvals.append({"user": principal.user, "roles": list(principal.roles), "at": _now(), "note": note})
+            store.update(self.wh, row["action_id"], approvals=json.dumps(approvals))
+            self._audit(principal, "action.approve", row, "ok")
+            if ap.missing(rules[row["action_id"]], ap.people(self.project, approvals), row["parameters"])[0]:
+                ready.append(row)
+            else:
+                outcomes[row["action_id"]] = Outcome(row["action_id"], "proposed", "approval recorded; more needed")
+        if ready:
+            outcomes.update({o.action_id: o for o in self._apply(ready, principal)})
+        return [outcomes[r["action_id"]] for r in rows]
+
+    def reject(self, ids: list[int], user: str | Principal | None, reason: str | None = None) -> list[Outcome]:
+        """Reject proposed actions (anyone who may approve them may reject them); nothing is applied."""
+        principal = self.brain.principal(user)
+        rows = store.rows(self.wh, ids)
+        for row in rows:
+            self._require_status(row, "proposed", "reject")
+            rule = ap.rule_for(self.action_type(row["action_type"]), row["parameters"])
+            if not ap.could_approve(rule, principal, row["parameters"]):
+                self._deny(
+                    principal,
+                    row,
+                    "approval",
+                    f"user {principal.user!r} may not reject action {row['action_id']}: it needs {ap.describe(rule)}",
+                )
+        for row in rows:
+            store.update(
+                self.wh, row["action_id"], status="rejected", decided_by=principal.user, decided_at=_now(), error=reason
+            )
+            self._audit(principal, "action.reject", row, "ok")
+        self._ledger(rows)
+        return [Outcome(r["action_id"], "rejected", reason or "rejected") for r in rows]
+
+    def rollback(self, ids: list[int], user: str | Principal | None) -> list[Outcome]:
+        """Undo applied actions (newest first): write-back rows restored, rollback webhooks called."""
+        principal = self.brain.principal(user)
+        rows = sorted(store.rows(self.wh, ids), key=lambda r: -r["action_id"])
+        for row in rows:
+            self._require_status(row, "applied", "roll back")
+            spec = self.action_type(row["action_type"])
+            rule = ap.rule_for(spec, row["parameters"])
+            allowed = (
+                ap.is_one_of(principal, spec.rollback_by.roles, spec.rollback_by.users)
+                if spec.rollback_by
+                else ap.could_approve(rule, principal, row["parameters"])
+            )
+            if not allowed:
+                self._deny(
+                    principal, row, "rollback", f"user {principal.user!r} may not roll back action {row['action_id']}"
+                )
+        allow = list(self.project.spec.egress.allow)
+        outcomes = []
+        with self.wh.transaction():
+            for row in rows:
+                for undo in reversed(row["undo"] or []):
+                    if undo["type"] == "write":
+                        fx.undo_write(self.wh, undo, row["action_id"])
+                    elif undo.get("rollback"):
+                        fx.send(undo["rollback"], allow, undo.get("timeout", 10.0))
+                store.update(
+                    self.wh, row["action_id"], status="rolled_back", decided_by=principal.user, decided_at=_now()
+                )
+        for row in rows:
+            self._audit(principal, "action.rollback", row, "ok")
+            outcomes.append(Outcome(row["action_id"], "rolled_back", "effects undone"))
+        self._ledger(rows)
+        return outcomes
+
+    def _apply(self, rows: list[dict[str, Any]], principal: Principal) -> list[Outcome]:
+        """Run the effects of these actions as one unit: all applied, or none (webhooks compensated)."""
+        allow = list(self.project.spec.egress.allow)
+        for row in rows:
+            for effect in self.action_type(row["action_type"]).effects:
+                if isinstance(effect, WriteEffect):
+                    fx.ensure_writeback(self.wh, self.action_type(row["action_type"]), effect)
+        made: list[dict[str, Any]] = []  # rollback calls of the webhooks already made
+        try:
+            with self.wh.transaction():
+                for row in rows:
+                    spec = self.action_type(row["action_type"])
+                    values = {
+                        **row["parameters"],
+                        "action_id": row["action_id"],
+                        "batch_id": row["batch_id"],
+                        "action_type": row["action_type"],
+                        "proposed_by": row["proposed_by"],
+                        "approved_by": principal.user,
+                    }
+                    undo: list[dict[str, Any]] = []
+                    for effect in spec.effects:
+                        if isinstance(effect, WriteEffect):
+                            undo.append(fx.apply_write(self.wh, spec, effect, values, row["action_id"], principal.user))
+                            continue
+                        call = fx.rendered_call(effect, values)
+                        fx.send(call, allow, effect.timeout_seconds)
+                        back = fx.rendered_call(effect.rollback, values) if effect.rollback else None
+                        if back:
+                            made.append({**back, "timeout": effect.timeout_seconds})
+                        undo.append(
+                            {"type": "webhook", "call": call, "rollback": back, "timeout": effect.timeout_seconds}
+                        )
+                    store.update(
+                        self.wh,
+                        row["action_id"],
+                        status="applied",
+                        decided_by=principal.user,
+                        decided_at=_now(),
+                        undo=json.dumps(undo, default=str),
+                    )
+        except BrainError as exc:
+            problems = [exc.message]
+            for back in reversed(made):
+                try:
+                    fx.send(back, allow, back["timeout"])
+                except BrainError as undo_exc:  # the source system must be fixed by hand: say so loudly
+                    problems.append(f"COULD NOT UNDO {back['method']} {back['url']}: {undo_exc.message}")
+            error = "; ".join(problems)
+            for row in rows:
+                store.update(
+                    self.wh,
+                    row["action_id"],
+                    status="failed",
+                    decided_by=principal.user,
+                    decided_at=_now(),
+                    error=error,
+                )
+                self._audit(principal, "action.apply", row, f"error: {error[:200]}")
+            self._ledger(rows)
+            return [Outcome(r["action_id"], "failed", f"nothing applied: {error}") for r in rows]
+        for row in rows:
+            self._audit(principal, "action.apply", row, "ok")
+        self._ledger(rows, approved_by=principal.user)
+        return [Outcome(r["action_id"], "applied", "effects applied") for r in rows]
+
+    def _ledger(self, rows: list[dict[str, Any]], approved_by: str | None = None) -> None:
+        """Bring the value ledger entries of these actions' batches up to date."""
+        from companybrain.decisions.ledger import batch_changed
+
+        for batch in sorted({r["batch_id"] for r in rows}):
+            batch_changed(self.brain, batch, approved_by)
+
+    # --- the store ----------------------------------------------------------------------------
+
+    def find(self, status: str | None = None, batch: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Actions, newest last."""
+        return store.find(self.wh, status, batch, limit)
+
+    def visible(self, rows: list[dict[str, Any]], user: str | Principal | None) -> list[dict[str, Any]]:
+        """The actions a user may see: those they proposed, or whose type they may submit or approve."""
+        principal = self.brain.principal(user)
+
+        def sees(row: dict[str, Any]) -> bool:
+            spec = self.project.actions.get(row["action_type"])
+            if principal.unrestricted or row["proposed_by"] == principal.user or spec is None:
+                return principal.unrestricted or row["proposed_by"] == principal.user
+            rule = ap.rule_for(spec, row["parameters"])
+            return ap.is_one_of(principal, spec.submit.roles, spec.submit.users) or ap.could_approve(
+                rule, principal, row["parameters"]
+            )
+
+        return [r for r in rows if sees(r)]
+
+    def get(self, action_id: int) -> dict[str, Any]:
+        return store.rows(self.wh, [action_id])[0]
+
+    def batch_ids(self, batch: int) -> list[int]:
+        ids = [r["action_id"] for r in self.find(batch=batch, limit=100_000)]
+        if not ids:
+            raise NotFound(f"no batch {batch}", hint="brain actions list")
+        return ids
+
+    def _require_status(self, row: dict[str, Any], wanted: str, verb: str) -> None:
+        if row["status"] != wanted:
+            raise Conflict(
+                f"action {row['action_id']} is {row['status']}; only a {wanted} action can be {verb}d"
+                if verb != "roll back"
+                else f"action {row['action_id']} is {row['status']}; only an applied action can be rolled back"
+            )
+
+    def _deny(self, principal: Principal, row: dict[str, Any], policy: str, message: str) -> None:
+        self._audit(principal, f"action.{'rollback' if policy == 'rollback' else 'approve'}", row, f"denied: {policy}")
+        raise PolicyDenied(message, policy=f"action-{policy}:{row['action_type']}")
+
+    def _audit(self, principal: Principal, what: str, row: dict[str, Any], outcome: str) -> None:
+        request: dict[str, Any] = {
+            k: row.get(k) for k in ("action_id", "batch_id", "action_type", "parameters") if k in row
+        }
+        self.brain.audit.append(principal, what, request, None, None, self.brain.data_version(), outcome)
+
+
+def _coerce(action: str, name: str, kind: str, value: Any) -> Any:
+    """A parameter value (from YAML, JSON or the command line) as its declared type."""
+    try:
+        if kind == "integer":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value) if not isinstance(value, bool) else _bad()
+        if kind == "number":
+            return float(value) if not isinstance(value, bool) else _bad()
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            return {"true": True, "false": False}[str(value).lower()]
+        if kind == "date":
+            return value if isinstance(value, date) else date.fromisoformat(str(value))
+        return str(value)
+    except (ValueError, KeyError, TypeError):
+        raise QueryError(f"{action}.{name}={value!r} is not a valid {kind}") from None
+
+
+def _bad() -> Any:
+    raise ValueError

@@ -1,0 +1,85 @@
+"""Approval rules of an action type, applied to one action's parameters and the approvals it has.
+
+The first rule whose `when` holds applies. It is complete when one approval matches any approver of
+`any_of`, or when every approver of `all_of` is matched by a different person. An approver matches a
+user by name or role, and by attributes tied to the parameters (`site: "{from_site}"`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from companybrain.decisions.effects import evaluate, render
+from companybrain.errors import PolicyDenied
+from companybrain.specs.actions import ActionType, ApprovalRule, Approver
+
+if TYPE_CHECKING:
+    from companybrain.governance.principal import Principal
+    from companybrain.project import Project
+
+Person = tuple[str, list[str], dict[str, str]]  # user, roles, attributes
+
+
+def rule_for(spec: ActionType, params: dict[str, Any]) -> ApprovalRule:
+    """The approval rule that applies to these parameters."""
+    for rule in spec.approval.rules:
+        if rule.when is None or evaluate(rule.when, params) is True:
+            return rule
+    raise PolicyDenied("no approval rule of this action type applies to these parameters", policy="approval")
+
+
+def describe(rule: ApprovalRule) -> str:
+    parts = []
+    if rule.all_of:
+        parts.append("all of: " + "; ".join(a.describe() for a in rule.all_of))
+    if rule.any_of:
+        parts.append("any of: " + "; ".join(a.describe() for a in rule.any_of))
+    return (f"when {rule.when}: " if rule.when else "otherwise: ") + " - or - ".join(parts)
+
+
+def matches(approver: Approver, person: Person, params: dict[str, Any]) -> bool:
+    user, roles, attrs = person
+    if approver.user is not None and approver.user != user:
+        return False
+    if approver.role is not None and approver.role not in roles:
+        return False
+    return all(str(attrs.get(k)) == str(render(v, params)) for k, v in approver.attributes.items())
+
+
+def people(project: Project, approvals: list[dict[str, Any]]) -> list[Person]:
+    """The approvers so far, with their attributes as the project declares them now."""
+    out = []
+    for a in approvals:
+        spec = project.users.get(a["user"])
+        out.append((a["user"], list(a["roles"]), dict(spec.attributes) if spec else {}))
+    return out
+
+
+def missing(rule: ApprovalRule, approvers: list[Person], params: dict[str, Any]) -> tuple[bool, list[Approver]]:
+    """Whether the approvals complete the rule, and the all_of approvers still missing."""
+    if any(matches(ap, p, params) for ap in rule.any_of for p in approvers):
+        return True, []
+    left, used = [], set()
+    for ap in rule.all_of:
+        who = next((p for p in approvers if p[0] not in used and matches(ap, p, params)), None)
+        if who is None:
+            left.append(ap)
+        else:
+            used.add(who[0])
+    return bool(rule.all_of) and not left, left
+
+
+def counts(rule: ApprovalRule, approvers: list[Person], principal: Principal, params: dict[str, Any]) -> bool:
+    """The principal's approval meets an any_of approver or a still-missing all_of one."""
+    me: Person = (principal.user, list(principal.roles), dict(principal.attributes))
+    _, left = missing(rule, approvers, params)
+    return any(matches(ap, me, params) for ap in [*rule.any_of, *left])
+
+
+def could_approve(rule: ApprovalRule, principal: Principal, params: dict[str, Any]) -> bool:
+    me: Person = (principal.user, list(principal.roles), dict(principal.attributes))
+    return principal.unrestricted or any(matches(ap, me, params) for ap in [*rule.any_of, *rule.all_of])
+
+
+def is_one_of(principal: Principal, roles: list[str], users: list[str]) -> bool:
+    return principal.unrestricted or principal.user in users or bool(set(principal.roles) & set(roles))

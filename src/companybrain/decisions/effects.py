@@ -1,0 +1,205 @@
+"""What an applied action does, and how it is undone: write-back rows and webhooks to source systems.
+
+A `write` effect keeps one row per key in `writeback.<table>` (the decision as the company model
+records it: an order's new line, its new promise date, its priority); applying remembers the row
+it replaced, so a rollback restores it. A `webhook` calls the source system (JSON over HTTP, the
+host checked against brain.yaml egress.allow first) and, if declared, its `rollback` call undoes it.
+Conditions (`checks`, approval `when`) are SQL expressions evaluated over the parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import string
+import urllib.error
+import urllib.request
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlglot import exp
+
+from companybrain.errors import BrainError, PolicyDenied, QueryError
+from companybrain.specs.actions import ActionType, HttpCall, WriteEffect, url_host
+from companybrain.specs.ontology import parse_expression
+from companybrain.warehouse.base import Warehouse
+from companybrain.warehouse.ddl import col, create_table, insert_values, literal, table
+
+WRITEBACK = "writeback"
+LOGICAL = {"string": "string", "integer": "integer", "number": "float", "date": "date", "boolean": "boolean"}
+
+
+class EffectFailed(BrainError):
+    """A step of applying an action failed (a source system refused or was unreachable)."""
+
+
+# --- conditions ---------------------------------------------------------------------------------
+
+_BINARY: dict[type[exp.Expr], Any] = {
+    exp.EQ: operator.eq,
+    exp.NEQ: operator.ne,
+    exp.GT: operator.gt,
+    exp.GTE: operator.ge,
+    exp.LT: operator.lt,
+    exp.LTE: operator.le,
+    exp.Add: operator.add,
+    exp.Sub: operator.sub,
+    exp.Mul: operator.mul,
+    exp.Div: operator.truediv,
+}
+
+
+def evaluate(text: str, params: dict[str, Any]) -> Any:
+    """The value of a condition over the parameters (comparisons, arithmetic, AND/OR/NOT, IN, IS NULL)."""
+    return _eval(parse_expression(text), params)
+
+
+def _eval(node: exp.Expr, params: dict[str, Any]) -> Any:
+    if isinstance(node, exp.Paren):
+        return _eval(node.this, params)
+    if isinstance(node, exp.Column):
+        value = params.get(node.name)
+        return value.isoformat() if isinstance(value, date) else value
+    if isinstance(node, exp.Literal):
+        return node.this if node.is_string else float(node.this)
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Null):
+        return None
+    if isinstance(node, exp.Neg):
+        return -_eval(node.this, params)
+    if isinstance(node, exp.Not):
+        return not _eval(node.this, params)
+    if isinstance(node, exp.And):
+        return bool(_eval(node.this, params)) and bool(_eval(node.expression, params))
+    if isinstance(node, exp.Or):
+        return bool(_eval(node.this, params)) or bool(_eval(node.expression, params))
+    if isinstance(node, exp.Is):
+        return _eval(node.this, params) is None
+    if isinstance(node, exp.In):
+        return _eval(node.this, params) in [_eval(e, params) for e in node.expressions]
+    op = _BINARY.get(type(node))
+    if op is not None:
+        left, right = _eval(node.this, params), _eval(node.expression, params)
+        if left is None or right is None:
+            return None
+        try:
+            return op(left, right)
+        except (TypeError, ZeroDivisionError):
+            raise QueryError(f"cannot evaluate {node.sql()!r} with {left!r} and {right!r}") from None
+    raise QueryError(f"conditions on action parameters cannot use {node.sql()!r}", hint="compare, add, AND, OR, IN")
+
+
+# --- templates ----------------------------------------------------------------------------------
+
+
+def render(template: Any, values: dict[str, Any]) -> Any:
+    """Fill "{name}" templates: a template that is one name keeps the value's type; JSON bodies recurse."""
+    if isinstance(template, dict):
+        return {k: render(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [render(v, values) for v in template]
+    if not isinstance(template, str):
+        return template
+    parts = list(string.Formatter().parse(template))
+    if len(parts) == 1 and parts[0][0] == "" and parts[0][1] and not parts[0][2] and not parts[0][3]:
+        value = values.get(parts[0][1])
+        return value.isoformat() if isinstance(value, date) else value
+    return "".join(text + ("" if name is None else str(_text(values.get(name)))) for text, name, _, _ in parts)
+
+
+def _text(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else ("" if value is None else value)
+
+
+# --- write-back rows ----------------------------------------------------------------------------
+
+
+def write_columns(action: ActionType, effect: WriteEffect) -> dict[str, str]:
+    """The write-back table's columns and their logical types (a one-name template keeps the type)."""
+    mapping = effect.columns or {p: f"{{{p}}}" for p in action.parameters}
+    columns: dict[str, str] = {k: LOGICAL[action.parameters[k].type] for k in effect.key}
+    for name, template in mapping.items():
+        names = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+        single = len(names) == 1 and template == f"{{{names[0]}}}" and names[0] in action.parameters
+        columns.setdefault(name, LOGICAL[action.parameters[names[0]].type] if single else "string")
+    return {**columns, "action_id": "integer", "applied_at": "string", "applied_by": "string"}
+
+
+def ensure_writeback(wh: Warehouse, action: ActionType, effect: WriteEffect) -> None:
+    wh.ensure_schema(WRITEBACK)
+    wh.execute(create_table(table(WRITEBACK, effect.table), write_columns(action, effect)))
+
+
+def apply_write(
+    wh: Warehouse, action: ActionType, effect: WriteEffect, values: dict[str, Any], action_id: int, user: str
+) -> dict[str, Any]:
+    """Replace the row of this key with the action's; return what undoing needs (the row replaced)."""
+    target = table(WRITEBACK, effect.table)
+    key = {k: _stored(values[k]) for k in effect.key}
+    where = exp.and_(*[col(k).eq(literal(v)) for k, v in key.items()])
+    previous = wh.query_arrow(exp.select("*").from_(target).where(where)).to_pylist()
+    mapping = effect.columns or {p: f"{{{p}}}" for p in action.parameters}
+    row: dict[str, Any] = dict.fromkeys(write_columns(action, effect))
+    row.update(key)
+    row.update({name: _stored(render(t, values)) for name, t in mapping.items()})
+    row.update(action_id=action_id, applied_at=datetime.now(UTC).isoformat(timespec="seconds"), applied_by=user)
+    wh.execute(exp.delete(target, where=where))
+    wh.execute(insert_values(target, row))
+    return {"type": "write", "table": effect.table, "key": key, "previous": [_stored_row(r) for r in previous]}
+
+
+def undo_write(wh: Warehouse, undo: dict[str, Any], action_id: int) -> None:
+    """Put back the row the action replaced (or remove its row), unless a later action owns the key now."""
+    target = table(WRITEBACK, undo["table"])
+    where = exp.and_(*[col(k).eq(literal(v)) for k, v in undo["key"].items()])
+    owner = wh.scalar(exp.select(col("action_id")).from_(target).where(where))
+    if owner is not None and int(owner) != action_id:
+        raise EffectFailed(
+            f"writeback.{undo['table']} {undo['key']} was changed by action {owner} after action {action_id}",
+            hint=f"roll back action {owner} first: brain actions rollback {owner}",
+        )
+    wh.execute(exp.delete(target, where=where))
+    for row in undo["previous"]:
+        wh.execute(insert_values(target, row))
+
+
+def _stored(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _stored_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _stored(v) for k, v in row.items()}
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+def check_egress(url: str, allow: list[str]) -> None:
+    host = url_host(url)
+    if host not in allow:
+        raise PolicyDenied(
+            f"webhook {url!r} calls host={host!r}, which is not in brain.yaml egress.allow",
+            policy="egress",
+            hint=f"add {host!r} to egress.allow in brain.yaml if the brain may write to that system",
+        )
+
+
+def rendered_call(call: HttpCall, values: dict[str, Any]) -> dict[str, Any]:
+    return {"url": render(call.url, values), "method": call.method, "body": render(call.body, values)}
+
+
+def send(call: dict[str, Any], allow: list[str], timeout: float) -> int:
+    """Make one HTTP call (JSON body); EffectFailed unless the system answers 2xx."""
+    check_egress(call["url"], allow)
+    data = json.dumps(call["body"]).encode() if call["body"] is not None else None
+    request = urllib.request.Request(call["url"], data=data, method=call["method"])
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        raise EffectFailed(f"{call['method']} {call['url']} answered {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise EffectFailed(f"{call['method']} {call['url']} failed: {reason}") from None
