@@ -12,6 +12,7 @@ from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, print_json, print_rows
 from companybrain.copilot import Copilot, MetricPlan, parse_plan
+from companybrain.copilot.answer import ENGINES
 from companybrain.copilot.evaluate import TARGETS, default_golden, evaluate, load_golden
 from companybrain.errors import ConfigError, Location
 
@@ -30,6 +31,17 @@ def _previous(path: Path | None) -> MetricPlan | None:
     return plan
 
 
+EngineOpt = Annotated[
+    str | None,
+    typer.Option("--engine", envvar="BRAIN_COPILOT_ENGINE", help="embedded or llm (default: brain.yaml copilot)."),
+]
+
+
+def _check_engine(engine: str | None) -> None:
+    if engine not in (None, *ENGINES):
+        raise typer.BadParameter(f"choose one of: {', '.join(ENGINES)}", param_hint="--engine")
+
+
 def register(app: typer.Typer, state: Any) -> None:
     copilot_app = typer.Typer(help="The copilot: evaluate it on a golden set.", no_args_is_help=True)
     app.add_typer(copilot_app, name="copilot")
@@ -41,12 +53,14 @@ def register(app: typer.Typer, state: Any) -> None:
             Path | None, typer.Option("--context", help="JSON of the previous plan (or answer) to follow up on.")
         ] = None,
         user: AsOpt = None,
+        engine: EngineOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Ask the brain a question; answered through the governed query path as you."""
+        _check_engine(engine)
         previous = _previous(context)
         with open_brain(state) as brain:
-            answer = Copilot(brain).ask(question, user, previous)
+            answer = Copilot(brain, engine).ask(question, user, previous)
         if format == "json":
             print_json(answer.as_dict())
             return
@@ -55,18 +69,22 @@ def register(app: typer.Typer, state: Any) -> None:
             forms = {m: d.get("format", "number") for m, d in answer.result.definitions.items()}
             print_rows(answer.result.records()[:50], formats=forms)
             console.print(f"[dim]plan: {json.dumps(answer.plan.model_dump(exclude_defaults=True))}[/dim]")
-            console.print(f"[dim]data: {answer.result.freshness.get('data_version')}; as {answer.user}[/dim]")
+            console.print(
+                f"[dim]data: {answer.result.freshness.get('data_version')}; as {answer.user}; by {answer.source}[/dim]"
+            )
 
     @copilot_app.command("eval")
     def eval_(
         golden: Annotated[
             Path | None, typer.Option("--set", help="Golden set YAML (default: copilot/golden.yaml).")
         ] = None,
+        engine: EngineOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Run the golden set: exact answers, correct abstentions, wrong answers, latency, by domain."""
+        _check_engine(engine)
         with open_brain(state) as brain:
-            report = evaluate(brain, load_golden(golden or default_golden(brain)))
+            report = evaluate(brain, load_golden(golden or default_golden(brain)), engine)
         if format == "json":
             print_json(report)
         else:

@@ -3,6 +3,7 @@ user, and answer with the evidence (table, chart, words, definitions, SQL, fresh
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,15 +13,25 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, RootModel
 
 from companybrain.copilot.parser import AnyPlan, plan_question
-from companybrain.copilot.plan import ClarifyPlan, MetricPlan, RefusePlan, parse_plan, validate_plan
+from companybrain.copilot.plan import (
+    ClarifyPlan,
+    CountPlan,
+    MetricPlan,
+    RefusePlan,
+    parse_plan,
+    validate_count,
+    validate_plan,
+)
 from companybrain.copilot.vocabulary import tokens, vocabulary
 from companybrain.errors import BrainError, PolicyDenied
 from companybrain.specs import yaml_loader
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
+    from companybrain.governance.principal import Principal
     from companybrain.semantic.query import Result
 
+ENGINES = ("embedded", "llm")
 TIME_GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
 
 
@@ -45,13 +56,13 @@ class Answer:
     text: str
     result: Result | None = None
     chart: dict[str, Any] | None = None
-    source: str = "parser"  # parser | verified
+    source: str = "parser"  # parser | verified | llm
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        return "answer" if self.result is not None else self.plan.kind
+        return "answer" if self.result is not None or "count" in self.extra else self.plan.kind
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -63,6 +74,12 @@ class Answer:
             "source": self.source,
             "seconds": round(self.seconds, 4),
         }
+        if "count" in self.extra:
+            out.update(
+                table={"columns": ["count"], "rows": [[self.extra["count"]]]},
+                filters=self.plan.model_dump().get("where"),
+                policy={"user": self.user, "objects": self.extra["object"]},
+            )
         if self.result is not None:
             r = self.result
             out.update(
@@ -80,19 +97,32 @@ class Answer:
 
 
 class Copilot:
-    """The embedded copilot engine over one Brain; stateless between questions."""
+    """The copilot over one Brain, with the embedded engine or the project's LLM (brain.yaml `copilot`);
+    stateless between questions."""
 
-    def __init__(self, brain: Brain) -> None:
+    def __init__(self, brain: Brain, engine: str | None = None) -> None:
         self.brain = brain
+        self.engine = engine or brain.project.spec.copilot.engine
+        if self.engine not in ENGINES:
+            hint = f"use one of: {', '.join(ENGINES)}"
+            raise BrainError(f"engine={self.engine!r} is not a copilot engine", hint=hint)
         self._verified: dict[tuple[str, ...], dict[str, Any]] | None = None
+        self._examples: list[tuple[str, dict[str, Any]]] = []
 
-    def plan(self, question: str, user: str | None = None, previous: MetricPlan | None = None) -> tuple[AnyPlan, str]:
+    def plan(
+        self, question: str, user: str | Principal | None = None, previous: MetricPlan | None = None
+    ) -> tuple[AnyPlan, str]:
         """The validated plan for a question, and where it came from (verified example or parser)."""
         if previous is None and (example := self.verified_plan(question)) is not None:
             plan = parse_plan(example)
             source = "verified"
-            if isinstance(plan, MetricPlan):
+            if isinstance(plan, MetricPlan | CountPlan):
                 plan = self._checked(plan, user)
+        elif self.engine == "llm":
+            from companybrain.copilot.llm import LLMPlanner
+
+            self.verified()
+            plan, source = LLMPlanner(self.brain, self._examples).plan(question, user, previous), "llm"
         else:
             today = self.brain.project.spec.today or date.today()
             plan = plan_question(
@@ -101,7 +131,7 @@ class Copilot:
             source = "parser"
         return plan, source
 
-    def ask(self, question: str, user: str | None = None, previous: MetricPlan | None = None) -> Answer:
+    def ask(self, question: str, user: str | Principal | None = None, previous: MetricPlan | None = None) -> Answer:
         """Answer a question as `user`; `previous` is the plan a follow-up modifies."""
         started = time.perf_counter()
         name = self.brain.principal(user).user
@@ -111,7 +141,7 @@ class Copilot:
         answer.seconds = time.perf_counter() - started
         return answer
 
-    def run(self, question: str, plan: AnyPlan, user: str | None = None) -> Answer:
+    def run(self, question: str, plan: AnyPlan, user: str | Principal | None = None) -> Answer:
         """Run a plan through the governed query path; a denial becomes a refusal naming the policy."""
         name = self.brain.principal(user).user
         if isinstance(plan, ClarifyPlan):
@@ -121,6 +151,10 @@ class Copilot:
             policy = f" (policy: {plan.policy})" if plan.policy else ""
             return Answer(question, name, plan, f"I can't answer that: {plan.reason}{policy}")
         try:
+            if isinstance(plan, CountPlan):
+                count = self.brain.count_objects(plan.object, plan.where_sql(), user)
+                extra = {"count": count, "object": plan.object}
+                return Answer(question, name, plan, count_text(plan, count), extra=extra)
             result = self.brain.query(plan.metric_query(), user)
         except PolicyDenied as exc:
             refusal = RefusePlan(reason=exc.message, policy=exc.policy)
@@ -139,6 +173,7 @@ class Copilot:
                 verified = yaml_loader.load(VerifiedFile, path, "copilot/verified.yaml")  # file:line errors
                 for item in verified.root:
                     self._verified[tuple(tokens(item.question))] = item.plan
+                    self._examples.append((item.question, item.plan))
         return self._verified
 
     def verified_plan(self, question: str) -> dict[str, Any] | None:
@@ -158,12 +193,21 @@ class Copilot:
             return None
         return examples[tuple(match[0].split())]
 
-    def _checked(self, plan: MetricPlan, user: str | None) -> AnyPlan:
+    def _checked(self, plan: MetricPlan | CountPlan, user: str | Principal | None) -> AnyPlan:
         try:
-            validate_plan(self.brain, plan, user)
+            if isinstance(plan, CountPlan):
+                validate_count(self.brain, plan, user)
+            else:
+                validate_plan(self.brain, plan, user)
         except PolicyDenied as exc:
             return RefusePlan(reason=exc.message, policy=exc.policy)
         return plan
+
+
+def count_text(plan: CountPlan, count: int) -> str:
+    """'You can see 412 Customer objects (region EMEA).'"""
+    scope = "; ".join(f"{prop} {', '.join(values)}" for prop, values in sorted(plan.where.items()))
+    return f"You can see {count:,} {plan.object} objects{f' ({scope})' if scope else ''}."
 
 
 def chart_spec(plan: MetricPlan, result: Result) -> dict[str, Any] | None:
@@ -227,8 +271,37 @@ def describe(plan: MetricPlan, result: Result) -> str:
     return (
         f"{_title(metric)} by {label}{scope_text} over {len(records)} rows: highest "
         f"{_key(top, plan.by)} ({fmt(top[metric], forms[metric])}), lowest {_key(low, plan.by)} "
-        f"({fmt(low[metric], forms[metric])}).{tail}"
+        f"({fmt(low[metric], forms[metric])}).{_change(plan, shown, metric, forms[metric])}{tail}"
     )
+
+
+def _change(plan: MetricPlan, records: list[dict[str, Any]], metric: str, form: str) -> str:
+    """Over one time grain, the change from the first period to the last (percentage points for rates)."""
+    if len(plan.by) != 1 or plan.by[0] not in TIME_GRAINS or len(records) < 2 or ".." not in (plan.period or ""):
+        return ""  # only over closed ranges (growth, "2025 vs 2024"): a running period is not a change
+    ordered = sorted(records, key=lambda r: str(r[plan.by[0]]))
+    first, last = ordered[0], ordered[-1]
+    a, b = first[metric], last[metric]
+    if form == "percent":
+        delta = f"{(b - a) * 100:+.1f} pts"
+    elif a:
+        delta = f"{(b - a) / abs(a):+.1%}"
+    else:
+        return ""
+    since, until = _period_label(first[plan.by[0]], plan.by[0]), _period_label(last[plan.by[0]], plan.by[0])
+    return f" From {since} to {until}: {fmt(a, form)} -> {fmt(b, form)} ({delta})."
+
+
+def _period_label(start: Any, grain: str) -> str:
+    """A period's start as people name it: 2025, 2025-Q4, 2025-03 (other grains as they are)."""
+    text = str(start)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", text):
+        return text
+    if grain == "year":
+        return text[:4]
+    if grain == "quarter":
+        return f"{text[:4]}-Q{(int(text[5:7]) - 1) // 3 + 1}"
+    return text[:7] if grain == "month" else text[:10]
 
 
 def _title(metric: str) -> str:

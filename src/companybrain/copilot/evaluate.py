@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from companybrain.copilot.answer import Copilot
-from companybrain.copilot.plan import MetricPlan, Plan
+from companybrain.copilot.plan import CountPlan, MetricPlan, Plan
 from companybrain.errors import BrainError, ConfigError, Location, PolicyDenied
 from companybrain.specs import yaml_loader
 
@@ -64,9 +64,9 @@ def default_golden(brain: Brain) -> Path:
     return Path(brain.project.root) / "copilot" / "golden.yaml"
 
 
-def evaluate(brain: Brain, golden: GoldenSet) -> dict[str, Any]:
+def evaluate(brain: Brain, golden: GoldenSet, engine: str | None = None) -> dict[str, Any]:
     """Run every golden question and score it; returns the figures, by domain, and the misses."""
-    copilot = Copilot(brain)
+    copilot = Copilot(brain, engine)
     outcomes = []
     for item in golden.questions:
         user = brain.principal(item.user).user
@@ -78,10 +78,10 @@ def evaluate(brain: Brain, golden: GoldenSet) -> dict[str, Any]:
         elif got != "answer":
             verdict = "abstained"
         else:
-            assert answer.result is not None
             expect = item.expect
             order_key = expect.order_by[0].lstrip("-") if isinstance(expect, MetricPlan) and expect.order_by else None
-            verdict = "correct" if same_table(expected_rows, answer.result.records(), order_key) else "wrong"
+            got_rows = answer.result.records() if answer.result is not None else [{"count": answer.extra.get("count")}]
+            verdict = "correct" if same_table(expected_rows, got_rows, order_key) else "wrong"
         outcomes.append(
             Outcome(
                 item.question,
@@ -110,9 +110,11 @@ def evaluate(brain: Brain, golden: GoldenSet) -> dict[str, Any]:
 
 def _expected(brain: Brain, plan: Any, user: str | None) -> list[dict[str, Any]] | None:
     """The expected table, or None when the right answer is to abstain."""
-    if not isinstance(plan, MetricPlan):
+    if not isinstance(plan, MetricPlan | CountPlan):
         return None
     try:
+        if isinstance(plan, CountPlan):
+            return [{"count": brain.count_objects(plan.object, plan.where_sql(), user)}]
         return brain.query(plan.metric_query(), user).records()
     except PolicyDenied:
         return None

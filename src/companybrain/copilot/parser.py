@@ -13,12 +13,11 @@ from datetime import date
 
 from rapidfuzz import fuzz, process
 
-from companybrain.copilot.plan import ClarifyPlan, MetricPlan, RefusePlan
+from companybrain.copilot.plan import AnyPlan, ClarifyPlan, CountPlan, MetricPlan, RefusePlan
 from companybrain.copilot.timeexpr import parse_time
 from companybrain.copilot.vocabulary import Term, Vocabulary, raw_tokens, singular, tokens
 from companybrain.errors import BrainError, PolicyDenied
 
-AnyPlan = MetricPlan | ClarifyPlan | RefusePlan
 Checker = Callable[[MetricPlan], None]  # raises when the plan does not validate for the user
 
 HEADLINE = ["revenue", "gross_margin", "margin_pct", "on_time_delivery", "backlog", "win_rate", "headcount"]
@@ -50,8 +49,21 @@ INJECTION = re.compile(
     r"ignore (?:all |any |the )?(?:previous|prior|above|earlier|your)|disregard|system prompt|jailbreak|pretend"
     r"|\bact as\b|you are now|developer mode|\bdrop table\b|\bdelete from\b|\binsert into\b|\bselect\b.+\bfrom\b"
     r"|;\s*--|\bexec(?:ute)?\b|run (?:this |the )?(?:code|sql|python|script|query)|import os|rm -rf|\bsql\b"
-    r"|bypass|override (?:the )?polic|without (?:the )?(?:filter|polic|restriction)"
+    r"|bypass|override (?:the )?polic|without (?:the |any |my )?(?:row |region )?(?:filter|polic|restriction)"
 )
+# a URL, an address, or "send ... to": the copilot answers the asker here and never calls out
+EXFILTRATION = re.compile(
+    r"\b[a-z][a-z0-9+.-]*://|\bwww\.|[\w.+-]+@[\w-]+\.[a-z]|\b(?:send|post|upload|e-?mail|forward|exfiltrate)\b.*\bto\b"
+)
+COUNT = re.compile(
+    r"\b(?:how many|number of|count of|count the|count)\s+(?:the |our |all |active )?([a-z]+(?: [a-z]+)?)"
+)
+GROWTH = re.compile(
+    r"\b(?:growth|grow|grows|grew|grown|growing|yoy|qoq)\b"
+    r"|\b(?:year|quarter|month) (?:over|on) (?:year|quarter|month)\b"
+)
+# "how much did we sell": the sales figure (units sold are asked for as units)
+SELL = re.compile(r"\b(how much (?:did|do|have|has|will)? ?(?:we|i|acme|the company)? ?)(?:sell|sold|selling)\b")
 DOWN_WORDS = {"lowest", "least", "smallest", "fewest", "bottom", "worst", "minimum", "min"}
 UP_WORDS = {"top", "highest", "most", "largest", "biggest", "best", "greatest", "maximum", "max"}
 LOWER_IS_BETTER = re.compile(
@@ -74,6 +86,9 @@ class Draft:
     rank_metric: str | None = None
     unknown: list[str] = field(default_factory=list)
     vague: bool = False
+    counted: str | None = None  # "how many customers ...": the object type to count
+    growth: bool = False  # "revenue growth in 2025": this period beside the one before, by its grain
+    today: date | None = None
 
 
 def plan_question(
@@ -81,16 +96,28 @@ def plan_question(
 ) -> AnyPlan:
     """Plan a question; `check` validates a candidate plan for the asking user (compiles it)."""
     text = " " + question.lower().strip() + " "
-    if INJECTION.search(text):
-        return RefusePlan(reason="I only answer questions about the company's metrics; instructions, SQL and code "
-                          "are not accepted.", policy="copilot-scope")  # fmt: skip
-    if SENSITIVE.search(text):
-        return RefusePlan(reason="Individual pay and personal data are not available through the copilot: no metric "
-                          "exposes them and the policy masks them.", policy="masking")  # fmt: skip
+    screened = screen(question)
+    if screened is not None:
+        return screened
     draft = _recognise(question, vocab, today)
     if previous is not None:
         return _follow_up(draft, previous, text, check)
     return _to_plan(draft, vocab, check)
+
+
+def screen(question: str) -> RefusePlan | None:
+    """The refusal for instructions, SQL, code or personal data in a question, before any engine reads it."""
+    text = " " + question.lower().strip() + " "
+    if INJECTION.search(text):
+        return RefusePlan(reason="I only answer questions about the company's metrics; instructions, SQL and code "
+                          "are not accepted.", policy="copilot-scope")  # fmt: skip
+    if EXFILTRATION.search(text):
+        return RefusePlan(reason="I answer here, to you; I do not send data to addresses or URLs.",
+                          policy="copilot-scope")  # fmt: skip
+    if SENSITIVE.search(text):
+        return RefusePlan(reason="Individual pay and personal data are not available through the copilot: no metric "
+                          "exposes them and the policy masks them.", policy="masking")  # fmt: skip
+    return None
 
 
 def _recognise(question: str, vocab: Vocabulary, today: date) -> Draft:
@@ -100,6 +127,21 @@ def _recognise(question: str, vocab: Vocabulary, today: date) -> Draft:
     draft.period, draft.grain = timing.period, timing.grain
     for start, end in sorted(timing.spans, reverse=True):
         lower = lower[:start] + " " + lower[end:]
+    draft.today = today
+    if counted := COUNT.search(lower):
+        words = tokens(counted[1])
+        for n in (2, 1):
+            kinds = {t.kind for t in vocab.phrases.get(tuple(words[:n]), set())}
+            if len(words) >= n and tuple(words[:n]) in vocab.object_types and "metric" not in kinds:
+                # "how many machines" counts Machine objects; it is not a word of machine_failures
+                draft.counted = vocab.object_types[tuple(words[:n])]
+                cut = counted.start(1) + len(" ".join(counted[1].split()[:n]))
+                lower = lower[: counted.start(1)] + " " + lower[cut:]
+                break
+    if GROWTH.search(question.lower()):
+        draft.growth = True
+        lower = GROWTH.sub(" ", lower)
+    lower = SELL.sub(r"\1 sales ", lower)
     short = [(m.start(), m.group()) for m in re.finditer(r"\b[A-Z]{2}\b", question) if m.group() in vocab.short_values]
     for _, value in short:
         draft.values.append((value, vocab.short_values[value]))
@@ -204,6 +246,8 @@ def _to_plan(draft: Draft, vocab: Vocabulary, check: Checker) -> AnyPlan:
     if draft.ambiguous:
         word, options = next(iter(draft.ambiguous.items()))
         return ClarifyPlan(question=f"Which '{word}' do you mean?", options=options)
+    if not draft.metrics and draft.counted is not None:
+        return _count(draft, vocab)
     if not draft.metrics:
         if draft.unknown and not draft.vague:
             return RefusePlan(reason=f"The semantic model has no metric for {', '.join(map(repr, draft.unknown))}; "
@@ -252,6 +296,13 @@ def _finish(draft: Draft, check: Checker, base: MetricPlan | None = None) -> Any
         if len(chosen_values) > 1 and dim not in by:
             by.append(dim)
     period = draft.period or (base.period if base else None)
+    if draft.growth:
+        grown = growth_period(period, draft.grain, draft.today or date.today())
+        if grown is None:
+            return ClarifyPlan(question="Growth over which periods? Name them, e.g. '2025 vs 2024', 'Q4 2025' or "
+                               "'by quarter in 2025'.", options=["2025 vs 2024", "by quarter", "by month"])  # fmt: skip
+        period, grain = grown
+        by = [grain, *[d for d in by if d != grain]]
     order_by, limit = (list(base.order_by), base.limit) if base else ([], None)
     if draft.rank is not None:
         ranked = [d for d in by if d not in ("day", "week", "month", "quarter", "year")]
@@ -273,6 +324,81 @@ def _finish(draft: Draft, check: Checker, base: MetricPlan | None = None) -> Any
     except BrainError as exc:
         return ClarifyPlan(question=f"I cannot answer that as asked: {exc.message}", options=[])
     return plan
+
+
+def _count(draft: Draft, vocab: Vocabulary) -> AnyPlan:
+    """How many objects of a type, filtered on values of its own properties; anything else asks."""
+    counted = draft.counted
+    assert counted is not None
+    if draft.unknown:
+        return ClarifyPlan(question=f"I do not know what {', '.join(map(repr, draft.unknown))} means here; I will "
+                           "not guess.", options=[])  # fmt: skip
+    if draft.period or draft.explicit or draft.rank:
+        return ClarifyPlan(question=f"I can count the {counted} objects you may see as they are now, filtered on "
+                           "their own values, not over a period or broken down; which metric do you mean?",
+                           options=sorted(n for n, d in vocab.metric_formats.items() if d == "count")[:12])  # fmt: skip
+    where: dict[str, list[str]] = {}
+    for phrase, terms in draft.values:
+        own = sorted({(vocab.properties[t.name][1], t.value) for t in terms if t.value is not None
+                      and vocab.properties.get(t.name, ("", ""))[0] == counted})  # fmt: skip
+        if len({prop for prop, _ in own}) != 1:
+            return ClarifyPlan(question=f"I can count {counted} objects only by their own values; {phrase!r} is "
+                               f"not one of them.", options=[])  # fmt: skip
+        values = sorted({value for _, value in own if value is not None})
+        if len(values) > 1:
+            return ClarifyPlan(question=f"Which one do you mean by {phrase!r}?", options=values)
+        where.setdefault(own[0][0], []).append(values[0])
+    return CountPlan(object=counted, where=where)
+
+
+def growth_period(period: str | None, grain: str | None, today: date) -> tuple[str | None, str] | None:
+    """The period and grain that show growth: a year, quarter or month beside the one before it; a range or
+    an explicit grain as asked; None when the question does not say over what."""
+    if period is None and grain in ("year", "quarter", "month"):
+        # "year over year": the last complete periods, never the one still running
+        count = {"year": 2, "quarter": 4, "month": 12}[grain]
+        if grain == "year":
+            return f"{today.year - count}-01-01..{today.year - 1}-12-31", grain
+        months = 3 if grain == "quarter" else 1
+        end = _month_start(today.year, today.month, -((today.month - 1) % months))
+        start = _month_start(end.year, end.month, -count * months)
+        return f"{start}..{date.fromordinal(end.toordinal() - 1)}", grain
+    if period is None or ".." in period:
+        return (period, grain) if grain else None
+    relative = {"last_year": str(today.year - 1), "this_year": None, "last_quarter": _quarter(today, -1),
+                "this_quarter": None, "last_month": _month(today, -1)}  # fmt: skip
+    period = relative.get(period, period)
+    if period is None:
+        return None
+    if re.fullmatch(r"\d{4}", period):
+        year = int(period)
+        return f"{year - 1}-01-01..{year}-12-31", "year"
+    if m := re.fullmatch(r"(\d{4})-Q([1-4])", period):
+        year, quarter = int(m[1]), int(m[2])
+        prev_year, prev_quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
+        end = date(year + (quarter == 4), quarter * 3 % 12 + 1, 1)
+        return f"{date(prev_year, prev_quarter * 3 - 2, 1)}..{date.fromordinal(end.toordinal() - 1)}", "quarter"
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", period):
+        year, month = int(m[1]), int(m[2])
+        start = _month_start(year, month, -1)
+        end = _month_start(year, month, 1)
+        return f"{start}..{date.fromordinal(end.toordinal() - 1)}", "month"
+    return None
+
+
+def _month_start(year: int, month: int, shift: int) -> date:
+    index = year * 12 + month - 1 + shift
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _quarter(today: date, shift: int) -> str:
+    index = today.year * 4 + (today.month - 1) // 3 + shift
+    return f"{index // 4}-Q{index % 4 + 1}"
+
+
+def _month(today: date, shift: int) -> str:
+    start = _month_start(today.year, today.month, shift)
+    return f"{start.year}-{start.month:02d}"
 
 
 def _reachable(dims: list[str], metrics: list[str], check: Checker) -> str | None:

@@ -1,6 +1,7 @@
 """The copilot's plans: what a question becomes before anything runs.
 
-A plan is a metric query over the semantic model (never SQL), a clarifying question, or a refusal.
+A plan is a metric query over the semantic model (never SQL), a count of objects, a clarifying
+question, or a refusal.
 Filters are structured (dimension -> allowed values), so a plan cannot carry free SQL; the
 `where` string the query path takes is built here with quoted literals.
 """
@@ -20,10 +21,31 @@ from companybrain.semantic.query import MetricQuery
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
+    from companybrain.governance.principal import Principal
 
 
 class _Plan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def _names(where: dict[str, list[str]]) -> dict[str, list[str]]:
+    # a plan may come from a file (--context) or a model: its keys must be names, never SQL
+    for dimension in where:
+        if not _NAME.fullmatch(dimension):
+            raise ValueError(f"{dimension!r} is not a dimension name")
+    return where
+
+
+def _where_sql(where: dict[str, list[str]]) -> str | None:
+    """The filter as the query path's `where` text: names checked, every value a quoted literal."""
+    parts = []
+    for dimension, values in sorted(where.items()):
+        column = exp.column(*reversed(dimension.split(".")))
+        parts.append(column.isin(*[exp.Literal.string(v) for v in values]).sql(dialect="duckdb"))
+    return " AND ".join(parts) or None
 
 
 class MetricPlan(_Plan):
@@ -37,27 +59,28 @@ class MetricPlan(_Plan):
     order_by: list[str] = []
     limit: int | None = Field(default=None, ge=1, le=1000)
 
-    @field_validator("where")
-    @classmethod
-    def _names(cls, where: dict[str, list[str]]) -> dict[str, list[str]]:
-        # a plan may come from a file (--context): its keys must be names, never SQL
-        for dimension in where:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", dimension):
-                raise ValueError(f"{dimension!r} is not a dimension name")
-        return where
+    _check_where = field_validator("where")(_names)
 
     def where_sql(self) -> str | None:
-        """The filter as the query path's `where` text: names checked, every value a quoted literal."""
-        parts = []
-        for dimension, values in sorted(self.where.items()):
-            column = exp.column(*reversed(dimension.split(".")))
-            parts.append(column.isin(*[exp.Literal.string(v) for v in values]).sql(dialect="duckdb"))
-        return " AND ".join(parts) or None
+        return _where_sql(self.where)
 
     def metric_query(self) -> MetricQuery:
         return MetricQuery(
             tuple(self.metrics), tuple(self.by), self.where_sql(), self.period, tuple(self.order_by), self.limit
         )
+
+
+class CountPlan(_Plan):
+    """How many objects of a type the user may see, filtered on values of the type's own properties."""
+
+    kind: Literal["object_count"] = "object_count"
+    object: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    where: dict[str, list[str]] = {}
+
+    _check_where = field_validator("where")(_names)
+
+    def where_sql(self) -> str | None:
+        return _where_sql(self.where)
 
 
 class ClarifyPlan(_Plan):
@@ -76,16 +99,17 @@ class RefusePlan(_Plan):
     policy: str | None = None
 
 
-Plan = Annotated[MetricPlan | ClarifyPlan | RefusePlan, Field(discriminator="kind")]
-PLAN_ADAPTER: TypeAdapter[MetricPlan | ClarifyPlan | RefusePlan] = TypeAdapter(Plan)
+AnyPlan = MetricPlan | CountPlan | ClarifyPlan | RefusePlan
+Plan = Annotated[AnyPlan, Field(discriminator="kind")]
+PLAN_ADAPTER: TypeAdapter[AnyPlan] = TypeAdapter(Plan)
 
 
-def parse_plan(data: dict[str, Any]) -> MetricPlan | ClarifyPlan | RefusePlan:
+def parse_plan(data: dict[str, Any]) -> AnyPlan:
     """A plan from its JSON form (pydantic validates the shape; `validate_plan` the names)."""
     return PLAN_ADAPTER.validate_python(data)
 
 
-def validate_plan(brain: Brain, plan: MetricPlan, user: str | None) -> None:
+def validate_plan(brain: Brain, plan: MetricPlan, user: str | Principal | None) -> None:
     """Compile the plan as `user` without running it: unknown names, unreachable dimensions, bad
     periods raise QueryError/NotFound, and what the user may not read raises PolicyDenied."""
     for name in plan.order_by:
@@ -96,3 +120,16 @@ def validate_plan(brain: Brain, plan: MetricPlan, user: str | None) -> None:
     policy = Policy(brain.project, brain.principal(user))
     today = brain.project.spec.today or date.today()
     compile_query(brain.semantic, plan.metric_query(), policy, today)
+
+
+def validate_count(brain: Brain, plan: CountPlan, user: str | Principal | None) -> None:
+    """A count plan names a known object type the user may read, and properties of that type."""
+    from companybrain.errors import PolicyDenied, QueryError
+
+    obj = brain.project.object_type(plan.object)  # NotFound names the types
+    for prop in plan.where:
+        if prop not in obj.properties:
+            raise QueryError(f"{plan.object} has no property {prop!r}")
+    policy = Policy(brain.project, brain.principal(user))
+    if not policy.can_read_object(plan.object):
+        raise PolicyDenied(f"user {policy.principal.user!r} may not read {plan.object} objects", policy="objects")

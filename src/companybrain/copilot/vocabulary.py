@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from companybrain.copilot.countries import COUNTRY_NAMES, holds_countries
 from companybrain.errors import PolicyDenied
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
+    from companybrain.governance.principal import Principal
 
 # corporate and site suffixes: "Alpine Controls S.L." is also "Alpine Controls", "Bologna Plant" "Bologna"
 _SUFFIXES = {
@@ -62,6 +64,8 @@ class Vocabulary:
     short_values: dict[str, set[Term]] = field(default_factory=dict)  # "NA": matched case-sensitively
     metric_formats: dict[str, str] = field(default_factory=dict)
     metric_descriptions: dict[str, str] = field(default_factory=dict)
+    object_types: dict[tuple[str, ...], str] = field(default_factory=dict)  # ("order", "line") -> OrderLine
+    properties: dict[str, tuple[str, str]] = field(default_factory=dict)  # dimension -> (object, property)
     longest: int = 1
 
     def add(self, phrase: str, term: Term) -> None:
@@ -96,7 +100,7 @@ class Vocabulary:
 _CACHE: dict[tuple[str, str, str | None], Vocabulary] = {}
 
 
-def vocabulary(brain: Brain, user: str | None) -> Vocabulary:
+def vocabulary(brain: Brain, user: str | Principal | None) -> Vocabulary:
     """The vocabulary for `user`, cached per project, user and build (values change with builds): in
     memory, and in .brain/copilot/ so that one-shot `brain ask` calls skip reading the values."""
     name, version = brain.principal(user).user, brain.data_version()
@@ -125,7 +129,7 @@ def vocabulary(brain: Brain, user: str | None) -> Vocabulary:
     return _CACHE[key]
 
 
-def _read_values(brain: Brain, user: str | None) -> list[tuple[str, str]]:
+def _read_values(brain: Brain, user: str | Principal | None) -> list[tuple[str, str]]:
     """Dimension values the user may see, read through the governed path."""
     by_object: dict[str, list[tuple[str, str]]] = {}
     for name, dim in brain.project.dimensions.items():
@@ -153,7 +157,11 @@ def _build(brain: Brain, values: list[tuple[str, str]]) -> Vocabulary:
         vocab.metric_descriptions[name] = metric.description or ""
         for phrase in [name.replace("_", " "), *metric.synonyms]:
             vocab.add(phrase, Term("metric", name))
+    for type_name in brain.project.objects:
+        vocab.object_types[tuple(tokens(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type_name)))] = type_name
     for name, dim in brain.project.dimensions.items():
+        if re.fullmatch(r"\w+", dim.expr):
+            vocab.properties[name] = (dim.object, dim.expr)
         for phrase in [name.replace("_", " "), *dim.synonyms]:
             vocab.add(phrase, Term("dimension", name))
         enumeration = re.search(r"\(([^()]*,[^()]*)\)", dim.description or "")
@@ -162,4 +170,13 @@ def _build(brain: Brain, values: list[tuple[str, str]]) -> Vocabulary:
                 vocab.add_value(name, value.strip())
     for name, value in values:
         vocab.add_value(name, value)
+    countries = {
+        name
+        for name, dim in brain.project.dimensions.items()
+        if holds_countries(name, dim.description or "", list(dim.synonyms))
+    }
+    for name, value in values:
+        # "Germany" is the value DE of a country dimension (only codes the user can see are named)
+        for country in COUNTRY_NAMES.get(value, ()) if name in countries else ():
+            vocab.add(country, Term("value", name, value))
     return vocab

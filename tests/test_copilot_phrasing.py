@@ -1,0 +1,83 @@
+"""Phrasings the embedded engine learned: country names for ISO codes, object counts, growth questions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from companybrain import Brain
+from companybrain.copilot import Copilot, parse_plan
+from companybrain.copilot.countries import COUNTRY_NAMES
+from companybrain.copilot.parser import growth_period
+
+
+@pytest.fixture(scope="module")
+def brain(small_demo: Callable[[str], Path]) -> Iterator[Brain]:
+    opened = Brain.open(small_demo("phrasing"))
+    yield opened
+    opened.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "plan"),
+    [
+        ("revenue in Germany in 2025", {"metrics": ["revenue"], "where": {"country": ["DE"]}, "period": "2025"}),
+        ("how much did we sell in the USA", {"metrics": ["revenue"], "where": {"country": ["US"]}}),
+        ("margin % in South Korea", {"metrics": ["margin_pct"], "where": {"country": ["KR"]}}),
+        ("revenue growth in 2025", {"metrics": ["revenue"], "by": ["year"], "period": "2024-01-01..2025-12-31"}),
+        ("how did orders grow in Q1 2025", {"metrics": ["orders"], "by": ["quarter"],
+                                            "period": "2024-10-01..2025-03-31"}),
+        ("revenue year over year", {"metrics": ["revenue"], "by": ["year"], "period": "2024-01-01..2025-12-31"}),
+    ],
+)  # fmt: skip
+def test_phrasings_become_metric_plans(brain: Brain, question: str, plan: dict[str, Any]) -> None:
+    answer = Copilot(brain, "embedded").ask(question, "ceo")
+    assert answer.plan == parse_plan({"kind": "metric_query", **plan}), answer.text
+    assert answer.kind == "answer"
+
+
+def test_growth_is_said_in_words_and_unnamed_periods_ask(brain: Brain) -> None:
+    answer = Copilot(brain).ask("revenue growth in 2025", "ceo")
+    assert answer.result is not None and "From 2024 to 2025:" in answer.text and "%)" in answer.text
+    assert Copilot(brain).ask("show me revenue growth", "ceo").kind == "clarify"
+    assert Copilot(brain).ask("revenue growth ytd", "ceo").kind == "clarify"
+    today = date(2026, 3, 1)
+    assert growth_period("2025-01", None, today) == ("2024-12-01..2025-01-31", "month")
+    assert growth_period(None, "quarter", today) == ("2025-01-01..2025-12-31", "quarter")
+    assert growth_period("last_90_days", None, today) is None
+
+
+def test_objects_are_counted_as_the_user_may_see_them(brain: Brain) -> None:
+    copilot = Copilot(brain)
+    everyone = copilot.ask("how many customers", "ceo")
+    rep = copilot.ask("how many customers", "emea_rep")
+    emea = copilot.ask("how many customers in EMEA", "ceo")
+    assert everyone.kind == rep.kind == emea.kind == "answer"
+    assert rep.extra["count"] == emea.extra["count"] < everyone.extra["count"]
+    assert rep.extra["count"] == brain.count_objects("Customer", "region = 'EMEA'", "ceo")
+    body = rep.as_dict()
+    assert body["plan"] == {"kind": "object_count", "object": "Customer", "where": {}}
+    assert body["table"] == {"columns": ["count"], "rows": [[rep.extra["count"]]]}
+    german = copilot.ask("how many customers do we have in Germany", "ceo")
+    assert german.plan.model_dump()["where"] == {"country": ["DE"]}
+    machines = copilot.ask("how many machines", "ceo")
+    assert machines.plan.kind == "object_count"  # not machine_failures
+    assert copilot.ask("how many orders in 2025", "ceo").plan.kind == "metric_query"  # a metric wins
+    assert copilot.ask("number of customers by region", "ceo").kind == "clarify"
+    assert copilot.ask("how many employees", "emea_rep").kind == "refuse"  # headcount is HR data
+
+
+def test_a_count_plan_is_validated_like_any_other() -> None:
+    with pytest.raises(ValueError):
+        parse_plan({"kind": "object_count", "object": "Customer; DROP TABLE x"})
+    with pytest.raises(ValueError):
+        parse_plan({"kind": "object_count", "object": "Customer", "where": {"1=1 or region": ["x"]}})
+
+
+def test_every_country_code_has_a_name() -> None:
+    assert len(COUNTRY_NAMES) == 249 and all(len(code) == 2 and code.isupper() for code in COUNTRY_NAMES)
+    assert COUNTRY_NAMES["GB"][:2] == ("United Kingdom", "UK")
