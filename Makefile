@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SCALE ?= medium
+PORT ?= 8000
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo demo-data test test-fast lint bench clean
 
 install: $(VENV)/.installed
 
@@ -14,7 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: install  ## generate Acme Industrial (medium), ingest, build, check
+demo: demo-data  ## the demo, then the brain serving it: the cockpit's address and a sign-in token per demo user
+	$(BIN)/brain -p demo/acme tokens demo
+	$(BIN)/brain -p demo/acme serve --host 127.0.0.1 --port $(PORT)
+
+demo-data: install  ## generate Acme Industrial (medium), ingest, build, check; no server (CI)
 	$(BIN)/brain demo --scale $(SCALE) --out demo/acme
 
 test: install  ## the whole suite: fast, slow and service tests

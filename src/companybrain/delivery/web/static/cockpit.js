@@ -1,0 +1,26 @@
+// Company Brain cockpit: small progressive enhancements. Every page works without this file.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  // sliders show their value
+  for (const out of document.querySelectorAll("output[data-for]")) {
+    const input = document.getElementById(out.dataset.for);
+    if (input) input.addEventListener("input", () => { out.textContent = input.value; });
+  }
+  // the what-if builder shows only the fields of the chosen kind of change
+  const kind = document.getElementById("kind");
+  const sync = () => {
+    for (const label of document.querySelectorAll("label[data-kinds]")) {
+      label.hidden = !label.dataset.kinds.split(" ").includes(kind.value);
+    }
+  };
+  if (kind) { kind.addEventListener("change", sync); sync(); }
+  // long-running forms say so instead of looking stuck
+  for (const form of document.querySelectorAll("form[data-busy]")) {
+    form.addEventListener("submit", () => {
+      for (const button of form.querySelectorAll("button[type=submit]")) {
+        button.disabled = true;
+        button.textContent = form.dataset.busy;
+      }
+    });
+  }
+});

@@ -1,0 +1,424 @@
+"""The web cockpit: sign-in and sessions (in-process), then every page in headless Chromium.
+
+The browser tests drive Debian's chromium (`apt-get install chromium`; never `playwright
+install`) against the real service on a loopback port, over a copy of the small demo. They
+compare figures on the pages with the facade's own query results, act (run scenarios, replan
+and approve, acknowledge an alert, ask), save screenshots, and check that the browser asked
+nothing of any host but the service.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from companybrain.brain import Brain
+from companybrain.delivery.app import BrainService, create_app
+from companybrain.semantic.query import MetricQuery
+
+CHROMIUM = os.environ.get("BRAIN_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCOPES = ["read:metrics", "read:objects"]
+PAGES = {
+    "": "Overview",
+    "margin": "Margin explorer",
+    "sales": "Sales",
+    "talent": "Talent",
+    "operations": "Operations",
+    "disruption": "Disruption response",
+    "scenarios": "Scenarios",
+    "alerts": "Alerts",
+    "ask": "Ask",
+}
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+OVERVIEW_TARGET_SECONDS = 2.0
+
+
+@pytest.fixture(scope="module")
+def brain(small_demo: Callable[[str], Path]) -> Iterator[Brain]:
+    b = Brain.open(small_demo("cockpit"))
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def app(brain: Brain) -> FastAPI:
+    return create_app(brain=brain)
+
+
+@pytest.fixture(scope="module")
+def svc(app: FastAPI) -> BrainService:
+    found: BrainService = app.state.service
+    return found
+
+
+@pytest.fixture(scope="module")
+def tokens(svc: BrainService) -> dict[str, str]:
+    users = ["ceo", "cfo", "emea_rep", "emea_hrbp", "mke_plant_manager"]
+    return {u: svc.tokens.create(u, SCOPES)[0] for u in users}
+
+
+@pytest.fixture(scope="module")
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+def signed_in(client: TestClient, token: str) -> TestClient:
+    client.cookies.clear()
+    response = client.post("/cockpit/signin", data={"token": token, "next": "/cockpit/"}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
+# --- sign-in and sessions, in-process -----------------------------------------------------------
+
+
+def test_pages_need_a_session_and_sign_in_sets_an_httponly_cookie(client: TestClient, tokens: dict[str, str]) -> None:
+    client.cookies.clear()
+    response = client.get("/cockpit/margin?by=site", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/cockpit/signin?next=%2Fcockpit%2Fmargin")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/cockpit/"
+    bad = client.post("/cockpit/signin", data={"token": "cbt_not-a-real-token"})
+    assert bad.status_code == 401 and "unknown API token" in bad.text
+    response = client.post("/cockpit/signin", data={"token": tokens["ceo"], "next": "https://evil.example/"})
+    cookie = response.history[0].headers["set-cookie"] if response.history else ""
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/cockpit" in cookie
+    assert response.url.path == "/cockpit/"  # an outside `next` is never followed
+    assert tokens["ceo"] not in cookie
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_forms_need_the_session_csrf_value_and_this_origin(client: TestClient, tokens: dict[str, str]) -> None:
+    signed_in(client, tokens["ceo"])
+    response = client.post("/cockpit/ask", data={"question": "revenue by region in 2025"})
+    assert response.status_code == 400 and "expired" in response.text
+    other_site = {"Origin": "https://evil.example"}
+    response = client.post("/cockpit/signin", data={"token": tokens["ceo"]}, headers=other_site)
+    assert response.status_code == 400 and "another site" in response.text
+
+
+def test_a_revoked_token_ends_the_session(client: TestClient, svc: BrainService) -> None:
+    secret, token = svc.tokens.create("cfo", SCOPES)
+    signed_in(client, secret)
+    assert client.get("/cockpit/", follow_redirects=False).status_code == 200
+    svc.tokens.revoke(token.token_id)
+    response = client.get("/cockpit/", follow_redirects=False)
+    assert response.status_code == 303 and "revoked" in response.headers["location"]
+
+
+def test_sign_out_drops_the_session(client: TestClient, tokens: dict[str, str]) -> None:
+    signed_in(client, tokens["cfo"])
+    sid = client.cookies.get("brain_cockpit")
+    client.post("/cockpit/signout")
+    client.cookies.set("brain_cockpit", sid or "", path="/cockpit")
+    assert client.get("/cockpit/", follow_redirects=False).status_code == 303
+
+
+# --- the browser -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(app: FastAPI, svc: BrainService) -> Iterator[str]:
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(10)
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cockpit-screenshots")
+
+
+@pytest.fixture
+def requests_seen() -> Iterator[list[str]]:
+    """Every URL the test's browser pages request; none may leave localhost."""
+    seen: list[str] = []
+    yield seen
+    assert seen, "the browser made no request at all"
+    outside = [u for u in seen if urlparse(u).scheme not in ("http", "data") or urlparse(u).hostname not in LOCAL_HOSTS]
+    outside = [u for u in outside if not u.startswith("data:")]
+    assert outside == [], f"the browser asked hosts other than the service: {outside}"
+
+
+def session_for(browser: Any, server: str, token: str, seen: list[str]) -> tuple[Any, Any, float]:
+    """A fresh browser context signed in with `token`; (context, page, seconds to the overview)."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.on("request", lambda request: seen.append(request.url))
+    page.goto(f"{server}/cockpit/")
+    assert "/cockpit/signin" in page.url
+    page.fill("#token", token)
+    started = time.perf_counter()
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server}/cockpit/", wait_until="load")
+    return context, page, time.perf_counter() - started
+
+
+def facade(svc: BrainService, query: MetricQuery, user: str, scenario: str | None = None) -> list[list[Any]]:
+    with svc.use() as brain:
+        return brain.query(query, user, scenario=scenario).rows
+
+
+def trailing_year(svc: BrainService) -> str:
+    from companybrain.delivery.web.reads import trailing_year
+
+    return trailing_year(svc)
+
+
+def bar_labels(page: Any, panel: str) -> list[str]:
+    """The full labels of a bar chart's bars, top to bottom."""
+    found: list[str] = page.locator(f"{panel} text.blabel").evaluate_all("els => els.map(e => e.dataset.label)")
+    return found
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def ceo_alert(svc: BrainService) -> str:
+    """An open alert addressed to the executives, as the alert engine records one."""
+    from companybrain.delivery.alerts import ALERT_COLUMNS, ALERTS, AlertEngine
+
+    row = dict.fromkeys(ALERT_COLUMNS)
+    row.update(
+        alert_id="al_cockpit01",
+        rule="on_time_delivery_drop",
+        key="",
+        severity="warning",
+        title="On-time delivery fell 12% month on month",
+        message="On-time delivery 2026-02: 58.1% (2026-01: 66.0%).",
+        audience="ceo",
+        fired_at="2026-03-01T08:00:00.000000+00:00",
+        status="open",
+    )
+    with svc.use() as brain:
+        AlertEngine(brain).close()  # creates the tables
+        schema = pa.schema([(c, pa.string()) for c in ALERT_COLUMNS])
+        brain.warehouse.write_arrow(ALERTS, pa.Table.from_pylist([row], schema=schema), create=False)
+    return "al_cockpit01"
+
+
+@pytest.mark.services
+def test_ceo_reads_every_page_with_the_facades_figures(
+    browser: Any, server: str, svc: BrainService, tokens: dict[str, str], shots: Path, requests_seen: list[str]
+) -> None:
+    context, page, seconds = session_for(browser, server, tokens["ceo"], requests_seen)
+    print(f"overview after sign-in: {seconds:.2f} s (target < {OVERVIEW_TARGET_SECONDS} s)")
+    assert seconds < OVERVIEW_TARGET_SECONDS
+    period = trailing_year(svc)
+    for name in ("revenue", "gross_margin", "cost_to_serve", "on_time_delivery"):
+        expected = facade(svc, MetricQuery((name,), period=period), "ceo")[0][0]
+        shown = float(page.get_attribute(f".tile[data-metric={name}]", "data-value") or "nan")
+        assert close(shown, expected), name
+        assert page.locator(f".tile[data-metric={name}] svg.chart circle").count() == 12  # one point a month
+    backlog = facade(svc, MetricQuery(("backlog",)), "ceo")[0][0]
+    assert close(float(page.get_attribute(".tile[data-metric=backlog]", "data-value") or "nan"), backlog)
+    assert "No model trained yet" in page.inner_text("#risks") or "score" in page.inner_text("#risks")
+    page.screenshot(path=str(shots / "ceo-overview.png"), full_page=True)
+    for slug, title in PAGES.items():
+        page.goto(f"{server}/cockpit/{slug}")
+        assert page.inner_text("h1") == title
+        assert "Internal Server Error" not in page.content()
+        page.screenshot(path=str(shots / f"ceo-{slug or 'overview'}.png"), full_page=True)
+
+    # margin: the bars are the facade's true margin by region; drill region -> segment -> customer -> orders
+    page.goto(f"{server}/cockpit/margin")
+    rows = facade(svc, MetricQuery(("true_margin",), by=("region",), period=period, order_by=("-true_margin",)), "ceo")
+    assert bar_labels(page, "#margin-breakdown") == [r[0] or "(none)" for r in rows]
+    page.locator("#margin-breakdown a").first.click()
+    assert "by=segment" in page.url and "region=" in page.url
+    page.locator("#margin-breakdown a").first.click()
+    assert "by=customer" in page.url
+    page.locator("#margin-breakdown a").first.click()
+    assert "by=order" in page.url
+    assert page.locator("#margin-breakdown table.orders tbody tr").count() > 0
+    page.screenshot(path=str(shots / "ceo-margin-orders.png"), full_page=True)
+
+    # sales: win rate by play as the facade computes it
+    page.goto(f"{server}/cockpit/sales")
+    plays = facade(svc, MetricQuery(("deals_closed",), by=("sales_play",), period=period), "ceo")
+    assert page.locator("#win-rate text.blabel").count() == len(plays)
+
+    # operations: one bar per site; talent: headcount by site
+    page.goto(f"{server}/cockpit/operations")
+    sites = facade(svc, MetricQuery(("capacity_utilisation",), by=("site",), period=period), "ceo")
+    assert page.locator("#utilisation-by-site text.blabel").count() == len(sites)
+    page.goto(f"{server}/cockpit/talent")
+    headcount = facade(svc, MetricQuery(("headcount",), by=("site",)), "ceo")
+    assert page.locator("#headcount-by-site text.blabel").count() == len(headcount)
+    context.close()
+
+
+@pytest.mark.services
+def test_ceo_runs_and_compares_scenarios(
+    browser: Any, server: str, svc: BrainService, tokens: dict[str, str], shots: Path, requests_seen: list[str]
+) -> None:
+    context, page, _ = session_for(browser, server, tokens["ceo"], requests_seen)
+    page.goto(f"{server}/cockpit/scenarios")
+    page.select_option("#kind", "demand")
+    page.fill("#change_pct", "15")
+    page.select_option("select[name=region]", "EMEA")
+    page.fill("input[name=period]", "2025")
+    page.click("#run-whatif")
+    page.wait_for_selector("#compare-table")
+    built = "cockpit_ceo_1"
+    cell = page.locator(f"#compare-table td[data-scenario={built}][data-kpi=revenue]")
+    expected = facade(svc, MetricQuery(("revenue",), period="2025"), "ceo", scenario=built)[0][0]
+    baseline = facade(svc, MetricQuery(("revenue",), period="2025"), "ceo")[0][0]
+    assert expected > baseline
+    assert "+" in cell.inner_text()
+    page.locator("form:has(input[name=name][value=pumps_price_up]) button").click()
+    page.wait_for_selector("#compare-table td[data-scenario=pumps_price_up]")
+    assert page.locator("#compare-table thead th").count() == 4  # KPI, baseline and the two runs
+    assert page.locator("#compare svg.chart rect").count() > 0
+    page.screenshot(path=str(shots / "ceo-scenarios.png"), full_page=True)
+    context.close()
+
+
+@pytest.mark.services
+def test_ceo_declares_a_disruption_sees_the_plan_and_approves(
+    browser: Any, server: str, svc: BrainService, tokens: dict[str, str], shots: Path, requests_seen: list[str]
+) -> None:
+    context, page, _ = session_for(browser, server, tokens["ceo"], requests_seen)
+    page.goto(f"{server}/cockpit/disruption")
+    page.select_option("select[name=site]", "MKE")
+    page.fill("input[name=line]", "L3")
+    page.fill("#capacity", "0")
+    page.fill("input[name=start]", "2026-03-02")
+    page.fill("input[name=days]", "10")
+    page.click("#disruption-form button[type=submit]")
+    page.wait_for_selector("#plan", timeout=60_000)
+    assert "MKE-L3" in page.inner_text("#plan h2")
+    assert page.locator("#plan-actions tbody tr").count() > 0
+    assert page.locator("#plan-kpis svg rect").count() > 0
+    assert page.locator("#plan-notifications details").count() > 0
+    page.screenshot(path=str(shots / "ceo-disruption-plan.png"), full_page=True)
+    page.click("#approve")
+    page.wait_for_selector("#approval")
+    approval = page.inner_text("#approval")
+    page.screenshot(path=str(shots / "ceo-disruption-approved.png"), full_page=True)
+    context.close()
+    with svc.use() as brain:
+        has_actions = hasattr(brain, "propose_replan")
+    if not has_actions:  # the button says so, and records nothing
+        assert approval.startswith("Not recorded")
+        return
+    assert "submitted as batch" in approval, approval
+    batch = approval.split("submitted as batch ")[1].split(":")[0]
+    # the proposer may not approve their own actions: the CFO approves the batch on the same page
+    context, page, _ = session_for(browser, server, tokens["cfo"], requests_seen)
+    page.goto(f"{server}/cockpit/disruption")
+    page.locator(f"#pending-actions form[data-batch='{batch}'] button").click()
+    page.wait_for_selector("#approval")
+    assert f"Batch {batch}" in page.inner_text("#approval")
+    context.close()
+
+
+@pytest.mark.services
+def test_ceo_acknowledges_an_alert_and_asks(
+    browser: Any, server: str, tokens: dict[str, str], ceo_alert: str, shots: Path, requests_seen: list[str]
+) -> None:
+    context, page, _ = session_for(browser, server, tokens["ceo"], requests_seen)
+    assert "On-time delivery fell" in page.inner_text("#open-alerts")
+    page.goto(f"{server}/cockpit/alerts")
+    row = page.locator(f"tr[data-alert={ceo_alert}]")
+    row.locator("button", has_text="Acknowledge").click()
+    page.wait_for_selector("#alert-message")
+    assert "acked by ceo" in page.locator(f"tr[data-alert={ceo_alert}]").inner_text()
+    page.goto(f"{server}/cockpit/ask")
+    page.fill("#question", "what was revenue by region in Q4 2025?")
+    page.click("#ask-form button")
+    page.wait_for_selector("#answer")
+    assert page.get_attribute("#answer", "data-kind") == "answer"
+    assert page.locator("#answer svg.chart").count() == 1
+    page.screenshot(path=str(shots / "ceo-ask.png"), full_page=True)
+    page.click("header .who button")
+    assert "/cockpit/signin" in page.url
+    page.goto(f"{server}/cockpit/")
+    assert "/cockpit/signin" in page.url
+    context.close()
+
+
+@pytest.mark.services
+def test_emea_rep_sees_emea_only_and_no_people_pages(
+    browser: Any, server: str, svc: BrainService, tokens: dict[str, str], shots: Path, requests_seen: list[str]
+) -> None:
+    context, page, _ = session_for(browser, server, tokens["emea_rep"], requests_seen)
+    assert page.inner_text(".tile[data-metric=cost_to_serve]").count("Not available to you") == 1
+    assert page.get_attribute(".tile[data-metric=revenue]", "data-value") is not None
+    period = trailing_year(svc)
+    page.goto(f"{server}/cockpit/margin")
+    assert "True margin (after cost to serve) is not available to you" in page.inner_text("#margin-note")
+    assert bar_labels(page, "#margin-breakdown") == ["EMEA"]
+    expected = facade(svc, MetricQuery(("gross_margin",), by=("region",), period=period), "emea_rep")
+    assert [r[0] for r in expected] == ["EMEA"]
+    page.goto(f"{server}/cockpit/sales?by=sales_region")
+    assert set(bar_labels(page, "#win-rate")) == {"EMEA"}
+    page.screenshot(path=str(shots / "emea-rep-sales.png"), full_page=True)
+    for slug in ("talent", "operations"):
+        response = page.goto(f"{server}/cockpit/{slug}")
+        assert response is not None and response.status == 403
+        assert "not available to you" in page.inner_text("#refused")
+        assert page.locator("header nav .off", has_text=PAGES[slug]).count() == 1
+    page.screenshot(path=str(shots / "emea-rep-talent-refused.png"), full_page=True)
+    context.close()
+
+
+@pytest.mark.services
+def test_emea_hrbp_sees_emea_people(
+    browser: Any, server: str, svc: BrainService, tokens: dict[str, str], requests_seen: list[str]
+) -> None:
+    context, page, _ = session_for(browser, server, tokens["emea_hrbp"], requests_seen)
+    page.goto(f"{server}/cockpit/talent")
+    sites = facade(svc, MetricQuery(("headcount",), by=("site",)), "emea_hrbp")
+    labels = set(bar_labels(page, "#headcount-by-site"))
+    assert labels == {r[0] for r in sites} and 0 < len(labels) < 8  # the EMEA plants only
+    context.close()
