@@ -133,14 +133,21 @@ def register(app: typer.Typer, state: Any) -> None:
     @app.command()
     def build(
         full: Annotated[bool, typer.Option("--full", help="Rebuild every object type, changed or not.")] = False,
+        factory: Annotated[
+            bool, typer.Option("--factory/--no-factory", help="Then train and score the use cases that are due.")
+        ] = True,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Materialize the ontology (what changed since the last build); a failing blocking contract
-        keeps the previous objects."""
-        with open_brain(state) as brain, step_progress("build") as progress:
-            report = brain.build(progress, full=full)
+        keeps the previous objects. Then train and score the use cases whose schedule is due."""
+        from companybrain import factory as factory_mod
+
+        with open_brain(state) as brain:
+            with step_progress("build") as progress:
+                report = brain.build(progress, full=full)
+            due = factory_mod.run_due(brain) if factory and brain.project.usecases else []
         if format == "json":
-            print_json(report.as_dict())
+            print_json({**report.as_dict(), "factory": due})
             return
         print_rows([{"object_type": k, "rows": v} for k, v in report.objects.items()], title="objects")
         failed = [c for c in report.contracts if not c.passed]
@@ -150,6 +157,10 @@ def register(app: typer.Typer, state: Any) -> None:
             f"contracts: {len(report.contracts) - len(failed)} passed, {len(failed)} failed{note}; "
             f"built in {report.seconds:.1f} s"
         )
+        for r in due:
+            state_text = "ok" if r["status"] == "ok" else f"failed: {r['error']}"
+            step = "trained" if "backtest" in r else "scored"
+            console.print(f"factory: {r['usecase']} {step if r['status'] == 'ok' else ''} {state_text}")
 
     @app.command()
     def contracts(format: FormatOpt = "table") -> None:  # type: ignore[assignment]

@@ -36,6 +36,7 @@ def make_app(state: Any) -> typer.Typer:
         """Run the main job: generate the demo, ingest every source, build the ontology, run the contracts."""
         if ctx.invoked_subcommand is not None:
             return
+        from companybrain import factory
         from companybrain.brain import Brain
         from companybrain.cli.data import row_progress
         from companybrain.demo.generate import generate_demo
@@ -62,7 +63,15 @@ def make_app(state: Any) -> typer.Typer:
             t0 = time.perf_counter()
             results = brain.contracts()
             timings["contracts"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            trained = factory.train(
+                brain, progress=lambda name, step: err_console.print(f"{step} {name} ...", style="dim")
+            )
+            scored = factory.score(brain)
+            timings["factory"] = time.perf_counter() - t0
+            err_console.print(f"trained and scored {len(trained)} use cases [{timings['factory']:.1f} s]")
         passed = sum(r.passed for r in results)
+        factory_rows = [_factory_row(t, sc) for t, sc in zip(trained, scored, strict=True)]
         result = {
             "project": str(out),
             "scale": scale,
@@ -71,6 +80,7 @@ def make_app(state: Any) -> typer.Typer:
             "sources": [s.as_dict() for s in loads],
             "objects": report.objects,
             "contracts": {"passed": passed, "failed": len(results) - passed},
+            "factory": factory_rows,
             "seconds": {k: round(v, 2) for k, v in timings.items()},
         }
         if format == "json":
@@ -79,6 +89,7 @@ def make_app(state: Any) -> typer.Typer:
         print_rows([{"object_type": k, "rows": v} for k, v in report.objects.items()], title="Acme Industrial: objects")
         print_rows([{"step": k, "seconds": round(v, 2)} for k, v in timings.items()], title="time per step")
         console.print(f"contracts: {passed} passed, {len(results) - passed} failed")
+        print_rows(factory_rows, title="AI factory: the demo's use cases (backtest on a later holdout)")
         console.print(f"Explore:  cd {out} && brain query revenue gross_margin margin_pct --by region --period 2025-Q4")
 
     @app.command()
@@ -154,3 +165,19 @@ def make_app(state: Any) -> typer.Typer:
             )
 
     return app
+
+
+def _factory_row(trained: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+    """One line per use case: its backtest against the baseline, and what scoring wrote."""
+    if trained["status"] != "ok":
+        return {"usecase": trained["usecase"], "status": f"failed: {trained['error']}"}
+    model, base = trained["backtest"]["model"], trained["backtest"]["baseline"]
+    metric = {"forecast": "smape", "classify": "roc_auc", "regress": "mae"}.get(trained["task"])
+    return {
+        "usecase": trained["usecase"],
+        "status": f"v{trained['version']} {trained['promotion']}",
+        "metric": metric or "-",
+        "model": round(model[metric], 4) if metric in model else None,
+        "baseline": round(base[metric], 4) if metric in base else None,
+        "written": scored.get("written_to") if scored["status"] == "ok" else f"not scored: {scored['error']}",
+    }

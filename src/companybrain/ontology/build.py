@@ -14,7 +14,16 @@ from sqlglot import exp
 
 from companybrain.errors import ContractFailed, NotFound, WarehouseError
 from companybrain.ontology.contracts import ContractResult, run_contracts
-from companybrain.ontology.model import NEXT, SCHEMA, link_query, link_table, materialize_query, object_table
+from companybrain.ontology.model import (
+    FACTORY_SCHEMA,
+    NEXT,
+    SCHEMA,
+    factory_tables,
+    link_query,
+    link_table,
+    materialize_query,
+    object_table,
+)
 from companybrain.project import Project
 from companybrain.sources import load_log
 from companybrain.sources.load_log import LOAD_ID_COLUMN, META
@@ -96,6 +105,11 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
     wh.execute(create_table(VERSIONS, VERSION_COLUMNS))
     _drop_staged(wh)
     objects = project.objects
+    factory = factory_tables(objects)
+    if factory:
+        wh.ensure_schema(FACTORY_SCHEMA)
+        for t, columns in factory.items():
+            wh.execute(create_table(t, columns))
     wanted = _versions(project, wh)
     built = {r["object_type"]: r for r in wh.query_arrow(exp.select("*").from_(VERSIONS)).to_pylist()}
     live = set(wh.list_tables(SCHEMA))
@@ -200,7 +214,9 @@ def _upsert_only(project: Project, obj: ObjectType) -> bool:
 
 
 def _require_inputs(wh: Warehouse, objects: dict[str, ObjectType], plan: dict[str, str]) -> None:
-    present = {f"raw.{t}" for t in wh.list_tables("raw")}
+    present = {f"raw.{t}" for t in wh.list_tables("raw")} | {
+        f"{FACTORY_SCHEMA}.{t}" for t in wh.list_tables(FACTORY_SCHEMA)
+    }
     missing = {name: sorted(inputs_of(objects[name]) - present) for name in plan}
     listed = "; ".join(f"{name} needs {', '.join(tables)}" for name, tables in missing.items() if tables)
     if listed:

@@ -13,6 +13,7 @@ from companybrain.warehouse.ddl import col, table
 from companybrain.warehouse.types import sql_type
 
 SCHEMA = "ontology"
+FACTORY_SCHEMA = "factory"
 NEXT = "__next__"
 
 
@@ -61,8 +62,41 @@ def links_of(objects: dict[str, ObjectType], name: str) -> list[LinkView]:
     return found
 
 
+def prediction_table(usecase: str) -> exp.Table:
+    """Where the factory keeps a use case's latest scores: one row per scored object."""
+    return table(FACTORY_SCHEMA, f"predictions__{usecase}")
+
+
+# the scores table's columns; `_`-prefixed so that they never clash with a source's own columns
+PREDICTION_COLUMNS = {
+    "_entity_key": "string",
+    "_value": "float",
+    "_reasons": "string",
+    "_version": "string",
+    "_scored_at": "timestamp",
+}
+PREDICTED_SUFFIXES = {"": "_value", "_reasons": "_reasons", "_version": "_version"}
+
+
+def factory_tables(objects: dict[str, ObjectType]) -> dict[exp.Table, dict[str, str]]:
+    """The factory's tables that objects are built from, with their columns: the scores tables of
+    predicted properties and the forecast tables that forecast objects map. They exist (empty) before
+    the first training, so that an object type can be built before its use case has run."""
+    found: dict[exp.Table, dict[str, str]] = {}
+    for obj in objects.values():
+        for prop in obj.properties.values():
+            if prop.predicted_by:
+                found[prediction_table(prop.predicted_by)] = PREDICTION_COLUMNS
+        if obj.source and obj.source.startswith(f"{FACTORY_SCHEMA}."):
+            found[raw_ref(obj.source)] = {p.column or n: p.type for n, p in obj.properties.items()}
+    return found
+
+
 def materialize_query(obj: ObjectType) -> exp.Select:
-    """SELECT the typed properties of an object type from its raw table or SQL."""
+    """SELECT the typed properties of an object type from its raw table or SQL.
+
+    Properties the factory predicts come from its scores table, joined on the object's key, so a
+    rebuilt object keeps the latest scores."""
     if obj.sql is not None:
         query = sqlglot.parse_one(obj.sql, dialect=SPEC_DIALECT)
         assert isinstance(query, exp.Query)
@@ -70,11 +104,24 @@ def materialize_query(obj: ObjectType) -> exp.Select:
     else:
         assert obj.source is not None
         source = raw_ref(obj.source)
+    key_prop = obj.properties[obj.key]
+    key_value = parse_expression(key_prop.expr) if key_prop.expr else col(key_prop.column or obj.key)
     projections = []
+    joins: list[str] = []
     for name, prop in obj.properties.items():
-        value = parse_expression(prop.expr) if prop.expr else col(prop.column or name)
+        if prop.predicted_by:
+            alias = f"_scores_{prop.predicted_by}"
+            if alias not in joins:
+                joins.append(alias)
+            value: exp.Expr = exp.column(prop.column or "_value", table=alias)
+        else:
+            value = parse_expression(prop.expr) if prop.expr else col(prop.column or name)
         projections.append(exp.Cast(this=value, to=sql_type(prop.type)).as_(name, quoted=True))
     select = exp.select(*projections).from_(source)
+    for alias in joins:
+        usecase = alias[len("_scores_") :]
+        on = exp.column("_entity_key", table=alias).eq(exp.Cast(this=key_value.copy(), to=sql_type("string")))
+        select = select.join(prediction_table(usecase).as_(alias), on=on, join_type="left")
     if obj.where:
         select = select.where(parse_expression(obj.where))
     return select

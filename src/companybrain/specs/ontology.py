@@ -40,6 +40,9 @@ class Property(Spec):
     tags: list[str] = Field(default_factory=list, description="e.g. pii, salary, hr, financial")
     unit: str | None = None
     currency: str | None = None
+    predicted_by: str | None = Field(
+        None, description="Set by the factory: the use case whose scores this property holds (not for YAML)."
+    )
 
     @field_validator("expr")
     @classmethod

@@ -1,0 +1,128 @@
+"""/api/v1/usecases: the AI factory's use cases, their versions and backtests, and their predictions.
+
+Predictions are properties (or, for forecasts, objects) of the ontology, so they are read like any
+object: as the caller, through the policies (an HR-tagged risk is masked for those who may not see
+it, a regional caller sees their region). Training and scoring need the `write:factory` scope.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import Field
+
+from companybrain.delivery.auth import Caller, require, service
+from companybrain.delivery.models import ApiModel, jsonable, problem_responses
+from companybrain.errors import PolicyDenied
+
+if TYPE_CHECKING:
+    from companybrain.delivery.app import BrainService
+
+router = APIRouter(prefix="/usecases", tags=["usecases"], responses=problem_responses(401, 403, 404, 422, 500, 503))
+ReadCaller = Annotated[Caller, Depends(require("read:objects"))]
+WriteCaller = Annotated[Caller, Depends(require("write:factory"))]
+Service = Annotated["BrainService", Depends(service)]
+Name = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+
+
+class UseCaseInfo(ApiModel):
+    usecase: str
+    task: str
+    output: str | None
+    owner: str
+    versions: int
+    champion: int | None
+    metric: str
+    champion_score: float | None
+    baseline_score: float | None
+    schedule: str
+
+
+class UseCaseDetail(ApiModel):
+    """A use case's definition, versions, its champion's backtest and lineage, drift and live accuracy."""
+
+    usecase: str
+    description: str
+    owner: str
+    task: str
+    entity: str | None
+    output: str | None
+    model_family: str
+    baseline: str
+    schedule: str
+    registry: str
+    champion: dict[str, Any] | None
+    versions: list[dict[str, Any]]
+    backtest: dict[str, Any] | None = None
+    lineage: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = None
+    live_accuracy: dict[str, Any] | None = None
+
+
+class Predictions(ApiModel):
+    usecase: str
+    output: str = Field(description="Type.property scored, or the forecast object type.")
+    predictions: list[dict[str, Any]] = Field(description="Highest scores first (forecasts by series and period).")
+
+
+class StepResult(ApiModel):
+    results: list[dict[str, Any]] = Field(description="One report per use case: status, version, backtest or scored.")
+
+
+@router.get("", response_model=list[UseCaseInfo], summary="The use cases with their champion and its backtest")
+def list_usecases(caller: ReadCaller, svc: Service) -> list[UseCaseInfo]:
+    from companybrain import factory
+
+    with svc.use() as brain:
+        rows = factory.list_usecases(brain)
+    return [UseCaseInfo.model_validate(jsonable(r)) for r in rows]
+
+
+@router.get("/{name}", response_model=UseCaseDetail, summary="Versions, backtest, lineage, drift, live accuracy")
+def show_usecase(name: Name, caller: ReadCaller, svc: Service) -> UseCaseDetail:
+    from companybrain import factory
+
+    with svc.use() as brain:
+        report = factory.show(brain, name)
+    return UseCaseDetail.model_validate(jsonable(report))
+
+
+@router.get("/{name}/predictions", response_model=Predictions, summary="Latest predictions, as the caller sees them")
+def predictions(
+    name: Name, caller: ReadCaller, svc: Service, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+) -> Predictions:
+    from companybrain import factory
+
+    with svc.use() as brain:
+        uc = factory.usecase(brain, name)
+        if uc.output.object:
+            rows = brain.objects(uc.output.object, None, limit, caller.principal)
+            return Predictions(usecase=name, output=uc.output.object, predictions=jsonable(rows))
+        assert uc.entity is not None and uc.output.property is not None
+        prop = uc.output.property
+        found = brain.objects(uc.entity, f"{prop} IS NOT NULL", None, caller.principal)
+    if any(row.get(prop) == "***" for row in found):
+        raise PolicyDenied(f"{uc.entity}.{prop} is masked for {caller.principal.user}", policy="mask")
+    found.sort(key=lambda row: -float(row[prop]))
+    return Predictions(usecase=name, output=f"{uc.entity}.{prop}", predictions=jsonable(found[:limit]))
+
+
+@router.post("/train", response_model=StepResult, summary="Train use cases (all, or those named)")
+def train(
+    caller: WriteCaller, svc: Service, usecase: Annotated[list[str] | None, Query(max_length=50)] = None
+) -> StepResult:
+    from companybrain import factory
+
+    with svc.use() as brain:
+        return StepResult(results=jsonable(factory.train(brain, usecase)))
+
+
+@router.post("/score", response_model=StepResult, summary="Score use cases with their champions")
+def score(
+    caller: WriteCaller, svc: Service, usecase: Annotated[list[str] | None, Query(max_length=50)] = None
+) -> StepResult:
+    from companybrain import factory
+
+    with svc.use() as brain:
+        return StepResult(results=jsonable(factory.score(brain, usecase)))

@@ -1,0 +1,190 @@
+"""The AI factory: use cases trained, backtested, versioned and scored back onto the ontology."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from companybrain.errors import BrainError, NotFound, did_you_mean
+
+log = logging.getLogger("companybrain.factory")
+
+if TYPE_CHECKING:
+    from companybrain.brain import Brain
+    from companybrain.specs.usecases import UseCase
+
+Progress = Callable[[str, str], None]
+SCHEDULE_DAYS = {"daily": 1, "weekly": 7, "monthly": 30}
+
+
+def usecase(brain: Brain, name: str) -> UseCase:
+    found = brain.project.usecases.get(name)
+    if found is None:
+        raise NotFound(
+            f"unknown use case {name!r}; {did_you_mean(name, brain.project.usecases)}",
+            hint="`brain factory list` shows the project's use cases",
+        )
+    return found
+
+
+def _selected(brain: Brain, names: list[str] | None) -> list[str]:
+    chosen = names or sorted(brain.project.usecases)
+    for name in chosen:
+        usecase(brain, name)
+    return chosen
+
+
+def train(brain: Brain, names: list[str] | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Train each use case (all by default). One that fails is reported and the others still run."""
+    from companybrain.factory.registry import Registry
+
+    registry = Registry(brain.project)
+    return [
+        _each(name, "train", progress, lambda uc: _train_one(brain, uc, registry), brain)
+        for name in _selected(brain, names)
+    ]
+
+
+def score(brain: Brain, names: list[str] | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Score each use case with its champion and write the results onto the ontology."""
+    from companybrain.factory.registry import Registry
+
+    registry = Registry(brain.project)
+    return [
+        _each(name, "score", progress, lambda uc: _score_one(brain, uc, registry), brain)
+        for name in _selected(brain, names)
+    ]
+
+
+def run_due(brain: Brain, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Train and score the use cases whose schedule says they are due (never trained counts as due)."""
+    from companybrain.factory.registry import Registry
+
+    registry = Registry(brain.project)
+    due = []
+    for name, uc in sorted(brain.project.usecases.items()):
+        if uc.schedule == "manual":
+            continue
+        versions = registry.versions(name)
+        last = date.fromisoformat(versions[0].trained_at[:10]) if versions else None
+        if last is None or date.today() - last >= timedelta(days=SCHEDULE_DAYS[uc.schedule]):
+            due.append(name)
+    results = []
+    for name in due:
+        trained = _each(name, "train", progress, lambda uc: _train_one(brain, uc, registry), brain)
+        results.append(trained)
+        if trained["status"] == "ok":
+            results.append(_each(name, "score", progress, lambda uc: _score_one(brain, uc, registry), brain))
+    return results
+
+
+def show(brain: Brain, name: str) -> dict[str, Any]:
+    """A use case's definition, versions (champion first), its champion's backtest, drift and live accuracy."""
+    from companybrain.factory import monitor
+    from companybrain.factory.registry import Registry
+
+    uc = usecase(brain, name)
+    registry = Registry(brain.project)
+    versions = registry.versions(name)
+    champion = next((v for v in versions if v.status == "champion"), None)
+    out: dict[str, Any] = {
+        "usecase": name,
+        "description": uc.description,
+        "owner": uc.owner,
+        "task": uc.task,
+        "entity": uc.entity,
+        "output": f"{uc.entity}.{uc.output.property}" if uc.output.property else uc.output.object,
+        "model_family": uc.model_family,
+        "baseline": uc.baseline,
+        "schedule": uc.schedule,
+        "registry": registry.uri,
+        "champion": champion.as_dict() if champion else None,
+        "versions": [v.as_dict() for v in versions],
+    }
+    if champion is not None:
+        out["backtest"] = registry.read_json(champion, "backtest.json")
+        out["backtest"].pop("per_fold", None)
+        out["lineage"] = registry.read_json(champion, "lineage.json")
+        if uc.task != "forecast":
+            out["drift"] = _current_drift(brain, uc, registry, champion)
+            out["live_accuracy"] = monitor.live_accuracy(brain, uc)
+    return out
+
+
+def list_usecases(brain: Brain) -> list[dict[str, Any]]:
+    from companybrain.factory.registry import Registry
+
+    registry = Registry(brain.project)
+    rows = []
+    for name, uc in sorted(brain.project.usecases.items()):
+        versions = registry.versions(name)
+        champion = next((v for v in versions if v.status == "champion"), None)
+        metric, _ = uc.primary_metric
+        rows.append(
+            {
+                "usecase": name,
+                "task": uc.task,
+                "output": f"{uc.entity}.{uc.output.property}" if uc.output.property else uc.output.object,
+                "owner": uc.owner,
+                "versions": len(versions),
+                "champion": champion.version if champion else None,
+                "metric": metric,
+                "champion_score": champion.metrics.get(f"model_{metric}") if champion else None,
+                "baseline_score": champion.metrics.get(f"baseline_{metric}") if champion else None,
+                "schedule": uc.schedule,
+            }
+        )
+    return rows
+
+
+def _current_drift(brain: Brain, uc: UseCase, registry: Any, champion: Any) -> dict[str, Any]:
+    from companybrain.factory import monitor
+    from companybrain.factory.training import scoring_set
+
+    try:
+        data = scoring_set(brain, uc, brain.principal(uc.run_as))
+    except BrainError as exc:
+        return {"status": "not measurable", "reason": exc.message}
+    return monitor.drift(registry.read_json(champion, "profile.json"), data.frame, data.features, data.categorical)
+
+
+def _train_one(brain: Brain, uc: UseCase, registry: Any) -> dict[str, Any]:
+    if uc.task == "forecast":
+        from companybrain.factory.forecast_line import train_forecast
+
+        return train_forecast(brain, uc, registry)
+    from companybrain.factory.line import train_entity
+
+    return train_entity(brain, uc, registry)
+
+
+def _score_one(brain: Brain, uc: UseCase, registry: Any) -> dict[str, Any]:
+    if uc.task == "forecast":
+        from companybrain.factory.forecast_line import score_forecast
+
+        return score_forecast(brain, uc, registry)
+    from companybrain.factory.line import score_entity
+
+    return score_entity(brain, uc, registry)
+
+
+def _each(
+    name: str, step: str, progress: Progress | None, run: Callable[[UseCase], dict[str, Any]], brain: Brain
+) -> dict[str, Any]:
+    if progress:
+        progress(name, step)
+    try:
+        return run(usecase(brain, name))
+    except BrainError as exc:
+        return {"usecase": name, "step": step, "status": "failed", "error": exc.message, "hint": exc.hint}
+    except Exception as exc:  # one use case's failure must not stop the others; the report names it
+        log.exception("use case %s failed at %s", name, step)
+        return {
+            "usecase": name,
+            "step": step,
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "hint": None,
+        }

@@ -1,0 +1,348 @@
+"""The factory line for entity use cases: train (backtest against the baseline, register, promote) and
+score (write predictions back onto the ontology with the model version and reasons)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sqlglot import exp
+
+from companybrain.errors import BrainError
+from companybrain.factory import monitor
+from companybrain.factory.registry import CHALLENGER, CHAMPION, Registry, Version
+from companybrain.factory.tabular import TabularModel, classification_metrics, regression_metrics
+from companybrain.factory.training import AS_OF, KEY, LABEL, TrainingSet, scoring_set, today_of, training_set
+from companybrain.ontology.model import FACTORY_SCHEMA, object_table, prediction_table
+from companybrain.specs.usecases import UseCase
+from companybrain.warehouse.ddl import col
+
+if TYPE_CHECKING:
+    from companybrain.brain import Brain
+
+MODEL_FILE = "model.joblib"
+TOO_GOOD_AUC = 0.98
+REASONS_FOR_TOP = 2000
+
+
+def train_entity(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, Any]:
+    """Build the training set, backtest model vs baseline on a later holdout, register, maybe promote."""
+    started = time.perf_counter()
+    principal = brain.principal(uc.run_as)
+    data = training_set(brain, uc, principal)
+    frame = data.frame
+    has_label = LABEL in frame
+    backtest = cross_validation(uc, data) if uc.backtest.method == "cross_validation" else holdout(uc, data)
+    final = TabularModel(uc.model_family, uc.task, data.features, data.categorical).fit(
+        frame, frame[LABEL].to_numpy() if has_label else None, uc.params
+    )
+    status, reason = promotion(uc, registry, backtest)
+    metrics = {f"model_{k}": v for k, v in backtest["model"].items()}
+    metrics |= {f"baseline_{k}": v for k, v in backtest["baseline"].items()}
+    params = {
+        "task": uc.task,
+        "entity": uc.entity,
+        "model_family": uc.model_family,
+        "baseline": uc.baseline,
+        "features": ",".join(data.features),
+        "backtest": uc.backtest.method,
+        "holdout_days": uc.backtest.holdout_days,
+        "training_rows": len(frame),
+        **{f"param_{k}": v for k, v in uc.params.items()},
+    }
+    lineage = lineage_of(brain, uc, data)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / MODEL_FILE
+        joblib.dump(final, path)
+        version = registry.record(
+            uc.name,
+            status=status,
+            model_family=uc.model_family,
+            data_version=brain.data_version(),
+            params=params,
+            metrics=metrics,
+            artifacts={
+                "backtest.json": backtest,
+                "lineage.json": lineage,
+                "profile.json": monitor.profile(frame, data.features, data.categorical),
+                "usecase.json": uc.model_dump(mode="json"),
+            },
+            files={"model": path},
+        )
+    return {
+        "usecase": uc.name,
+        "task": uc.task,
+        "status": "ok",
+        "version": version.version,
+        "promotion": version.status,
+        "promotion_reason": reason,
+        "backtest": backtest,
+        "lineage": lineage,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _pair(uc: UseCase, data: TrainingSet, train: pd.DataFrame) -> tuple[TabularModel, TabularModel]:
+    """The model and its baseline fitted on the same rows. An anomaly baseline watches the first
+    feature (the monitored signal) alone, as a control chart would."""
+    label = train[LABEL].to_numpy() if LABEL in train else None
+    model = TabularModel(uc.model_family, uc.task, data.features, data.categorical).fit(train, label, uc.params)
+    base_features = data.features[:1] if uc.task == "anomaly" else data.features
+    base_categorical = [c for c in data.categorical if c in base_features]
+    baseline = TabularModel(uc.baseline, uc.task, base_features, base_categorical).fit(train, label, {})
+    return model, baseline
+
+
+def holdout(uc: UseCase, data: TrainingSet) -> dict[str, Any]:
+    """Train on the earlier snapshots, test on the later ones."""
+    train, test = split(uc, data.frame)
+    model, baseline = _pair(uc, data, train)
+    backtest: dict[str, Any] = {
+        "method": "time",
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "train_as_of": [_day(train[AS_OF].min()), _day(train[AS_OF].max())],
+        "test_as_of": [_day(test[AS_OF].min()), _day(test[AS_OF].max())],
+        "model": _evaluate(uc, test, model.predict(test)),
+        "baseline": _evaluate(uc, test, baseline.predict(test)),
+    }
+    backtest["warnings"] = leakage_warnings(uc, test, backtest["model"], data)
+    return backtest
+
+
+def cross_validation(uc: UseCase, data: TrainingSet) -> dict[str, Any]:
+    """Every row scored by models that did not see it (stratified folds); figures on the pooled
+    out-of-fold scores, with the spread of the per-fold figures."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    frame = data.frame
+    if LABEL not in frame:
+        raise BrainError(f"use case {uc.name}: cross_validation needs a target")
+    label = frame[LABEL].to_numpy()
+    folds = uc.backtest.folds
+    splitter = (
+        StratifiedKFold(folds, shuffle=True, random_state=0)
+        if uc.task == "classify"
+        else KFold(folds, shuffle=True, random_state=0)
+    )
+    scores = {"model": np.zeros(len(frame)), "baseline": np.zeros(len(frame))}
+    per_fold: list[dict[str, Any]] = []
+    for i, (train_idx, test_idx) in enumerate(splitter.split(frame, label)):
+        train, test = frame.iloc[train_idx], frame.iloc[test_idx]
+        model, baseline = _pair(uc, data, train)
+        scores["model"][test_idx] = model.predict(test)
+        scores["baseline"][test_idx] = baseline.predict(test)
+        per_fold.append(
+            {
+                "fold": i + 1,
+                "model": _evaluate(uc, test, scores["model"][test_idx]),
+                "baseline": _evaluate(uc, test, scores["baseline"][test_idx]),
+            }
+        )
+    metric, _ = uc.primary_metric
+    spread = {
+        f"{who}_{metric}_fold_sd": float(np.std([f[who].get(metric, np.nan) for f in per_fold]))
+        for who in ("model", "baseline")
+    }
+    backtest: dict[str, Any] = {
+        "method": "cross_validation",
+        "folds": folds,
+        "rows": len(frame),
+        "model": _evaluate(uc, frame, scores["model"]),
+        "baseline": _evaluate(uc, frame, scores["baseline"]),
+        "fold_spread": spread,
+        "per_fold": per_fold,
+    }
+    backtest["warnings"] = leakage_warnings(uc, frame, backtest["model"], data)
+    return backtest
+
+
+def split(uc: UseCase, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Holdout = the last `holdout_days` of as-of times; train = rows whose target window closed before it."""
+    last = frame[AS_OF].max()
+    test_start = last - pd.Timedelta(days=uc.backtest.holdout_days)
+    horizon = uc.target.horizon_days if uc.target and uc.target.horizon_days else 0
+    test = frame[frame[AS_OF] > test_start]
+    train = frame[frame[AS_OF] + pd.Timedelta(days=horizon) <= test_start]
+    if len(train) == 0 or len(test) == 0:
+        raise BrainError(
+            f"use case {uc.name}: the backtest has {len(train)} training and {len(test)} test rows",
+            hint="widen snapshots (start) or shorten backtest.holdout_days",
+        )
+    if LABEL in frame and uc.task == "classify":
+        for part, rows in (("training", train), ("test", test)):
+            if rows[LABEL].nunique() < 2:
+                raise BrainError(
+                    f"use case {uc.name}: the backtest's {part} rows all have one label",
+                    hint="widen snapshots or change backtest.holdout_days",
+                )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def _evaluate(uc: UseCase, test: pd.DataFrame, score: np.ndarray) -> dict[str, float]:
+    if LABEL not in test:
+        return {"rows": float(len(test)), "flagged_share": float((score >= 0.99).mean())}
+    label = test[LABEL].to_numpy()
+    if uc.task == "regress":
+        return regression_metrics(label, score)
+    return classification_metrics(label, score)
+
+
+def leakage_warnings(uc: UseCase, test: pd.DataFrame, result: dict[str, float], data: TrainingSet) -> list[str]:
+    """A result that is too good is checked before it is believed: no single feature may predict alone."""
+    if LABEL not in test or uc.task != "classify" or result.get("roc_auc", 0) < TOO_GOOD_AUC:
+        return []
+    from sklearn.metrics import roc_auc_score
+
+    found = [f"backtest ROC AUC {result['roc_auc']:.3f} is suspiciously high; check the features for leakage"]
+    label = test[LABEL].to_numpy()
+    for name in data.features:
+        if name in data.categorical:
+            continue
+        values = pd.to_numeric(test[name], errors="coerce").fillna(0).to_numpy()
+        auc = roc_auc_score(label, values) if np.ptp(values) > 0 else 0.5
+        if max(auc, 1 - auc) >= 0.95:
+            found.append(
+                f"feature {name} alone separates the classes (AUC {max(auc, 1 - auc):.3f}): does it see the future?"
+            )
+    return found
+
+
+def promotion(uc: UseCase, registry: Registry, backtest: dict[str, Any]) -> tuple[str, str]:
+    """Champion only if it beats what the rule names (the champion and/or the baseline) on the backtest."""
+    metric, higher = uc.primary_metric
+    mine = backtest["model"].get(metric)
+    if mine is None:
+        champion = registry.champion(uc.name)
+        if champion is None:
+            return CHAMPION, "no labelled metric to compare; first version becomes the champion"
+        return CHALLENGER, f"no labelled metric to compare with champion v{champion.version}; kept as challenger"
+    margin = uc.promotion.min_improvement
+    better = (lambda a, b: a > b + margin) if higher else (lambda a, b: a < b - margin)
+    reasons = []
+    if "baseline" in uc.promotion.must_beat:
+        base = backtest["baseline"].get(metric)
+        if base is not None and not better(mine, base):
+            return CHALLENGER, f"{metric} {mine:.4f} does not beat the baseline's {base:.4f}"
+        reasons.append(f"beats the baseline ({metric} {mine:.4f} vs {base:.4f})")
+    if "champion" in uc.promotion.must_beat:
+        champion = registry.champion(uc.name)
+        theirs = champion.metrics.get(f"model_{metric}") if champion else None
+        if champion is not None and theirs is not None and not better(mine, theirs):
+            return CHALLENGER, f"{metric} {mine:.4f} does not beat champion v{champion.version}'s {theirs:.4f}"
+        if champion is not None and theirs is not None:
+            reasons.append(f"beats champion v{champion.version} ({theirs:.4f})")
+    return CHAMPION, "; ".join(reasons) or "the rule asks nothing"
+
+
+def lineage_of(brain: Brain, uc: UseCase, data: TrainingSet) -> dict[str, Any]:
+    """Source tables -> objects -> metrics/properties -> features -> model."""
+    from companybrain.ontology.build import inputs_of
+
+    semantic = brain.semantic
+    objects = {uc.entity} if uc.entity else set()
+    for metric in data.lineage.get("metrics", []):
+        objects |= {semantic.metric(b).object or "" for b in semantic.base_metrics(metric)}
+    objects.discard("")
+    sources = sorted({t for o in objects for t in inputs_of(brain.project.objects[o])})
+    return {
+        "source_tables": sources,
+        "objects": sorted(objects),
+        "metrics": data.lineage.get("metrics", []),
+        "properties": data.lineage.get("properties", []),
+        "features": data.features,
+        "run_as": data.lineage.get("run_as"),
+        "data_version": brain.data_version(),
+    }
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def load_model(registry: Registry, version: Version) -> TabularModel:
+    with tempfile.TemporaryDirectory() as tmp:
+        model = joblib.load(registry.artifact(version, MODEL_FILE, Path(tmp)))
+    assert isinstance(model, TabularModel)
+    return model
+
+
+def score_entity(brain: Brain, uc: UseCase, registry: Registry, version: int | None = None) -> dict[str, Any]:
+    """Score the population now with the champion (or a version); write the scores onto the ontology."""
+    started = time.perf_counter()
+    chosen = registry.get(uc.name, version)
+    model = load_model(registry, chosen)
+    principal = brain.principal(uc.run_as)
+    data = scoring_set(brain, uc, principal)
+    scores = model.predict(data.frame)
+    # reasons for the highest scores, the ones people act on (tree SHAP costs milliseconds per row)
+    explained = np.argsort(-scores)[:REASONS_FOR_TOP]
+    reasons = [""] * len(scores)
+    if model.family != "random_forest":
+        for i, text in zip(explained, model.reasons(data.frame.iloc[explained]), strict=True):
+            reasons[i] = text
+    scored_at = datetime.now(UTC).replace(tzinfo=None)
+    table = pa.table(
+        {
+            "_entity_key": pa.array(data.frame[KEY].astype(str).tolist(), pa.string()),
+            "_value": pa.array(scores, pa.float64()),
+            "_reasons": pa.array(reasons, pa.string()),
+            "_version": pa.array([chosen.label] * len(scores), pa.string()),
+            "_scored_at": pa.array([scored_at] * len(scores), pa.timestamp("us")),
+        }
+    )
+    write_back(brain, uc, table)
+    drift = monitor.drift(registry.read_json(chosen, "profile.json"), data.frame, data.features, data.categorical)
+    monitor.log_scores(brain, uc, chosen, data.frame, scores, today_of(brain))
+    top = np.argsort(-scores)[:5]
+    return {
+        "usecase": uc.name,
+        "status": "ok",
+        "version": chosen.version,
+        "scored": len(scores),
+        "as_of": today_of(brain).isoformat(),
+        "written_to": f"{uc.entity}.{uc.output.property}",
+        "thresholds": {name: int((scores >= level).sum()) for name, level in uc.thresholds.items()},
+        "top": [
+            {"key": data.frame[KEY].iat[i], "score": round(float(scores[i]), 4), "reasons": reasons[i]} for i in top
+        ],
+        "drift": drift,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def write_back(brain: Brain, uc: UseCase, scores: pa.Table) -> None:
+    """Replace the use case's scores and copy them onto the live objects, in one transaction."""
+    assert uc.entity is not None and uc.output.property is not None
+    wh = brain.warehouse
+    brain.require_built()
+    target = prediction_table(uc.name)
+    obj = brain.project.objects[uc.entity]
+    live = object_table(uc.entity)
+    prop = uc.output.property
+    columns = {prop: "_value", f"{prop}_reasons": "_reasons", f"{prop}_version": "_version"}
+    wh.ensure_schema(FACTORY_SCHEMA)
+    with wh.transaction():
+        wh.execute(exp.delete(target))
+        wh.write_arrow(target, scores, create=False)
+        wh.execute(exp.update(live, {name: exp.null() for name in columns}))
+        key = exp.Cast(this=exp.column(obj.key, table=live.name, quoted=True), to=exp.DataType.build("VARCHAR"))
+        wh.execute(
+            exp.Update(
+                this=live.copy(),
+                expressions=[exp.EQ(this=col(name), expression=col(source, "s")) for name, source in columns.items()],
+                from_=exp.From(this=exp.alias_(target.copy(), "s")),
+                where=exp.Where(this=exp.EQ(this=col("_entity_key", "s"), expression=key)),
+            )
+        )
+        wh.analyze(live)
+
+
+def _day(value: Any) -> str | None:
+    return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()
