@@ -30,8 +30,10 @@ from companybrain.warehouse import Warehouse, connect
 from companybrain.warehouse.ddl import table as table_ref
 
 if TYPE_CHECKING:
+    from companybrain.decisions.actions import ActionDesk
     from companybrain.decisions.network import Disruption
     from companybrain.decisions.replan import Plan
+    from companybrain.decisions.scenarios import ScenarioRun
 
 
 class Brain:
@@ -150,9 +152,33 @@ class Brain:
     def query(self, query: MetricQuery, user: str | Principal | None = None, scenario: str | None = None) -> Result:
         """Run a metric query as `user`: policy-checked, compiled, executed, audited; with `scenario`,
         over that scenario's overlays (`brain scenario run NAME` builds them) instead of the baseline."""
+        started = time.perf_counter()
+        table, compiled, build, sql, policy = self._run_query(query, user, scenario)
+        definitions = {}
+        for name in query.metrics:
+            metric = self.semantic.metric(name)
+            definitions[name] = {k: v for k, v in metric.model_dump().items() if v not in (None, [], "")}
+        return Result(
+            columns=list(table.column_names),
+            rows=[list(r.values()) for r in table.to_pylist()],
+            sql=sql,
+            freshness=self._freshness(build, compiled.objects),
+            policy={**policy.describe(), "row_filters": compiled.row_filters},
+            definitions=definitions,
+            period=compiled.period.as_dict() if compiled.period else None,
+            notes=compiled.notes,
+            seconds=time.perf_counter() - started,
+        )
+
+    def query_table(self, query: MetricQuery, user: str | Principal | None = None) -> pa.Table:
+        """The same governed, audited query as `query`, answered as Arrow: what models read."""
+        return self._run_query(query, user, None)[0]
+
+    def _run_query(
+        self, query: MetricQuery, user: str | Principal | None, scenario: str | None
+    ) -> tuple[pa.Table, Any, dict[str, Any], str, Policy]:
         principal = self.principal(user)
         policy = Policy(self.project, principal)
-        started = time.perf_counter()
         request = query.as_dict() if scenario is None else {**query.as_dict(), "scenario": scenario}
         with self._audited(principal, "query", request) as audit:
             build = self.require_built()
@@ -174,21 +200,7 @@ class Brain:
             sql = self.warehouse.render(compiled.tree)
             table = self.warehouse.query_sql(sql)
             audit.update(sql=sql, rows=table.num_rows, build=build)
-        definitions = {}
-        for name in query.metrics:
-            metric = self.semantic.metric(name)
-            definitions[name] = {k: v for k, v in metric.model_dump().items() if v not in (None, [], "")}
-        return Result(
-            columns=list(table.column_names),
-            rows=[list(r.values()) for r in table.to_pylist()],
-            sql=sql,
-            freshness=self._freshness(build, compiled.objects),
-            policy={**policy.describe(), "row_filters": compiled.row_filters},
-            definitions=definitions,
-            period=compiled.period.as_dict() if compiled.period else None,
-            notes=compiled.notes,
-            seconds=time.perf_counter() - started,
-        )
+        return table, compiled, build, sql, policy
 
     def metrics_catalog(self, user: str | Principal | None = None) -> dict[str, Any]:
         """The metrics and dimensions the user may read, with descriptions and synonyms."""
@@ -222,7 +234,7 @@ class Brain:
         return {"metrics": metrics, "dimensions": dimensions, "time_grains": list(TIME_GRAINS)}
 
     def objects(
-        self, type_name: str, where: str | None = None, limit: int = 20, user: str | Principal | None = None
+        self, type_name: str, where: str | None = None, limit: int | None = 20, user: str | Principal | None = None
     ) -> list[dict[str, Any]]:
         """Objects of a type that the user may see (masked properties read ***)."""
         return self.read(type_name, where, limit, user).to_pylist()
@@ -273,6 +285,53 @@ class Brain:
         from companybrain.decisions.replan import replan
 
         return replan(self, disruption, user)
+
+    def propose_replan(
+        self, disruption: Disruption, user: str | Principal | None = None
+    ) -> tuple[Plan, list[dict[str, Any]], int | None]:
+        """Replan, then propose the plan's actions as one batch with its expected value (ledger entry id)."""
+        from companybrain.decisions.proposals import propose_replan
+
+        return propose_replan(self, disruption, user)
+
+    def propose_scenario(
+        self, name: str, user: str | Principal | None = None
+    ) -> tuple[ScenarioRun, list[dict[str, Any]], int | None]:
+        """Run a scenario, then propose adopting it with its KPI diffs as the expected value (ledger entry id)."""
+        from companybrain.decisions.proposals import propose_scenario
+
+        return propose_scenario(self, name, user)
+
+    @property
+    def actions(self) -> ActionDesk:
+        """Action types (actions/*.yaml), proposals, approvals, write-back and rollback; all audited."""
+        from companybrain.decisions.actions import ActionDesk
+
+        return ActionDesk(self)
+
+    def value(self, user: str | Principal | None = None, use_case: str | None = None) -> dict[str, Any]:
+        """The value ledger: expected vs realised impact of approved recommendations, by use case."""
+        from companybrain.decisions.ledger import report
+
+        return report(self, user, use_case)
+
+    def scenarios(self) -> list[dict[str, Any]]:
+        """The declared what-if scenarios and whether their overlays are current."""
+        from companybrain.decisions.scenarios import list_scenarios
+
+        return list_scenarios(self)
+
+    def run_scenario(self, name: str, user: str | Principal | None = None) -> ScenarioRun:
+        """Rebuild a scenario's overlays and diff its KPIs against the baseline, as `user`."""
+        from companybrain.decisions.scenarios import run_scenario
+
+        return run_scenario(self, name, user)
+
+    def compare_scenarios(self, names: list[str], user: str | Principal | None = None) -> list[ScenarioRun]:
+        """Several scenarios side by side (overlays reused, built when missing)."""
+        from companybrain.decisions.scenarios import compare_scenarios
+
+        return compare_scenarios(self, names, user)
 
     # --- audit ----------------------------------------------------------------------------------
 

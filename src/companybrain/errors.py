@@ -85,6 +85,10 @@ class QueryError(BrainError):
     """A filter or query expression is invalid for the object type it is applied to."""
 
 
+class Conflict(BrainError):
+    """The thing is not in a state that allows this (an action already applied, rejected, ...)."""
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A 'did you mean ...' suffix, or the list of valid names when nothing is close."""
     options = sorted(set(candidates))

@@ -12,14 +12,17 @@ from pydantic import BaseModel
 
 from companybrain.errors import ConfigError, Location, ProjectNotFound, did_you_mean
 from companybrain.specs import yaml_loader
+from companybrain.specs.actions import ActionsFile, ActionType
 from companybrain.specs.alerts import AlertRule, AlertsFile
 from companybrain.specs.metrics import Calendar, Dimension, Metric, MetricsFile
 from companybrain.specs.ontology import ObjectType, OntologyFile
 from companybrain.specs.policies import PoliciesFile, Role, User
 from companybrain.specs.project import ProjectSpec
 from companybrain.specs.scenarios import ScenarioSpec
+from companybrain.specs.usecases import UseCase
 
 PROJECT_FILE = "brain.yaml"
+ONE_PER_FILE = ("scenarios", "usecases")
 
 
 # folder -> (file model, the dict sections it declares)
@@ -29,6 +32,8 @@ FOLDERS: dict[str, tuple[type[BaseModel], tuple[str, ...]]] = {
     "policies": (PoliciesFile, ("roles", "users")),
     "scenarios": (ScenarioSpec, ("scenarios",)),
     "alerts": (AlertsFile, ("alerts",)),
+    "actions": (ActionsFile, ("actions",)),
+    "usecases": (UseCase, ("usecases",)),
 }
 
 
@@ -45,6 +50,8 @@ class Project:
     users: dict[str, User] = field(default_factory=dict)
     scenarios: dict[str, ScenarioSpec] = field(default_factory=dict)
     alerts: dict[str, AlertRule] = field(default_factory=dict)
+    actions: dict[str, ActionType] = field(default_factory=dict)
+    usecases: dict[str, UseCase] = field(default_factory=dict)
     calendar: Calendar = field(default_factory=Calendar)
     default_user: str | None = None
     # (section, name) -> (file, line map of that file): where each declaration came from
@@ -94,6 +101,10 @@ class Project:
             raise ConfigError(problems)
         project = cls(root=root, spec=spec, origins=origins, **sections, **singles)  # type: ignore[arg-type]
         if not problems:
+            from companybrain.project_checks import attach_usecase_outputs
+
+            problems.extend(attach_usecase_outputs(project))
+        if not problems:
             from companybrain.project_checks import cross_check
 
             problems.extend(cross_check(project))
@@ -104,8 +115,10 @@ class Project:
     def locate(self, section: str, name: str, *path: str | int) -> Location:
         """The file and line of a declaration, or of a key inside it."""
         file, line_map = self.origins.get((section, name), (PROJECT_FILE, {}))
+        # a scenario or use case is a whole file: its keys sit at the top of the document
+        prefix: tuple[str, ...] = () if section in ONE_PER_FILE else (section, name)
         for end in range(len(path), -1, -1):
-            line = line_map.get((section, name, *path[:end]))
+            line = line_map.get((*prefix, *path[:end])) if path[:end] or prefix else None
             if line:
                 return Location(file, line, ".".join(str(p) for p in (name, *path)))
         return Location(file, None, name)

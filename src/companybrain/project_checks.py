@@ -14,7 +14,84 @@ Problems = list[tuple[Location, str]]
 
 
 def cross_check(project: Project) -> Problems:
-    return [*_ontology(project), *_metrics(project), *_policies(project)]
+    from companybrain.specs.actions import cross_check as _actions
+    from companybrain.specs.usecases import cross_check as _usecases
+
+    return [*_ontology(project), *_metrics(project), *_policies(project), *_actions(project), *_usecases(project)]
+
+
+def attach_usecase_outputs(project: Project) -> Problems:
+    """Put each use case's output onto the ontology: scored properties (with their reasons and model
+    version) on the entity, or an object type of forecast rows. The ontology files never declare them."""
+    from companybrain.specs.ontology import ObjectType, Property
+
+    problems: Problems = []
+    for name, uc in project.usecases.items():
+        loc = functools.partial(project.locate, "usecases", name, "output")
+        if uc.output.object:
+            if uc.output.object in project.objects:
+                problems.append((loc("object"), f"object type {uc.output.object!r} is already declared in ontology/"))
+                continue
+            assert uc.series is not None
+            props: dict[str, Property] = {
+                "forecast_id": Property(description="Series and period."),
+                "series": Property(description="The series: its dimension values joined by ' | '."),
+            }
+            for dim in uc.series.by:
+                props[_column_name(dim)] = Property(description=f"Dimension {dim} of the series.")
+            props["period"] = Property(type="date", description=f"Start of the forecast {uc.series.grain}.")
+            props["forecast"] = Property(type="float", description=f"Forecast of {uc.series.metric}.")
+            for level in uc.levels:
+                props[f"lower_{level}"] = Property(type="float", description=f"{level}% prediction interval, low.")
+                props[f"upper_{level}"] = Property(type="float", description=f"{level}% prediction interval, high.")
+            props["model_version"] = Property(description="The model version that made the forecast.")
+            props["forecast_at"] = Property(type="timestamp", description="When the forecast was made.")
+            project.objects[uc.output.object] = ObjectType(
+                description=uc.output.description or f"Forecasts of use case {name}: {uc.description}",
+                key="forecast_id",
+                source=f"factory.forecast__{name}",
+                time="period",
+                tags=uc.output.tags,
+                properties=props,
+            )
+            project.origins[("objects", uc.output.object)] = project.origins[("usecases", name)]
+            continue
+        assert uc.entity is not None and uc.output.property is not None
+        obj = project.objects.get(uc.entity)
+        if obj is None:
+            msg = f"unknown object type {uc.entity!r}; {did_you_mean(uc.entity, project.objects)}"
+            problems.append((project.locate("usecases", name, "entity"), msg))
+            continue
+        prop = uc.output.property
+        added = {
+            prop: Property(
+                type="float",
+                column="_value",
+                predicted_by=name,
+                tags=uc.output.tags,
+                description=uc.output.description or f"Predicted by use case {name}: {uc.description}",
+            ),
+            f"{prop}_reasons": Property(
+                column="_reasons",
+                predicted_by=name,
+                tags=uc.output.tags,
+                description=f"Top reasons of {prop} (for the 2,000 highest scores).",
+            ),
+            f"{prop}_version": Property(
+                column="_version", predicted_by=name, description=f"Model version that scored {prop}."
+            ),
+        }
+        clash = [p for p in added if p in obj.properties or p in obj.links]
+        if clash:
+            problems.append((loc("property"), f"{uc.entity} already has {clash[0]!r}; choose another output.property"))
+            continue
+        project.objects[uc.entity] = obj.model_copy(update={"properties": {**obj.properties, **added}})
+    return problems
+
+
+def _column_name(dimension: str) -> str:
+    """family -> family; Customer.segment -> customer_segment."""
+    return dimension.replace(".", "_").lower()
 
 
 def _ontology(project: Project) -> Problems:
@@ -24,7 +101,7 @@ def _ontology(project: Project) -> Problems:
     reverse_names: set[tuple[str, str]] = set()
     for name, obj in objects.items():
         loc = functools.partial(project.locate, "objects", name)
-        if obj.source is not None and obj.source not in raw_tables:
+        if obj.source is not None and obj.source not in raw_tables and not obj.source.startswith("factory."):
             problems.append(
                 (loc("source"), f"unknown raw table {obj.source!r}; {did_you_mean(obj.source, raw_tables)}")
             )

@@ -48,16 +48,32 @@ def register(app: typer.Typer, state: Any) -> None:
         days: Annotated[int | None, typer.Option(help="Length of the disruption in days.")] = None,
         file: Annotated[Path | None, typer.Option("--file", help="The disruption as a YAML or JSON file.")] = None,
         actions: Annotated[int, typer.Option(help="Actions to show in the table (json has all).")] = 25,
+        propose: Annotated[
+            bool, typer.Option("--propose", help="Propose the plan's actions as one batch (brain actions approve).")
+        ] = False,
         user: AsOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Replan orders across sites, lines and weeks after a capacity loss; who must be told what."""
         disruption = _disruption(file, site, line, capacity, start, days)
+        proposed: list[dict[str, Any]] = []
         with open_brain(state) as brain:
-            plan = brain.replan(disruption, user)
+            if propose:
+                plan, proposed, entry = brain.propose_replan(disruption, user)
+            else:
+                plan = brain.replan(disruption, user)
         if format == "json":
-            print_json(plan.as_dict())
+            print_json({**plan.as_dict(), "proposed": proposed, "ledger_entry": entry} if propose else plan.as_dict())
             return
+        if propose:
+            batch = proposed[0]["batch_id"] if proposed else None
+            console.print(
+                f"proposed {len(proposed)} action(s) as batch {batch} (value ledger entry {entry}): "
+                f"brain actions approve --batch {batch}"
+                if proposed
+                else "the plan has no actions to propose",
+                style="bold",
+            )
         k = plan.kpis
         rows = []
         for key in (

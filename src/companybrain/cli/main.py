@@ -10,11 +10,13 @@ import typer
 from rich.markup import escape
 
 from companybrain.cli import (
+    actions_cmds,
     alerts_cmds,
     copilot_cmds,
     data,
     decisions_cmds,
     demo,
+    factory_cmds,
     project_cmds,
     scenario_cmds,
     semantic_cmds,
@@ -61,7 +63,9 @@ service_cmds.register(app, state)
 service_cmds.register_mcp(app, state)
 copilot_cmds.register(app, state)
 scenario_cmds.register(app, state)
+actions_cmds.register(app, state)
 alerts_cmds.register(app, state)
+factory_cmds.register(app, state)
 app.add_typer(demo.make_app(state), name="demo")
 
 

@@ -52,18 +52,30 @@ def register(app: typer.Typer, state: Any) -> None:
     @group.command()
     def run(
         name: Annotated[str, typer.Argument(help="Scenario name (brain scenario list).")],
+        propose: Annotated[
+            bool, typer.Option("--propose", help="Also propose adopting it (brain actions approve).")
+        ] = False,
         user: AsOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Rebuild a scenario's overlays from the current objects and show its KPIs against the baseline."""
         from companybrain.decisions.scenarios import run_scenario
 
+        proposed: list[dict[str, Any]] = []
+        entry = None
         with open_brain(state) as brain:
-            result = run_scenario(brain, name, user)
+            if propose:
+                result, proposed, entry = brain.propose_scenario(name, user)
+            else:
+                result = run_scenario(brain, name, user)
         if format == "json":
-            print_json(result.as_dict())
+            extra = {"proposed": proposed, "ledger_entry": entry} if propose else {}
+            print_json({**result.as_dict(), **extra})
         else:
             _print_run(result)
+        if propose and format != "json":
+            batch = proposed[0]["batch_id"]
+            console.print(f"proposed as batch {batch} (ledger entry {entry}): brain actions approve --batch {batch}")
 
     @group.command()
     def compare(

@@ -27,6 +27,7 @@ def register(app: typer.Typer, state: Any) -> None:
 
         api = create_app(state.project)
         console.print(f"Company Brain API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/openapi.json)")
+        console.print(f"Cockpit on http://{host}:{port}/cockpit/  (sign in with an API token)", highlight=False)
         uvicorn.run(api, host=host, port=port, log_level="warning")
 
     @tokens_app.command("create")
@@ -54,6 +55,21 @@ def register(app: typer.Typer, state: Any) -> None:
             "it is not shown again",
             highlight=False,
         )
+
+    @tokens_app.command("demo")
+    def tokens_demo(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
+        """A sign-in token for every declared user, the same on every run (kept in .brain/demo-tokens.json):
+        for demos only."""
+        from companybrain.delivery.web.signin_tokens import demo_tokens
+
+        with open_brain(state) as brain:
+            tokens = demo_tokens(brain)
+        if format == "json":
+            print_json(tokens)
+            return
+        console.print("Sign-in tokens of the demo users (paste one into the cockpit's sign-in page):")
+        for user, secret in tokens.items():
+            console.print(f"  {user:<20} {secret}", highlight=False, soft_wrap=True)
 
     @tokens_app.command("list")
     def tokens_list(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
@@ -99,5 +115,5 @@ def register_mcp(app: typer.Typer, state: Any) -> None:
         with open_brain(state) as brain:
             acting = principal_of_token(brain, token) if token else user
             brain.principal(acting)  # an unknown user fails here, before any client connects
-            # stdio only: one client, one user. Over HTTP each call must carry its own token (not yet).
+            # stdio: one client, one user. Over HTTP (`brain serve`, /mcp) each request carries its own token.
             create_mcp_server(brain, acting).run("stdio")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -20,8 +21,21 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from companybrain.brain import Brain
 from companybrain.delivery.auth import OIDCVerifier
 from companybrain.delivery.errors import PROBLEM_JSON, RequestContext, install_error_handlers
-from companybrain.delivery.routes import audit, events, health, metrics, objects
+from companybrain.delivery.mcp_server import mount_mcp
+from companybrain.delivery.routes import (
+    actions,
+    ask,
+    audit,
+    events,
+    health,
+    metrics,
+    objects,
+    replan,
+    scenarios,
+    usecases,
+)
 from companybrain.delivery.tokens import TokenStore
+from companybrain.delivery.web import mount_cockpit
 from companybrain.governance.principal import Principal
 from companybrain.semantic.query import MetricQuery, Result
 
@@ -32,6 +46,16 @@ RESULT_CACHE_SIZE = 1024
 DATA_VERSION_SECONDS = 1.0
 AUDIT_FLUSH_SECONDS = 1.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+_LOCKS: weakref.WeakKeyDictionary[Brain, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_of(brain: Brain) -> threading.RLock:
+    """The one lock of a Brain's connection, whichever service holds it."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(brain, threading.RLock())
 
 
 class BrainService:
@@ -47,7 +71,7 @@ class BrainService:
     def __init__(self, brain: Brain, oidc: OIDCVerifier | None = None) -> None:
         self.brain = brain
         self.oidc = oidc
-        self.lock = threading.RLock()
+        self.lock = _lock_of(brain)  # services sharing one Brain (tests, an embedding app) share its lock
         self.tokens = TokenStore(brain.warehouse, self.lock)
         self._cache_lock = threading.Lock()
         self._results: OrderedDict[CacheKey, Result] = OrderedDict()
@@ -205,7 +229,8 @@ def create_app(project_dir: str | Path | None = None, *, brain: Brain | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        yield
+        async with mcp.running():  # the MCP tools at /mcp (delivery/mcp_server.py)
+            yield
         if owned:
             svc.close()
         else:
@@ -226,6 +251,14 @@ def create_app(project_dir: str | Path | None = None, *, brain: Brain | None = N
     app.include_router(objects.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
     app.include_router(events.router, prefix=API_PREFIX)
+    mount_cockpit(app)  # the web cockpit at /cockpit (delivery/web/)
+    app.include_router(ask.router, prefix=API_PREFIX)
+    app.include_router(scenarios.router, prefix=API_PREFIX)
+    app.include_router(replan.router, prefix=API_PREFIX)
+    app.include_router(actions.router, prefix=API_PREFIX)
+    app.include_router(actions.value_router, prefix=API_PREFIX)
+    app.include_router(usecases.router, prefix=API_PREFIX)
+    mcp = mount_mcp(app, svc)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from companybrain.errors import (
     BrainError,
     ConfigError,
+    Conflict,
     ConnectorError,
     ContractFailed,
     MissingDependency,
@@ -60,6 +61,7 @@ STATUS: list[tuple[type[BrainError], int, str]] = [
     (NotFound, 404, "not-found"),
     (QueryError, 400, "invalid-query"),
     (ContractFailed, 409, "contract-failed"),
+    (Conflict, 409, "conflict"),
     (SchemaDriftError, 409, "schema-drift"),
     (ConnectorError, 502, "source-unavailable"),
     (WarehouseError, 503, "warehouse-unavailable"),

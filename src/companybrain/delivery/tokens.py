@@ -28,7 +28,7 @@ COLUMNS = {
     "expires_at": "string",
     "revoked_at": "string",
 }
-SCOPES = ("read:metrics", "read:objects", "read:audit", "write:events")
+SCOPES = ("read:metrics", "read:objects", "read:audit", "write:events", "write:actions", "write:factory")
 DEFAULT_SCOPES = ("read:metrics", "read:objects")
 PREFIX = "cbt_"
 # a verified token is trusted this long before the table is read again: revocation by another

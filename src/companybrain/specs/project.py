@@ -91,6 +91,37 @@ class Auth(Spec):
     oidc: OIDC | None = None
 
 
+class CopilotLLM(Spec):
+    """An OpenAI-compatible chat endpoint (vLLM, llama.cpp server, Ollama) that fills the copilot's plans."""
+
+    url: str = Field(description="Base URL of the API, e.g. http://127.0.0.1:8000/v1 (POST {url}/chat/completions).")
+    model: str = Field(description="The model name the endpoint serves.")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key, if one is needed.")
+    privacy: bool = Field(True, description="Send no company data to the model: only the question and the model.")
+    timeout: float = Field(60.0, gt=0, description="Seconds to wait for the model's reply.")
+
+
+class CopilotSpec(Spec):
+    """How `brain ask` turns questions into plans: the embedded parser, or an LLM the project names."""
+
+    engine: Literal["embedded", "llm"] = Field("embedded", description="Who turns questions into plans.")
+    llm: CopilotLLM | None = None
+
+    @model_validator(mode="after")
+    def _llm_named(self) -> CopilotSpec:
+        if self.engine == "llm" and self.llm is None:
+            raise ValueError("copilot.engine is llm but copilot.llm (url, model) is not set")
+        return self
+
+
+class FactorySettings(Spec):
+    """Where the AI factory registers its versions."""
+
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI (default: sqlite:///<project>/.brain/mlflow.db)."
+    )
+
+
 class ProjectSpec(Spec):
     """The root file of a brain project."""
 
@@ -103,6 +134,8 @@ class ProjectSpec(Spec):
     sources: list[Source] = Field(default_factory=list)
     egress: Egress = Egress()
     auth: Auth = Field(default_factory=Auth, description="How the service signs callers in (besides API tokens).")
+    copilot: CopilotSpec = Field(default_factory=CopilotSpec, description="The copilot's engine (`brain ask`).")
+    factory: FactorySettings | None = Field(None, description="The AI factory's registry (MLflow).")
     today: date | None = Field(
         None, description="Reference date for relative periods (last_quarter, ytd); default: the real date."
     )
