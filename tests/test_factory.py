@@ -261,3 +261,33 @@ def test_build_trains_and_scores_only_what_is_due(trained: Path, tmp_path: Path,
     with Brain.open(root) as brain:
         lines = brain.objects("Line", where="line_watch IS NOT NULL", limit=None, user="data_steward")
     assert lines and all(r["line_watch_version"] == "line_watch@v1" for r in lines)
+
+
+def test_high_predictions_raise_alerts_with_their_reasons(trained: Path, tmp_path: Path) -> None:
+    from companybrain.delivery.alerts import AlertEngine
+    from tests.test_alerts import Receiver
+
+    root = _copy(trained, tmp_path)
+    receiver = Receiver()
+    try:
+        rules = (
+            (root / "alerts" / "operations.yaml").read_text().replace("127.0.0.1:8099", f"127.0.0.1:{receiver.port}")
+        )
+        (root / "alerts" / "operations.yaml").write_text(rules)
+        with Brain.open(root) as brain:
+            level = brain.project.usecases["machine_failure_risk"].thresholds["high"]
+            high = brain.count_objects("Machine", f"failure_risk_7d >= {level}", "data_steward")
+            engine = AlertEngine(brain)
+            try:
+                report = engine.check(["machine_failure_risk_high"])
+                again = engine.check(["machine_failure_risk_high"])
+            finally:
+                engine.close()
+    finally:
+        receiver.stop()
+    assert report["errors"] == {} and high > 0
+    assert len(report["fired"]) == high and {f["status"] for f in report["fired"]} == {"sent"}  # one per machine
+    assert {f["status"] for f in again["fired"]} == {"deduplicated"}
+    posted = receiver.at("/alerts")
+    assert len(posted) == high
+    assert all("failure_risk_7d" in p["title"] and "reasons: " in p["message"] for p in posted), posted

@@ -18,11 +18,19 @@ import pyarrow as pa
 from sqlglot import exp
 
 from companybrain.delivery.channels import Attempt, deliver
-from companybrain.errors import BrainError, ConfigError, NotFound, did_you_mean
+from companybrain.errors import BrainError, ConfigError, NotFound, PolicyDenied, did_you_mean
 from companybrain.project import expand_env
 from companybrain.semantic.query import MetricQuery
 from companybrain.sources.load_log import META
-from companybrain.specs.alerts import AnomalyRule, Audience, ChangeRule, EventRule, MetricRule, ThresholdRule
+from companybrain.specs.alerts import (
+    AnomalyRule,
+    Audience,
+    ChangeRule,
+    EventRule,
+    MetricRule,
+    PredictionRule,
+    ThresholdRule,
+)
 from companybrain.warehouse.ddl import col, create_table, literal, table
 
 if TYPE_CHECKING:
@@ -108,6 +116,8 @@ class AlertEngine:
                     if user not in self.project.users:
                         loc = self.project.locate("alerts", name, *path, "users")
                         problems.append((loc, f"unknown user {user!r}; {did_you_mean(user, self.project.users)}"))
+            if isinstance(rule, PredictionRule):
+                problems += _check_prediction_rule(self.project, name, rule)
             if rule.as_user and rule.as_user not in self.project.users:
                 loc = self.project.locate("alerts", name, "as_user")
                 problems.append(
@@ -263,9 +273,11 @@ class AlertEngine:
             "checked_at": _iso(self.clock()),
         }
 
-    def evaluate(self, name: str, rule: MetricRule) -> list[tuple[str, str, str]]:
+    def evaluate(self, name: str, rule: MetricRule | PredictionRule) -> list[tuple[str, str, str]]:
         """(key, title, body) of every alert the rule raises on the data as it is now."""
         user = self.user_for(name)
+        if isinstance(rule, PredictionRule):
+            return self._predictions(name, rule, user)
         if isinstance(rule, ThresholdRule):
             query = MetricQuery(metrics=(rule.metric,), by=tuple(rule.by), where=rule.where, period=rule.period)
             found = []
@@ -289,6 +301,33 @@ class AlertEngine:
             what = _judge(rule, points)
             if what:
                 out.append((key, f"{name}: {what} ({key})", f"{rule.description}\n{what} for {key}".strip()))
+        return out
+
+    def _predictions(self, name: str, rule: PredictionRule, user: str | None) -> list[tuple[str, str, str]]:
+        """One alert per entity scored at or above the level, read as the rule's user (policies apply)."""
+        uc = self.project.usecases[rule.usecase]
+        assert uc.entity is not None and uc.output.property is not None
+        prop, key = uc.output.property, self.project.objects[uc.entity].key
+        level = uc.thresholds[rule.threshold] if rule.threshold is not None else rule.above
+        assert level is not None
+        where = f"{prop} >= {float(level)!r}" + (f" AND ({rule.where})" if rule.where else "")
+        rows = self.brain.objects(uc.entity, where, None, user)
+        if any(row.get(prop) == "***" for row in rows):
+            raise PolicyDenied(f"{uc.entity}.{prop} is masked for {user}", policy="mask")
+        rows.sort(key=lambda row: -float(row[prop]))
+        out = []
+        for row in rows[: rule.limit]:
+            shown = ", ".join(f"{p}={row.get(p)}" for p in rule.show)
+            what = f"{uc.entity} {row[key]}: {prop} {float(row[prop]):.2f} >= {level:g}" + (
+                f" ({shown})" if shown else ""
+            )
+            reasons = row.get(f"{prop}_reasons") or ""
+            body = "\n".join(
+                t
+                for t in (rule.description, what, f"reasons: {reasons}" if reasons else "", row.get(f"{prop}_version"))
+                if t
+            )
+            out.append((str(row[key]), f"{name}: {what}", body))
         return out
 
     # --- escalation and acknowledgement ---------------------------------------------------------------
@@ -390,3 +429,22 @@ def robust_z(value: float, history: list[float]) -> float:
     if mad == 0:
         return 0.0 if value == median else float("inf") if value > median else float("-inf")
     return 0.6745 * (value - median) / mad
+
+
+def _check_prediction_rule(project: Any, name: str, rule: PredictionRule) -> list[tuple[Any, str]]:
+    """The use case must exist, score an entity, and name the threshold the rule uses."""
+    uc = project.usecases.get(rule.usecase)
+    if uc is None:
+        return [
+            (
+                project.locate("alerts", name, "usecase"),
+                f"unknown use case {rule.usecase!r}; {did_you_mean(rule.usecase, project.usecases)}",
+            )
+        ]
+    if uc.output.property is None:
+        return [(project.locate("alerts", name, "usecase"), f"use case {rule.usecase} writes no entity property")]
+    if rule.threshold is not None and rule.threshold not in uc.thresholds:
+        hint = did_you_mean(rule.threshold, uc.thresholds)
+        msg = f"use case {rule.usecase} has no threshold {rule.threshold!r}; {hint}"
+        return [(project.locate("alerts", name, "threshold"), msg)]
+    return []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager

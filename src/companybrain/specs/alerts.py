@@ -92,6 +92,25 @@ class AnomalyRule(MetricRuleBase):
     min_history: int = Field(6, ge=3, description="Periods of history needed before judging.")
 
 
+class PredictionRule(RuleBase):
+    """Fires for each scored entity whose prediction is at or above a threshold: a named threshold of
+    the use case (`threshold: high`) or a number (`above: 0.5`); `where` picks the key entities."""
+
+    type: Literal["prediction"]
+    usecase: str = Field(description="The use case whose scores are watched (usecases/).")
+    threshold: str | None = Field(None, description="A threshold the use case names (thresholds:).")
+    above: float | None = None
+    where: str | None = Field(None, description="Filter on the entity's properties, e.g. tier = 'strategic'.")
+    show: list[str] = Field(default_factory=list, description="Properties of the entity to name in the alert.")
+    limit: int = Field(50, gt=0, le=1000, description="At most this many entities per check (highest first).")
+
+    @model_validator(mode="after")
+    def _level(self) -> PredictionRule:
+        if (self.threshold is None) == (self.above is None):
+            raise ValueError("a prediction rule needs exactly one of threshold (a name) or above (a number)")
+        return self
+
+
 class Replan(Spec):
     """Replan the network for the line in the event: capacity 0 from the event's day for `days`."""
 
@@ -110,7 +129,9 @@ class EventRule(RuleBase):
     replan: Replan | None = None
 
 
-AlertRule = Annotated[ThresholdRule | ChangeRule | AnomalyRule | EventRule, Field(discriminator="type")]
+AlertRule = Annotated[
+    ThresholdRule | ChangeRule | AnomalyRule | EventRule | PredictionRule, Field(discriminator="type")
+]
 MetricRule = ThresholdRule | ChangeRule | AnomalyRule
 
 
