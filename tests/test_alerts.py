@@ -22,8 +22,9 @@ import pytest
 
 from companybrain.brain import Brain
 from companybrain.delivery.alerts import AlertEngine, robust_z
-from companybrain.delivery.channels import EgressDenied, channel_host, check_egress, host_allowed, redact
+from companybrain.delivery.channels import channel_host, check_egress, redact
 from companybrain.errors import ConfigError
+from companybrain.governance.egress import EgressDenied, host_allowed
 from companybrain.project import Project
 
 

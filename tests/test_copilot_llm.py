@@ -15,8 +15,8 @@ import pytest
 from companybrain import Brain
 from companybrain.copilot import Copilot, MetricPlan
 from companybrain.copilot.llm import SYSTEM, LLMUnavailable, plan_schema
-from companybrain.delivery.channels import EgressDenied
 from companybrain.errors import ConfigError
+from companybrain.governance.egress import EgressDenied
 from companybrain.semantic.query import MetricQuery
 from tests.fake_llm import FakeLLM, fake_llm, use_llm
 

@@ -79,3 +79,33 @@ def test_an_unknown_token_is_refused(project: tuple[Path, str]) -> None:
     # the server exits before the session starts (Error: unknown ... API token): the client cannot connect
     with pytest.raises(Exception):  # noqa: B017 - the SDK surfaces a closed stdio stream in several types
         session_calls(root, "cbt_not-a-token", [])
+
+
+def test_an_agent_proposes_an_action_that_waits_for_approval(project: tuple[Path, str]) -> None:
+    root, _ = project
+    with Brain.open(root) as brain:
+        secret, _ = TokenStore(brain.warehouse).create("cfo", ["read:metrics", "read:objects", "write:actions"])
+        order = brain.objects("Order", where="status = 'open'", limit=1, user="cfo")[0]["order_id"]
+    delay = {
+        "order_id": order,
+        "due_date": "2026-03-05",
+        "new_date": "2026-03-12",
+        "delay_days": 7,
+        "value": 9_000.0,
+        "tier": "standard",
+    }
+    _, (types, proposed, unknown) = session_calls(
+        root,
+        secret,
+        [
+            ("list_action_types", {}),
+            ("propose_action", {"action_type": "delay_order", "parameters": delay}),
+            ("propose_action", {"action_type": "delay_ordr", "parameters": delay}),
+        ],
+    )
+    assert "delay_order" in {t["name"] for t in types["action_types"]}
+    action = proposed["proposed"][0]
+    assert action["status"] == "proposed" and action["proposed_by"] == "cfo" and action["source"] == "mcp"
+    assert unknown[0] == "error" and "did you mean 'delay_order'" in unknown[1]
+    with Brain.open(root) as brain:  # nothing applied: it waits for someone the policy names
+        assert brain.actions.get(action["action_id"])["status"] == "proposed"

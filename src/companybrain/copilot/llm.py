@@ -29,8 +29,8 @@ from companybrain.copilot.plan import (
     validate_plan,
 )
 from companybrain.copilot.vocabulary import Vocabulary, tokens, vocabulary
-from companybrain.delivery.channels import EgressDenied, host_allowed
 from companybrain.errors import BrainError, ConfigError, Location, PolicyDenied
+from companybrain.governance.egress import require_host
 from companybrain.governance.policy import Policy
 
 if TYPE_CHECKING:
@@ -94,12 +94,7 @@ class LLMPlanner:
         allow = list(self.brain.project.spec.egress.allow)
         if parsed.scheme not in ("http", "https") or not host:
             raise ConfigError.at(Location("brain.yaml", key="copilot.llm.url"), f"url={url!r} is not an http(s) URL")
-        if not host_allowed(host, allow):
-            raise EgressDenied(
-                f"the copilot's LLM endpoint calls host={host!r}, which is not in brain.yaml egress.allow "
-                f"({', '.join(allow) or 'empty'})",
-                hint=f"add {host!r} to egress.allow in brain.yaml if the model may be called there",
-            )
+        require_host(host, allow, "the copilot's LLM endpoint", "the model may be called there")
         return url if url.endswith("/chat/completions") else url + "/chat/completions"
 
     def request_body(

@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlglot import exp
 
-from companybrain.errors import BrainError, PolicyDenied, QueryError
+from companybrain.errors import BrainError, QueryError
+from companybrain.governance.egress import require_host
 from companybrain.specs.actions import ActionType, HttpCall, WriteEffect, url_host
 from companybrain.specs.ontology import parse_expression
 from companybrain.warehouse.base import Warehouse
@@ -176,13 +177,7 @@ def _stored_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_egress(url: str, allow: list[str]) -> None:
-    host = url_host(url)
-    if host not in allow:
-        raise PolicyDenied(
-            f"webhook {url!r} calls host={host!r}, which is not in brain.yaml egress.allow",
-            policy="egress",
-            hint=f"add {host!r} to egress.allow in brain.yaml if the brain may write to that system",
-        )
+    require_host(url_host(url), allow, f"webhook {url!r}", "the brain may write to that system")
 
 
 def rendered_call(call: HttpCall, values: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from companybrain.errors import BrainError, MissingDependency
+from companybrain.governance.egress import require_host
 
 # services whose URL does not name the host they call: the host is fixed by the service
 SERVICE_HOSTS = {"slack": "hooks.slack.com", "discord": "discord.com"}
@@ -25,10 +26,6 @@ class DeliveryFailed(BrainError):
     """A channel did not accept the message (server down, rejected): worth retrying."""
 
     transient = True
-
-
-class EgressDenied(BrainError):
-    """A channel would call a host the project does not allow (brain.yaml egress.allow)."""
 
 
 @dataclass
@@ -62,15 +59,6 @@ def channel_host(url: str) -> str:
     return (parsed.hostname or "").lower()
 
 
-def host_allowed(host: str, allow: list[str]) -> bool:
-    """Exact host, or `*.domain` for its subdomains."""
-    for entry in allow:
-        entry = entry.lower().strip()
-        if host == entry or (entry.startswith("*.") and host.endswith(entry[1:])):
-            return True
-    return False
-
-
 def redact(url: str) -> str:
     """What a log may show of a channel: scheme, host, port and short path segments; never secrets."""
     parsed = urlparse(url)
@@ -88,13 +76,7 @@ def redact(url: str) -> str:
 
 def check_egress(url: str, allow: list[str]) -> None:
     """Raise EgressDenied unless the channel's host is on the allow-list."""
-    host = channel_host(url)
-    if not host_allowed(host, allow):
-        raise EgressDenied(
-            f"channel {redact(url)} calls host={host!r}, which is not in brain.yaml egress.allow "
-            f"({', '.join(allow) or 'empty'})",
-            hint=f"add {host!r} to egress.allow in brain.yaml if this host may receive the project's alerts",
-        )
+    require_host(channel_host(url), allow, f"channel {redact(url)}", "this host may receive the project's alerts")
 
 
 @functools.cache

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from companybrain.copilot.llm import LLMUnavailable
 from companybrain.errors import (
     BrainError,
     ConfigError,
@@ -64,6 +65,7 @@ STATUS: list[tuple[type[BrainError], int, str]] = [
     (Conflict, 409, "conflict"),
     (SchemaDriftError, 409, "schema-drift"),
     (ConnectorError, 502, "source-unavailable"),
+    (LLMUnavailable, 502, "llm-unavailable"),
     (WarehouseError, 503, "warehouse-unavailable"),
     (ConfigError, 500, "invalid-project"),
     (ProjectNotFound, 500, "project-not-found"),

@@ -45,6 +45,8 @@ TOOL_SCOPES = {
     "replan": "read:metrics",
     "find_objects": "read:objects",
     "get_object": "read:objects",
+    "list_action_types": "read:objects",
+    "propose_action": "write:actions",
 }
 
 
@@ -138,6 +140,19 @@ def create_mcp_server(brain: Brain, user: str | None = None, *, svc: BrainServic
 
         who = acting(ctx, "run_scenario")
         return call(lambda: run(brain, name, who).as_dict())
+
+    @server.tool(description="The action types this project declares: parameters, who may submit, who approves.")
+    def list_action_types(ctx: Context) -> dict[str, Any]:
+        acting(ctx, "list_action_types")
+        return call(lambda: {"action_types": brain.actions.types()})
+
+    @server.tool(
+        description="Propose an action (see list_action_types) with its parameters, e.g. delay_order with "
+        "order_id, due_date, new_date, ...; it is applied only once the people its policy names approve it."
+    )
+    def propose_action(ctx: Context, action_type: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        who = acting(ctx, "propose_action")
+        return call(lambda: {"proposed": brain.actions.propose([(action_type, dict(parameters))], who, source="mcp")})
 
     @server.tool(
         description="Replan the network after a capacity loss: site (name, city or id), optional line, capacity "

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
 from companybrain.errors import Location, did_you_mean
+from companybrain.governance.egress import host_allowed
 from companybrain.specs.base import Spec
 from companybrain.specs.ontology import parse_expression
 
@@ -257,7 +258,7 @@ def _check_type(project: Project, name: str, action: ActionType) -> list[tuple[L
         else:
             calls = [effect] + ([effect.rollback] if effect.rollback else [])
             templates = [part for c in calls for part in (c.url, c.body)]
-            for host in {url_host(c.url) for c in calls} - allow:
+            for host in sorted({url_host(c.url) for c in calls if not host_allowed(url_host(c.url), allow)}):
                 msg = f"webhook host={host!r} is not in brain.yaml egress.allow ({', '.join(sorted(allow)) or 'empty'})"
                 problems.append((at("effects", i, "url"), msg))
         problems += [(at("effects", i), _unknown("parameter", u, params)) for u in template_names(templates) - known]
