@@ -291,3 +291,50 @@ def test_high_predictions_raise_alerts_with_their_reasons(trained: Path, tmp_pat
     posted = receiver.at("/alerts")
     assert len(posted) == high
     assert all("failure_risk_7d" in p["title"] and "reasons: " in p["message"] for p in posted), posted
+
+
+def test_streamed_telemetry_scores_a_machine_again(trained: Path, tmp_path: Path) -> None:
+    from companybrain.delivery.events import EventProcessor
+
+    root = _copy(trained, tmp_path)
+    path = root / "usecases" / "machine_failure_risk.yaml"
+    path.write_text(path.read_text().replace("every_seconds: 300", "every_seconds: 0"))
+    with Brain.open(root) as brain:
+        before = {m["machine_id"]: m for m in brain.objects("Machine", limit=None, user="data_steward")}
+        machine = min(before, key=lambda k: before[k]["failure_risk_7d"])
+        recent = brain.objects(
+            "MachineDay",
+            where=f"machine_id = '{machine}' AND day >= DATE '2026-02-01'",
+            limit=None,
+            user="data_steward",
+        )
+        vibration = float(np.mean([d["vibration"] for d in recent]))
+        temperature = float(np.mean([d["temperature"] for d in recent]))
+        # the day after the built data ends: a precursor of a failure, hour by hour
+        events = [
+            {
+                "type": "telemetry",
+                "machine_id": machine,
+                "ts": f"2026-03-01T{h:02d}:00:00",
+                "vibration": vibration * 2.5,
+                "temperature": temperature + 14.0,
+                "pressure": 5.0,
+                "power_kw": 20.0,
+            }
+            for h in range(24)
+        ]
+        processor = EventProcessor(brain)
+        try:
+            summary = processor.ingest(events)
+        finally:
+            processor.close()
+        after = {m["machine_id"]: m for m in brain.objects("Machine", limit=None, user="data_steward")}
+    assert summary.rescored == {"machine_failure_risk": 1}
+    assert after[machine]["failure_risk_7d"] > 3 * before[machine]["failure_risk_7d"]
+    assert after[machine]["failure_risk_7d_version"] == before[machine]["failure_risk_7d_version"]
+    assert (
+        "vibration" in after[machine]["failure_risk_7d_reasons"]
+        or "temperature" in after[machine]["failure_risk_7d_reasons"]
+    )
+    others = [k for k in before if k != machine]
+    assert [after[k]["failure_risk_7d"] for k in others] == [before[k]["failure_risk_7d"] for k in others]

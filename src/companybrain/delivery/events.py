@@ -22,6 +22,7 @@ from sqlglot import exp
 
 from companybrain.delivery.alerts import AlertEngine, Clock, utc_now
 from companybrain.errors import BrainError, ConnectorError, MissingDependency
+from companybrain.ontology.model import FACTORY_SCHEMA, prediction_table
 from companybrain.sources.load_log import META
 from companybrain.specs.alerts import EventRule
 from companybrain.warehouse.ddl import col, create_table, literal, table
@@ -48,6 +49,7 @@ class EventSummary:
     logged: int = 0
     types: dict[str, int] = field(default_factory=dict)
     machines_updated: int = 0
+    rescored: dict[str, int] = field(default_factory=dict)  # use case -> entities scored again from the events
     alerts: list[dict[str, Any]] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
@@ -68,6 +70,16 @@ class EventProcessor:
         wh.execute(create_table(EVENTS, dict.fromkeys(EVENT_COLUMNS, "string")))
         wh.execute(create_table(MACHINE_STATE, STATE_COLUMNS))
         self.rules = {n: r for n, r in self.engine.rules.items() if isinstance(r, EventRule)}
+        # use cases scored from events: those with `live:` that have scores to update; the first
+        # re-scoring waits `every_seconds` like the next ones, so starting a listener costs nothing
+        scored = set(wh.list_tables(FACTORY_SCHEMA))
+        self.live = {
+            n: uc
+            for n, uc in brain.project.usecases.items()
+            if uc.live is not None and prediction_table(n).name in scored
+        }
+        self._live_pending: dict[str, list[dict[str, Any]]] = {n: [] for n in self.live}
+        self._live_last: dict[str, float] = dict.fromkeys(self.live, time.monotonic())
         self._planned: set[tuple[str, str]] = set()  # (rule, key) replanned in the current batch
 
     def ingest(self, events: list[dict[str, Any]], source: str = "http") -> EventSummary:
@@ -95,6 +107,7 @@ class EventProcessor:
             self.brain.warehouse.write_arrow(EVENTS, pa.table(rows, schema=_string_schema()), create=False)
         summary.logged = len(events)
         summary.machines_updated = self._machine_state([e for e in events if e.get("type") == "telemetry"], now)
+        summary.rescored = self._rescore(events)
         self._planned.clear()
         requests = [
             self._alert(name, rule, event, summary)
@@ -133,6 +146,27 @@ class EventProcessor:
             wh.execute(exp.delete(MACHINE_STATE, where=col("machine_id").isin(*[literal(m) for m in latest])))
             wh.write_arrow(MACHINE_STATE, pa.table(data, schema=STATE_SCHEMA), create=False)
         return len(latest)
+
+    def _rescore(self, events: list[dict[str, Any]]) -> dict[str, int]:
+        """Score again the entities these events name, for use cases with `live:`, at most every
+        `every_seconds` per use case (events wait until then). A failure is logged, never raised."""
+        from companybrain.factory import live
+
+        done: dict[str, int] = {}
+        for name, uc in self.live.items():
+            assert uc.live is not None
+            pending = self._live_pending[name]
+            pending.extend(e for e in events if e.get("type") == uc.live.event)
+            now = time.monotonic()
+            if not pending or now - self._live_last[name] < uc.live.every_seconds:
+                continue
+            self._live_last[name] = now
+            self._live_pending[name] = []
+            try:
+                done[name] = live.rescore(self.brain, uc, pending)["rescored"]
+            except BrainError as exc:
+                log.warning("scores of use case %s not updated from events: %s", name, exc.message)
+        return done
 
     def _alert(
         self, name: str, rule: EventRule, event: dict[str, Any], summary: EventSummary

@@ -317,9 +317,12 @@ def score_entity(brain: Brain, uc: UseCase, registry: Registry, version: int | N
     }
 
 
-def write_back(brain: Brain, uc: UseCase, scores: pa.Table) -> None:
-    """Replace the use case's scores and copy them onto the live objects, in one transaction."""
+def write_back(brain: Brain, uc: UseCase, scores: pa.Table, keys: list[str] | None = None) -> None:
+    """Replace the use case's scores (all, or those of `keys`) and copy them onto the live objects, in
+    one transaction."""
     assert uc.entity is not None and uc.output.property is not None
+    if keys is not None and not keys:
+        return
     wh = brain.warehouse
     brain.require_built()
     target = prediction_table(uc.name)
@@ -328,17 +331,23 @@ def write_back(brain: Brain, uc: UseCase, scores: pa.Table) -> None:
     prop = uc.output.property
     columns = {prop: "_value", f"{prop}_reasons": "_reasons", f"{prop}_version": "_version"}
     wh.ensure_schema(FACTORY_SCHEMA)
+    key = exp.Cast(this=exp.column(obj.key, table=live.name, quoted=True), to=exp.DataType.build("VARCHAR"))
+    some = [exp.Literal.string(k) for k in keys] if keys is not None else None
     with wh.transaction():
-        wh.execute(exp.delete(target))
+        wh.execute(exp.delete(target, where=None if some is None else col("_entity_key").isin(*some)))
         wh.write_arrow(target, scores, create=False)
-        wh.execute(exp.update(live, {name: exp.null() for name in columns}))
-        key = exp.Cast(this=exp.column(obj.key, table=live.name, quoted=True), to=exp.DataType.build("VARCHAR"))
+        if some is None:
+            wh.execute(exp.update(live, {name: exp.null() for name in columns}))
         wh.execute(
             exp.Update(
                 this=live.copy(),
                 expressions=[exp.EQ(this=col(name), expression=col(source, "s")) for name, source in columns.items()],
                 from_=exp.From(this=exp.alias_(target.copy(), "s")),
-                where=exp.Where(this=exp.EQ(this=col("_entity_key", "s"), expression=key)),
+                where=exp.Where(
+                    this=exp.EQ(this=col("_entity_key", "s"), expression=key)
+                    if some is None
+                    else exp.and_(exp.EQ(this=col("_entity_key", "s"), expression=key), key.isin(*some))
+                ),
             )
         )
         wh.analyze(live)

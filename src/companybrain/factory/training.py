@@ -15,13 +15,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from sqlglot import exp
 
 from companybrain.errors import BrainError, PolicyDenied
 from companybrain.semantic.query import MetricQuery
+from companybrain.specs.ontology import SPEC_DIALECT
 from companybrain.specs.usecases import Feature, UseCase
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
+    from companybrain.factory.live import LiveDays
     from companybrain.governance.principal import Principal
 
 KEY, AS_OF, LABEL = "_key", "_as_of", "_label"
@@ -183,7 +186,12 @@ def _alive_rows(uc: UseCase, entities: pd.DataFrame, as_ofs: list[date]) -> pd.D
 
 
 def _features(
-    brain: Brain, uc: UseCase, principal: Principal, entities: pd.DataFrame, rows: pd.DataFrame
+    brain: Brain,
+    uc: UseCase,
+    principal: Principal,
+    entities: pd.DataFrame,
+    rows: pd.DataFrame,
+    live: LiveDays | None = None,
 ) -> TrainingSet:
     frame = rows.copy()
     frame[AS_OF] = pd.to_datetime(frame[AS_OF])
@@ -203,7 +211,7 @@ def _features(
             frame[name] = (frame[AS_OF] - born).dt.days.astype("float")
         elif feature.metric:
             metrics_used.add(feature.metric)
-            frame[name] = _metric_feature(brain, uc, principal, feature, frame)
+            frame[name] = _metric_feature(brain, uc, principal, feature, frame, live)
     for name, feature in uc.features.items():
         if feature.expr:
             frame[name] = _evaluate(uc, name, feature.expr, frame)
@@ -249,13 +257,27 @@ def _periods(grain: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray
 
 
 def metric_panel(
-    brain: Brain, uc: UseCase, principal: Principal, metric: str, grain: str, via: str | None, start: date, end: date
+    brain: Brain,
+    uc: UseCase,
+    principal: Principal,
+    metric: str,
+    grain: str,
+    via: str | None,
+    start: date,
+    end: date,
+    only: list[str] | None = None,
 ) -> Panel:
-    """The metric for every entity at `grain` over [start, end], read through the query path."""
+    """The metric for every entity (or those keyed in `only`) at `grain` over [start, end], through the query path."""
     assert uc.entity is not None
     key = brain.project.objects[uc.entity].key
     by = f"{via}.{key}" if via else f"{uc.entity}.{key}"
-    query = MetricQuery(metrics=(metric,), by=(by, grain), period=f"{start.isoformat()}..{end.isoformat()}")
+    where = None
+    if only is not None:
+        column = exp.column(key, table=via or uc.entity)
+        where = column.isin(*[exp.Literal.string(k) for k in only]).sql(dialect=SPEC_DIALECT)
+    query = MetricQuery(
+        metrics=(metric,), by=(by, grain), where=where, period=f"{start.isoformat()}..{end.isoformat()}"
+    )
     try:
         table = brain.query_table(query, user=principal)
     except PolicyDenied as exc:
@@ -279,15 +301,18 @@ def metric_panel(
 
 
 def _metric_feature(
-    brain: Brain, uc: UseCase, principal: Principal, feature: Feature, frame: pd.DataFrame
+    brain: Brain, uc: UseCase, principal: Principal, feature: Feature, frame: pd.DataFrame, live: LiveDays | None
 ) -> np.ndarray:
     assert feature.metric is not None
     first = frame[AS_OF].min().date()
     last = frame[AS_OF].max().date()
     span = {"day": 1, "week": 7, "month": 31}[feature.grain] * (feature.window + 1)
+    keys = sorted(set(frame[KEY])) if live is not None else None
     panel = metric_panel(
-        brain, uc, principal, feature.metric, feature.grain, feature.via, first - timedelta(days=span), last
+        brain, uc, principal, feature.metric, feature.grain, feature.via, first - timedelta(days=span), last, keys
     )
+    if live is not None and feature.grain == "day":
+        live.fill(feature.metric, panel)
     return window_values(panel, frame, feature.window, feature.agg)
 
 

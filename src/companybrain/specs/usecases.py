@@ -143,6 +143,19 @@ class Backtest(Spec):
     folds: int = Field(3, ge=1, le=20)
 
 
+class Live(Spec):
+    """Re-score from streamed events between builds: each event of type `event` names its entity in
+    `key`; `metrics` maps a day-grain metric the features use to the event field that measures it.
+    The day of an entity's latest event counts as a whole day of that metric (the mean of the field
+    over that day's events, where the built data has none), and the entity is scored as of that
+    day's end, at most every `every_seconds`."""
+
+    event: str = "telemetry"
+    key: str = Field(description="Event field holding the entity's key, e.g. machine_id.")
+    metrics: dict[str, str] = Field(min_length=1, description="Metric -> event field, e.g. vibration: vibration.")
+    every_seconds: float = Field(300.0, ge=0, description="Re-score an entity at most this often.")
+
+
 class Output(Spec):
     """Where predictions go: a property on the entity (with its reasons and model version), or, for a
     forecast, an object type of forecast rows."""
@@ -200,6 +213,7 @@ class UseCase(Spec):
     thresholds: dict[str, float] = Field(default_factory=dict, description="Named score levels, e.g. high: 0.5.")
     schedule: Literal["daily", "weekly", "monthly", "manual"] = "weekly"
     run_as: str | None = Field(None, description="User whose rights the features are read with (default user).")
+    live: Live | None = Field(None, description="Re-score from streamed events (entity use cases).")
 
     @field_validator("population")
     @classmethod
@@ -299,6 +313,17 @@ def cross_check(project: Any) -> list[tuple[Any, str]]:
         for key in ("at", "alive_from", "alive_to"):
             if getattr(snaps, key):
                 check_property(getattr(snaps, key), "snapshots", key)
+        if uc.live is not None:
+            day_metrics = {f.metric for f in uc.features.values() if f.metric and f.grain == "day"}
+            for metric in uc.live.metrics:
+                if metric not in day_metrics:
+                    problem(
+                        "live",
+                        "metrics",
+                        metric,
+                        msg=f"live metric {metric!r} is not a day-grain metric of the features; "
+                        f"{did_you_mean(metric, sorted(day_metrics))}",
+                    )
         if uc.target is not None:
             if uc.target.metric:
                 check_metric(uc.target.metric, "target", "metric")

@@ -35,6 +35,7 @@ class EventsAccepted(ApiModel):
     logged: int = Field(description="Events written to the event log (always all of them).")
     types: dict[str, int]
     machines_updated: int
+    rescored: dict[str, int] = Field(description="Use case -> entities scored again from these events (live:).")
     alerts: int = Field(description="Alerts the events fired (their content goes to each rule's audience).")
     plans: int = Field(description="Replans the events triggered (their content goes to each rule's audience).")
     seconds: float
