@@ -338,3 +338,27 @@ def test_streamed_telemetry_scores_a_machine_again(trained: Path, tmp_path: Path
     )
     others = [k for k in before if k != machine]
     assert [after[k]["failure_risk_7d"] for k in others] == [before[k]["failure_risk_7d"] for k in others]
+
+
+def test_live_accuracy_once_the_actuals_of_earlier_scores_arrive(trained: Path, tmp_path: Path) -> None:
+    from datetime import date
+
+    from companybrain.factory import monitor
+    from companybrain.factory.line import load_model
+    from companybrain.factory.training import scoring_set
+
+    root = _copy(trained, tmp_path)
+    with Brain.open(root) as brain:
+        uc = brain.project.usecases["machine_failure_risk"]
+        assert factory.show(brain, uc.name)["live_accuracy"]["status"] == "waiting for actuals"
+        registry = Registry(brain.project)
+        champion = registry.get(uc.name)
+        model = load_model(registry, champion)
+        # the champion's scores as they would have been logged on earlier mornings, horizon since passed
+        for day in (date(2026, 2, 1), date(2026, 2, 8), date(2026, 2, 15)):
+            data = scoring_set(brain, uc, brain.principal(uc.run_as), as_of=day)
+            monitor.log_scores(brain, uc, champion, data.frame, model.predict(data.frame), day)
+        live = factory.show(brain, uc.name)["live_accuracy"]
+    assert live["status"] == "measured" and live["as_of_dates"] == ["2026-02-01", "2026-02-08", "2026-02-15"]
+    assert live["scored_rows"] == live["rows"] > 0
+    assert 0.5 < live["roc_auc"] <= 1.0 and 0 < live["base_rate"] < 1
