@@ -374,3 +374,42 @@ def test_write_back_and_rollback_on_every_engine(semantic_brain: Brain) -> None:
         assert (row["action_id"], row["urgent"], row["note"]) == (first["action_id"], True, "call the buyer")
         brain.actions.rollback([first["action_id"]], "ceo")
         assert writeback(brain, "order_flags") == []
+
+
+def test_an_applied_action_notifies_its_audience_once(small_demo: Callable[[str], Path], run_cli: Any) -> None:
+    from tests.test_alerts import Receiver
+
+    receiver = Receiver()
+    try:
+        root = small_demo("notify")
+        path = root / "actions" / "orders.yaml"
+        path.write_text(path.read_text().replace("127.0.0.1:8098", f"127.0.0.1:{receiver.port}"))
+        with Brain.open(root) as brain:
+            order = brain.read("Order", where="status = 'open'", limit=1, user="cfo").to_pylist()[0]["order_id"]
+            delay = {
+                "order_id": order,
+                "due_date": "2026-03-05",
+                "new_date": "2026-03-12",
+                "delay_days": 7,
+                "value": 9000.0,
+                "tier": "standard",
+            }
+            action = brain.actions.propose([("delay_order", delay)], "cfo")[0]["action_id"]
+        assert receiver.at("/account-team") == []  # proposed: nobody is told yet
+        code, _, err = run_cli("-p", str(root), "actions", "approve", str(action), "--as", "ceo")
+        assert code == 0, err
+        posts = receiver.at("/account-team")
+        assert len(posts) == 1 and f"Order {order} now ships on 2026-03-12" in posts[0]["title"]
+        assert "approved by ceo" in posts[0]["message"]
+        # delivered once: the alert engine's next check finds nothing left in the outbox
+        with Brain.open(root) as brain:
+            from companybrain.delivery.alerts import AlertEngine
+
+            engine = AlertEngine(brain)
+            try:
+                assert engine.deliver_outbox() == []
+            finally:
+                engine.close()
+        assert len(receiver.at("/account-team")) == 1
+    finally:
+        receiver.stop()

@@ -135,8 +135,12 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Approve actions; those whose approval is complete are applied together, or none of them."""
+        from companybrain.delivery.alerts import deliver_action_messages
+
         with open_brain(state) as brain:
             outcomes = brain.actions.approve(_ids(brain, ids, batch), user, note)
+            if any(o.status == "applied" for o in outcomes):
+                deliver_action_messages(brain)  # the notify effects of what was applied
         _outcomes(outcomes, format)
 
     @group.command()

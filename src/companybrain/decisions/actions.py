@@ -20,7 +20,7 @@ from companybrain.decisions import action_store as store
 from companybrain.decisions import approvals as ap
 from companybrain.decisions import effects as fx
 from companybrain.errors import BrainError, Conflict, NotFound, PolicyDenied, QueryError, did_you_mean
-from companybrain.specs.actions import ActionType, WriteEffect
+from companybrain.specs.actions import ActionType, NotifyEffect, WriteEffect
 from companybrain.warehouse.ddl import literal
 
 if TYPE_CHECKING:
@@ -259,6 +259,8 @@ class ActionDesk:
                 for undo in reversed(row["undo"] or []):
                     if undo["type"] == "write":
                         fx.undo_write(self.wh, undo, row["action_id"])
+                    elif undo["type"] == "notify":
+                        fx.cancel_notice(self.wh, undo)
                     elif undo.get("rollback"):
                         fx.send(undo["rollback"], allow, undo.get("timeout", 10.0))
                 store.update(
@@ -277,6 +279,8 @@ class ActionDesk:
             for effect in self.action_type(row["action_type"]).effects:
                 if isinstance(effect, WriteEffect):
                     fx.ensure_writeback(self.wh, self.action_type(row["action_type"]), effect)
+                elif isinstance(effect, NotifyEffect):
+                    fx.ensure_outbox(self.wh)
         made: list[dict[str, Any]] = []  # rollback calls of the webhooks already made
         try:
             with self.wh.transaction():
@@ -294,6 +298,9 @@ class ActionDesk:
                     for effect in spec.effects:
                         if isinstance(effect, WriteEffect):
                             undo.append(fx.apply_write(self.wh, spec, effect, values, row["action_id"], principal.user))
+                            continue
+                        if isinstance(effect, NotifyEffect):
+                            undo.append(fx.queue_notice(self.wh, effect, values, row["action_id"]))
                             continue
                         call = fx.rendered_call(effect, values)
                         fx.send(call, allow, effect.timeout_seconds)

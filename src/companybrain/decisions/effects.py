@@ -21,12 +21,25 @@ from sqlglot import exp
 
 from companybrain.errors import BrainError, QueryError
 from companybrain.governance.egress import require_host
-from companybrain.specs.actions import ActionType, HttpCall, WriteEffect, url_host
+from companybrain.specs.actions import ActionType, HttpCall, NotifyEffect, WriteEffect, url_host
 from companybrain.specs.ontology import parse_expression
 from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import col, create_table, insert_values, literal, table
 
 WRITEBACK = "writeback"
+# messages of applied actions, written with them and delivered by the alert engine (delivery/)
+OUTBOX = table("brain", "outbox")
+OUTBOX_COLUMNS = {
+    "message_id": "string",
+    "action_id": "integer",
+    "title": "string",
+    "body": "string",
+    "channels": "string",
+    "status": "string",  # pending | sent | failed | cancelled
+    "created_at": "string",
+    "delivered_at": "string",
+    "attempts": "string",
+}
 LOGICAL = {"string": "string", "integer": "integer", "number": "float", "date": "date", "boolean": "boolean"}
 
 
@@ -148,6 +161,35 @@ def apply_write(
     wh.execute(exp.delete(target, where=where))
     wh.execute(insert_values(target, row))
     return {"type": "write", "table": effect.table, "key": key, "previous": [_stored_row(r) for r in previous]}
+
+
+def ensure_outbox(wh: Warehouse) -> None:
+    wh.ensure_schema("brain")
+    wh.execute(create_table(OUTBOX, OUTBOX_COLUMNS))
+
+
+def queue_notice(wh: Warehouse, effect: NotifyEffect, values: dict[str, Any], action_id: int) -> dict[str, Any]:
+    """Put the action's message in the outbox (inside the action's transaction); return its undo."""
+    message_id = f"msg_{action_id}_{abs(hash((effect.title, effect.message))) % 10**8}"
+    row = {
+        "message_id": message_id,
+        "action_id": action_id,
+        "title": str(render(effect.title, values)),
+        "body": str(render(effect.message, values)),
+        "channels": json.dumps(effect.channels),
+        "status": "pending",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "delivered_at": None,
+        "attempts": None,
+    }
+    wh.execute(insert_values(OUTBOX, row))
+    return {"type": "notify", "message_id": message_id}
+
+
+def cancel_notice(wh: Warehouse, undo: dict[str, Any]) -> None:
+    """A rolled-back action's message that was not sent yet is never sent."""
+    where = exp.and_(col("message_id").eq(literal(undo["message_id"])), col("status").eq(literal("pending")))
+    wh.execute(exp.update(OUTBOX, {"status": literal("cancelled")}, where=where))
 
 
 def undo_write(wh: Warehouse, undo: dict[str, Any], action_id: int) -> None:

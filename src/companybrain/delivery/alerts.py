@@ -4,6 +4,7 @@ acknowledged, and keep the alerts and every delivery attempt in the warehouse.""
 
 from __future__ import annotations
 
+import json
 import secrets
 import statistics
 import time
@@ -249,8 +250,38 @@ class AlertEngine:
 
     # --- metric rules -------------------------------------------------------------------------------
 
+    def deliver_outbox(self) -> list[dict[str, Any]]:
+        """Send the messages applied actions left in the outbox (`notify` effects), each channel with
+        retries; a message is `sent` when every channel took it, else `failed` with the attempts."""
+        from companybrain.decisions.effects import OUTBOX, ensure_outbox
+
+        wh = self.brain.warehouse
+        ensure_outbox(wh)
+        pending = wh.query_arrow(exp.select("*").from_(OUTBOX).where(col("status").eq(literal("pending")))).to_pylist()
+        allow = list(self.project.spec.egress.allow)
+        done = []
+        for message in pending:
+            channels = json.loads(message["channels"] or "[]")
+            futures = [
+                self._pool.submit(deliver, expand_env(url), message["title"], message["body"], allow, 3, self.sleep)
+                for url in channels
+            ]
+            attempts = [a for f in futures for a in f.result()]
+            sent = sum(1 for a in attempts if a.status == "sent")
+            status = "sent" if sent == len(channels) else "failed"
+            values: dict[str, object] = {
+                "status": literal(status),
+                "delivered_at": literal(_iso(self.clock())),
+                "attempts": literal(json.dumps([a.__dict__ for a in attempts], default=str)),
+            }
+            wh.execute(exp.update(OUTBOX, values, where=col("message_id").eq(literal(message["message_id"]))))
+            done.append({"message_id": message["message_id"], "action_id": message["action_id"], "status": status})
+        return done
+
     def check(self, names: list[str] | None = None) -> dict[str, Any]:
-        """Evaluate the metric rules now, deliver what fires, then escalate what is overdue."""
+        """Evaluate the metric rules now, deliver what fires and what applied actions left in the outbox,
+        then escalate what is overdue."""
+        messages = self.deliver_outbox()
         fired: list[Fired] = []
         errors: dict[str, str] = {}
         for name in names or list(self.rules):
@@ -269,6 +300,7 @@ class AlertEngine:
         return {
             "fired": [f.as_dict() for f in fired],
             "escalated": [f.as_dict() for f in escalated],
+            "messages": messages,
             "errors": errors,
             "checked_at": _iso(self.clock()),
         }
@@ -448,3 +480,12 @@ def _check_prediction_rule(project: Any, name: str, rule: PredictionRule) -> lis
         msg = f"use case {rule.usecase} has no threshold {rule.threshold!r}; {hint}"
         return [(project.locate("alerts", name, "threshold"), msg)]
     return []
+
+
+def deliver_action_messages(brain: Brain) -> list[dict[str, Any]]:
+    """Send what just-applied actions left in the outbox (called after an approval)."""
+    engine = AlertEngine(brain)
+    try:
+        return engine.deliver_outbox()
+    finally:
+        engine.close()

@@ -157,7 +157,18 @@ class WebhookEffect(HttpCall):
     timeout_seconds: float = Field(10.0, gt=0, le=120)
 
 
-Effect = Annotated[WriteEffect | WebhookEffect, Field(discriminator="type")]
+class NotifyEffect(Spec):
+    """Tell people once the action is applied: a message (templates) to alert channels. It is written to the
+    brain's outbox with the action, in the same transaction (a failed action tells no one), and delivered
+    by the alert engine: right after an approval from the CLI or the service, or by `brain alerts check`."""
+
+    type: Literal["notify"]
+    title: str = Field(description='Template, e.g. "Order {order_id} delayed to {new_date}".')
+    message: str = Field(description="Template of the message body.")
+    channels: list[str] = Field(min_length=1, description="Apprise URLs; their hosts must be in egress.allow.")
+
+
+Effect = Annotated[WriteEffect | WebhookEffect | NotifyEffect, Field(discriminator="type")]
 
 
 class ActionType(Spec):
@@ -255,6 +266,8 @@ def _check_type(project: Project, name: str, action: ActionType) -> list[tuple[L
                 (at("effects", i, "key"), _unknown("parameter", k, params)) for k in effect.key if k not in params
             ]
             templates = list(effect.columns.values())
+        elif isinstance(effect, NotifyEffect):
+            templates = [effect.title, effect.message]  # channel hosts are checked when delivered
         else:
             calls = [effect] + ([effect.rollback] if effect.rollback else [])
             templates = [part for c in calls for part in (c.url, c.body)]

@@ -128,8 +128,12 @@ def propose(body: ProposeBody, caller: Writer, svc: Service) -> list[Action]:
     responses=problem_responses(400, 404, 409),
 )
 def approve(body: DecideBody, caller: Writer, svc: Service) -> list[Outcome]:
+    from companybrain.delivery.alerts import deliver_action_messages
+
     with svc.use() as brain:
         outcomes = brain.actions.approve(_ids(brain, body), caller.principal, body.note)
+        if any(o.status == "applied" for o in outcomes):
+            deliver_action_messages(brain)  # the notify effects of what was applied
     return [Outcome.model_validate(o.as_dict()) for o in outcomes]
 
 
