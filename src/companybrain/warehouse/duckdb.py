@@ -76,6 +76,9 @@ class DuckDBWarehouse(Warehouse):
     def _write_arrow(self, table: exp.Table, data: pa.Table, *, create: bool) -> None:
         view = f"__arrow_in_{next(_views)}"
         self._con.register(view, data)
+        # an Arrow append is one stream: a second DuckDB thread only fights it, and whatever reads the
+        # source meanwhile, for the cores (2M rows: 0.6 CPU-s instead of 1.2, and less wall time)
+        self._con.execute("SET threads = 1")
         try:
             columns = [exp.to_identifier(name, quoted=True) for name in data.column_names]
             select = exp.select(*columns).from_(exp.to_identifier(view))
@@ -85,6 +88,7 @@ class DuckDBWarehouse(Warehouse):
                 schema = exp.Schema(this=table, expressions=columns)
                 self.execute(exp.Insert(this=schema, expression=select))
         finally:
+            self._con.execute("RESET threads")
             self._con.unregister(view)
 
     def list_tables(self, schema: str) -> list[str]:
