@@ -43,6 +43,13 @@ PROTECTED: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("GET", "/api/v1/objects/Customer/count", None, "read:objects"),
     ("GET", "/api/v1/objects/Customer/C00001", None, "read:objects"),
     ("GET", "/api/v1/audit?n=2", None, "read:audit"),
+    ("POST", "/api/v1/ask", {"question": "revenue by region in 2025"}, "read:metrics"),
+    ("GET", "/api/v1/usecases", None, "read:objects"),
+    ("GET", "/api/v1/usecases/machine_failure_risk", None, "read:objects"),
+    ("GET", "/api/v1/actions", None, "read:objects"),
+    ("GET", "/api/v1/actions/types", None, "read:objects"),
+    ("GET", "/api/v1/scenarios", None, "read:metrics"),
+    ("GET", "/api/v1/value", None, "read:metrics"),
 ]
 ISSUER = "https://idp.acme.test/realms/acme"
 AUDIENCE = "companybrain"
