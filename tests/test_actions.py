@@ -413,3 +413,17 @@ def test_an_applied_action_notifies_its_audience_once(small_demo: Callable[[str]
         assert len(receiver.at("/account-team")) == 1
     finally:
         receiver.stop()
+
+
+def test_a_webhook_host_is_fixed_text() -> None:
+    from companybrain.specs.actions import HttpCall
+
+    with pytest.raises(ValueError, match="host of a webhook URL is fixed"):
+        HttpCall(url="http://{system}.corp/orders/{order_id}")
+    with pytest.raises(ValueError, match="host of a webhook URL is fixed"):
+        HttpCall(url="http://{user}@erp.corp/x")
+    # the host the guard checks is the host the client calls: both parse the URL the same way
+    from companybrain.specs.actions import url_host
+
+    assert url_host("http://evil.com?@a.corp/x") == "evil.com"
+    assert HttpCall(url="http://127.0.0.1:8099/erp/orders/{order_id}").url.endswith("{order_id}")

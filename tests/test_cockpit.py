@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -39,7 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCOPES = ["read:metrics", "read:objects"]
+SCOPES = ["read:metrics", "read:objects", "write:actions"]
 PAGES = {
     "": "Overview",
     "margin": "Margin explorer",
@@ -118,6 +119,21 @@ def test_forms_need_the_session_csrf_value_and_this_origin(client: TestClient, t
     other_site = {"Origin": "https://evil.example"}
     response = client.post("/cockpit/signin", data={"token": tokens["ceo"]}, headers=other_site)
     assert response.status_code == 400 and "another site" in response.text
+
+
+def test_proposing_and_approving_need_the_write_actions_scope(client: TestClient, svc: BrainService) -> None:
+    reader, _ = svc.tokens.create("ceo", ["read:metrics", "read:objects"])
+    signed_in(client, reader)
+    page = client.get("/cockpit/disruption")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    with svc.use() as brain:
+        before = len(brain.actions.find(limit=10_000))
+    for url in ("/cockpit/disruption/approve", "/cockpit/disruption/batches/1/approve"):
+        response = client.post(url, data={"csrf": csrf.group(1), "plan_id": "any"})
+        assert response.status_code == 200 and "does not carry the scope write:actions" in response.text
+    with svc.use() as brain:
+        assert len(brain.actions.find(limit=10_000)) == before
 
 
 def test_a_revoked_token_ends_the_session(client: TestClient, svc: BrainService) -> None:

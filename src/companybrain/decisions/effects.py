@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import operator
 import string
-import urllib.error
-import urllib.request
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -227,16 +225,16 @@ def rendered_call(call: HttpCall, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def send(call: dict[str, Any], allow: list[str], timeout: float) -> int:
-    """Make one HTTP call (JSON body); EffectFailed unless the system answers 2xx."""
+    """Make one HTTP call (JSON body); EffectFailed unless the system answers 2xx. Straight to the allowed
+    host: no proxy from the environment, no redirect followed (a redirect could lead anywhere)."""
+    import httpx2
+
     check_egress(call["url"], allow)
-    data = json.dumps(call["body"]).encode() if call["body"] is not None else None
-    request = urllib.request.Request(call["url"], data=data, method=call["method"])
-    request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        raise EffectFailed(f"{call['method']} {call['url']} answered {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise EffectFailed(f"{call['method']} {call['url']} failed: {reason}") from None
+        with httpx2.Client(timeout=timeout, trust_env=False, follow_redirects=False) as http:
+            response = http.request(call["method"], call["url"], json=call["body"])
+    except httpx2.HTTPError as exc:
+        raise EffectFailed(f"{call['method']} {call['url']} failed: {exc}") from None
+    if not 200 <= response.status_code < 300:
+        raise EffectFailed(f"{call['method']} {call['url']} answered {response.status_code} {response.reason_phrase}")
+    return int(response.status_code)

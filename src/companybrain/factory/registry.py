@@ -15,8 +15,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from companybrain.errors import MissingDependency, NotFound
+from companybrain.governance.egress import require_host
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -65,6 +67,14 @@ class Registry:
         self.project = project
         configured = project.spec.factory.tracking_uri if project.spec.factory else None
         self.uri = os.environ.get("BRAIN_MLFLOW_URI") or configured or self._default_uri()
+        parsed = urlsplit(self.uri)
+        if parsed.scheme not in ("sqlite", "file", ""):  # a tracking server: models and profiles go there
+            require_host(
+                parsed.hostname or parsed.scheme,
+                list(project.spec.egress.allow),
+                f"the factory's MLflow tracking server {parsed.scheme}://{parsed.hostname}",
+                "the registry may keep the project's models there",
+            )
         self._client: MlflowClient | None = None
 
     def _default_uri(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import string
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
@@ -146,6 +147,8 @@ class HttpCall(Spec):
     def _http(cls, url: str) -> str:
         if not re.match(r"^https?://", url):
             raise ValueError("a webhook URL starts with http:// or https://")
+        if any(c in urlsplit(url).netloc for c in "{}@"):
+            raise ValueError("the host of a webhook URL is fixed: no {templates} or user@ before the path")
         return url
 
 
@@ -296,6 +299,5 @@ def _who(project: Project, loc: Location, roles: list[str], users: list[str]) ->
 
 
 def url_host(url: str) -> str:
-    """The host a webhook URL calls (templates in the path or query do not matter)."""
-    match = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?(\[[^\]]+\]|[^:/?#]*)", url)
-    return (match.group(1) if match else "").strip("[]").lower()
+    """The host a webhook URL calls, as the HTTP client will parse it."""
+    return (urlsplit(url).hostname or "").lower()

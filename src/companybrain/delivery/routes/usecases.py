@@ -17,6 +17,7 @@ from companybrain.delivery.models import ApiModel, jsonable, problem_responses
 from companybrain.errors import PolicyDenied
 
 if TYPE_CHECKING:
+    from companybrain.brain import Brain
     from companybrain.delivery.app import BrainService
 
 router = APIRouter(prefix="/usecases", tags=["usecases"], responses=problem_responses(401, 403, 404, 422, 500, 503))
@@ -70,12 +71,21 @@ class StepResult(ApiModel):
     results: list[dict[str, Any]] = Field(description="One report per use case: status, version, backtest or scored.")
 
 
+def _readable(brain: Brain, caller: Caller, name: str) -> bool:
+    """A use case is the caller's to see when they may read what it scores (or forecasts)."""
+    from companybrain.governance.policy import Policy
+
+    uc = brain.project.usecases[name]
+    scored = uc.entity or uc.output.object
+    return scored is not None and Policy(brain.project, caller.principal).can_read_object(scored)
+
+
 @router.get("", response_model=list[UseCaseInfo], summary="The use cases with their champion and its backtest")
 def list_usecases(caller: ReadCaller, svc: Service) -> list[UseCaseInfo]:
     from companybrain import factory
 
     with svc.use() as brain:
-        rows = factory.list_usecases(brain)
+        rows = [r for r in factory.list_usecases(brain) if _readable(brain, caller, r["usecase"])]
     return [UseCaseInfo.model_validate(jsonable(r)) for r in rows]
 
 
@@ -84,6 +94,12 @@ def show_usecase(name: Name, caller: ReadCaller, svc: Service) -> UseCaseDetail:
     from companybrain import factory
 
     with svc.use() as brain:
+        uc = factory.usecase(brain, name)
+        if not _readable(brain, caller, name):
+            raise PolicyDenied(
+                f"use case {name} scores {uc.entity or uc.output.object}, which {caller.principal.user} may not read",
+                policy="object",
+            )
         report = factory.show(brain, name)
     return UseCaseDetail.model_validate(jsonable(report))
 

@@ -16,7 +16,6 @@ from companybrain.delivery.web.deps import Svc, Who
 from companybrain.delivery.web.reads import guarded
 from companybrain.delivery.web.render import PREFIX, page
 from companybrain.delivery.web.session import check_csrf, form_data
-from companybrain.errors import BrainError
 
 router = APIRouter(include_in_schema=False)
 PLAN_KPIS = ("revenue_at_risk", "lateness_penalty", "extra_freight", "margin_impact")
@@ -99,13 +98,21 @@ async def declare(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
     return await run_in_threadpool(_disruption_page, request, svc, viewer, form=form, failure=denied or error)
 
 
+NO_WRITE = (
+    "Not recorded: the token you signed in with does not carry the scope write:actions, which proposing and "
+    "approving actions need (brain tokens create USER --scope write:actions)."
+)
+
+
 @router.post("/disruption/approve")
 async def approve(request: Request, svc: Svc, viewer: Who) -> RedirectResponse:
     """Approve the recommended plan as actions: recorded only when the brain has an actions API."""
     form = await form_data(request)
     check_csrf(viewer, form)
     plan = viewer.session.data.get("plan")
-    if plan is None or plan.get("plan_id") != form.get("plan_id"):
+    if "write:actions" not in viewer.session.scopes:
+        message = NO_WRITE
+    elif plan is None or plan.get("plan_id") != form.get("plan_id"):
         message = "That plan is no longer the current one; declare the disruption again."
     else:
         message = await run_in_threadpool(_record_approval, svc, viewer, plan)
@@ -119,12 +126,7 @@ def _record_approval(svc: Svc, viewer: Who, plan: dict[str, Any]) -> str:
     from companybrain.decisions.network import Disruption
 
     with svc.use() as brain:
-        propose = getattr(brain, "propose_replan", None)
-        if propose is None:
-            return (
-                f"Not recorded: this brain has no actions API (`brain actions`), so approving plan "
-                f"{plan['plan_id']} changed nothing and told no one. The plan stays on this page."
-            )
+        propose = brain.propose_replan
         disruption = Disruption.model_validate(plan["disruption"])
         done, denied, error = guarded(lambda: propose(disruption, viewer.principal))
     if done is None:
@@ -142,14 +144,10 @@ def _record_approval(svc: Svc, viewer: Who, plan: dict[str, Any]) -> str:
 def _pending(svc: Svc, viewer: Who) -> dict[str, Any]:
     """Proposed actions the viewer may see, by batch (empty when the brain has no actions API)."""
     with svc.use() as brain:
-        if getattr(type(brain), "actions", None) is None:
-            return {"available": False, "batches": []}
 
         def read() -> list[dict[str, Any]]:
             desk = brain.actions
-            rows: list[dict[str, Any]] = desk.find(status="proposed", limit=1000)
-            visible = getattr(desk, "visible", None)
-            return visible(rows, viewer.principal) if visible else rows
+            return desk.visible(desk.find(status="proposed", limit=1000), viewer.principal)
 
         rows, denied, error = guarded(read)
     batches: dict[Any, dict[str, Any]] = {}
@@ -167,12 +165,13 @@ async def approve_batch(batch_id: int, request: Request, svc: Svc, viewer: Who) 
     """Approve a batch of proposed actions as the viewer; complete ones are applied together."""
     form = await form_data(request)
     check_csrf(viewer, form)
+    if "write:actions" not in viewer.session.scopes:
+        viewer.session.data["approval"] = NO_WRITE
+        return RedirectResponse(f"{PREFIX}/disruption#approval", status_code=303)
 
     def approve_all() -> str:
         with svc.use() as brain:
-            desk = getattr(brain, "actions", None)
-            if desk is None:
-                raise BrainError("this brain has no actions API (`brain actions`)")
+            desk = brain.actions
             outcomes = desk.approve(desk.batch_ids(batch_id), viewer.principal, note="approved in the cockpit")
         counts: dict[str, int] = {}
         for outcome in outcomes:

@@ -122,9 +122,9 @@ def _risk(svc: Svc, viewer: Who, type_name: str, prop: str, label: str, shown: t
 def _forecast(svc: Svc, viewer: Who, readable: dict[str, Any]) -> dict[str, Any]:
     """Forecast vs actual: the first forecast use case's rows (an object type the factory writes) summed
     per period, after the metric's actual values over twice the horizon before them."""
-    usecases = getattr(svc.brain.project, "usecases", {})
+    usecases = svc.brain.project.usecases
     uc = next((u for u in usecases.values() if u.output.object and u.series is not None), None)
-    if uc is None:
+    if uc is None or uc.series is None or uc.output.object is None:
         return {"problem": NO_MODEL}
     name, grain = uc.series.metric, uc.series.grain
     if name not in readable:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from companybrain.brain import Brain
 
 FILE = Path(".brain") / "demo-tokens.json"
-SCOPES = ("read:metrics", "read:objects")
+SCOPES = ("read:metrics", "read:objects", "write:actions")  # what each demo user may do, their policies decide
 EXPIRES_DAYS = 30
 
 
