@@ -362,3 +362,11 @@ def test_live_accuracy_once_the_actuals_of_earlier_scores_arrive(trained: Path, 
     assert live["status"] == "measured" and live["as_of_dates"] == ["2026-02-01", "2026-02-08", "2026-02-15"]
     assert live["scored_rows"] == live["rows"] > 0
     assert 0.5 < live["roc_auc"] <= 1.0 and 0 < live["base_rate"] < 1
+
+
+def test_a_tracking_server_must_be_on_the_egress_allow_list(trained: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from companybrain.errors import PolicyDenied
+
+    monkeypatch.setenv("BRAIN_MLFLOW_URI", "https://mlflow.example.com")
+    with Brain.open(trained) as brain, pytest.raises(PolicyDenied, match=r"mlflow\.example\.com"):
+        Registry(brain.project)

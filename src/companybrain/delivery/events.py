@@ -166,6 +166,8 @@ class EventProcessor:
                 done[name] = live.rescore(self.brain, uc, pending)["rescored"]
             except BrainError as exc:
                 log.warning("scores of use case %s not updated from events: %s", name, exc.message)
+            except Exception:  # a scoring failure must never lose the batch's events or its alerts
+                log.exception("scores of use case %s not updated from events", name)
         return done
 
     def _alert(

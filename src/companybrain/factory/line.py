@@ -19,7 +19,16 @@ from companybrain.errors import BrainError
 from companybrain.factory import monitor
 from companybrain.factory.registry import CHALLENGER, CHAMPION, Registry, Version
 from companybrain.factory.tabular import TabularModel, classification_metrics, regression_metrics
-from companybrain.factory.training import AS_OF, KEY, LABEL, TrainingSet, scoring_set, today_of, training_set
+from companybrain.factory.training import (
+    AS_OF,
+    KEY,
+    LABEL,
+    RESOLVED,
+    TrainingSet,
+    scoring_set,
+    today_of,
+    training_set,
+)
 from companybrain.ontology.model import FACTORY_SCHEMA, object_table, prediction_table
 from companybrain.specs.usecases import UseCase
 from companybrain.warehouse.ddl import col
@@ -171,6 +180,8 @@ def split(uc: UseCase, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
     horizon = uc.target.horizon_days if uc.target and uc.target.horizon_days else 0
     test = frame[frame[AS_OF] > test_start]
     train = frame[frame[AS_OF] + pd.Timedelta(days=horizon) <= test_start]
+    if RESOLVED in frame:  # an outcome learnt from must have been known before the test period began
+        train = train[train[RESOLVED] <= test_start]
     if len(train) == 0 or len(test) == 0:
         raise BrainError(
             f"use case {uc.name}: the backtest has {len(train)} training and {len(test)} test rows",
@@ -266,6 +277,27 @@ def lineage_of(brain: Brain, uc: UseCase, data: TrainingSet) -> dict[str, Any]:
 # --- scoring ---------------------------------------------------------------------------------
 
 
+def trained_definition(registry: Registry, version: Version, uc: UseCase) -> UseCase:
+    """The use case as the version was trained (its features and their windows), with today's scoring
+    settings (who is scored, as whom, live): a champion is always fed the inputs it learnt from."""
+    from pydantic import ValidationError
+
+    try:
+        trained = UseCase.model_validate(registry.read_json(version, "usecase.json"))
+    except ValidationError:
+        raise BrainError(
+            f"{version.label} was trained on a definition this release cannot read",
+            hint=f"brain factory train {uc.name}",
+        ) from None
+    if (trained.entity, trained.output.property) != (uc.entity, uc.output.property):
+        raise BrainError(
+            f"{version.label} scores {trained.entity}.{trained.output.property}, the use case now "
+            f"{uc.entity}.{uc.output.property}",
+            hint=f"brain factory train {uc.name}",
+        )
+    return trained.model_copy(update={"population": uc.population, "run_as": uc.run_as, "live": uc.live})
+
+
 def load_model(registry: Registry, version: Version) -> TabularModel:
     with tempfile.TemporaryDirectory() as tmp:
         model = joblib.load(registry.artifact(version, MODEL_FILE, Path(tmp)))
@@ -279,7 +311,7 @@ def score_entity(brain: Brain, uc: UseCase, registry: Registry, version: int | N
     chosen = registry.get(uc.name, version)
     model = load_model(registry, chosen)
     principal = brain.principal(uc.run_as)
-    data = scoring_set(brain, uc, principal)
+    data = scoring_set(brain, trained_definition(registry, chosen, uc), principal)
     scores = model.predict(data.frame)
     # reasons for the highest scores, the ones people act on (tree SHAP costs milliseconds per row)
     explained = np.argsort(-scores)[:REASONS_FOR_TOP]

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from companybrain.factory.line import load_model, write_back
+from companybrain.factory.line import load_model, trained_definition, write_back
 from companybrain.factory.registry import Registry
-from companybrain.factory.training import AS_OF, KEY, Panel, _entities, _features
+from companybrain.factory.training import AS_OF, KEY, Panel, _entities, _features, today_of
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
@@ -48,10 +48,12 @@ class LiveDays:
                 panel.values[row, col] = value
 
 
-def days_from_events(uc: UseCase, events: list[dict[str, Any]]) -> tuple[LiveDays, dict[str, date]]:
-    """Each entity's latest event day, and that day's mean of every mapped field."""
+def days_from_events(uc: UseCase, events: list[dict[str, Any]], today: date) -> tuple[LiveDays, dict[str, date]]:
+    """Each entity's latest event day, and that day's mean of every mapped field. Only days around
+    today count: a replay of history or a clock in the future never overwrites today's scores."""
     spec = uc.live
     assert spec is not None
+    first, last = today - timedelta(days=1), today + timedelta(days=1)
     by_key: dict[str, list[tuple[date, dict[str, Any]]]] = defaultdict(list)
     for event in events:
         if event.get("type") != spec.event or event.get(spec.key) is None:
@@ -59,6 +61,8 @@ def days_from_events(uc: UseCase, events: list[dict[str, Any]]) -> tuple[LiveDay
         try:
             day = date.fromisoformat(str(event.get("ts") or "")[:10])
         except ValueError:
+            continue
+        if not first <= day <= last:
             continue
         by_key[str(event[spec.key])].append((day, event))
     latest = {key: max(day for day, _ in items) for key, items in by_key.items()}
@@ -77,7 +81,7 @@ def days_from_events(uc: UseCase, events: list[dict[str, Any]]) -> tuple[LiveDay
 
 def rescore(brain: Brain, uc: UseCase, events: list[dict[str, Any]]) -> dict[str, Any]:
     """Score the entities the events name, as of the end of their latest day; write the scores back."""
-    live, latest = days_from_events(uc, events)
+    live, latest = days_from_events(uc, events, today_of(brain))
     if not latest:
         return {"usecase": uc.name, "rescored": 0}
     registry = Registry(brain.project)
@@ -85,6 +89,7 @@ def rescore(brain: Brain, uc: UseCase, events: list[dict[str, Any]]) -> dict[str
     model = _MODELS.get((uc.name, chosen.run_id))
     if model is None:
         model = _MODELS[(uc.name, chosen.run_id)] = load_model(registry, chosen)
+    uc = trained_definition(registry, chosen, uc)
     principal = brain.principal(uc.run_as)
     entities = _entities(brain, uc, principal)
     known = set(entities[KEY])

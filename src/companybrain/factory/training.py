@@ -2,8 +2,10 @@
 
 Every number comes through the one query path as the use case's `run_as` user: metric features
 are one `MetricQuery` per metric at its grain, broken down by the entity's key; a snapshot's
-window is the whole periods that end on or before its as-of time. Nothing after the as-of time
-can reach a feature; the target looks only at [as-of, as-of + horizon).
+window is the whole periods that end on or before its as-of time, so nothing after the as-of time
+reaches a metric feature; the target looks only at [as-of, as-of + horizon). Property features are
+the values as they stand now (the company model keeps no history of them): a use case should use
+them only for values that do not change after the as-of time (a hire date, a product family).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from companybrain.factory.live import LiveDays
     from companybrain.governance.principal import Principal
 
-KEY, AS_OF, LABEL = "_key", "_as_of", "_label"
+KEY, AS_OF, LABEL, RESOLVED = "_key", "_as_of", "_label", "_resolved"
 DEFAULT_SPAN_DAYS = 365
 
 
@@ -82,6 +84,9 @@ def training_set(brain: Brain, uc: UseCase, principal: Principal) -> TrainingSet
     if rows.empty:
         raise FeatureError(f"use case {uc.name}: no {uc.entity} snapshots to learn from", hint=_data_hint(uc))
     out = _features(brain, uc, principal, entities, rows)
+    if uc.target is not None and uc.target.resolved:
+        known = entities.drop_duplicates(KEY).set_index(KEY)[uc.target.resolved]
+        out.frame[RESOLVED] = _dates(out.frame[KEY].map(known)).to_numpy()
     if uc.target is not None:
         out.frame[LABEL] = _labels(brain, uc, principal, entities, rows)
         out.frame = out.frame.dropna(subset=[LABEL]).reset_index(drop=True)
@@ -118,6 +123,8 @@ def _entities(brain: Brain, uc: UseCase, principal: Principal) -> pd.DataFrame:
     wanted += [p for p in (uc.snapshots.at, uc.snapshots.alive_from, uc.snapshots.alive_to) if p]
     if uc.target and uc.target.event:
         wanted.append(uc.target.event)
+    if uc.target and uc.target.resolved:
+        wanted.append(uc.target.resolved)
     for name in dict.fromkeys(p for p in wanted if p):
         if "." not in name:
             frame[name] = _column(uc, table, name)

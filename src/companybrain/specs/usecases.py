@@ -87,6 +87,11 @@ class Target(Spec):
     metric: str | None = None
     outcome: str | None = None
     labelled: str | None = Field(None, description="outcome: which entities have a known outcome.")
+    resolved: str | None = Field(
+        None,
+        description="outcome: date property when the outcome became known (e.g. close_date); the backtest "
+        "then trains only on outcomes known before its test period starts.",
+    )
     horizon_days: int | None = Field(None, ge=1, le=3650)
     above: float = 0.0
 
@@ -238,6 +243,12 @@ class UseCase(Spec):
                 raise ValueError(f"a {self.task} use case needs a target")
             if self.output.property is None:
                 raise ValueError("give output.property: the property the scores are written to")
+        one_row_per_entity = self.target is not None and self.target.outcome and not self.snapshots.at
+        if self.backtest.method == "cross_validation" and not one_row_per_entity:
+            raise ValueError(
+                "backtest.method cross_validation is for data without time (an outcome target, one row per "
+                "entity): snapshots of one entity over time would sit on both sides of a fold; use the time holdout"
+            )
         if self.model is not None and self.model not in MODELS[self.task]:
             from companybrain.errors import did_you_mean
 
@@ -329,4 +340,6 @@ def cross_check(project: Any) -> list[tuple[Any, str]]:
                 check_metric(uc.target.metric, "target", "metric")
             if uc.target.event:
                 check_property(uc.target.event, "target", "event")
+            if uc.target.resolved:
+                check_property(uc.target.resolved, "target", "resolved")
     return problems
