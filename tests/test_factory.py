@@ -370,3 +370,22 @@ def test_a_tracking_server_must_be_on_the_egress_allow_list(trained: Path, monke
     monkeypatch.setenv("BRAIN_MLFLOW_URI", "https://mlflow.example.com")
     with Brain.open(trained) as brain, pytest.raises(PolicyDenied, match=r"mlflow\.example\.com"):
         Registry(brain.project)
+
+
+def test_reasons_carry_the_tags_of_the_inputs_they_quote(trained: Path, tmp_path: Path) -> None:
+    from companybrain.delivery.alerts import AlertEngine
+
+    root = _copy(trained, tmp_path)
+    with Brain.open(root) as brain:
+        props = brain.project.objects["Opportunity"].properties
+        assert "financial" in props["win_probability_reasons"].tags  # they quote the (financial) amount
+        rows = brain.objects("Opportunity", limit=3, user="data_steward")
+        assert rows and all(r["win_probability_reasons"] == "***" for r in rows)  # data_team unmasks nothing
+    # an alert tells its audience what it read: a sales rep may not receive people's attrition risks
+    (root / "alerts" / "people.yaml").write_text(
+        "alerts:\n  flight_risk:\n    type: prediction\n    usecase: attrition_risk\n    threshold: high\n"
+        "    audience: {roles: [sales_rep]}\n    as_user: people_model\n"
+        '    channels: ["json://127.0.0.1:8099/alerts"]\n'
+    )
+    with Brain.open(root) as brain, pytest.raises(ConfigError, match=r"emea_rep may not read Employee"):
+        AlertEngine(brain)

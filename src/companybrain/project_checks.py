@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from companybrain.errors import BrainError, Location, did_you_mean
 
@@ -74,7 +74,8 @@ def attach_usecase_outputs(project: Project) -> Problems:
             f"{prop}_reasons": Property(
                 column="_reasons",
                 predicted_by=name,
-                tags=uc.output.tags,
+                # the reasons quote feature values: whoever may not see an input may not read them
+                tags=sorted(set(uc.output.tags) | _input_tags(project, uc)),
                 description=f"Top reasons of {prop} (for the 2,000 highest scores).",
             ),
             f"{prop}_version": Property(
@@ -87,6 +88,27 @@ def attach_usecase_outputs(project: Project) -> Problems:
             continue
         project.objects[uc.entity] = obj.model_copy(update={"properties": {**obj.properties, **added}})
     return problems
+
+
+def _input_tags(project: Project, uc: Any) -> set[str]:
+    """Tags of what a use case's features read: the entity, the properties, the metrics' objects."""
+    obj = project.objects[uc.entity]
+    tags = set(obj.tags)
+    for feature in uc.features.values():
+        name = feature.property or feature.age_of
+        if name:
+            owner: Any = obj
+            prop = name
+            if "." in name:
+                link, _, prop = name.partition(".")
+                target = obj.links[link].to if link in obj.links else None
+                owner = project.objects.get(target) if target else None
+            if owner is not None and prop in owner.properties:
+                tags |= set(owner.properties[prop].tags) | set(owner.tags)
+        metric = project.metrics.get(feature.metric) if feature.metric else None
+        if metric is not None and metric.object in project.objects:
+            tags |= set(project.objects[metric.object].tags)
+    return tags
 
 
 def _column_name(dimension: str) -> str:

@@ -475,6 +475,22 @@ def _check_prediction_rule(project: Any, name: str, rule: PredictionRule) -> lis
         ]
     if uc.output.property is None:
         return [(project.locate("alerts", name, "usecase"), f"use case {rule.usecase} writes no entity property")]
+    from companybrain.governance.policy import Policy
+    from companybrain.governance.principal import principal_for
+
+    audience = list(rule.audience.users) + [
+        u for u, spec in project.users.items() if set(spec.roles) & set(rule.audience.roles)
+    ]
+    shown = [uc.output.property, f"{uc.output.property}_reasons", *rule.show]
+    blind = []
+    for user in dict.fromkeys(audience):
+        policy = Policy(project, principal_for(project, user))
+        props = project.objects[uc.entity].properties
+        if not policy.can_read_object(uc.entity) or any(p in props and policy.masked(uc.entity, p) for p in shown):
+            blind.append(user)
+    if blind:  # an alert tells its whole audience what it read: each of them must be allowed to read it
+        msg = f"{', '.join(blind)} may not read {uc.entity} with {', '.join(shown)}, which this alert sends them"
+        return [(project.locate("alerts", name, "audience"), msg)]
     if rule.threshold is not None and rule.threshold not in uc.thresholds:
         hint = did_you_mean(rule.threshold, uc.thresholds)
         msg = f"use case {rule.usecase} has no threshold {rule.threshold!r}; {hint}"
