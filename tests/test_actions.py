@@ -305,17 +305,18 @@ def test_replan_proposed_as_one_batch_then_approved(demo: Brain, run_cli: Callab
     assert entry["status"] == "approved" and entry["approved_by"] == "ceo"
 
 
+def strategic_order(demo: Brain, orders: list[int]) -> int:
+    strategic = demo.read("Customer", where="tier = 'strategic'", user="cfo").column("customer_id").to_pylist()
+    rows = demo.read("Order", where=f"order_id IN ({', '.join(map(str, orders))})", user="cfo").to_pylist()
+    return next(r["order_id"] for r in rows if r["customer_id"] in set(strategic))
+
+
 def test_approving_a_batch_is_all_or_nothing_at_the_policy(demo: Brain, orders: list[int]) -> None:
     desk = demo.actions
-    delay = {
-        "order_id": orders[6],
-        "due_date": "2026-03-05",
-        "new_date": "2026-03-12",
-        "delay_days": 7,
-        "value": 9_000.0,
-        "tier": "strategic",
-    }
-    batch = desk.propose([move(orders[6], 1_000.0), ("delay_order", delay)], "cfo")
+    order = strategic_order(demo, orders)
+    delay = {"order_id": order, "due_date": "2026-03-05", "new_date": "2026-03-12", "delay_days": 7, "value": 9_000.0}
+    batch = desk.propose([move(order, 1_000.0), ("delay_order", delay)], "cfo")
+    assert batch[1]["parameters"]["tier"] == "strategic"  # read from the order's customer, not typed
     ids = [a["action_id"] for a in batch]
     with pytest.raises(PolicyDenied, match=r"it needs when tier = 'strategic': any of: role executive .*by id"):
         desk.approve(ids, "mke_plant_manager")  # may approve the move, not a strategic customer's delay
@@ -392,7 +393,6 @@ def test_an_applied_action_notifies_its_audience_once(small_demo: Callable[[str]
                 "new_date": "2026-03-12",
                 "delay_days": 7,
                 "value": 9000.0,
-                "tier": "standard",
             }
             action = brain.actions.propose([("delay_order", delay)], "cfo")[0]["action_id"]
         assert receiver.at("/account-team") == []  # proposed: nobody is told yet
@@ -427,3 +427,14 @@ def test_a_webhook_host_is_fixed_text() -> None:
 
     assert url_host("http://evil.com?@a.corp/x") == "evil.com"
     assert HttpCall(url="http://127.0.0.1:8099/erp/orders/{order_id}").url.endswith("{order_id}")
+
+
+def test_the_facts_an_approval_rests_on_are_read_not_typed(demo: Brain, orders: list[int]) -> None:
+    order = strategic_order(demo, orders)
+    delay = {"order_id": order, "due_date": "2026-03-05", "new_date": "2026-03-12", "delay_days": 7, "value": 9.0}
+    # a proposer who calls a strategic customer's order "standard" to escape the executive's approval
+    with pytest.raises(QueryError, match=r"tier='standard', but order_id\.customer\.tier is 'strategic'"):
+        demo.actions.propose([("delay_order", {**delay, "tier": "standard"})], "cfo")
+    # and whoever may not read the fact cannot propose what rests on it (fail closed)
+    with pytest.raises(PolicyDenied, match="may not read"):
+        demo.actions.propose([("delay_order", delay)], "mke_plant_manager")

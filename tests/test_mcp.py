@@ -92,7 +92,6 @@ def test_an_agent_proposes_an_action_that_waits_for_approval(project: tuple[Path
         "new_date": "2026-03-12",
         "delay_days": 7,
         "value": 9_000.0,
-        "tier": "standard",
     }
     _, (types, proposed, unknown) = session_calls(
         root,

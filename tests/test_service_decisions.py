@@ -130,7 +130,7 @@ def test_one_proposal_over_the_api(client: TestClient, tokens: dict[str, str], s
     with svc.use() as brain:
         order = brain.read("Order", where="status = 'open'", limit=1, user="cfo").to_pylist()[0]
     params = {"order_id": order["order_id"], "due_date": "2026-03-05", "new_date": "2026-03-12", "delay_days": 7,
-              "value": 1000.0, "tier": "standard"}  # fmt: skip
+              "value": 1000.0}  # fmt: skip
     made = client.post("/api/v1/actions", json={"action_type": "delay_order", "parameters": params},
                        headers=auth(tokens["data_steward"]))  # fmt: skip
     assert made.status_code == 200, made.text

@@ -139,12 +139,17 @@ class ActionDesk:
             at = self.project.locate("actions", name, "parameters", pname)
             value = given.get(pname, p.default)
             if value is None or value == "":
-                if p.required:
+                if p.required and not p.of:
                     raise QueryError(f"action {name!r} needs the parameter {pname!r} ({p.type}; declared at {at})")
                 params[pname] = None
                 continue
             params[pname] = _coerce(name, pname, p.type, value)
+        params = self._derived(name, params, principal)
+        for pname, p in spec.parameters.items():
             v = params[pname]
+            if v is None:
+                continue
+            at = self.project.locate("actions", name, "parameters", pname)
             if p.choices is not None and v not in p.choices:
                 raise QueryError(f"{name}.{pname}={v!r} is not one of {p.choices} ({at})")
             if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
@@ -154,6 +159,42 @@ class ActionDesk:
                 at = self.project.locate("actions", name, "checks", i)
                 raise QueryError(f"{name}: {check.message or 'check failed'}: {check.check} ({at})")
         return params
+
+    def _derived(self, name: str, params: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """Parameters declared `of:` are read from the object another parameter names (as the proposer);
+        a value the proposer gave must be the same, so nobody chooses the facts their approval rests on."""
+        spec = self.action_type(name)
+        out = dict(params)
+        for pname, p in spec.parameters.items():
+            if not p.of:
+                continue
+            source, *path = p.of.split(".")
+            type_name = spec.parameters[source].object
+            assert type_name is not None and params.get(source) is not None  # checked when the project loads
+            found = self.brain.object(type_name, str(params[source]), principal)
+            node: Any = found["properties"]
+            if len(path) == 2:  # one many-to-one link, then the property
+                link = found["links"].get(path[0]) or {}
+                if link.get("denied") or link.get("object") is None:
+                    raise PolicyDenied(
+                        f"{name}.{pname} is read from {p.of}, which {principal.user} may not read",
+                        policy=f"action-fact:{name}",
+                    )
+                node = link["object"]
+            value = node.get(path[-1])
+            if value == "***":
+                raise PolicyDenied(
+                    f"{name}.{pname} is read from {p.of}, which is masked for {principal.user}",
+                    policy=f"action-fact:{name}",
+                )
+            given = params.get(pname)
+            if given is not None and str(given) != str(_coerce(name, pname, p.type, value)):
+                raise QueryError(
+                    f"{name}: {pname}={given!r}, but {p.of} is {value!r}",
+                    hint=f"leave {pname} out: it is read from the {type_name}",
+                )
+            out[pname] = _coerce(name, pname, p.type, value)
+        return out
 
     def _require_objects(self, checked: list[tuple[str, dict[str, Any]]], principal: Principal) -> None:
         """Each object a parameter names must exist and be visible to the proposer (one read per type)."""

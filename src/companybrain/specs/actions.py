@@ -52,6 +52,12 @@ class Parameter(Spec):
     min: float | None = None
     max: float | None = None
     object: str | None = Field(None, description="The value is the key of an object of this type; it must exist.")
+    of: str | None = Field(
+        None,
+        description="Read, not typed: `param.link.property` of the object another parameter names (e.g. "
+        "order_id.customer.tier), as the proposer; a value given must match. Facts an approval rule "
+        "depends on should be read this way, so that no proposer can pick their own rule.",
+    )
 
 
 class Check(Spec):
@@ -226,6 +232,24 @@ def cross_check(project: Project) -> list[tuple[Location, str]]:
     return problems
 
 
+def _fact_path(project: Project, action: ActionType, path: str) -> list[str]:
+    """`param.property` or `param.link.property`, where `param` names an object and the link is many-to-one."""
+    source, *rest = path.split(".")
+    given = action.parameters.get(source)
+    if given is None or not given.object or given.object not in project.objects or len(rest) not in (1, 2):
+        return [f"of: {path!r} must be PARAM.property or PARAM.link.property, PARAM a parameter with object:"]
+    obj = project.objects[given.object]
+    if len(rest) == 2:
+        link = obj.links.get(rest[0])
+        if link is None or link.via is None or link.to not in project.objects:
+            many_to_one = [k for k, v in obj.links.items() if v.via]
+            return [f"of: {given.object} has no many-to-one link {rest[0]!r}; {did_you_mean(rest[0], many_to_one)}"]
+        obj = project.objects[link.to]
+    if rest[-1] not in obj.properties:
+        return [f"of: {_unknown('property', rest[-1], obj.properties)}"]
+    return []
+
+
 def _unknown(what: str, name: str, known: Any) -> str:
     return f"unknown {what} {name!r}; {did_you_mean(name, known)}"
 
@@ -240,6 +264,8 @@ def _check_type(project: Project, name: str, action: ActionType) -> list[tuple[L
     for pname, p in action.parameters.items():
         if p.object and p.object not in project.objects:
             problems.append((at("parameters", pname, "object"), _unknown("object type", p.object, project.objects)))
+        if p.of:
+            problems += [(at("parameters", pname, "of"), msg) for msg in _fact_path(project, action, p.of)]
     expressions: list[tuple[tuple[str | int, ...], str]] = [
         (("checks", i), c.check) for i, c in enumerate(action.checks)
     ]
