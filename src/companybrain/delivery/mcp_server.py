@@ -42,7 +42,7 @@ TOOL_SCOPES = {
     "query_metrics": "read:metrics",
     "ask": "read:metrics",
     "run_scenario": "read:metrics",
-    "replan": "read:metrics",
+    "replan": "read:objects",  # as POST /api/v1/replan: a plan reads orders, one by one
     "find_objects": "read:objects",
     "get_object": "read:objects",
     "list_action_types": "read:objects",
