@@ -153,3 +153,13 @@ def test_a_scenario_adopted_expects_its_kpi_diffs_and_is_measured_after_its_peri
     assert future["realized"] == {"status": "pending", "until": "2026-10-01"}
     [scenario] = report["use_cases"]
     assert scenario["approved"] == 2 and scenario["measured"] == 1
+
+
+def test_the_ledger_is_for_those_who_may_read_every_order_and_its_value(root: Path) -> None:
+    with Brain.open(root) as brain:
+        assert "use_cases" in brain.value("cfo")
+        for user in ("emea_rep", "data_steward"):  # a region filter; order values masked
+            with pytest.raises(PolicyDenied, match="value ledger"):
+                brain.value(user)
+        outcomes = [r["outcome"] for r in brain.audit.tail(10) if r["action"] == "value"]
+    assert outcomes.count("denied: value-ledger") == 2 and outcomes.count("ok") >= 1  # every read audited

@@ -185,7 +185,27 @@ def measure_kpis(
 
 
 def report(brain: Brain, user: str | Principal | None = None, use_case: str | None = None) -> dict[str, Any]:
-    """Expected vs realised impact by use case (approved recommendations count; others are listed)."""
+    """Expected vs realised impact by use case (approved recommendations count; others are listed).
+
+    The ledger sums orders of every customer and region, and their values: only a caller who may read
+    orders unfiltered and unmasked gets it (fail closed), and every read of it is audited."""
+    from companybrain.errors import PolicyDenied
+    from companybrain.governance.policy import Policy
+
+    principal = brain.principal(user)
+    policy = Policy(brain.project, principal)
+    whole = policy.can_read_object("Order") and not any(policy.row_filter(t) is not None for t in brain.project.objects)
+    if not whole or policy.masked("Order", "order_total"):
+        brain.audit.append(
+            principal, "value", {"use_case": use_case}, None, None, brain.data_version(), "denied: value-ledger"
+        )
+        raise PolicyDenied(
+            f"the value ledger sums every region's orders and their values, which {principal.user} may not read",
+            policy="value-ledger",
+            hint="ask someone with finance or executive rights",
+        )
+    brain.audit.append(principal, "value", {"use_case": use_case}, None, None, brain.data_version(), "ok")
+    user = principal
     today = brain.project.spec.today or date.today()
     out_entries = []
     totals: dict[str, dict[str, Any]] = {}
