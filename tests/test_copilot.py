@@ -201,7 +201,8 @@ def test_cli_ask_and_eval(brain: Brain, tmp_path: Path) -> None:
 def test_shipped_golden_set_meets_the_targets(brain: Brain) -> None:
     golden = load_golden(default_golden(brain))
     assert len(golden.questions) >= 200
-    assert {q.domain for q in golden.questions} >= {"finance", "sales", "operations", "hr", "service", "risks"}
+    domains = {"finance", "sales", "operations", "hr", "service", "risks", "scenarios"}
+    assert {q.domain for q in golden.questions} >= domains
     report = evaluate(brain, golden)
     misses = [(m["question"], m["verdict"], m["plan"]) for m in report["misses"]]
     assert report["exact_accuracy"] >= TARGETS["exact_accuracy"], misses

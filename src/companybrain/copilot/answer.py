@@ -12,12 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
-from companybrain.copilot.parser import AnyPlan, plan_question
+from companybrain.copilot.intents import recognise
+from companybrain.copilot.intents import run as run_intent
+from companybrain.copilot.parser import AnyPlan, plan_question, screen
 from companybrain.copilot.plan import (
     ClarifyPlan,
     CountPlan,
     MetricPlan,
+    ReasonsPlan,
     RefusePlan,
+    ReplanPlan,
+    ScenarioPlan,
     parse_plan,
     validate_count,
     validate_plan,
@@ -62,7 +67,8 @@ class Answer:
 
     @property
     def kind(self) -> str:
-        return "answer" if self.result is not None or "count" in self.extra else self.plan.kind
+        answered = self.result is not None or "count" in self.extra or "table" in self.extra
+        return "answer" if answered else self.plan.kind
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -80,6 +86,8 @@ class Answer:
                 filters=self.plan.model_dump().get("where"),
                 policy={"user": self.user, "objects": self.extra["object"]},
             )
+        if "table" in self.extra:
+            out.update(table=self.extra["table"], policy={"user": self.user})
         if self.result is not None:
             r = self.result
             out.update(
@@ -123,6 +131,8 @@ class Copilot:
 
             self.verified()
             plan, source = LLMPlanner(self.brain, self._examples).plan(question, user, previous), "llm"
+        elif previous is None and screen(question) is None and (intent := recognise(self.brain, question, user)):
+            plan, source = intent, "parser"
         else:
             today = self.brain.project.spec.today or date.today()
             plan = plan_question(
@@ -151,6 +161,10 @@ class Copilot:
             policy = f" (policy: {plan.policy})" if plan.policy else ""
             return Answer(question, name, plan, f"I can't answer that: {plan.reason}{policy}")
         try:
+            if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan):
+                done = run_intent(self.brain, plan, user)
+                table = {"columns": done["columns"], "rows": done["rows"]}
+                return Answer(question, name, plan, done["text"], extra={"table": table})
             if isinstance(plan, CountPlan):
                 count = self.brain.count_objects(plan.object, plan.where_sql(), user)
                 extra = {"count": count, "object": plan.object}

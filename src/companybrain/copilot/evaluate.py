@@ -80,7 +80,7 @@ def evaluate(brain: Brain, golden: GoldenSet, engine: str | None = None) -> dict
         else:
             expect = item.expect
             order_key = expect.order_by[0].lstrip("-") if isinstance(expect, MetricPlan) and expect.order_by else None
-            got_rows = answer.result.records() if answer.result is not None else [{"count": answer.extra.get("count")}]
+            got_rows = _records(answer)
             verdict = "correct" if same_table(expected_rows, got_rows, order_key) else "wrong"
         outcomes.append(
             Outcome(
@@ -108,11 +108,26 @@ def evaluate(brain: Brain, golden: GoldenSet, engine: str | None = None) -> dict
     return report
 
 
+def _records(answer: Any) -> list[dict[str, Any]]:
+    if answer.result is not None:
+        return list(answer.result.records())
+    if "table" in answer.extra:
+        table = answer.extra["table"]
+        return [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
+    return [{"count": answer.extra.get("count")}]
+
+
 def _expected(brain: Brain, plan: Any, user: str | None) -> list[dict[str, Any]] | None:
     """The expected table, or None when the right answer is to abstain."""
-    if not isinstance(plan, MetricPlan | CountPlan):
+    from companybrain.copilot.intents import run as run_intent
+    from companybrain.copilot.plan import ReasonsPlan, ReplanPlan, ScenarioPlan
+
+    if not isinstance(plan, MetricPlan | CountPlan | ScenarioPlan | ReplanPlan | ReasonsPlan):
         return None
     try:
+        if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan):
+            done = run_intent(brain, plan, user)
+            return [dict(zip(done["columns"], row, strict=True)) for row in done["rows"]]
         if isinstance(plan, CountPlan):
             return [{"count": brain.count_objects(plan.object, plan.where_sql(), user)}]
         return brain.query(plan.metric_query(), user).records()

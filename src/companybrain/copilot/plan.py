@@ -1,7 +1,7 @@
 """The copilot's plans: what a question becomes before anything runs.
 
-A plan is a metric query over the semantic model (never SQL), a count of objects, a clarifying
-question, or a refusal.
+A plan is a metric query over the semantic model (never SQL), a count of objects, a what-if
+scenario, a replan, a prediction's reasons, a clarifying question, or a refusal.
 Filters are structured (dimension -> allowed values), so a plan cannot carry free SQL; the
 `where` string the query path takes is built here with quoted literals.
 """
@@ -99,7 +99,34 @@ class RefusePlan(_Plan):
     policy: str | None = None
 
 
-AnyPlan = MetricPlan | CountPlan | ClarifyPlan | RefusePlan
+class ScenarioPlan(_Plan):
+    """Run a declared what-if scenario (scenarios/*.yaml) and read its KPIs against the baseline."""
+
+    kind: Literal["scenario"] = "scenario"
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+
+
+class ReplanPlan(_Plan):
+    """Replan the network for a capacity loss at a site (or one of its lines) from a day, for some days."""
+
+    kind: Literal["replan"] = "replan"
+    site: str = Field(max_length=64)
+    line: str | None = Field(None, max_length=32)
+    start: date
+    days: int = Field(ge=1, le=91)
+    capacity: float = Field(0.0, ge=0, le=1)
+
+
+class ReasonsPlan(_Plan):
+    """Why an object's prediction is what it is: the score, its reasons and the model version."""
+
+    kind: Literal["prediction_reasons"] = "prediction_reasons"
+    object: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
+    key: str = Field(max_length=64)
+    property: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+
+
+AnyPlan = MetricPlan | CountPlan | ClarifyPlan | RefusePlan | ScenarioPlan | ReplanPlan | ReasonsPlan
 Plan = Annotated[AnyPlan, Field(discriminator="kind")]
 PLAN_ADAPTER: TypeAdapter[AnyPlan] = TypeAdapter(Plan)
 

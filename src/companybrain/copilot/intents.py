@@ -1,0 +1,200 @@
+"""Questions that ask the brain to decide or explain rather than to count: a what-if scenario, a replan
+after a capacity loss, why a prediction is what it is.
+
+Recognition is strict - a question must name the thing (a declared scenario, a site, an object's
+key) - and anything short of that is a clarifying question, never a guess. Running goes through
+the facade as the asking user, so the policies apply as to every other answer.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from companybrain.copilot.plan import AnyPlan, ClarifyPlan, ReasonsPlan, ReplanPlan, ScenarioPlan
+from companybrain.errors import BrainError, PolicyDenied
+
+if TYPE_CHECKING:
+    from companybrain.brain import Brain
+    from companybrain.governance.principal import Principal
+
+WHAT_IF = re.compile(r"\b(what[- ]if|scenario|simulate)\b")
+DOWN = re.compile(r"\b(is|are|goes|went|will be)\s+(down|out|stopped|offline)\b|\b(outage|breakdown)\b")
+WHY_RISK = re.compile(r"\bwhy\b.*\b(risk|likely|probability|anomal\w*)\b")
+DAYS = re.compile(r"\b(\d{1,2})\s*(days?|weeks?)\b")
+ISO_DAY = re.compile(r"\b(20\d\d-\d\d-\d\d)\b")
+LINE = re.compile(r"\b(?:line\s+)?(l\d{1,2})\b")
+KEY = re.compile(r"\b([A-Z]{1,6}\d*(?:-[A-Z0-9]+)+|[A-Z]\d{4,}|\d{2,})\b")
+
+
+def recognise(brain: Brain, question: str, user: str | Principal | None) -> AnyPlan | None:
+    """A decision or explanation plan for the question, a clarifying question, or None (not one of these)."""
+    text = question.lower()
+    if WHY_RISK.search(text):
+        return _reasons(brain, question)
+    if WHAT_IF.search(text):
+        return _scenario(brain, text)
+    if DOWN.search(text):
+        return _replan(brain, text)
+    return None
+
+
+STOP = {
+    "what",
+    "if",
+    "we",
+    "the",
+    "a",
+    "an",
+    "by",
+    "to",
+    "of",
+    "in",
+    "on",
+    "for",
+    "and",
+    "our",
+    "would",
+    "happen",
+    "scenario",
+    "simulate",
+    "run",
+    "did",
+    "do",
+    "does",
+    "is",
+    "are",
+    "be",
+    "with",
+    "it",
+    "at",
+    "from",
+}
+
+
+def _stems(text: str) -> set[str]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words if w not in STOP}
+
+
+def _scenario(brain: Brain, text: str) -> AnyPlan:
+    scenarios = brain.project.scenarios
+    if not scenarios:
+        return ClarifyPlan(question="This project declares no what-if scenarios (scenarios/*.yaml) to run.")
+    asked = _stems(text)
+    scored = sorted(
+        ((len(asked & _stems(f"{n.replace('_', ' ')} {s.description}")), n) for n, s in scenarios.items()),
+        reverse=True,
+    )
+    best, name = scored[0]
+    runner_up = scored[1][0] if len(scored) > 1 else 0
+    if best < 2 or best == runner_up:  # no scenario clearly meant: ask, never guess
+        return ClarifyPlan(
+            question="Which what-if do you mean? I can run the project's declared scenarios.",
+            options=[n for _, n in scored[:6]],
+        )
+    return ScenarioPlan(name=name)
+
+
+def _replan(brain: Brain, text: str) -> AnyPlan:
+    sites = brain.project.objects.get("Site")
+    if sites is None:
+        return ClarifyPlan(question="This project has no sites to replan.")
+    names = _site_names(brain)
+    site = next((key for label, key in names if re.search(rf"\b{re.escape(label)}\b", text)), None)
+    if site is None:
+        return ClarifyPlan(question="Which site is down?", options=sorted({k for _, k in names})[:12])
+    days_match = DAYS.search(text)
+    if days_match is None:
+        return ClarifyPlan(question="For how long? Say e.g. 'for 10 days'.")
+    days = int(days_match.group(1)) * (7 if days_match.group(2).startswith("week") else 1)
+    today = brain.project.spec.today or date.today()
+    start_match = ISO_DAY.search(text)
+    start = date.fromisoformat(start_match.group(1)) if start_match else today + timedelta(days=1)
+    line_match = LINE.search(text)
+    return ReplanPlan(
+        site=site, line=line_match.group(1).upper() if line_match else None, start=start, days=min(days, 91)
+    )
+
+
+def _site_names(brain: Brain) -> list[tuple[str, str]]:
+    """(lower-case name, city or id) -> site id, read through the facade (no user: the site list is public)."""
+    rows = brain.read("Site", limit=200).to_pylist()
+    key = brain.project.objects["Site"].key
+    found = []
+    for row in rows:
+        for field in ("name", "city", key):
+            value = row.get(field)
+            if isinstance(value, str) and value and value != "***":
+                found.append((value.lower(), str(row[key])))
+    return sorted(found, key=lambda pair: -len(pair[0]))  # "new york" before "york"
+
+
+def _reasons(brain: Brain, question: str) -> AnyPlan:
+    scored = {
+        uc.entity: uc.output.property
+        for uc in brain.project.usecases.values()
+        if uc.entity is not None and uc.output.property is not None
+    }
+    text = question.lower()
+    entity = next((e for e in scored if re.search(rf"\b{e.lower()}s?\b", text)), None)
+    key = KEY.search(question)
+    if entity is None or key is None:
+        options = [f"why is {e} <key> at risk" for e in sorted(scored)]
+        return ClarifyPlan(question="Which object's prediction do you mean? Name its type and key.", options=options)
+    prop = scored[entity]
+    assert prop is not None
+    return ReasonsPlan(object=entity, key=key.group(1), property=prop)
+
+
+def run(brain: Brain, plan: ScenarioPlan | ReplanPlan | ReasonsPlan, user: str | Principal | None) -> dict[str, Any]:
+    """Run the plan as the user: the answer's words, and a table of evidence."""
+    if isinstance(plan, ScenarioPlan):
+        from companybrain.decisions.scenarios import run_scenario
+
+        runs = run_scenario(brain, plan.name, user)
+        rows = [[k["kpi"], k["baseline"], k["scenario"], k["diff"], k["diff_pct"]] for k in runs.kpis]
+        moved = [f"{k['kpi']} {k['diff_pct']:+.1%}" for k in runs.kpis if isinstance(k.get("diff_pct"), int | float)]
+        text = (
+            f"Scenario {plan.name} over {runs.period['from']} .. {runs.period['to']}, against the baseline: "
+            + (", ".join(moved[:5]) or "no KPI moved")
+            + "."
+        )
+        return {"text": text, "columns": ["kpi", "baseline", "scenario", "diff", "diff_pct"], "rows": rows}
+    if isinstance(plan, ReplanPlan):
+        from companybrain.decisions.network import Disruption
+
+        disruption = Disruption(
+            site=plan.site, line=plan.line, capacity=plan.capacity, start=plan.start, days=plan.days
+        )
+        result = brain.replan(disruption, user).as_dict()
+        actions = result.get("actions", [])
+        counts: dict[str, int] = {}
+        for action in actions:
+            counts[action["action"]] = counts.get(action["action"], 0) + 1
+        kpis = result.get("kpis", {})
+        rows = [
+            [name, kpis.get("baseline", {}).get(name), kpis.get("plan", {}).get(name)] for name in kpis.get("plan", {})
+        ]
+        what = ", ".join(f"{n} {kind}s" for kind, n in sorted(counts.items())) or "no change needed"
+        text = (
+            f"With {plan.site}{' ' + plan.line if plan.line else ''} down from {plan.start} for {plan.days} days, "
+            f"the plan: {what}; who to tell: {len(result.get('notifications', []))} people. "
+            "Approve it with `brain replan ... --propose` or in the cockpit."
+        )
+        return {"text": text, "columns": ["kpi", "local scramble", "plan"], "rows": rows}
+    found = brain.object(plan.object, plan.key, user)["properties"]
+    score = found.get(plan.property)
+    if score == "***":
+        raise PolicyDenied(f"{plan.object}.{plan.property} is masked for this user", policy="masking")
+    if score is None:
+        raise BrainError(f"{plan.object} {plan.key} has no {plan.property} yet (not scored)")
+    reasons = found.get(f"{plan.property}_reasons") or "none recorded (only the highest scores carry reasons)"
+    version = found.get(f"{plan.property}_version")
+    text = f"{plan.object} {plan.key}: {plan.property} {float(score):.2f} ({version}). Reasons: {reasons}."
+    return {
+        "text": text,
+        "columns": ["object", "key", plan.property, "reasons", "model_version"],
+        "rows": [[plan.object, plan.key, score, reasons, version]],
+    }
