@@ -397,3 +397,24 @@ def test_unknown_audience_is_a_config_error(brain: Brain) -> None:
             AlertEngine(brain)
     finally:
         project.alerts = saved
+
+
+def test_the_inbox_over_the_api_shows_and_acknowledges_the_callers_alerts(engine: AlertEngine, brain: Brain) -> None:
+    from fastapi.testclient import TestClient
+
+    from companybrain.delivery.app import create_app
+
+    engine.check(["revenue_by_region"])
+    with TestClient(create_app(brain=brain)) as client:
+        svc = client.app.state.service  # type: ignore[attr-defined]
+        ceo, rep = (svc.tokens.create(u, ["read:metrics"])[0] for u in ("ceo", "emea_rep"))
+        mine = client.get("/api/v1/alerts?status=open", headers={"Authorization": f"Bearer {ceo}"}).json()
+        assert mine and all("ceo" in a["recipients"] for a in mine)
+        assert {a["rule"] for a in mine} >= {"revenue_by_region"}
+        theirs = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {rep}"}).json()
+        assert not {a["alert_id"] for a in theirs} & {a["alert_id"] for a in mine}  # not the rep's audience
+        first = mine[0]["alert_id"]
+        denied = client.post(f"/api/v1/alerts/{first}/ack", headers={"Authorization": f"Bearer {rep}"})
+        assert denied.status_code == 404
+        acked = client.post(f"/api/v1/alerts/{first}/ack", headers={"Authorization": f"Bearer {ceo}"}).json()
+        assert acked["status"] == "acked" and acked["acked_by"] == "ceo"

@@ -49,7 +49,7 @@ PROTECTED: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("GET", "/api/v1/actions", None, "read:objects"),
     ("GET", "/api/v1/actions/types", None, "read:objects"),
     ("GET", "/api/v1/scenarios", None, "read:metrics"),
-    ("GET", "/api/v1/value", None, "read:metrics"),
+    ("GET", "/api/v1/alerts", None, "read:metrics"),
 ]
 ISSUER = "https://idp.acme.test/realms/acme"
 AUDIENCE = "companybrain"

@@ -415,6 +415,18 @@ class AlertEngine:
         query = query.order_by(exp.Ordered(this=col("fired_at"), desc=True)).limit(limit)
         return self.brain.warehouse.query_arrow(query).to_pylist()
 
+    def addressed_to(self, user: str, limit: int = 200, status: str | None = None) -> list[dict[str, Any]]:
+        """The latest alerts whose audience names `user` (or, once escalated, whose escalation does)."""
+        found = []
+        for row in self.alerts(limit, status=status):
+            rule = self.rules.get(row["rule"])
+            escalated = self.users_of(rule.escalation.audience) if rule and rule.escalation else []
+            recipients = {*(row.get("audience") or "").split(","), *(escalated if row["escalated_at"] else [])}
+            recipients.discard("")
+            if user in recipients:
+                found.append({**row, "recipients": sorted(recipients)})
+        return found
+
     def deliveries(self, limit: int = 50, alert_id: str | None = None) -> list[dict[str, Any]]:
         """The delivery log, newest first."""
         query = exp.select(*[col(c) for c in DELIVERY_COLUMNS]).from_(DELIVERIES)

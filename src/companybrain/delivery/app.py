@@ -24,6 +24,7 @@ from companybrain.delivery.errors import PROBLEM_JSON, RequestContext, install_e
 from companybrain.delivery.mcp_server import mount_mcp
 from companybrain.delivery.routes import (
     actions,
+    alerts,
     ask,
     audit,
     events,
@@ -258,6 +259,7 @@ def create_app(project_dir: str | Path | None = None, *, brain: Brain | None = N
     app.include_router(actions.router, prefix=API_PREFIX)
     app.include_router(actions.value_router, prefix=API_PREFIX)
     app.include_router(usecases.router, prefix=API_PREFIX)
+    app.include_router(alerts.router, prefix=API_PREFIX)
     mcp = mount_mcp(app, svc)
 
     def openapi() -> dict[str, Any]:

@@ -26,21 +26,13 @@ def alerts_for(svc: Svc, viewer: Who, status: str | None = None, limit: int = 20
         with svc.use() as brain:
             engine = AlertEngine(brain)
             try:
-                found = engine.alerts(limit, status=status)
-                for row in found:  # an escalated alert is addressed to its escalation audience too
-                    rule = engine.rules.get(row["rule"])
-                    extra = engine.users_of(rule.escalation.audience) if rule and rule.escalation else []
-                    row["recipients"] = {
-                        *(row.get("audience") or "").split(","),
-                        *(extra if row["escalated_at"] else []),
-                    }
-                return found
+                return engine.addressed_to(viewer.user, limit, status=status)
             finally:
                 engine.close()
 
     rows, _, _ = guarded(read)
     snoozed = _snoozed(viewer)
-    mine = [{**r, "snoozed_until": snoozed.get(r["alert_id"])} for r in rows or [] if viewer.user in r["recipients"]]
+    mine = [{**r, "snoozed_until": snoozed.get(r["alert_id"])} for r in rows or []]
     # the overview asks for open alerts: snoozed ones stay out of it until they wake
     return [r for r in mine if status is None or r["snoozed_until"] is None]
 
