@@ -56,3 +56,13 @@ def test_why_a_prediction_is_what_it_is_under_the_policies(brain: Brain) -> None
     assert refused["kind"] == "refuse"
     unknown = Copilot(brain).ask("why is it at risk?", "data_steward").as_dict()
     assert unknown["kind"] == "clarify"
+
+
+def test_one_object_by_its_key_as_the_asker_sees_it(brain: Brain) -> None:
+    answer = Copilot(brain).ask("show order 42", "cfo").as_dict()
+    assert answer["plan"] == {"kind": "object_lookup", "object": "Order", "key": "42"}
+    shown = brain.object("Order", "42", "cfo")["properties"]
+    assert dict(answer["table"]["rows"]) == shown
+    other = next(c for c in brain.objects("Customer", limit=50, user="cfo") if c["region"] != "EMEA")
+    hidden = Copilot(brain).ask(f"tell me about customer {other['customer_id']}", "emea_rep").as_dict()
+    assert hidden["kind"] != "answer" and other["name"] not in hidden["answer"]  # another region's customer

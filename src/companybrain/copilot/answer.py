@@ -18,6 +18,7 @@ from companybrain.copilot.parser import AnyPlan, plan_question, screen
 from companybrain.copilot.plan import (
     ClarifyPlan,
     CountPlan,
+    LookupPlan,
     MetricPlan,
     ReasonsPlan,
     RefusePlan,
@@ -161,7 +162,7 @@ class Copilot:
             policy = f" (policy: {plan.policy})" if plan.policy else ""
             return Answer(question, name, plan, f"I can't answer that: {plan.reason}{policy}")
         try:
-            if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan):
+            if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan):
                 done = run_intent(self.brain, plan, user)
                 table = {"columns": done["columns"], "rows": done["rows"]}
                 return Answer(question, name, plan, done["text"], extra={"table": table})

@@ -120,12 +120,12 @@ def _records(answer: Any) -> list[dict[str, Any]]:
 def _expected(brain: Brain, plan: Any, user: str | None) -> list[dict[str, Any]] | None:
     """The expected table, or None when the right answer is to abstain."""
     from companybrain.copilot.intents import run as run_intent
-    from companybrain.copilot.plan import ReasonsPlan, ReplanPlan, ScenarioPlan
+    from companybrain.copilot.plan import LookupPlan, ReasonsPlan, ReplanPlan, ScenarioPlan
 
-    if not isinstance(plan, MetricPlan | CountPlan | ScenarioPlan | ReplanPlan | ReasonsPlan):
+    if not isinstance(plan, MetricPlan | CountPlan | ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan):
         return None
     try:
-        if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan):
+        if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan):
             done = run_intent(brain, plan, user)
             return [dict(zip(done["columns"], row, strict=True)) for row in done["rows"]]
         if isinstance(plan, CountPlan):

@@ -12,7 +12,7 @@ import re
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from companybrain.copilot.plan import AnyPlan, ClarifyPlan, ReasonsPlan, ReplanPlan, ScenarioPlan
+from companybrain.copilot.plan import AnyPlan, ClarifyPlan, LookupPlan, ReasonsPlan, ReplanPlan, ScenarioPlan
 from companybrain.errors import BrainError, PolicyDenied
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 WHAT_IF = re.compile(r"\b(what[- ]if|scenario|simulate)\b")
 DOWN = re.compile(r"\b(is|are|goes|went|will be)\s+(down|out|stopped|offline)\b|\b(outage|breakdown)\b")
+LOOKUP = re.compile(r"^\s*(show( me)?|tell me about|look up|lookup|details (of|for)|open)\b")
 WHY_RISK = re.compile(r"\bwhy\b.*\b(risk|likely|probability|anomal\w*)\b")
 DAYS = re.compile(r"\b(\d{1,2})\s*(days?|weeks?)\b")
 ISO_DAY = re.compile(r"\b(20\d\d-\d\d-\d\d)\b")
@@ -35,6 +36,10 @@ def recognise(brain: Brain, question: str, user: str | Principal | None) -> AnyP
         return _reasons(brain, question)
     if WHAT_IF.search(text):
         return _scenario(brain, text)
+    if LOOKUP.search(text):
+        found = _lookup(brain, question)
+        if found is not None:
+            return found
     if DOWN.search(text):
         return _replan(brain, text)
     return None
@@ -148,7 +153,20 @@ def _reasons(brain: Brain, question: str) -> AnyPlan:
     return ReasonsPlan(object=entity, key=key.group(1), property=prop)
 
 
-def run(brain: Brain, plan: ScenarioPlan | ReplanPlan | ReasonsPlan, user: str | Principal | None) -> dict[str, Any]:
+def _lookup(brain: Brain, question: str) -> AnyPlan | None:
+    """`show order 42`: an object type named (or its synonym) right before a key with a digit in it."""
+    for name, obj in brain.project.objects.items():
+        words = {name.lower(), *(w.lower() for w in obj.synonyms)}
+        for word in sorted(words, key=len, reverse=True):
+            found = re.search(rf"\b{re.escape(word)}\s+#?([A-Za-z0-9][\w-]*\d[\w-]*)\b", question, re.IGNORECASE)
+            if found:
+                return LookupPlan(object=name, key=found.group(1))
+    return None
+
+
+def run(
+    brain: Brain, plan: ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan, user: str | Principal | None
+) -> dict[str, Any]:
     """Run the plan as the user: the answer's words, and a table of evidence."""
     if isinstance(plan, ScenarioPlan):
         from companybrain.decisions.scenarios import run_scenario
@@ -184,6 +202,13 @@ def run(brain: Brain, plan: ScenarioPlan | ReplanPlan | ReasonsPlan, user: str |
             "Approve it with `brain replan ... --propose` or in the cockpit."
         )
         return {"text": text, "columns": ["kpi", "local scramble", "plan"], "rows": rows}
+    if isinstance(plan, LookupPlan):
+        shown = brain.object(plan.object, plan.key, user)["properties"]
+        rows = [[k, v] for k, v in shown.items()]
+        masked = [k for k, v in shown.items() if v == "***"]
+        brief = ", ".join(f"{k} {v}" for k, v in list(shown.items())[1:7] if v not in (None, "***"))
+        text = f"{plan.object} {plan.key}: {brief}." + (f" Masked for you: {', '.join(masked)}." if masked else "")
+        return {"text": text, "columns": ["property", "value"], "rows": rows}
     found = brain.object(plan.object, plan.key, user)["properties"]
     score = found.get(plan.property)
     if score == "***":

@@ -126,7 +126,15 @@ class ReasonsPlan(_Plan):
     property: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
 
 
-AnyPlan = MetricPlan | CountPlan | ClarifyPlan | RefusePlan | ScenarioPlan | ReplanPlan | ReasonsPlan
+class LookupPlan(_Plan):
+    """One object by its key, with its properties as the user may see them."""
+
+    kind: Literal["object_lookup"] = "object_lookup"
+    object: str = Field(pattern=r"^[A-Z][A-Za-z0-9]*$")
+    key: str = Field(max_length=64)
+
+
+AnyPlan = MetricPlan | CountPlan | ClarifyPlan | RefusePlan | ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan
 Plan = Annotated[AnyPlan, Field(discriminator="kind")]
 PLAN_ADAPTER: TypeAdapter[AnyPlan] = TypeAdapter(Plan)
 
