@@ -19,7 +19,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from companybrain.delivery.channels import Attempt, deliver
-from companybrain.errors import BrainError, ConfigError, NotFound, PolicyDenied, did_you_mean
+from companybrain.errors import BrainError, ConfigError, NotFound, did_you_mean
 from companybrain.project import expand_env
 from companybrain.semantic.query import MetricQuery
 from companybrain.sources.load_log import META
@@ -337,18 +337,15 @@ class AlertEngine:
 
     def _predictions(self, name: str, rule: PredictionRule, user: str | None) -> list[tuple[str, str, str]]:
         """One alert per entity scored at or above the level, read as the rule's user (policies apply)."""
+        from companybrain.factory import top_predictions
+
         uc = self.project.usecases[rule.usecase]
         assert uc.entity is not None and uc.output.property is not None
         prop, key = uc.output.property, self.project.objects[uc.entity].key
         level = uc.thresholds[rule.threshold] if rule.threshold is not None else rule.above
         assert level is not None
-        where = f"{prop} >= {float(level)!r}" + (f" AND ({rule.where})" if rule.where else "")
-        rows = self.brain.objects(uc.entity, where, None, user)
-        if any(row.get(prop) == "***" for row in rows):
-            raise PolicyDenied(f"{uc.entity}.{prop} is masked for {user}", policy="mask")
-        rows.sort(key=lambda row: -float(row[prop]))
         out = []
-        for row in rows[: rule.limit]:
+        for row in top_predictions(self.brain, uc, user, at_least=level, where=rule.where, limit=rule.limit):
             shown = ", ".join(f"{p}={row.get(p)}" for p in rule.show)
             what = f"{uc.entity} {row[key]}: {prop} {float(row[prop]):.2f} >= {level:g}" + (
                 f" ({shown})" if shown else ""

@@ -113,6 +113,34 @@ def show(brain: Brain, name: str) -> dict[str, Any]:
     return out
 
 
+def top_predictions(
+    brain: Brain,
+    uc: UseCase,
+    user: Any,
+    at_least: float | None = None,
+    where: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The objects a use case scored (at or above `at_least`, within `where`), highest first, read as
+    `user` through the policies; PolicyDenied when the score is masked for them."""
+    from sqlglot import exp
+
+    from companybrain.errors import PolicyDenied
+    from companybrain.specs.ontology import SPEC_DIALECT, parse_expression
+
+    assert uc.entity is not None and uc.output.property is not None
+    prop = uc.output.property
+    scored: exp.Expr = exp.column(prop).is_(exp.null()).not_()
+    if at_least is not None:
+        scored = exp.column(prop) >= exp.Literal.number(at_least)
+    condition = exp.and_(scored, parse_expression(where)) if where else scored
+    rows = brain.objects(uc.entity, condition.sql(dialect=SPEC_DIALECT), None, user)
+    if any(row.get(prop) == "***" for row in rows):
+        raise PolicyDenied(f"{uc.entity}.{prop} is masked for {brain.principal(user).user}", policy="mask")
+    rows.sort(key=lambda row: -float(row[prop]))
+    return rows[:limit] if limit is not None else rows
+
+
 def list_usecases(brain: Brain) -> list[dict[str, Any]]:
     from companybrain.factory.registry import Registry
 

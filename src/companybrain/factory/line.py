@@ -319,17 +319,7 @@ def score_entity(brain: Brain, uc: UseCase, registry: Registry, version: int | N
     if model.family != "random_forest":
         for i, text in zip(explained, model.reasons(data.frame.iloc[explained]), strict=True):
             reasons[i] = text
-    scored_at = datetime.now(UTC).replace(tzinfo=None)
-    table = pa.table(
-        {
-            "_entity_key": pa.array(data.frame[KEY].astype(str).tolist(), pa.string()),
-            "_value": pa.array(scores, pa.float64()),
-            "_reasons": pa.array(reasons, pa.string()),
-            "_version": pa.array([chosen.label] * len(scores), pa.string()),
-            "_scored_at": pa.array([scored_at] * len(scores), pa.timestamp("us")),
-        }
-    )
-    write_back(brain, uc, table)
+    write_back(brain, uc, scores_table(data.frame[KEY].astype(str).tolist(), scores, reasons, chosen))
     drift = monitor.drift(registry.read_json(chosen, "profile.json"), data.frame, data.features, data.categorical)
     monitor.log_scores(brain, uc, chosen, data.frame, scores, today_of(brain))
     top = np.argsort(-scores)[:5]
@@ -347,6 +337,20 @@ def score_entity(brain: Brain, uc: UseCase, registry: Registry, version: int | N
         "drift": drift,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def scores_table(keys: list[str], scores: np.ndarray, reasons: list[str], version: Version) -> pa.Table:
+    """The rows of a use case's scores table (ontology.model.PREDICTION_COLUMNS)."""
+    scored_at = datetime.now(UTC).replace(tzinfo=None)
+    return pa.table(
+        {
+            "_entity_key": pa.array(keys, pa.string()),
+            "_value": pa.array(scores, pa.float64()),
+            "_reasons": pa.array(reasons, pa.string()),
+            "_version": pa.array([version.label] * len(keys), pa.string()),
+            "_scored_at": pa.array([scored_at] * len(keys), pa.timestamp("us")),
+        }
+    )
 
 
 def write_back(brain: Brain, uc: UseCase, scores: pa.Table, keys: list[str] | None = None) -> None:

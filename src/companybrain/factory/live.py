@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from companybrain.factory.line import load_model, trained_definition, write_back
+from companybrain.factory.line import load_model, scores_table, trained_definition, write_back
 from companybrain.factory.registry import Registry
 from companybrain.factory.training import AS_OF, KEY, Panel, _entities, _features, today_of
 
@@ -100,17 +99,8 @@ def rescore(brain: Brain, uc: UseCase, events: list[dict[str, Any]]) -> dict[str
     data = _features(brain, uc, principal, entities[entities[KEY].isin(keys)], rows, live)
     scores = model.predict(data.frame)
     reasons = model.reasons(data.frame)
-    scored_at = datetime.now(UTC).replace(tzinfo=None)
-    table = pa.table(
-        {
-            "_entity_key": pa.array(data.frame[KEY].astype(str).tolist(), pa.string()),
-            "_value": pa.array(scores, pa.float64()),
-            "_reasons": pa.array(reasons, pa.string()),
-            "_version": pa.array([chosen.label] * len(scores), pa.string()),
-            "_scored_at": pa.array([scored_at] * len(scores), pa.timestamp("us")),
-        }
-    )
-    write_back(brain, uc, table, keys=keys)
+    keyed = data.frame[KEY].astype(str).tolist()
+    write_back(brain, uc, scores_table(keyed, scores, reasons, chosen), keys=keys)
     return {
         "usecase": uc.name,
         "rescored": len(keys),

@@ -115,13 +115,8 @@ def predictions(
         if uc.output.object:
             rows = brain.objects(uc.output.object, None, limit, caller.principal)
             return Predictions(usecase=name, output=uc.output.object, predictions=jsonable(rows))
-        assert uc.entity is not None and uc.output.property is not None
-        prop = uc.output.property
-        found = brain.objects(uc.entity, f"{prop} IS NOT NULL", None, caller.principal)
-    if any(row.get(prop) == "***" for row in found):
-        raise PolicyDenied(f"{uc.entity}.{prop} is masked for {caller.principal.user}", policy="mask")
-    found.sort(key=lambda row: -float(row[prop]))
-    return Predictions(usecase=name, output=f"{uc.entity}.{prop}", predictions=jsonable(found[:limit]))
+        found = factory.top_predictions(brain, uc, caller.principal, limit=limit)
+    return Predictions(usecase=name, output=f"{uc.entity}.{uc.output.property}", predictions=jsonable(found))
 
 
 @router.post("/train", response_model=StepResult, summary="Train use cases (all, or those named)")
