@@ -21,7 +21,7 @@ from sqlglot import exp
 from companybrain.errors import Location, did_you_mean
 from companybrain.governance.egress import host_allowed
 from companybrain.specs.base import Spec
-from companybrain.specs.ontology import parse_expression
+from companybrain.specs.ontology import SqlExpression, parse_expression
 
 if TYPE_CHECKING:
     from companybrain.project import Project
@@ -63,14 +63,8 @@ class Parameter(Spec):
 class Check(Spec):
     """A condition over the parameters that a proposal must meet (SQL expression syntax)."""
 
-    check: str = Field(description="e.g. `qty > 0`, `to_line <> from_line`.")
+    check: SqlExpression = Field(description="e.g. `qty > 0`, `to_line <> from_line`.")
     message: str = ""
-
-    @field_validator("check")
-    @classmethod
-    def _parses(cls, text: str) -> str:
-        parse_expression(text)
-        return text
 
 
 class Who(Spec):
@@ -109,16 +103,9 @@ class Approver(Spec):
 class ApprovalRule(Spec):
     """Who must approve when `when` holds: everyone in `all_of` (distinct people), or anyone in `any_of`."""
 
-    when: str | None = Field(None, description="A condition over the parameters, e.g. `value > 100000`.")
+    when: SqlExpression | None = Field(None, description="A condition over the parameters, e.g. `value > 100000`.")
     all_of: list[Approver] = Field(default_factory=list)
     any_of: list[Approver] = Field(default_factory=list)
-
-    @field_validator("when")
-    @classmethod
-    def _parses(cls, text: str | None) -> str | None:
-        if text is not None:
-            parse_expression(text)
-        return text
 
     @model_validator(mode="after")
     def _someone(self) -> ApprovalRule:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from companybrain.specs.base import Spec
-from companybrain.specs.ontology import OBJECT_NAME, parse_expression
+from companybrain.specs.ontology import OBJECT_NAME, SqlExpression
 
 METRIC_NAME = r"^[a-z][a-z0-9_]*$"
 
@@ -23,18 +23,13 @@ class Metric(Spec):
     object: Annotated[str, Field(pattern=OBJECT_NAME)] | None = Field(
         None, description="Object type it aggregates; omit for a metric derived from other metrics."
     )
-    expr: str = Field(description="sum(net_amount), count(*), count(distinct customer_id), or revenue - cogs.")
-    where: str | None = Field(None, description="Filter on the object's properties or link paths.")
+    expr: SqlExpression = Field(
+        description="sum(net_amount), count(*), count(distinct customer_id), or revenue - cogs."
+    )
+    where: SqlExpression | None = Field(None, description="Filter on the object's properties or link paths.")
     time: str | None = Field(None, description="Time property or path (default: the object type's time).")
     format: Literal["number", "currency", "percent", "count"] = "number"
     unit: str | None = None
-
-    @field_validator("expr", "where")
-    @classmethod
-    def _parses(cls, text: str | None) -> str | None:
-        if text is not None:
-            parse_expression(text)
-        return text
 
     @property
     def derived(self) -> bool:
@@ -51,18 +46,12 @@ class Dimension(Spec):
     description: str = ""
     synonyms: list[str] = Field(default_factory=list)
     object: Annotated[str, Field(pattern=OBJECT_NAME)] = Field(description="Object type that holds it.")
-    expr: str = Field(description="A property of the object, or an expression over its properties.")
+    expr: SqlExpression = Field(description="A property of the object, or an expression over its properties.")
     paths: dict[str, str] = Field(
         default_factory=dict,
         description="Link path from an object type that reaches `object` in several ways, "
         "e.g. {OrderLine: production_line.site}.",
     )
-
-    @field_validator("expr")
-    @classmethod
-    def _parses(cls, text: str) -> str:
-        parse_expression(text)
-        return text
 
 
 class Calendar(Spec):

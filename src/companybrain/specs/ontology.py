@@ -6,7 +6,7 @@ import functools
 from typing import Annotated, Any, Literal
 
 import sqlglot
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from sqlglot import exp
 
 from companybrain.specs.base import DataType, Spec
@@ -23,6 +23,15 @@ def parse_expression(text: str) -> exp.Expr:
     return _parse_cached(text).copy()
 
 
+def _expression(text: str) -> str:
+    parse_expression(text)
+    return text
+
+
+# a SQL expression in a project file: parsed when the file is validated, so a typo is a file:line error
+SqlExpression = Annotated[str, AfterValidator(_expression)]
+
+
 @functools.lru_cache(maxsize=4096)
 def _parse_cached(text: str) -> exp.Expr:
     try:
@@ -36,20 +45,13 @@ class Property(Spec):
     description: str = ""
     synonyms: list[str] = Field(default_factory=list)
     column: str | None = Field(None, description="Source column (default: the property name).")
-    expr: str | None = Field(None, description="SQL expression over the source columns instead.")
+    expr: SqlExpression | None = Field(None, description="SQL expression over the source columns instead.")
     tags: list[str] = Field(default_factory=list, description="e.g. pii, salary, hr, financial")
     unit: str | None = None
     currency: str | None = None
     predicted_by: str | None = Field(
         None, description="Set by the factory: the use case whose scores this property holds (not for YAML)."
     )
-
-    @field_validator("expr")
-    @classmethod
-    def _parses(cls, text: str | None) -> str | None:
-        if text is not None:
-            parse_expression(text)
-        return text
 
     @model_validator(mode="after")
     def _one_mapping(self) -> Property:

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from companybrain.specs.base import Spec
-from companybrain.specs.ontology import OBJECT_NAME, parse_expression
+from companybrain.specs.ontology import OBJECT_NAME, SqlExpression
 
 Names = list[str] | Literal["*"]
 
 
 class RowFilter(Spec):
     object: Annotated[str, Field(pattern=OBJECT_NAME)]
-    where: str = Field(description="Over the object's properties and principal.<attribute>: region = principal.region")
-
-    @field_validator("where")
-    @classmethod
-    def _parses(cls, text: str) -> str:
-        parse_expression(text)
-        return text
+    where: SqlExpression = Field(
+        description="Over the object's properties and principal.<attribute>: region = principal.region"
+    )
 
 
 class Role(Spec):

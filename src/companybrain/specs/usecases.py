@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from companybrain.specs.base import Spec
-from companybrain.specs.ontology import OBJECT_NAME, PROP_NAME, parse_expression
+from companybrain.specs.ontology import OBJECT_NAME, PROP_NAME, SqlExpression, parse_expression
 
 USECASE_NAME = r"^[a-z][a-z0-9_]*$"
 Task = Literal["forecast", "classify", "regress", "anomaly"]
@@ -202,7 +202,7 @@ class UseCase(Spec):
     owner: str = Field(description="Who answers for this use case (a person or team address).")
     task: Task
     entity: Annotated[str | None, Field(pattern=OBJECT_NAME)] = Field(None, description="Object type scored.")
-    population: str | None = Field(None, description="Filter on the entity's properties: who is scored.")
+    population: SqlExpression | None = Field(None, description="Filter on the entity's properties: who is scored.")
     snapshots: Snapshots = Field(default_factory=Snapshots)
     target: Target | None = None
     features: dict[Annotated[str, Field(pattern=PROP_NAME)], Feature] = Field(default_factory=dict)
@@ -219,13 +219,6 @@ class UseCase(Spec):
     schedule: Literal["daily", "weekly", "monthly", "manual"] = "weekly"
     run_as: str | None = Field(None, description="User whose rights the features are read with (default user).")
     live: Live | None = Field(None, description="Re-score from streamed events (entity use cases).")
-
-    @field_validator("population")
-    @classmethod
-    def _parses(cls, text: str | None) -> str | None:
-        if text is not None:
-            parse_expression(text)
-        return text
 
     @model_validator(mode="after")
     def _consistent(self) -> UseCase:
