@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from companybrain import Brain
+from companybrain.decisions.materials import Materials, Receipt
 from companybrain.decisions.network import (
     CostModel,
     Disruption,
@@ -84,6 +85,57 @@ def test_strategic_customers_are_protected_when_capacity_is_short() -> None:
     assert plan.kpis["plan"]["late_orders"] == {"strategic": 0, "key": 0, "standard": 1}
 
 
+def _parts_network(stock_b: float, lead_days: int) -> Network:
+    """Plant A is down for the whole horizon; plant B, 15 km away, can take A's one order (50 pumps
+    due on day 20, 2 K1 bearings each); B holds `stock_b` bearings, an open order of 40 comes on day 20."""
+    a = SiteInfo("A", "A plant", "A", 45.0, 9.0, "E1", 50.0)
+    b = SiteInfo("B", "B plant", "B", 45.1, 9.1, "E2", 50.0)
+    lines = [
+        LineInfo("A-L1", "A", "A 1", 100.0, frozenset({"PUMP"})),
+        LineInfo("B-L1", "B", "B 1", 100.0, frozenset({"PUMP"})),
+    ]
+    order = Item(1, "C1", "key", "PUMP", "A-L1", "A", 50, 50_000.0, START + timedelta(days=20), parts=(("K1", 100.0),))
+    nominal = np.full((2, 13), 100.0)
+    capacity = nominal.copy()
+    capacity[0] = 0.0
+    materials = Materials(
+        bom={},
+        stock={("A", "K1"): 1000.0, ("B", "K1"): stock_b},
+        receipts={("B", "K1"): [Receipt(7, START + timedelta(days=20), 40.0)]},
+        components={"K1": {"name": "Bearing", "supplier_id": "S1", "lead_time_days": lead_days, "std_cost": 10.0}},
+        suppliers={"S1": {"name": "Sup One"}},
+    )
+    return Network(START, {"A": a, "B": b}, lines, [order], capacity, nominal, frozenset({"A-L1"}), {"PUMP": 5.0},
+                   materials=materials)  # fmt: skip
+
+
+def test_parts_short_inside_their_lead_time_are_expedited() -> None:
+    plan = plan_network(_parts_network(stock_b=30.0, lead_days=60))
+    [move] = [a for a in plan.actions if a["action"] == "move"]
+    assert (move["to_line"], move["week"]) == ("B-L1", 2)  # made in B in week 2, shipped to A (3 days)
+    [expedite] = [a for a in plan.actions if a["action"] == "expedite"]
+    # B needs 100 bearings at the start of week 2, holds 30: the open order of 40 is pulled in, 30 more ordered
+    assert expedite["site_id"] == "B" and expedite["component_id"] == "K1" and expedite["supplier_id"] == "S1"
+    assert (expedite["qty"], expedite["po_id"], expedite["pulled_in_qty"], expedite["new_order_qty"]) == (70, 7, 40, 30)
+    assert expedite["need_by"] == (START + timedelta(days=7)).isoformat()
+    assert expedite["expedite_cost"] == pytest.approx(0.3 * 10.0 * 70)
+    assert plan.kpis["plan"]["parts_short"] == 1 and plan.kpis["plan"]["expedite_cost"] == pytest.approx(210.0)
+    # undisrupted, A makes the order from its own 1,000 bearings; the local scramble makes nothing
+    assert plan.kpis["no_disruption"]["parts_short"] == 0 and plan.kpis["baseline"]["parts_short"] == 0
+    assert plan.kpis["plan"]["margin_impact"] == pytest.approx(
+        -(plan.kpis["plan"]["extra_freight"] + plan.kpis["plan"]["production_cost_delta"] + 210.0)
+    )
+
+
+@pytest.mark.parametrize(("stock_b", "lead_days"), [(100.0, 60), (30.0, 7)])
+def test_no_expedite_when_stock_covers_or_a_normal_order_comes_in_time(stock_b: float, lead_days: int) -> None:
+    # enough stock; or a 7-day lead time: an order placed today arrives before week 2, no need to expedite
+    plan = plan_network(_parts_network(stock_b, lead_days))
+    assert [a for a in plan.actions if a["action"] == "move"]
+    assert not [a for a in plan.actions if a["action"] == "expedite"]
+    assert plan.kpis["plan"]["parts_short"] == 0
+
+
 def test_a_disruption_file_with_a_wrong_key_names_it(tmp_path: Path) -> None:
     good = tmp_path / "ok.yaml"
     good.write_text("site: Milwaukee\nline: L3\ncapacity: 0\nstart: 2026-03-02\ndays: 10\n")
@@ -128,6 +180,16 @@ def test_demo_plan_beats_the_local_scramble_and_tells_the_right_people(demo: Bra
         assert ("account owner", owner) in told, delay
         [note] = [n for n in plan.notifications if n["about"] == delay["customer_id"]]
         assert str(delay["order_id"]) in note["message"]
+    # parts the receiving plants lack inside their lead time are expedited, and their suppliers asked
+    expedites = [a for a in plan.actions if a["action"] == "expedite"]
+    assert expedites and all(a["site_id"] in {m["to_site"] for m in moves} for a in expedites)
+    for a in expedites:
+        [ask] = [n for n in plan.notifications if n["role"] == "supplier contact" and n["about"] == a["supplier_id"]]
+        assert a["component_id"] in ask["message"] and a["need_by"] in ask["message"]
+        assert ("plant manager", managers[a["site_id"]]) in told
+    supplier_of = {r["component_id"]: r["supplier_id"] for r in demo.read("Component").to_pylist()}
+    assert all(a["qty"] >= 1 and a["supplier_id"] == supplier_of[a["component_id"]] for a in expedites)
+    assert all(START.isoformat() <= a["need_by"] < plan.horizon["end"] for a in expedites)
 
 
 @pytest.mark.slow
@@ -151,6 +213,21 @@ def test_demo_line_disruption_from_the_cli(demo: Brain) -> None:
     assert out["disruption"]["line"] == "L3" and out["assumptions"]["disrupted_lines"] == ["MKE-L3"]
     assert out["lower_bound"] <= out["cost"] and out["gap"] >= 0
     assert CliRunner().invoke(app, args).exit_code == 0
+
+
+@pytest.mark.slow
+def test_a_many_to_many_link_is_read_in_one_governed_read(demo: Brain) -> None:
+    # what the replan reads instead of one `brain object Line` per line: the same families
+    pairs = demo.link_pairs("Line", "families").to_pylist()
+    for line in demo.read("Line").column("line_id").to_pylist()[:6]:
+        families = demo.object("Line", line)["links"]["families"]
+        assert sorted(p["linked"] for p in pairs if p["key"] == line) == families["keys"]
+    # row filters hold on the link: the Milwaukee plant manager sees Milwaukee's lines only
+    own = demo.link_pairs("Line", "families", user="mke_plant_manager").to_pylist()
+    assert own and {p["key"].split("-")[0] for p in own} == {"MKE"}
+    assert demo.audit.tail(1)[0]["action"] == "links"
+    with pytest.raises(PolicyDenied):
+        demo.link_pairs("Line", "families", user="emea_hrbp")
 
 
 @pytest.mark.slow

@@ -266,6 +266,18 @@ class Brain:
             audit.update(sql=self.warehouse.render(query), rows=1)
         return count
 
+    def link_pairs(self, type_name: str, link: str, user: str | Principal | None = None) -> pa.Table:
+        """(key, linked) pairs of a many-to-many link for every object of the type the user may see."""
+        name = self._type(type_name)
+        principal = self.principal(user)
+        with self._audited(principal, "links", {"type": name, "link": link}) as audit:
+            audit["build"] = self.require_built()
+            table, query = objects_mod.link_pairs(
+                self.warehouse, self.semantic, Policy(self.project, principal), name, link
+            )
+            audit.update(sql=self.warehouse.render(query), rows=table.num_rows)
+        return table
+
     def object(self, type_name: str, key: str, user: str | Principal | None = None) -> dict[str, Any]:
         """One object with its linked objects, as the user may see them."""
         name = self._type(type_name)

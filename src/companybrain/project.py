@@ -101,9 +101,10 @@ class Project:
             raise ConfigError(problems)
         project = cls(root=root, spec=spec, origins=origins, **sections, **singles)  # type: ignore[arg-type]
         if not problems:
-            from companybrain.project_checks import attach_usecase_outputs
+            from companybrain.project_checks import attach_decision_objects, attach_usecase_outputs
 
             problems.extend(attach_usecase_outputs(project))
+            problems.extend(attach_decision_objects(project))
         if not problems:
             from companybrain.project_checks import cross_check
 

@@ -90,6 +90,167 @@ def attach_usecase_outputs(project: Project) -> Problems:
     return problems
 
 
+def attach_decision_objects(project: Project) -> Problems:
+    """Put the decisions that actions write onto the ontology: each `write` effect's table becomes an
+    object type (ontology/decisions.py) linked to the objects its parameters name, with the reverse
+    link on those; the roles that may read every object a decision concerns may read the decision."""
+    from companybrain.ontology.decisions import decision_type, reserved
+    from companybrain.specs.actions import WriteEffect
+    from companybrain.specs.ontology import Contract
+
+    problems: Problems = []
+    made: dict[str, tuple[str, int]] = {}  # table -> the action and effect that defined its type
+    concerns: dict[str, set[str]] = {}  # decision type -> the object types it links to
+    for action_name, action in project.actions.items():
+        for i, effect in enumerate(action.effects):
+            if not isinstance(effect, WriteEffect):
+                continue
+            at = functools.partial(project.locate, "actions", action_name, "effects", i)
+            name, obj = decision_type(action, effect)
+            brains = reserved(action, effect)
+            if brains:
+                msg = f"column {brains[0]!r} of writeback.{effect.table} is one the brain writes itself"
+                problems.append((at("columns" if effect.columns else "table"), f"{msg}; rename it with `columns:`"))
+                continue
+            unknown = sorted(set(effect.tags) - set(obj.properties))
+            if unknown:
+                msg = f"tags: writeback.{effect.table} has no column {unknown[0]!r}"
+                problems.append((at("tags"), f"{msg}; {did_you_mean(unknown[0], obj.properties)}"))
+            if effect.table in made:
+                first_action, first = made[effect.table]
+                other = project.actions[first_action].effects[first]
+                assert isinstance(other, WriteEffect)
+                if decision_type(project.actions[first_action], other) != (name, obj):
+                    where = project.locate("actions", first_action, "effects", first)
+                    msg = f"writeback.{effect.table} is also written by {first_action} ({where.file}:{where.line})"
+                    msg += " with other columns or `object:`; write the same ones, or use another table"
+                    problems.append((at("table"), msg))
+                continue
+            made[effect.table] = (action_name, i)
+            if name in project.objects:
+                declared = project.origins.get(("objects", name), ("ontology/",))[0]
+                how = "" if effect.object else f"the default for table {effect.table!r}; "
+                msg = f"object type {name!r} ({how}decisions of writeback.{effect.table}) is already declared"
+                msg += f" in {declared}; set another `object:`"
+                problems.append((at("object" if effect.object else "table"), msg))
+                continue
+            links, found = _decision_links(project, action, effect, name, obj)
+            problems += [(at(key), msg) for key, msg in found]
+            concerns[name] = {link.to for link in links.values()}
+            project.objects[name] = obj.model_copy(
+                update={
+                    "description": f"{obj.description} {action.description}".strip(),
+                    "tags": sorted({t for target in concerns[name] for t in project.objects[target].tags}),
+                    "properties": {
+                        prop: spec.model_copy(update={"tags": sorted(_decision_tags(project, action, effect, prop))})
+                        for prop, spec in obj.properties.items()
+                    },
+                    "links": links,
+                    "contracts": [Contract(type="unique", property="action_id")],
+                }
+            )
+            project.origins[("objects", name)] = project.origins[("actions", action_name)]
+    _grant_decisions(project, concerns)
+    return problems
+
+
+def _decision_links(
+    project: Project, action: Any, effect: Any, name: str, obj: Any
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A decision's many-to-one links (order_id -> order) and the reverse names on their targets
+    (Order -> order_promises), or what collides (the effect's key to point at, and the message)."""
+    from companybrain.ontology.decisions import link_name
+    from companybrain.specs.ontology import Link
+
+    links: dict[str, Link] = {}
+    problems: list[tuple[str, str]] = []
+    targets = [(p, spec.object) for p, spec in action.parameters.items() if spec.object and p in obj.properties]
+    for param, target in targets:
+        if target not in project.objects:
+            continue  # the actions' own check reports the unknown type
+        forward = link_name(param)
+        reverse = effect.reverse or effect.table
+        if sum(t == target for _, t in targets) > 1:
+            reverse = f"{reverse}_{param}"
+        if forward in obj.properties or forward in links:
+            msg = f"{name} would link to {target} as {forward!r}, which is also a column; rename the column"
+            problems.append(("columns" if effect.columns else "table", msg))
+        elif reverse in _members(project, target):
+            msg = f"{target} already has a property or link named {reverse!r}; "
+            msg += f"give the link from {target} to {name} another name with `reverse:`"
+            problems.append(("reverse" if effect.reverse else "table", msg))
+        else:
+            links[forward] = Link(to=target, via=param, reverse=reverse, description=f"The {target} named by {param}.")
+    return links, problems
+
+
+def _members(project: Project, type_name: str) -> set[str]:
+    """The properties and links (reverse ones included) an object type has."""
+    obj = project.objects[type_name]
+    reverse = {ln.reverse for o in project.objects.values() for ln in o.links.values() if ln.to == type_name}
+    return set(obj.properties) | set(obj.links) | {r for r in reverse if r}
+
+
+def _decision_tags(project: Project, action: Any, effect: Any, prop: str) -> set[str]:
+    """A decision's column carries the tags of what it was read from (`of:`), of the property of the same
+    name on the objects it concerns, and those the effect declares; a replan's amounts are financial.
+    Masking follows the data."""
+    from companybrain.ontology.decisions import REPLAN_MONEY
+
+    tags = set(effect.tags.get(prop, []))
+    if action.from_replan and prop in REPLAN_MONEY:
+        tags.add("financial")
+    param = action.parameters.get(prop)
+    if param is not None and param.of:
+        tags |= _fact_tags(project, action, param.of)
+    for spec in action.parameters.values():
+        target = project.objects.get(spec.object) if spec.object else None
+        if target is not None and prop in target.properties:
+            tags |= set(target.properties[prop].tags)
+    return tags
+
+
+def _fact_tags(project: Project, action: Any, path: str) -> set[str]:
+    """Tags of `param.property`, `param.link.property` or `sum(param.reverse.property)`, and of its type."""
+    summed = path.startswith("sum(") and path.endswith(")")
+    source, *rest = (path[4:-1] if summed else path).split(".")
+    given = action.parameters.get(source)
+    owner = project.objects.get(given.object) if given is not None and given.object else None
+    if owner is not None and len(rest) == 2:
+        if summed:
+            linking = [
+                o
+                for o in project.objects.values()
+                for ln in o.links.values()
+                if ln.to == given.object and ln.reverse == rest[0]
+            ]
+            owner = linking[0] if linking else None
+        else:
+            link = owner.links.get(rest[0])
+            owner = project.objects.get(link.to) if link is not None else None
+    if owner is None or not rest or rest[-1] not in owner.properties:
+        return set()  # the actions' own check reports the path
+    return set(owner.properties[rest[-1]].tags) | set(owner.tags)
+
+
+def _grant_decisions(project: Project, concerns: dict[str, set[str]]) -> None:
+    """A role may read a decision type when it may read every object type the decision links to (and
+    not when it denies one): whoever may see what a decision is about may see the decision."""
+    for role_name, role in project.roles.items():
+        objects, deny = role.objects, list(role.deny_objects)
+        wildcard = objects == "*" or "*" in objects
+        for name, targets in concerns.items():
+            if any(t in role.deny_objects for t in targets):
+                deny.append(name)
+                continue
+            hr = "hr" in project.objects[name].tags
+            reads_all = all(t in objects or (wildcard and "hr" not in project.objects[t].tags) for t in targets)
+            if reads_all and targets and (hr or not wildcard):
+                objects = [*([objects] if objects == "*" else objects), name]
+        if objects != role.objects or deny != role.deny_objects:
+            project.roles[role_name] = role.model_copy(update={"objects": objects, "deny_objects": deny})
+
+
 def _input_tags(project: Project, uc: Any) -> set[str]:
     """Tags of what a use case's features read: the entity, the properties, the metrics' objects."""
     obj = project.objects[uc.entity]
@@ -117,13 +278,19 @@ def _column_name(dimension: str) -> str:
 
 
 def _ontology(project: Project) -> Problems:
+    from companybrain.ontology.model import BRAIN_SCHEMAS
+
     problems: Problems = []
     raw_tables = set(project.raw_tables())
     objects = project.objects
     reverse_names: set[tuple[str, str]] = set()
     for name, obj in objects.items():
         loc = functools.partial(project.locate, "objects", name)
-        if obj.source is not None and obj.source not in raw_tables and not obj.source.startswith("factory."):
+        if (
+            obj.source is not None
+            and obj.source not in raw_tables
+            and obj.source.partition(".")[0] not in BRAIN_SCHEMAS
+        ):
             problems.append(
                 (loc("source"), f"unknown raw table {obj.source!r}; {did_you_mean(obj.source, raw_tables)}")
             )

@@ -83,6 +83,8 @@ def register(app: typer.Typer, state: Any) -> None:
             "lateness_penalty",
             "extra_freight",
             "production_cost_delta",
+            "parts_short",
+            "expedite_cost",
             "margin_impact",
             "objective",
             "moved_items",
@@ -113,13 +115,14 @@ def register(app: typer.Typer, state: Any) -> None:
         print_rows(rows, title=f"replan: {', '.join(plan.assumptions['disrupted_lines'])}", formats=numbers)
         shown = plan.actions[:actions]
         print_rows(
-            [{"action": a["action"], "tier": a["tier"], "what": a["text"]} for a in shown],
+            [{"action": a["action"], "tier": a.get("tier", ""), "what": a["text"]} for a in shown],
             title=f"actions ({len(shown)} of {len(plan.actions)})",
         )
         print_rows(
             [
                 {
-                    "to": f"{n['role']} {n['employee_id']}" + (f" ({n['name']})" if n.get("name") else ""),
+                    "to": f"{n['role']} {n['employee_id'] or n['about']}"
+                    + (f" ({n['name']})" if n.get("name") else ""),
                     "subject": n["subject"],
                     "message": n["message"],
                 }

@@ -19,12 +19,13 @@ from sqlglot import exp
 
 from companybrain.errors import BrainError, QueryError
 from companybrain.governance.egress import require_host
+from companybrain.ontology import decisions
 from companybrain.specs.actions import ActionType, HttpCall, NotifyEffect, WriteEffect, url_host
-from companybrain.specs.ontology import parse_expression
+from companybrain.specs.ontology import ObjectType, parse_expression
 from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import col, create_table, insert_values, literal, table
 
-WRITEBACK = "writeback"
+WRITEBACK = decisions.WRITEBACK_SCHEMA
 # messages of applied actions, written with them and delivered by the alert engine (delivery/)
 OUTBOX = table("brain", "outbox")
 OUTBOX_COLUMNS = {
@@ -38,7 +39,7 @@ OUTBOX_COLUMNS = {
     "delivered_at": "string",
     "attempts": "string",
 }
-LOGICAL = {"string": "string", "integer": "integer", "number": "float", "date": "date", "boolean": "boolean"}
+LOGICAL = decisions.LOGICAL
 
 
 class EffectFailed(BrainError):
@@ -129,36 +130,42 @@ def _text(value: Any) -> Any:
 
 def write_columns(action: ActionType, effect: WriteEffect) -> dict[str, str]:
     """The write-back table's columns and their logical types (a one-name template keeps the type)."""
-    mapping = effect.columns or {p: f"{{{p}}}" for p in action.parameters}
-    columns: dict[str, str] = {k: LOGICAL[action.parameters[k].type] for k in effect.key}
-    for name, template in mapping.items():
-        names = [f for _, f, _, _ in string.Formatter().parse(template) if f]
-        single = len(names) == 1 and template == f"{{{names[0]}}}" and names[0] in action.parameters
-        columns.setdefault(name, LOGICAL[action.parameters[names[0]].type] if single else "string")
-    return {**columns, "action_id": "integer", "applied_at": "string", "applied_by": "string"}
+    return decisions.writeback_columns(action, effect)
 
 
 def ensure_writeback(wh: Warehouse, action: ActionType, effect: WriteEffect) -> None:
-    wh.ensure_schema(WRITEBACK)
-    wh.execute(create_table(table(WRITEBACK, effect.table), write_columns(action, effect)))
+    decisions.ensure_tables(wh, action, effect)
 
 
 def apply_write(
     wh: Warehouse, action: ActionType, effect: WriteEffect, values: dict[str, Any], action_id: int, user: str
 ) -> dict[str, Any]:
-    """Replace the row of this key with the action's; return what undoing needs (the row replaced)."""
+    """Replace the row of this key with the action's, and the decision object with it; return what
+    undoing needs (the row replaced, and the decision type to refresh)."""
     target = table(WRITEBACK, effect.table)
     key = {k: _stored(values[k]) for k in effect.key}
     where = exp.and_(*[col(k).eq(literal(v)) for k, v in key.items()])
     previous = wh.query_arrow(exp.select("*").from_(target).where(where)).to_pylist()
-    mapping = effect.columns or {p: f"{{{p}}}" for p in action.parameters}
     row: dict[str, Any] = dict.fromkeys(write_columns(action, effect))
     row.update(key)
-    row.update({name: _stored(render(t, values)) for name, t in mapping.items()})
-    row.update(action_id=action_id, applied_at=datetime.now(UTC).isoformat(timespec="seconds"), applied_by=user)
+    row.update({name: _stored(render(t, values)) for name, t in decisions.column_templates(action, effect).items()})
+    row.update(
+        action_id=action_id,
+        action_type=values.get("action_type"),
+        applied_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        applied_by=user,
+    )
     wh.execute(exp.delete(target, where=where))
     wh.execute(insert_values(target, row))
-    return {"type": "write", "table": effect.table, "key": key, "previous": [_stored_row(r) for r in previous]}
+    name, obj = decisions.decision_type(action, effect)
+    decisions.refresh(wh, name, obj, key)
+    return {
+        "type": "write",
+        "table": effect.table,
+        "key": key,
+        "previous": [_stored_row(r) for r in previous],
+        "object": {"type": name, "definition": obj.model_dump(mode="json", exclude_defaults=True)},
+    }
 
 
 def ensure_outbox(wh: Warehouse) -> None:
@@ -203,6 +210,9 @@ def undo_write(wh: Warehouse, undo: dict[str, Any], action_id: int) -> None:
     wh.execute(exp.delete(target, where=where))
     for row in undo["previous"]:
         wh.execute(insert_values(target, row))
+    if "object" in undo:  # (actions applied before decisions were objects have none)
+        definition = ObjectType.model_validate(undo["object"]["definition"])
+        decisions.refresh(wh, undo["object"]["type"], definition, undo["key"])
 
 
 def _stored(value: Any) -> Any:

@@ -11,13 +11,15 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from companybrain.errors import BrainError, NotFound, PolicyDenied, did_you_mean
+from companybrain.decisions.materials import Materials, load_materials
+from companybrain.errors import NotFound, PolicyDenied, did_you_mean
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -59,7 +61,9 @@ class CostModel:
     base + ceil(distance_km / km_per_day). Within a site both are 0; moving work to another line of
     the same site costs `line_change_per_unit` (changeover, routing), so work stays put unless it gains.
     Lateness: penalty per unit per day late = rate_per_day x the family's average unit value
-    x the customer tier's weight (strategic > key > standard)."""
+    x the customer tier's weight (strategic > key > standard).
+    Expediting a part (decisions/materials.py) costs `expedite_premium` x its standard cost per unit
+    and arrives after `expedite_lead` x its normal lead time, `expedite_min_days` at the soonest."""
 
     handling_per_unit: float = 15.0
     freight_per_unit_per_1000km: float = 12.0
@@ -69,6 +73,9 @@ class CostModel:
     line_change_per_unit: float = 1.0
     lateness_rate_per_day: float = 0.005
     tier_weights: dict[str, float] = field(default_factory=lambda: {"strategic": 4.0, "key": 2.0, "standard": 1.0})
+    expedite_premium: float = 0.3
+    expedite_lead: float = 0.25
+    expedite_min_days: int = 3
 
     def tier_weight(self, tier: str) -> float:
         return self.tier_weights.get(tier, 1.0)
@@ -122,6 +129,7 @@ class Item:
     value: float
     due: date
     labour_hours: float = 0.0
+    parts: tuple[tuple[str, float], ...] = ()  # (component, units) the order part needs
 
 
 @dataclass
@@ -140,9 +148,20 @@ class Network:
     disruption: Disruption | None = None
     cost: CostModel = field(default_factory=CostModel)
     weeks: int = HORIZON_WEEKS
+    materials: Materials | None = None  # none: the plan is made without the material check
+    materials_note: str | None = None
 
     def week_start(self, week: int) -> date:
         return self.start + timedelta(days=7 * week)
+
+    @cached_property
+    def flat_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """Every (item index, component code, units) the items need, as arrays; the components by code."""
+        components = sorted({c for item in self.items for c, _ in item.parts})
+        code = {c: n for n, c in enumerate(components)}
+        rows = [(n, code[c], q) for n, item in enumerate(self.items) for c, q in item.parts]
+        a = np.array(rows, dtype=float).reshape(len(rows), 3)
+        return a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2], components
 
 
 def disrupted_capacity(
@@ -207,21 +226,21 @@ def load_network(
         )
         for s in site_rows
     }
-    lines = []
-    for ln in line_rows:
-        families = brain.object("Line", ln["line_id"], user=user)["links"]["families"]
-        if families["count"] > len(families["keys"]):
-            raise BrainError(f"line {ln['line_id']} makes {families['count']} families; only a sample was returned")
-        lines.append(
-            LineInfo(
-                ln["line_id"],
-                ln["site_id"],
-                ln["name"],
-                float(ln["capacity_units_per_week"] or 0),
-                frozenset(families["keys"]),
-            )
+    makes: dict[str, set[str]] = defaultdict(set)
+    for pair in brain.link_pairs("Line", "families", user=user).to_pylist():
+        makes[pair["key"]].add(pair["linked"])
+    lines = [
+        LineInfo(
+            ln["line_id"],
+            ln["site_id"],
+            ln["name"],
+            float(ln["capacity_units_per_week"] or 0),
+            frozenset(makes[ln["line_id"]]),
         )
-    items = _open_items(brain, user, orders, {ln.line_id: ln for ln in lines})
+        for ln in line_rows
+    ]
+    materials, note = load_materials(brain, user)
+    items = _open_items(brain, user, orders, {ln.line_id: ln for ln in lines}, materials)
     customers = {c["customer_id"]: c for c in brain.read("Customer", user=user).to_pylist()}
     items = [_with_tier(i, customers) for i in items]
     weeks = HORIZON_WEEKS
@@ -242,6 +261,8 @@ def load_network(
         disruption=disruption,
         cost=cost,
         weeks=weeks,
+        materials=materials,
+        materials_note=note,
     )
 
 
@@ -249,7 +270,13 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def _open_items(brain: Brain, user: str | Principal | None, orders: pa.Table, lines: dict[str, LineInfo]) -> list[Item]:
+def _open_items(
+    brain: Brain,
+    user: str | Principal | None,
+    orders: pa.Table,
+    lines: dict[str, LineInfo],
+    materials: Materials | None = None,
+) -> list[Item]:
     import pyarrow.compute as pc
 
     if orders.num_rows == 0:
@@ -266,14 +293,19 @@ def _open_items(brain: Brain, user: str | Principal | None, orders: pa.Table, li
     products = {p["product_id"]: p for p in brain.read("Product", user=user).to_pylist()}
     head = {o["order_id"]: o for o in orders.select(["order_id", "customer_id", "site_id", "due_date"]).to_pylist()}
     grouped: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    parts: dict[tuple[int, str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    bom = materials.bom if materials else {}
     for r in order_lines.select(["order_id", "product_id", "production_line_id", "qty", "net_amount"]).to_pylist():
         product = products.get(r["product_id"])
         if product is None or r["production_line_id"] not in lines:
             continue  # a line or product the user's row filters hide is not part of their network
-        acc = grouped[(r["order_id"], r["production_line_id"], product["family_id"])]
+        key = (r["order_id"], r["production_line_id"], product["family_id"])
+        acc = grouped[key]
         acc[0] += r["qty"] or 0
         acc[1] += r["net_amount"] or 0.0
         acc[2] += (r["qty"] or 0) * _number(product.get("labour_hours_per_unit"))
+        for component, per_unit in bom.get(r["product_id"], ()):
+            parts[key][component] += (r["qty"] or 0) * per_unit
     items = []
     for (order_id, line_id, family), (qty, value, hours) in sorted(grouped.items()):
         o = head[order_id]
@@ -291,6 +323,7 @@ def _open_items(brain: Brain, user: str | Principal | None, orders: pa.Table, li
                     value,
                     o["due_date"],
                     hours,
+                    tuple(sorted(parts[(order_id, line_id, family)].items())),
                 )
             )
     return items

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from companybrain.decisions.materials import Shortage, shortage_cost
 from companybrain.decisions.network import Network
 from companybrain.errors import PolicyDenied
 
@@ -22,8 +23,9 @@ TIERS = ("strategic", "key", "standard")
 TOLD_TIERS = ("strategic", "key")
 
 
-def kpis(net: Network, opts: Options, chosen: np.ndarray) -> dict[str, Any]:
-    """Revenue at risk, late orders by tier, lateness penalty, freight and margin impact of an assignment."""
+def kpis(net: Network, opts: Options, chosen: np.ndarray, short: dict[tuple[str, str], Shortage]) -> dict[str, Any]:
+    """Revenue at risk, late orders by tier, lateness penalty, freight, parts to expedite and margin impact
+    of an assignment (`short`: its material shortages)."""
     line_site = [ln.site_id for ln in net.lines]
     late_by_order: dict[int, float] = defaultdict(float)
     tier_of: dict[int, str] = {}
@@ -45,6 +47,7 @@ def kpis(net: Network, opts: Options, chosen: np.ndarray) -> dict[str, Any]:
             dest, home = net.sites[line_site[line]], net.sites[item.site_id]
             production_delta += item.labour_hours * (dest.cost_per_labour_hour - home.cost_per_labour_hour)
     late_orders = {t: sum(1 for n, d in late_by_order.items() if d > 0 and tier_of[n] == t) for t in TIERS}
+    expedite = shortage_cost(net, short)
     return {
         "revenue_at_risk": round(at_risk, 2),
         "late_orders": late_orders,
@@ -53,7 +56,9 @@ def kpis(net: Network, opts: Options, chosen: np.ndarray) -> dict[str, Any]:
         "lateness_penalty": round(penalty, 2),
         "extra_freight": round(freight, 2),
         "production_cost_delta": round(production_delta, 2),
-        "margin_impact": round(-(freight + production_delta), 2),
+        "parts_short": len(short),
+        "expedite_cost": round(expedite, 2),
+        "margin_impact": round(-(freight + production_delta + expedite), 2),
         "objective": round(penalty + freight, 2),
         "moved_items": moved,
         "moved_units": moved_units,
@@ -134,13 +139,16 @@ def actions_for(net: Network, opts: Options, chosen: np.ndarray, baseline: np.nd
 
 
 def notifications(brain: Brain, net: Network, plan: Plan, user: str | Principal | None) -> list[dict[str, Any]]:
-    """Who must be told what: plant managers of the sites that lose and gain work, and the account
-    owners of strategic and key customers whose orders are delayed."""
+    """Who must be told what: plant managers of the sites that lose and gain work or wait for parts,
+    the account owners of strategic and key customers whose orders are delayed, and the contacts of
+    the suppliers asked to expedite."""
     moves = [a for a in plan.actions if a["action"] == "move" and a["to_site"] != a["from_site"]]
     delays = [a for a in plan.actions if a["action"] == "delay"]
+    parts = [a for a in plan.actions if a["action"] == "expedite"]
     hit_sites = {ln.site_id for ln in net.lines if ln.line_id in net.disrupted_lines}
     drafts: list[dict[str, Any]] = []
-    for site_id in sorted(hit_sites | {a["from_site"] for a in moves} | {a["to_site"] for a in moves}):
+    sites = hit_sites | {a["from_site"] for a in moves} | {a["to_site"] for a in moves} | {a["site_id"] for a in parts}
+    for site_id in sorted(sites):
         site = net.sites[site_id]
         out = [a for a in moves if a["from_site"] == site_id]
         into = [a for a in moves if a["to_site"] == site_id]
@@ -164,6 +172,12 @@ def notifications(brain: Brain, net: Network, plan: Plan, user: str | Principal 
             )
         if late_here:
             lines.append(f"{len(late_here)} order(s) shipping from {site.name} will be late; account owners are told.")
+        expedited = [a for a in parts if a["site_id"] == site_id]
+        if expedited:
+            lines.append(
+                f"{len(expedited)} part order(s) are expedited to {site.name}: "
+                + "; ".join(f"{a['qty']} x {a['component_id']} by {a['need_by']}" for a in expedited[:10])
+            )
         drafts.append(
             {
                 "employee_id": site.plant_manager_id,
@@ -198,8 +212,39 @@ def notifications(brain: Brain, net: Network, plan: Plan, user: str | Principal 
                 "message": "\n".join(body),
             }
         )
+    by_supplier: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for a in parts:
+        by_supplier[str(a["supplier_id"])].append(a)
+    suppliers = net.materials.suppliers if net.materials else {}
+    for supplier_id, asked in sorted(by_supplier.items()):
+        supplier = suppliers.get(supplier_id, {})
+        body = [f"{asked[0]['supplier']}: after a disruption in our network we need these parts sooner:"]
+        body += [
+            f"- {a['qty']} x {a['component_id']} ({a['component']}) at {a['site_id']} by {a['need_by']}: "
+            + (f"pull in PO {a['po_id']} (promised {a['promised_date']})" if a["po_id"] is not None else "")
+            + (" and " if a["po_id"] is not None and a["new_order_qty"] else "")
+            + (f"a new order of {a['new_order_qty']}" if a["new_order_qty"] else "")
+            for a in asked
+        ]
+        body.append("Please confirm the dates you can make, and the cost of expediting.")
+        drafts.append(
+            {
+                "employee_id": None,
+                "role": "supplier contact",
+                "about": supplier_id,
+                "subject": f"Expedite request: {len(asked)} part order(s)",
+                "message": "\n".join(body),
+                # a supplier's contact is personal data: masked ('***') unless the user's roles unmask pii
+                "name": _unmasked(supplier.get("contact_name")),
+                "email": _unmasked(supplier.get("contact_email")),
+            }
+        )
     _add_names(brain, drafts, user)
     return drafts
+
+
+def _unmasked(value: Any) -> str | None:
+    return str(value) if value not in (None, "***") else None
 
 
 def _add_names(brain: Brain, drafts: list[dict[str, Any]], user: str | Principal | None) -> None:
@@ -214,6 +259,8 @@ def _add_names(brain: Brain, drafts: list[dict[str, Any]], user: str | Principal
             rows = []  # the plan stands without names: the ids are enough to route the messages
         people = {r["employee_id"]: r for r in rows}
     for d in drafts:
+        if d["employee_id"] is None and "name" in d:
+            continue  # not an employee: named by its own record
         person = people.get(str(d["employee_id"]), {})
         # masked personal data reads '***': route by employee id instead
         d["name"] = person.get("full_name") if person.get("full_name") != "***" else None

@@ -43,7 +43,7 @@ def order_scope(net: Any, plan: Plan) -> list[dict[str, Any]]:
     from companybrain.decisions.replan import build_options
 
     opts = build_options(net)
-    touched = {a["order_id"] for a in plan.actions}
+    touched = {a["order_id"] for a in plan.actions if "order_id" in a}  # expedites concern parts
     orders: dict[int, dict[str, Any]] = {}
     late: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for n, item in enumerate(net.items):

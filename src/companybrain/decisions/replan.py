@@ -312,6 +312,7 @@ class Plan:
 
 def plan_network(net: Network, time_limit: float = 60.0) -> Plan:
     """Solve a loaded network: LP bound, rounded plan, baseline, KPIs and actions (no notifications)."""
+    from companybrain.decisions.materials import expedites, shortages
     from companybrain.decisions.notify import actions_for, kpis
 
     started = time.perf_counter()
@@ -325,10 +326,15 @@ def plan_network(net: Network, time_limit: float = 60.0) -> Plan:
     if base_cost < cost:  # the rounding is a heuristic: never recommend worse than today's practice
         chosen, cost = baseline.copy(), base_cost
     reference = local_scramble(net, opts, capacity=net.nominal)
+    short = {
+        "no_disruption": shortages(net, opts, reference),
+        "baseline": shortages(net, opts, baseline),
+        "plan": shortages(net, opts, chosen),
+    }
     table = {
-        "no_disruption": kpis(net, opts, reference),
-        "baseline": kpis(net, opts, baseline),
-        "plan": kpis(net, opts, chosen),
+        "no_disruption": kpis(net, opts, reference, short["no_disruption"]),
+        "baseline": kpis(net, opts, baseline, short["baseline"]),
+        "plan": kpis(net, opts, chosen, short["plan"]),
     }
     improvement = {
         key: table["baseline"][key] - table["plan"][key]
@@ -353,12 +359,15 @@ def plan_network(net: Network, time_limit: float = 60.0) -> Plan:
         options=len(opts.cost),
         kpis=table,
         improvement=improvement,
-        actions=actions_for(net, opts, chosen, baseline),
+        actions=actions_for(net, opts, chosen, baseline) + expedites(net, short["plan"], short["no_disruption"]),
         assignment=chosen,
         baseline_assignment=baseline,
         assumptions={
             "cost_model": {k: v for k, v in net.cost.__dict__.items()},
             "disrupted_lines": sorted(net.disrupted_lines),
+            "materials": net.materials_note
+            or "parts checked after the solve: stock and open purchase orders per site against each week's "
+            "need inside the parts' lead times; expedites are proposed beyond the undisrupted schedule's shortages",
         },
     )
 

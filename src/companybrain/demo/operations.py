@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from companybrain.demo.catalog import DELAYED_SUPPLIER_INDEX, SITES
 from companybrain.demo.common import (
+    AS_OF,
     HISTORY_DAYS,
     HISTORY_START,
     clip_before_as_of,
@@ -132,6 +133,7 @@ def generate_operations(
     )
     tables["erp.quality_inspections"] = _inspections(rng, company, people, sales, base_rate)
     tables["erp.purchase_orders"] = _purchase_orders(rng, company)
+    tables["erp.stock"] = _stock(rng_for(seed, "stock"), company, sales)
     return tables
 
 
@@ -170,6 +172,37 @@ def _inspections(
             "defects": defects,
             "result": np.where(defects / sampled > 0.05, "fail", "pass"),
             "updated_at": ts + np.timedelta64(1800, "s"),
+        }
+    )
+
+
+def _stock(rng: np.random.Generator, company: Company, sales: Sales) -> pa.Table:
+    """On-hand stock of each component at each site that uses it: the site's weekly use over the
+    last 8 weeks (order lines x BOM) times its supplier's lead time in weeks, x 0.8-1.3, plus up to
+    a week - most parts are covered until a normal purchase order arrives, some are already short."""
+    bom = company.tables["erp.bom"]
+    product = {p: i for i, p in enumerate(company.product_ids.tolist())}
+    component = {c: i for i, c in enumerate(company.component_ids.tolist())}
+    b_prod = np.array([product[p] for p in bom.column("product_id").to_pylist()], dtype=np.int64)
+    b_comp = np.array([component[c] for c in bom.column("component_id").to_pylist()], dtype=np.int64)
+    b_qty = np.asarray(bom.column("qty").to_numpy(), dtype=float)
+    recent = sales.order_day[sales.line_order] >= HISTORY_DAYS - 56
+    site = company.line_site[sales.line_line[recent]]
+    n_s, n_p, n_c = len(company.site_ids), len(company.product_ids), len(company.component_ids)
+    units = np.bincount(site * n_p + sales.line_product[recent], sales.line_qty[recent], minlength=n_s * n_p).reshape(
+        n_s, n_p
+    )
+    weekly = np.zeros((n_c, n_s))
+    np.add.at(weekly, b_comp, (units[:, b_prod] * b_qty).T / 8.0)
+    comp, site_idx = np.nonzero(weekly)
+    lead_weeks = company.supplier_lead_time[company.component_supplier[comp]] / 7.0
+    cover = lead_weeks * rng.uniform(0.8, 1.3, len(comp)) + rng.uniform(0.0, 1.0, len(comp))
+    return make_table(
+        {
+            "site_id": company.site_ids[site_idx],
+            "component_id": company.component_ids[comp],
+            "on_hand": np.ceil(weekly[comp, site_idx] * cover).astype(np.int64),
+            "updated_at": clip_before_as_of(np.full(len(comp), AS_OF.astype("datetime64[s]"))),
         }
     )
 

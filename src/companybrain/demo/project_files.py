@@ -55,6 +55,7 @@ SOURCES: dict[str, SourceDef] = {
             ("returns", ("return_id",)),
             ("suppliers", ("supplier_id",)),
             ("purchase_orders", ("po_id",)),
+            ("stock", ("site_id", "component_id")),
             ("production", ("production_id",)),
             ("machines", ("machine_id",)),
             ("quality_inspections", ("inspection_id",)),

@@ -15,10 +15,10 @@ from sqlglot import exp
 from companybrain.errors import ContractFailed, NotFound, WarehouseError
 from companybrain.ontology.contracts import ContractResult, run_contracts
 from companybrain.ontology.model import (
-    FACTORY_SCHEMA,
+    BRAIN_SCHEMAS,
     NEXT,
     SCHEMA,
-    factory_tables,
+    brain_tables,
     link_query,
     link_table,
     materialize_query,
@@ -30,6 +30,7 @@ from companybrain.sources.load_log import LOAD_ID_COLUMN, META
 from companybrain.specs.ontology import SPEC_DIALECT, ObjectType
 from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import (
+    add_column,
     col,
     count_rows,
     create_table,
@@ -105,11 +106,8 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
     wh.execute(create_table(VERSIONS, VERSION_COLUMNS))
     _drop_staged(wh)
     objects = project.objects
-    factory = factory_tables(objects)
-    if factory:
-        wh.ensure_schema(FACTORY_SCHEMA)
-        for t, columns in factory.items():
-            wh.execute(create_table(t, columns))
+    for t, columns in brain_tables(objects).items():
+        _ensure_brain_table(wh, t, columns)
     wanted = _versions(project, wh)
     built = {r["object_type"]: r for r in wh.query_arrow(exp.select("*").from_(VERSIONS)).to_pylist()}
     live = set(wh.list_tables(SCHEMA))
@@ -181,6 +179,17 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
     return report
 
 
+def _ensure_brain_table(wh: Warehouse, target: exp.Table, columns: dict[str, str]) -> None:
+    """Create a table the brain writes (empty), or add the columns a newer definition reads."""
+    wh.ensure_schema(target.db)
+    schema = wh.table_schema(target)
+    if schema is None:
+        wh.execute(create_table(target, columns))
+        return
+    for name in [c for c in columns if c not in schema.names]:
+        wh.execute(add_column(target, name, columns[name]))
+
+
 def _stage(wh: Warehouse, name: str, obj: ObjectType) -> None:
     wh.execute(create_table_as(object_table(name, staged=True), materialize_query(obj)))
     for link_name, link in obj.links.items():
@@ -214,9 +223,7 @@ def _upsert_only(project: Project, obj: ObjectType) -> bool:
 
 
 def _require_inputs(wh: Warehouse, objects: dict[str, ObjectType], plan: dict[str, str]) -> None:
-    present = {f"raw.{t}" for t in wh.list_tables("raw")} | {
-        f"{FACTORY_SCHEMA}.{t}" for t in wh.list_tables(FACTORY_SCHEMA)
-    }
+    present = {f"{schema}.{t}" for schema in ("raw", *BRAIN_SCHEMAS) for t in wh.list_tables(schema)}
     missing = {name: sorted(inputs_of(objects[name]) - present) for name in plan}
     listed = "; ".join(f"{name} needs {', '.join(tables)}" for name, tables in missing.items() if tables)
     if listed:

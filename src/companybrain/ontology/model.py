@@ -14,6 +14,8 @@ from companybrain.warehouse.types import sql_type
 
 SCHEMA = "ontology"
 FACTORY_SCHEMA = "factory"
+WRITEBACK_SCHEMA = "writeback"  # actions' write-back tables: the decisions in force (ontology/decisions.py)
+BRAIN_SCHEMAS = (FACTORY_SCHEMA, WRITEBACK_SCHEMA)  # what the brain writes itself, that objects map
 NEXT = "__next__"
 
 
@@ -78,16 +80,17 @@ PREDICTION_COLUMNS = {
 PREDICTED_SUFFIXES = {"": "_value", "_reasons": "_reasons", "_version": "_version"}
 
 
-def factory_tables(objects: dict[str, ObjectType]) -> dict[exp.Table, dict[str, str]]:
-    """The factory's tables that objects are built from, with their columns: the scores tables of
-    predicted properties and the forecast tables that forecast objects map. They exist (empty) before
-    the first training, so that an object type can be built before its use case has run."""
+def brain_tables(objects: dict[str, ObjectType]) -> dict[exp.Table, dict[str, str]]:
+    """The tables the brain itself writes that objects are built from, with their columns: the
+    factory's scores tables of predicted properties, the forecast tables that forecast objects map,
+    and the write-back tables that decision objects map. They exist (empty) before the first
+    training or the first approved action, so that every object type can be built from the start."""
     found: dict[exp.Table, dict[str, str]] = {}
     for obj in objects.values():
         for prop in obj.properties.values():
             if prop.predicted_by:
                 found[prediction_table(prop.predicted_by)] = PREDICTION_COLUMNS
-        if obj.source and obj.source.startswith(f"{FACTORY_SCHEMA}."):
+        if obj.source and obj.source.partition(".")[0] in BRAIN_SCHEMAS:
             found[raw_ref(obj.source)] = {p.column or n: p.type for n, p in obj.properties.items()}
     return found
 

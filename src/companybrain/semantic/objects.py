@@ -72,6 +72,34 @@ def count_objects(
     return int(wh.scalar(query) or 0), query
 
 
+def link_pairs(
+    wh: Warehouse, model: SemanticModel, policy: Policy, type_name: str, link_name: str
+) -> tuple[pa.Table, exp.Select]:
+    """Every (key, linked) pair of a many-to-many link between objects the caller may see of both
+    types - one read for what `get_object` gives one object at a time, and only samples of."""
+    link = next((k for k in links_of(model.objects, type_name) if k.name == link_name), None)
+    if link is None:
+        names = [k.name for k in links_of(model.objects, type_name)]
+        raise QueryError(f"{type_name} has no link {link_name!r}; {did_you_mean(link_name, names)}")
+    if link.kind != "many_to_many":
+        raise QueryError(f"{type_name}.{link_name} is {link.kind}: read its objects with a filter instead")
+    forward = link.source == type_name and link.name == link.declared_as
+    mine, theirs = ("from_key", "to_key") if forward else ("to_key", "from_key")
+
+    def keys(name: str) -> exp.Select:
+        select, _ = _select(model, policy, name, None)  # the caller's row filters, on both sides
+        return exp.select(col(model.objects[name].key, "q")).from_(select.subquery("q"))
+
+    query = (
+        exp.select(exp.alias_(col(mine), "key"), exp.alias_(col(theirs), "linked"))
+        .from_(link_table(link.source, link.declared_as))
+        .where(col(mine).isin(query=keys(type_name)))
+        .where(col(theirs).isin(query=keys(link.target)))
+        .order_by(col(mine), col(theirs))
+    )
+    return wh.query_arrow(query), query
+
+
 def key_literal(model: SemanticModel, type_name: str, key: str) -> exp.Expr:
     obj = model.objects[type_name]
     if obj.properties[obj.key].type == "integer":

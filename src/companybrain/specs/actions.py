@@ -36,9 +36,16 @@ REPLAN_FIELDS: dict[str, frozenset[str]] = {
     | {"transit_days", "freight", "delay_days"},
     "delay": frozenset((*_COMMON, "delay_days", "beyond_horizon", "due_date", "new_date")),
     "prioritise": frozenset((*_COMMON, "line", "week", "week_start", "due_date")),
+    # decisions/materials.py `expedites`
+    "expedite": frozenset(
+        {"site_id", "component_id", "component", "supplier_id", "supplier", "need_by", "earliest_arrival"}
+        | {"arrives_late_days", "normal_lead_time_days", "po_id", "qty", "promised_date", "expedite_cost"}
+        | {"pulled_in_qty", "new_order_qty"}
+    ),
 }
 # what every template may use besides the parameters
 BUILTINS = frozenset({"action_id", "batch_id", "action_type", "proposed_by", "approved_by"})
+SUM = re.compile(r"^sum\((.+)\)$")
 
 
 class Parameter(Spec):
@@ -54,10 +61,33 @@ class Parameter(Spec):
     object: str | None = Field(None, description="The value is the key of an object of this type; it must exist.")
     of: str | None = Field(
         None,
-        description="Read, not typed: `param.link.property` of the object another parameter names (e.g. "
-        "order_id.customer.tier), as the proposer; a value given must match. Facts an approval rule "
-        "depends on should be read this way, so that no proposer can pick their own rule.",
+        description="Read, not typed: `param.property` or `param.link.property` of the object another "
+        "parameter names (e.g. order_id.customer.tier), or `sum(param.link.property)` over the objects "
+        "linking to it (e.g. sum(order_id.lines.net_amount), narrowed by `match`), as the proposer; a value "
+        "given must match. Facts an approval rule depends on should be read this way, so that no proposer "
+        "can pick their own rule.",
     )
+    match: dict[str, str] = Field(
+        default_factory=dict,
+        description="With `of: sum(...)`: property of the linked objects -> the parameter it must equal, "
+        "e.g. {production_line_id: from_line} (the order's part made on that line).",
+    )
+    override: bool = Field(
+        False,
+        description="With `of:`: a value given replaces the one read (the data fills it only when left out). "
+        "Never for a fact an approval rule rests on.",
+    )
+    expr: SqlExpression | None = Field(
+        None,
+        description="Computed when not given, from other parameters: `+` and `-` over numbers and dates "
+        "(a date plus days, a date minus a date in days), e.g. `due_date + delay_days`.",
+    )
+
+    def fact_source(self) -> str | None:
+        """The parameter an `of:` path starts from (`order_id` of `sum(order_id.lines.qty)`)."""
+        if not self.of:
+            return None
+        return SUM.sub(r"\1", self.of).split(".")[0]
 
 
 class Check(Spec):
@@ -128,6 +158,18 @@ class WriteEffect(Spec):
     columns: dict[str, str] = Field(
         default_factory=dict, description="Column -> template; default: every parameter under its own name."
     )
+    # the rows are decision objects of the company model (ontology/decisions.py)
+    object: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$")] | None = Field(
+        None, description="Their object type; default from the table: order_promises -> OrderPromise."
+    )
+    reverse: Annotated[str, Field(pattern=NAME)] | None = Field(
+        None,
+        description="The link back to them from each object a parameter names; default: the table "
+        "(+ _<parameter> where two parameters name the same type).",
+    )
+    tags: dict[str, list[str]] = Field(
+        default_factory=dict, description="Column -> tags (value: [financial]), on top of those it inherits."
+    )
 
 
 class HttpCall(Spec):
@@ -172,7 +214,7 @@ class ActionType(Spec):
 
     description: str = ""
     use_case: str = Field("manual", description="What the value ledger files it under (replan, pricing, ...).")
-    from_replan: Literal["move", "delay", "prioritise"] | None = Field(
+    from_replan: Literal["move", "delay", "prioritise", "expedite"] | None = Field(
         None, description="Made from this kind of replan action (`brain replan --propose`), fields by name."
     )
     from_scenario: bool = Field(
@@ -219,13 +261,42 @@ def cross_check(project: Project) -> list[tuple[Location, str]]:
     return problems
 
 
-def _fact_path(project: Project, action: ActionType, path: str) -> list[str]:
-    """`param.property` or `param.link.property`, where `param` names an object and the link is many-to-one."""
+def _fact_path(project: Project, action: ActionType, pname: str) -> list[str]:
+    """`param.property`, `param.link.property` (a many-to-one link), or `sum(param.reverse.property)` over
+    the objects whose many-to-one link has that reverse name, where `param` names an object."""
+    spec = action.parameters[pname]
+    assert spec.of is not None
+    summed = SUM.fullmatch(spec.of)
+    path = summed.group(1) if summed else spec.of
     source, *rest = path.split(".")
     given = action.parameters.get(source)
+    shape = "PARAM.property, PARAM.link.property or sum(PARAM.link.property)"
     if given is None or not given.object or given.object not in project.objects or len(rest) not in (1, 2):
-        return [f"of: {path!r} must be PARAM.property or PARAM.link.property, PARAM a parameter with object:"]
+        return [f"of: {spec.of!r} must be {shape}, PARAM a parameter with object:"]
+    if given.of:
+        return [f"of: {spec.of!r} starts from {source!r}, which is itself read (`of:`); start from a typed one"]
+    if summed and len(rest) != 2:
+        return [f"of: {spec.of!r}: a sum runs over a link, sum(PARAM.link.property)"]
+    if spec.match and not summed:
+        return ["match: narrows a sum(...); this `of:` reads one value"]
     obj = project.objects[given.object]
+    if summed:
+        linking = [(n, o) for n, o in project.objects.items() for ln in o.links.values()
+                   if ln.to == given.object and ln.via and ln.reverse == rest[0]]  # fmt: skip
+        if not linking:
+            reverse = sorted(ln.reverse for o in project.objects.values() for ln in o.links.values()
+                             if ln.to == given.object and ln.via and ln.reverse)  # fmt: skip
+            return [f"of: {given.object} has no one-to-many link {rest[0]!r}; {did_you_mean(rest[0], reverse)}"]
+        obj = linking[0][1]
+        problems = [f"match: {_unknown('property', k, obj.properties)}" for k in spec.match if k not in obj.properties]
+        for k, other in spec.match.items():
+            if other not in action.parameters:
+                problems.append(f"match: {k}: {_unknown('parameter', other, action.parameters)}")
+            elif action.parameters[other].of:
+                problems.append(f"match: {k}: {other!r} is itself read (`of:`); match a typed parameter")
+        if rest[1] not in obj.properties:
+            problems.append(f"of: {_unknown('property', rest[1], obj.properties)}")
+        return problems
     if len(rest) == 2:
         link = obj.links.get(rest[0])
         if link is None or link.via is None or link.to not in project.objects:
@@ -252,7 +323,15 @@ def _check_type(project: Project, name: str, action: ActionType) -> list[tuple[L
         if p.object and p.object not in project.objects:
             problems.append((at("parameters", pname, "object"), _unknown("object type", p.object, project.objects)))
         if p.of:
-            problems += [(at("parameters", pname, "of"), msg) for msg in _fact_path(project, action, p.of)]
+            problems += [(at("parameters", pname, "of"), msg) for msg in _fact_path(project, action, pname)]
+        elif p.match or p.override:
+            problems.append((at("parameters", pname), "match: and override: go with of:"))
+        if p.expr:
+            for column in parse_expression(p.expr).find_all(exp.Column):
+                if column.name not in params or column.name == pname:
+                    problems.append(
+                        (at("parameters", pname, "expr"), _unknown("parameter", column.name, params - {pname}))
+                    )
     expressions: list[tuple[tuple[str | int, ...], str]] = [
         (("checks", i), c.check) for i, c in enumerate(action.checks)
     ]
@@ -294,7 +373,7 @@ def _check_type(project: Project, name: str, action: ActionType) -> list[tuple[L
     if action.from_replan:
         fields = REPLAN_FIELDS[action.from_replan]
         for pname, p in action.parameters.items():
-            if p.required and p.default is None and pname not in fields:
+            if p.required and p.default is None and not p.of and not p.expr and pname not in fields:
                 msg = f"replan {action.from_replan!r} actions carry no {pname!r}; {did_you_mean(pname, fields)}"
                 problems.append((at("parameters", pname), msg))
     return problems
