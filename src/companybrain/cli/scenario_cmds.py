@@ -10,6 +10,14 @@ from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, err_console, print_json, print_rows
 
+KpisOnlyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--kpis-only",
+        help="Only the KPI diff over the scenario's period: skip the forecast refit and the plan ahead (faster).",
+    ),
+]
+
 
 def _print_run(run: Any) -> None:
     rows = [
@@ -29,8 +37,62 @@ def _print_run(run: Any) -> None:
     console.print(f"overlays (changed or added objects): {changed}; from build {run.build}", style="dim")
     for line in run.assumptions:
         console.print(f"assumption: {line}", style="dim")
+    _print_forecast(run.forecast)
+    _print_plan(run.plan)
     for line in run.warnings:
         err_console.print(f"warning: {line}")
+
+
+def _print_forecast(section: dict[str, Any]) -> None:
+    """Each recomputed forecast use case per series and in total; a line saying why for the others."""
+    for uc in section.get("usecases", []) or [section]:
+        if uc.get("status") != "recomputed":
+            name = f" {uc['usecase']}" if "usecase" in uc else ""
+            console.print(f"forecast{name}: {uc.get('reason', uc.get('status'))}")
+            continue
+        rows = [
+            {"series": r["series"], **{k: r[k] for k in ("baseline", "scenario", "diff")}, "diff %": r["diff_pct"]}
+            for r in uc["series"]
+        ]
+        rows.append(
+            {
+                "series": "total (these series)",
+                **{k: uc["total"][k] for k in ("baseline", "scenario", "diff")},
+                "diff %": uc["total"]["diff_pct"],
+            }
+        )
+        title = (
+            f"forecast {uc['usecase']}: {uc['metric']} {uc['from']} .. {uc['to']} ({uc['horizon']} {uc['grain']}s), "
+            f"{uc['series_refit']} of {uc['series_total']} series refit ({uc['champion']})"
+        )
+        print_rows(
+            rows, title=title, formats={c: "number" for c in ("baseline", "scenario", "diff")} | {"diff %": "percent"}
+        )
+
+
+def _print_plan(section: dict[str, Any]) -> None:
+    """The plan's KPIs, baseline against scenario, over the weeks ahead; a line saying why when not replanned."""
+    if section.get("status") != "recomputed":
+        console.print(f"plan: {section.get('reason', section.get('status'))}")
+        return
+    horizon = section["horizon"]
+    rows = [_plan_row(k) for k in section["kpis"]]
+    formats = {c: "number" for c in ("baseline", "scenario", "diff")}
+    print_rows(
+        rows, title=f"plan: {horizon['weeks']} weeks from {horizon['start']}, baseline vs scenario", formats=formats
+    )
+    for line in section.get("changes", []):
+        console.print(f"plan change: {line}", style="dim")
+
+
+def _plan_row(kpi: dict[str, Any]) -> dict[str, Any]:
+    """One plan KPI; shares (utilisation, gap) as percentages, their diff in points."""
+    row = {k: kpi[k] for k in ("kpi", "baseline", "scenario", "diff")}
+    if kpi.get("format") == "percent":
+        for k in ("baseline", "scenario"):
+            row[k] = None if kpi[k] is None else f"{kpi[k]:.1%}"
+        row["diff"] = None if kpi["diff"] is None else f"{kpi['diff'] * 100:+.1f} pt"
+    return row
 
 
 def register(app: typer.Typer, state: Any) -> None:
@@ -55,10 +117,12 @@ def register(app: typer.Typer, state: Any) -> None:
         propose: Annotated[
             bool, typer.Option("--propose", help="Also propose adopting it (brain actions approve).")
         ] = False,
+        kpis_only: KpisOnlyOpt = False,
         user: AsOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
-        """Rebuild a scenario's overlays from the current objects and show its KPIs against the baseline."""
+        """Rebuild a scenario's overlays from the current objects and show its KPIs against the baseline,
+        then the forecast and the 13-week plan where the scenario reaches them."""
         from companybrain.decisions.scenarios import run_scenario
 
         proposed: list[dict[str, Any]] = []
@@ -67,7 +131,7 @@ def register(app: typer.Typer, state: Any) -> None:
             if propose:
                 result, proposed, entry = brain.propose_scenario(name, user)
             else:
-                result = run_scenario(brain, name, user)
+                result = run_scenario(brain, name, user, ahead=not kpis_only)
         if format == "json":
             extra = {"proposed": proposed, "ledger_entry": entry} if propose else {}
             print_json({**result.as_dict(), **extra})
@@ -80,6 +144,7 @@ def register(app: typer.Typer, state: Any) -> None:
     @group.command()
     def compare(
         names: Annotated[list[str], typer.Argument(help="Scenario names.")],
+        kpis_only: KpisOnlyOpt = False,
         user: AsOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
@@ -87,7 +152,7 @@ def register(app: typer.Typer, state: Any) -> None:
         from companybrain.decisions.scenarios import compare_scenarios
 
         with open_brain(state) as brain:
-            runs = compare_scenarios(brain, names, user)
+            runs = compare_scenarios(brain, names, user, ahead=not kpis_only)
         if format == "json":
             print_json([r.as_dict() for r in runs])
             return
@@ -99,6 +164,27 @@ def register(app: typer.Typer, state: Any) -> None:
                 row[r.name] = r.kpis[i]["scenario"]
             rows.append(row)
         print_rows(rows, title="scenarios vs baseline", formats={c: "number" for c in rows[0] if c != "kpi"})
+        print_rows(_forward_rows(runs), title="ahead: forecast and plan", formats={c: "number" for c in ("baseline",)})
         for r in runs:
             for line in r.warnings:
                 err_console.print(f"warning: {r.name}: {line}")
+
+
+def _forward_rows(runs: list[Any]) -> list[dict[str, Any]]:
+    """Forecast diff and plan KPIs per scenario (its status where a section was not recomputed)."""
+    rows: list[dict[str, Any]] = [{"kpi": "forecast diff (units)", "baseline": None}]
+    for r in runs:
+        recomputed = [u for u in r.forecast.get("usecases", []) if u.get("status") == "recomputed"]
+        rows[0][r.name] = sum(u["total"]["diff"] for u in recomputed) if recomputed else r.forecast.get("status")
+    names = [k["kpi"] for r in runs for k in r.plan.get("kpis", [])]
+    for kpi in dict.fromkeys(names):
+        row: dict[str, Any] = {"kpi": f"plan {kpi}", "baseline": None}
+        for r in runs:
+            found = {k["kpi"]: k for k in r.plan.get("kpis", [])}
+            if kpi in found:
+                row["baseline"] = found[kpi]["baseline"]
+            row[r.name] = found[kpi]["scenario"] if kpi in found else r.plan.get("status")
+        rows.append(row)
+    if len(rows) == 1:
+        rows.append({"kpi": "plan", "baseline": None, **{r.name: r.plan.get("status") for r in runs}})
+    return rows

@@ -1,6 +1,8 @@
 """What-if scenarios: build a scenario's overlays (decisions/overlays.py) and diff its KPIs against
 the baseline, through the one governed query path - the caller's policies, row filters and
 masking apply to a scenario as to the baseline, and every read is audited with the scenario name.
+Then carry it forward: the forecast refit on the scenario's series (scenario_forecast.py) and the
+network plan of the weeks ahead with its capacity and forecasted demand (scenario_plan.py).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -16,6 +19,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from companybrain.decisions.overlays import Overlays, apply_change
+from companybrain.decisions.scenario_forecast import BaselineForecasts, forecast_section
+from companybrain.decisions.scenario_plan import BaselinePlans, plan_section
 from companybrain.errors import BrainError, ConfigError, Location, NotFound, PolicyDenied, QueryError, did_you_mean
 from companybrain.governance.policy import Policy
 from companybrain.semantic.joins import overlay_schema
@@ -40,6 +45,31 @@ KPI_GROUPS = [
 
 
 @dataclass
+class SharedBaseline:
+    """The baseline's forward sections (histories, refits, the loaded network and its plan), computed once
+    per project load, build and today, and kept for the next runs of the process (the service's)."""
+
+    forecasts: BaselineForecasts = field(default_factory=BaselineForecasts)
+    plans: BaselinePlans = field(default_factory=BaselinePlans)
+
+
+# (project load, build, today) -> its shared baseline; the baseline's parts are keyed by user inside
+_BASELINES: OrderedDict[tuple[int, int, str], SharedBaseline] = OrderedDict()
+BASELINES_KEPT = 2
+
+
+def shared_baseline(brain: Brain) -> SharedBaseline:
+    """The baseline kept for this project load and build (a new build or a reloaded project starts afresh)."""
+    key = (id(brain.project), int(brain.require_built()["build_id"]), str(brain.project.spec.today or date.today()))
+    if key not in _BASELINES:
+        _BASELINES[key] = SharedBaseline()
+        while len(_BASELINES) > BASELINES_KEPT:
+            _BASELINES.popitem(last=False)
+    _BASELINES.move_to_end(key)
+    return _BASELINES[key]
+
+
+@dataclass
 class ScenarioRun:
     """A scenario's KPIs against the baseline, with what was overlaid and the assumptions made."""
 
@@ -52,6 +82,8 @@ class ScenarioRun:
     assumptions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    forecast: dict[str, Any] = field(default_factory=dict)  # the forecast refit on the scenario's series
+    plan: dict[str, Any] = field(default_factory=dict)  # the network plan of the weeks ahead
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -220,8 +252,12 @@ def run_scenario(
     user: str | Principal | None = None,
     rebuild: bool = True,
     baseline: dict[str, Any] | None = None,
+    forward: SharedBaseline | None = None,
+    ahead: bool = True,
 ) -> ScenarioRun:
-    """(Re)build the scenario's overlays and diff its KPIs against the baseline over its period, as `user`."""
+    """(Re)build the scenario's overlays and diff its KPIs against the baseline over its period, then
+    recompute the forecast and the plan ahead where the changes reach them, all as `user` (not with
+    `ahead=False`: those sections then say `skipped`)."""
     spec = _spec(brain, name)
     period = _period(brain, spec)
     started = time.perf_counter()
@@ -239,6 +275,18 @@ def run_scenario(
     formats: dict[str, str] = {m: brain.project.metrics[m].format for m in base}
     if any(v is DENIED for v in base.values()):
         warnings.append("some KPIs are not readable by this user (policies apply to scenarios as to the baseline)")
+    measured = time.perf_counter()
+    if ahead:
+        forward = forward or shared_baseline(brain)
+        forecast, forecasts = forecast_section(brain, spec, meta["overlays"], user, forward.forecasts)
+        forecasted = time.perf_counter()
+        plan = plan_section(brain, spec, period, user, forecasts, forward.plans)
+    else:
+        forecast = plan = {"status": "skipped", "reason": "skipped: the KPIs over the period only were asked for"}
+        forecasted = time.perf_counter()
+    for title, section in (("forecast", forecast), ("plan", plan)):
+        if section["status"] == "failed":
+            warnings.append(f"the {title} section failed: {section['reason']}")
     return ScenarioRun(
         name=name,
         description=spec.description,
@@ -248,14 +296,24 @@ def run_scenario(
         kpis=_diff(base, scen, meta, formats),
         assumptions=meta["assumptions"],
         warnings=warnings,
-        seconds={"overlays": round(built - started, 3), "kpis": round(time.perf_counter() - built, 3)},
+        seconds={
+            "overlays": round(built - started, 3),
+            "kpis": round(measured - built, 3),
+            "forecast": round(forecasted - measured, 3),
+            "plan": round(time.perf_counter() - forecasted, 3),
+        },
+        forecast=forecast,
+        plan=plan,
     )
 
 
-def compare_scenarios(brain: Brain, names: list[str], user: str | Principal | None = None) -> list[ScenarioRun]:
+def compare_scenarios(
+    brain: Brain, names: list[str], user: str | Principal | None = None, ahead: bool = True
+) -> list[ScenarioRun]:
     """Several scenarios side by side; overlays are reused (a stale one is flagged), built if missing."""
     if not names:
         raise BrainError("name at least one scenario to compare", hint="brain scenario list")
     periods = {_spec(brain, n).period for n in names}
     shared = _kpis(brain, periods.pop(), user, None) if len(periods) == 1 else None
-    return [run_scenario(brain, n, user, rebuild=False, baseline=shared) for n in names]
+    forward = shared_baseline(brain)  # the forecast and plan ahead do not depend on the period
+    return [run_scenario(brain, n, user, rebuild=False, baseline=shared, forward=forward, ahead=ahead) for n in names]

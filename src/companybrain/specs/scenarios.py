@@ -2,7 +2,8 @@
 
 A scenario changes prices, demand, capacity, headcount, adds capital projects or delays a
 supplier; `brain scenario run NAME` stores the changed objects as overlays and reports the KPI
-difference against the baseline over the scenario's `period`.
+difference against the baseline over the scenario's `period`, then the forecast and the network
+plan of the weeks ahead where the changes reach them (decisions/scenario_forecast.py, scenario_plan.py).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class CapitalProject(Spec):
     capex: float = Field(ge=0, description="Investment, USD.")
     start: date | None = Field(None, description="First day in production (default: the period's start).")
     ramp_up_weeks: int = Field(0, ge=0, le=520)
+    families: list[str] | str | None = Field(
+        None, description="Product families it makes, for the plan (default: every family the site's lines make)."
+    )
 
 
 class SupplierDelay(Spec):

@@ -1,7 +1,8 @@
 """/api/v1/scenarios: the what-if scenarios, a run against the baseline, several side by side.
 
 Runs read through the governed query path as the caller (their policies apply to a scenario as
-to the baseline); building overlays needs full read access to the types they change.
+to the baseline, and to its forecast and plan sections); building overlays needs full read access
+to the types they change.
 """
 
 from __future__ import annotations
@@ -44,7 +45,19 @@ class ScenarioRunResult(ApiModel):
     kpis: list[dict[str, Any]] = Field(description="kpi, baseline, scenario, diff, diff_pct, status, format.")
     assumptions: list[str]
     warnings: list[str]
-    seconds: dict[str, float]
+    seconds: dict[str, float] = Field(description="overlays, kpis, forecast and plan.")
+    forecast: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The forecast use cases refit on the scenario's series: status (recomputed, unchanged, "
+        "not recomputed, denied for this user, failed, not applicable), reason, and per use case the totals over "
+        "its horizon, per period and per series, baseline against scenario.",
+    )
+    plan: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The network plan of the weeks ahead with the scenario's capacity and forecasted demand: "
+        "status, reason, horizon, changes, kpis (late_orders, revenue_at_risk, lateness_penalty, extra_freight, "
+        "utilisation, gap_to_bound; baseline, scenario, diff), and both plans' figures.",
+    )
     proposed: list[dict[str, Any]] = Field(default_factory=list, description="Adoption proposed (propose=true).")
     ledger_entry: int | None = Field(None, description="The value ledger entry of the proposal.")
 
