@@ -138,6 +138,41 @@ def test_object_counts_from_the_model_are_checked_and_counted_as_the_user(brain:
     assert "does not fit" in Copilot(brain, "llm").ask("how many good customers?", "ceo").text
 
 
+def test_a_proposal_from_the_model_is_validated_before_anything_runs(brain: Brain, server: FakeLLM) -> None:
+    order = brain.read("Order", where="status = 'open'", limit=1, user="ceo").to_pylist()[0]
+    key = order["order_id"]
+
+    def proposals_and_attempts() -> tuple[int, int]:
+        attempts = sum(1 for r in brain.audit.tail(100_000) if r["action"] == "action.propose")
+        return len(brain.actions.find(limit=100_000)), attempts
+
+    before = proposals_and_attempts()
+    for plan, reason in [
+        ({"action": "delay_ordr", "parameters": {"order_id": key, "delay_days": 5}}, "did you mean 'delay_order'"),
+        ({"action": "delay_order", "parameters": {"order_id": key, "delay_dayz": 5}}, "no parameter 'delay_dayz'"),
+        ({"action": "delay_order", "parameters": {"order_id": key, "days; DROP TABLE x": 5}}, "not a valid plan"),
+    ]:
+        server.answer({"kind": "propose_action", **plan})
+        answer = Copilot(brain, "llm").ask(f"delay order {key} by 5 days", "cfo")
+        assert answer.kind == "refuse" and reason in answer.text, answer.text
+        assert proposals_and_attempts() == before  # refused before the action desk saw it
+    server.answer({"kind": "propose_action", "action": "delay_order", "parameters": {"order_id": key}})
+    asked = Copilot(brain, "llm").ask(f"delay order {key} a little", "cfo")
+    assert asked.kind == "clarify" and "by how many days" in asked.text  # never filled in by the model
+    # the model is told the action types the asker may submit, and which parameters the data fills
+    context = server.requests[-1][1]["messages"][0]["content"]
+    assert '"name": "delay_order"' in context and '"tier": {"type": "string", "read": true}' in context
+    server.answer({"kind": "propose_action", "action": "delay_order", "parameters": {"order_id": key, "delay_days": 5}})
+    rep = Copilot(brain, "llm").ask(f"delay order {key} by 5 days", "emea_rep")
+    assert rep.kind == "refuse" and "may not submit 'delay_order'" in rep.text
+    assert '"name": "delay_order"' not in server.requests[-1][1]["messages"][0]["content"]
+    made = Copilot(brain, "llm").ask(f"delay order {key} by 5 days", "cfo")
+    assert made.kind == "answer" and made.source == "llm", made.text
+    action = brain.actions.find(limit=100_000)[-1]
+    assert (action["action_type"], action["status"], action["proposed_by"]) == ("delay_order", "proposed", "cfo")
+    assert action["parameters"]["due_date"] == order["due_date"].isoformat()  # read, not from the model
+
+
 def test_a_model_refusal_is_a_refusal(brain: Brain, server: FakeLLM) -> None:
     server.answer({"kind": "refuse", "reason": "no metric for the weather"})
     answer = Copilot(brain, "llm").ask("what's the weather in Bologna?", "ceo")

@@ -48,7 +48,12 @@ def register(app: typer.Typer, state: Any) -> None:
 
     @app.command()
     def ask(
-        question: Annotated[str, typer.Argument(help="A question about the company's metrics.")],
+        question: Annotated[
+            str,
+            typer.Argument(
+                help="A question about the company's metrics, or a change to propose ('delay order 1234 by 5 days')."
+            ),
+        ],
         context: Annotated[
             Path | None, typer.Option("--context", help="JSON of the previous plan (or answer) to follow up on.")
         ] = None,
@@ -56,7 +61,8 @@ def register(app: typer.Typer, state: Any) -> None:
         engine: EngineOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
-        """Ask the brain a question; answered through the governed query path as you."""
+        """Ask the brain a question; answered through the governed query path as you. A change asked for is
+        submitted as a proposal awaiting approval (`brain actions approve`), never applied."""
         _check_engine(engine)
         previous = _previous(context)
         with open_brain(state) as brain:
@@ -65,6 +71,9 @@ def register(app: typer.Typer, state: Any) -> None:
             print_json(answer.as_dict())
             return
         console.print(answer.text)
+        if answer.plan.kind == "propose_action" and "table" in answer.extra:  # what was proposed, and from where
+            table = answer.extra["table"]
+            print_rows([dict(zip(table["columns"], row, strict=True)) for row in table["rows"]])
         if answer.result is not None:
             forms = {m: d.get("format", "number") for m, d in answer.result.definitions.items()}
             print_rows(answer.result.records()[:50], formats=forms)

@@ -1,5 +1,6 @@
 """Ask the brain: plan a question, run the plan through the governed query path as the asking
-user, and answer with the evidence (table, chart, words, definitions, SQL, freshness, policy)."""
+user, and answer with the evidence (table, chart, words, definitions, SQL, freshness, policy); a
+proposal goes through the action desk as the asking user and waits for its approvers."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from companybrain.copilot.plan import (
     CountPlan,
     LookupPlan,
     MetricPlan,
+    ProposePlan,
     ReasonsPlan,
     RefusePlan,
     ReplanPlan,
@@ -27,6 +29,7 @@ from companybrain.copilot.plan import (
     parse_plan,
     validate_count,
     validate_plan,
+    validate_propose,
 )
 from companybrain.copilot.vocabulary import tokens, vocabulary
 from companybrain.errors import BrainError, PolicyDenied
@@ -109,8 +112,14 @@ class Copilot:
     """The copilot over one Brain, with the embedded engine or the project's LLM (brain.yaml `copilot`);
     stateless between questions."""
 
-    def __init__(self, brain: Brain, engine: str | None = None) -> None:
+    def __init__(
+        self, brain: Brain, engine: str | None = None, *, dry_run: bool = False, can_propose: bool = True
+    ) -> None:
+        """`dry_run`: a proposal is checked exactly as for real and nothing is stored (the evaluation);
+        `can_propose`: whether the caller's credentials may submit actions (an API token's scopes)."""
         self.brain = brain
+        self.dry_run = dry_run
+        self.can_propose = can_propose
         self.engine = engine or brain.project.spec.copilot.engine
         if self.engine not in ENGINES:
             hint = f"use one of: {', '.join(ENGINES)}"
@@ -125,7 +134,7 @@ class Copilot:
         if previous is None and (example := self.verified_plan(question)) is not None:
             plan = parse_plan(example)
             source = "verified"
-            if isinstance(plan, MetricPlan | CountPlan):
+            if isinstance(plan, MetricPlan | CountPlan | ProposePlan):
                 plan = self._checked(plan, user)
         elif self.engine == "llm":
             from companybrain.copilot.llm import LLMPlanner
@@ -161,6 +170,8 @@ class Copilot:
         if isinstance(plan, RefusePlan):
             policy = f" (policy: {plan.policy})" if plan.policy else ""
             return Answer(question, name, plan, f"I can't answer that: {plan.reason}{policy}")
+        if isinstance(plan, ProposePlan):
+            return self._propose(question, plan, user)
         try:
             if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan):
                 done = run_intent(self.brain, plan, user)
@@ -178,6 +189,27 @@ class Copilot:
             clarify = ClarifyPlan(question=f"I cannot answer that as asked: {exc.message}")
             return Answer(question, name, clarify, clarify.question)
         return Answer(question, name, plan, describe(plan, result), result, chart_spec(plan, result))
+
+    def _propose(self, question: str, plan: ProposePlan, user: str | Principal | None) -> Answer:
+        """Submit the proposal as the user (or check it, in a dry run); a denial is a refusal naming the
+        policy, anything else that stops it (no such order, a failed check) says what to fix."""
+        from companybrain.copilot import proposals
+
+        name = self.brain.principal(user).user
+        if not self.can_propose:
+            refusal = proposals.refusal_without_scope()
+            return Answer(question, name, refusal, f"I can't do that: {refusal.reason} (policy: {refusal.policy})")
+        try:
+            done = proposals.run(self.brain, plan, user, dry_run=self.dry_run)
+        except PolicyDenied as exc:
+            refusal = RefusePlan(reason=exc.message, policy=exc.policy)
+            return Answer(question, name, refusal, f"I can't propose that: {exc.message} (policy: {exc.policy})")
+        except BrainError as exc:
+            hint = f" ({exc.hint})" if exc.hint else ""
+            clarify = ClarifyPlan(question=f"I cannot propose that: {exc.message}{hint}.")
+            return Answer(question, name, clarify, clarify.question)
+        table = {"columns": done["columns"], "rows": done["rows"]}
+        return Answer(question, name, plan, done["text"], extra={"table": table})
 
     def verified(self) -> dict[tuple[str, ...], dict[str, Any]]:
         """The project's verified question -> plan pairs (copilot/verified.yaml), by normalised question."""
@@ -208,8 +240,13 @@ class Copilot:
             return None
         return examples[tuple(match[0].split())]
 
-    def _checked(self, plan: MetricPlan | CountPlan, user: str | Principal | None) -> AnyPlan:
+    def _checked(self, plan: MetricPlan | CountPlan | ProposePlan, user: str | Principal | None) -> AnyPlan:
         try:
+            if isinstance(plan, ProposePlan):
+                from companybrain.copilot.proposals import needs
+
+                validate_propose(self.brain, plan, user)
+                return needs(self.brain, plan) or plan
             if isinstance(plan, CountPlan):
                 validate_count(self.brain, plan, user)
             else:

@@ -1,7 +1,9 @@
 """The golden-set evaluation: exact answers, correct abstentions, wrong answers and latency.
 
 Expected tables are never stored: each expected plan runs through `Brain.query` as the same user,
-so the set stays right whatever the data.
+so the set stays right whatever the data. Proposals run as dry runs, on both sides: checked exactly as
+for real, nothing stored, so an evaluation leaves no proposal behind; an expected proposal this data
+cannot make (no such order, or no part of it on the line named) must be answered by abstaining.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from companybrain.copilot.answer import Copilot
 from companybrain.copilot.plan import CountPlan, MetricPlan, Plan
-from companybrain.errors import BrainError, ConfigError, Location, PolicyDenied
+from companybrain.errors import BrainError, ConfigError, Location, NotFound, PolicyDenied
 from companybrain.specs import yaml_loader
 
 if TYPE_CHECKING:
@@ -66,7 +68,7 @@ def default_golden(brain: Brain) -> Path:
 
 def evaluate(brain: Brain, golden: GoldenSet, engine: str | None = None) -> dict[str, Any]:
     """Run every golden question and score it; returns the figures, by domain, and the misses."""
-    copilot = Copilot(brain, engine)
+    copilot = Copilot(brain, engine, dry_run=True)
     outcomes = []
     for item in golden.questions:
         user = brain.principal(item.user).user
@@ -119,12 +121,28 @@ def _records(answer: Any) -> list[dict[str, Any]]:
 
 def _expected(brain: Brain, plan: Any, user: str | None) -> list[dict[str, Any]] | None:
     """The expected table, or None when the right answer is to abstain."""
+    from companybrain.copilot import proposals
     from companybrain.copilot.intents import run as run_intent
-    from companybrain.copilot.plan import LookupPlan, ReasonsPlan, ReplanPlan, ScenarioPlan
+    from companybrain.copilot.plan import (
+        LookupPlan,
+        ProposePlan,
+        ReasonsPlan,
+        ReplanPlan,
+        ScenarioPlan,
+        validate_propose,
+    )
 
-    if not isinstance(plan, MetricPlan | CountPlan | ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan):
+    kinds = MetricPlan | CountPlan | ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan | ProposePlan
+    if not isinstance(plan, kinds):
         return None
     try:
+        if isinstance(plan, ProposePlan):
+            validate_propose(brain, plan, user)  # an unknown action type or parameter is the golden set's error
+            try:
+                done = proposals.run(brain, plan, user, dry_run=True)
+            except NotFound:  # no such order (or part of it) in this data: the right answer is to abstain
+                return None
+            return [dict(zip(done["columns"], row, strict=True)) for row in done["rows"]]
         if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan):
             done = run_intent(brain, plan, user)
             return [dict(zip(done["columns"], row, strict=True)) for row in done["rows"]]

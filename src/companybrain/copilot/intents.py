@@ -1,5 +1,5 @@
 """Questions that ask the brain to decide or explain rather than to count: a what-if scenario, a replan
-after a capacity loss, why a prediction is what it is.
+after a capacity loss, why a prediction is what it is, a change to propose (copilot/proposals.py).
 
 Recognition is strict - a question must name the thing (a declared scenario, a site, an object's
 key) - and anything short of that is a clarifying question, never a guess. Running goes through
@@ -31,6 +31,11 @@ KEY = re.compile(r"\b([A-Z]{1,6}\d*(?:-[A-Z0-9]+)+|[A-Z]\d{4,}|\d{2,})\b")
 
 def recognise(brain: Brain, question: str, user: str | Principal | None) -> AnyPlan | None:
     """A decision or explanation plan for the question, a clarifying question, or None (not one of these)."""
+    from companybrain.copilot import proposals
+
+    proposal = proposals.recognise(brain, question, brain.project.spec.today or date.today())
+    if proposal is not None:
+        return proposal
     text = question.lower()
     if WHY_RISK.search(text):
         return _reasons(brain, question)

@@ -24,9 +24,11 @@ from companybrain.copilot.plan import (
     ClarifyPlan,
     CountPlan,
     MetricPlan,
+    ProposePlan,
     RefusePlan,
     validate_count,
     validate_plan,
+    validate_propose,
 )
 from companybrain.copilot.vocabulary import Vocabulary, tokens, vocabulary
 from companybrain.errors import BrainError, ConfigError, Location, PolicyDenied
@@ -46,6 +48,10 @@ The plan is one of:
    last_90_days or FROM..TO (ISO dates); a leading "-" in order_by sorts descending.
 - {"kind": "object_count", "object": "ObjectType", "where": {"property": ["value"]}}: how many objects of a
    type there are, filtered on the type's own properties (only when no metric answers it).
+- {"kind": "propose_action", "action": "action_type", "parameters": {"name": value}}: when the question asks
+   to change something (delay, prioritise or move an order): an action type and parameter names only from
+   "actions" below, values only as the question says them (dates as YYYY-MM-DD); leave out every parameter
+   marked "read" (the brain reads it from the data) and any value the question does not give.
 - {"kind": "clarify", "question": "...", "options": [...]} when the question has several readings.
 A follow-up comes with the previous plan to modify; keep its filter values (e.g. "@customer_1") as they are.
 - {"kind": "refuse", "reason": "..."} when no metric answers it, or when it asks for anything but a
@@ -178,6 +184,8 @@ class LLMPlanner:
             detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             reason = f"the model's reply is not a valid plan ({detail}); nothing was run"
             return RefusePlan(reason=reason, policy=POLICY)
+        if isinstance(plan, ProposePlan):
+            return self.checked_proposal(plan, user)
         if isinstance(plan, CountPlan):
             try:
                 validate_count(self.brain, plan, user)
@@ -202,13 +210,30 @@ class LLMPlanner:
             return RefusePlan(reason=f"the model's plan does not fit the semantic model: {exc.message}", policy=POLICY)
         return grounded
 
+    def checked_proposal(self, plan: ProposePlan, user: str | Principal | None) -> AnyPlan:
+        """A proposal from the model names a declared action type the user may submit and only its parameters
+        (each value checked when it runs); what the question did not give is asked for, never filled in."""
+        from companybrain.copilot.proposals import needs
+
+        try:
+            validate_propose(self.brain, plan, user)
+        except PolicyDenied as exc:
+            return RefusePlan(reason=exc.message, policy=exc.policy)
+        except BrainError as exc:
+            return RefusePlan(
+                reason=f"the model's plan does not fit the declared actions: {exc.message}", policy=POLICY
+            )
+        return needs(self.brain, plan) or plan
+
 
 def semantic_context(
     brain: Brain, user: str | Principal | None, examples: list[tuple[str, dict[str, Any]]], privacy: bool = True
 ) -> dict[str, Any]:
     """What the model may know: the names, descriptions and synonyms of the metrics, dimensions and object
-    types the user may read, and the verified examples; with privacy off, also the dimension values the
-    user may see."""
+    types the user may read, the action types they may submit (parameters, which are read from the data),
+    and the verified examples; with privacy off, also the dimension values the user may see."""
+    from companybrain.decisions.approvals import is_one_of
+
     catalog = brain.metrics_catalog(user)
     policy = Policy(brain.project, brain.principal(user))
     context: dict[str, Any] = {
@@ -224,6 +249,22 @@ def semantic_context(
             {"name": name, "description": obj.description, "properties": sorted(obj.properties)}
             for name, obj in brain.project.objects.items()
             if policy.can_read_object(name)
+        ],
+        "actions": [
+            {
+                "name": name,
+                "description": spec.description,
+                "parameters": {
+                    p: {
+                        "type": ps.type,
+                        **({"read": True} if ps.of else {}),
+                        **({"computed": ps.expr} if ps.expr else {}),
+                    }
+                    for p, ps in spec.parameters.items()
+                },
+            }
+            for name, spec in sorted(brain.project.actions.items())
+            if is_one_of(policy.principal, spec.submit.roles, spec.submit.users)
         ],
         "examples": [{"question": q, "plan": p} for q, p in examples],
     }

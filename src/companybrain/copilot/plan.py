@@ -1,7 +1,8 @@
 """The copilot's plans: what a question becomes before anything runs.
 
 A plan is a metric query over the semantic model (never SQL), a count of objects, a what-if
-scenario, a replan, a prediction's reasons, a clarifying question, or a refusal.
+scenario, a replan, a prediction's reasons, a proposal of a declared action, a clarifying question,
+or a refusal.
 Filters are structured (dimension -> allowed values), so a plan cannot carry free SQL; the
 `where` string the query path takes is built here with quoted literals.
 """
@@ -134,7 +135,34 @@ class LookupPlan(_Plan):
     key: str = Field(max_length=64)
 
 
-AnyPlan = MetricPlan | CountPlan | ClarifyPlan | RefusePlan | ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan
+class ProposePlan(_Plan):
+    """Propose an action of a type declared in actions/*.yaml with the parameters the question gives; the
+    rest are read from the company's data (`of:`) or computed (`expr:`) when it runs, never guessed."""
+
+    kind: Literal["propose_action"] = "propose_action"
+    action: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    parameters: dict[str, str | int | float | bool] = {}
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        for name in parameters:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"{name!r} is not a parameter name")
+        return parameters
+
+
+AnyPlan = (
+    MetricPlan
+    | CountPlan
+    | ClarifyPlan
+    | RefusePlan
+    | ScenarioPlan
+    | ReplanPlan
+    | ReasonsPlan
+    | LookupPlan
+    | ProposePlan
+)
 Plan = Annotated[AnyPlan, Field(discriminator="kind")]
 PLAN_ADAPTER: TypeAdapter[AnyPlan] = TypeAdapter(Plan)
 
@@ -168,3 +196,19 @@ def validate_count(brain: Brain, plan: CountPlan, user: str | Principal | None) 
     policy = Policy(brain.project, brain.principal(user))
     if not policy.can_read_object(plan.object):
         raise PolicyDenied(f"user {policy.principal.user!r} may not read {plan.object} objects", policy="objects")
+
+
+def validate_propose(brain: Brain, plan: ProposePlan, user: str | Principal | None) -> None:
+    """A proposal plan names a declared action type the user may submit and only its parameters: NotFound
+    or QueryError name what is unknown (with the near names), PolicyDenied says who may submit."""
+    from companybrain.errors import QueryError
+    from companybrain.errors import did_you_mean as near
+
+    desk = brain.actions
+    spec = desk.action_type(plan.action)  # NotFound with "did you mean"
+    unknown = sorted(set(plan.parameters) - set(spec.parameters))
+    if unknown:
+        raise QueryError(
+            f"action type {plan.action!r} has no parameter {unknown[0]!r}; {near(unknown[0], spec.parameters)}"
+        )
+    desk.require_submit(plan.action, brain.principal(user), dict(plan.parameters))

@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
 
 from companybrain.decisions import action_store as store
 from companybrain.decisions import approvals as ap
 from companybrain.decisions import effects as fx
 from companybrain.errors import BrainError, Conflict, NotFound, PolicyDenied, QueryError, did_you_mean
-from companybrain.specs.actions import ActionType, NotifyEffect, WriteEffect
+from companybrain.specs.actions import SUM, ActionType, NotifyEffect, WriteEffect
+from companybrain.specs.ontology import parse_expression
 from companybrain.warehouse.ddl import literal
 
 if TYPE_CHECKING:
@@ -52,6 +55,7 @@ class ActionDesk:
         self.project = brain.project
         self.wh = brain.warehouse
         store.ensure(self.wh)
+        self._read: dict[tuple[str, str, str], dict[str, Any]] = {}  # objects read for facts, per proposal batch
 
     # --- types --------------------------------------------------------------------------------
 
@@ -83,14 +87,36 @@ class ActionDesk:
     # --- propose ------------------------------------------------------------------------------
 
     def propose(
-        self, items: list[tuple[str, dict[str, Any]]], user: str | Principal | None, source: str = "manual"
+        self,
+        items: list[tuple[str, dict[str, Any]]],
+        user: str | Principal | None,
+        source: str = "manual",
+        dry_run: bool = False,
     ) -> list[dict[str, Any]]:
-        """Check and record a batch of proposals (all or none); returns the recorded actions."""
+        """Check and record a batch of proposals (all or none); returns the recorded actions. A dry run
+        checks exactly the same (submit rights, parameters, facts read, objects, checks) and records
+        nothing: its actions carry no id and the status `dry_run`."""
         principal = self.brain.principal(user)
         if not items:
             raise QueryError("nothing to propose", hint="brain actions propose TYPE --param name=value ...")
+        self._read = {}  # a replan's moves share their lines: each is read once per batch
         checked = [(name, self._checked(name, params, principal)) for name, params in items]
         self._require_objects(checked, principal)
+        if dry_run:
+            return [
+                store.decoded(
+                    {
+                        **dict.fromkeys(store.COLUMNS),
+                        "action_type": name,
+                        "parameters": json.dumps(params, default=str, sort_keys=True),
+                        "status": "dry_run",
+                        "source": source,
+                        "proposed_by": principal.user,
+                        "approvals": "[]",
+                    }
+                )
+                for name, params in checked
+            ]
         with self.wh.transaction():
             next_id, batch = store.next_ids(self.wh)
             rows = []
@@ -112,6 +138,33 @@ class ActionDesk:
         for row in rows:
             self._audit(principal, "action.propose", row, "ok")
         return [store.decoded(r) for r in rows]
+
+    def approval_needed(self, name: str, params: dict[str, Any]) -> str:
+        """Who must approve an action of this type with these parameters (the first rule that holds)."""
+        rule = ap.rule_for(self.action_type(name), params)
+        filled = {
+            group: [a.model_copy(update={"attributes": {k: str(fx.render(v, params)) for k, v in a.attributes.items()}})
+                    for a in getattr(rule, group)]
+            for group in ("all_of", "any_of")
+        }  # fmt: skip
+        return ap.describe(rule.model_copy(update=filled))
+
+    def unfilled(self, name: str, given: dict[str, Any]) -> list[str]:
+        """The required parameters that neither `given`, a default, the data (`of:`) nor a computation
+        (`expr:`) would fill: what a proposal still has to be told."""
+        spec = self.action_type(name)
+        have = {p for p, v in given.items() if v not in (None, "")}
+        have |= {p for p, s in spec.parameters.items() if s.default is not None}
+        grew = True
+        while grew:
+            before = len(have)
+            for pname, p in spec.parameters.items():
+                read = bool(p.of) and p.fact_source() in have and set(p.match.values()) <= have
+                inputs = {c.name for c in parse_expression(p.expr).find_all(exp.Column)} if p.expr else None
+                if read or (inputs is not None and inputs <= have):
+                    have.add(pname)
+            grew = len(have) > before
+        return [p for p, s in spec.parameters.items() if s.required and p not in have]
 
     def require_submit(self, name: str, principal: Principal, given: dict[str, Any] | None = None) -> None:
         """PolicyDenied (audited) unless the principal may submit actions of this type."""
@@ -136,20 +189,16 @@ class ActionDesk:
             )
         params: dict[str, Any] = {}
         for pname, p in spec.parameters.items():
-            at = self.project.locate("actions", name, "parameters", pname)
             value = given.get(pname, p.default)
-            if value is None or value == "":
-                if p.required and not p.of:
-                    raise QueryError(f"action {name!r} needs the parameter {pname!r} ({p.type}; declared at {at})")
-                params[pname] = None
-                continue
-            params[pname] = _coerce(name, pname, p.type, value)
-        params = self._derived(name, params, principal)
+            params[pname] = None if value is None or value == "" else _coerce(name, pname, p.type, value)
+        params = self._computed(name, self._derived(name, params, principal))
         for pname, p in spec.parameters.items():
             v = params[pname]
-            if v is None:
-                continue
             at = self.project.locate("actions", name, "parameters", pname)
+            if v is None:
+                if p.required:
+                    raise QueryError(f"action {name!r} needs the parameter {pname!r} ({p.type}; declared at {at})")
+                continue
             if p.choices is not None and v not in p.choices:
                 raise QueryError(f"{name}.{pname}={v!r} is not one of {p.choices} ({at})")
             if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
@@ -162,38 +211,103 @@ class ActionDesk:
 
     def _derived(self, name: str, params: dict[str, Any], principal: Principal) -> dict[str, Any]:
         """Parameters declared `of:` are read from the object another parameter names (as the proposer);
-        a value the proposer gave must be the same, so nobody chooses the facts their approval rests on."""
+        a value the proposer gave must be the same (unless the parameter is `override:`), so nobody
+        chooses the facts their approval rests on."""
         spec = self.action_type(name)
         out = dict(params)
         for pname, p in spec.parameters.items():
-            if not p.of:
-                continue
-            source, *path = p.of.split(".")
-            type_name = spec.parameters[source].object
-            assert type_name is not None and params.get(source) is not None  # checked when the project loads
-            found = self.brain.object(type_name, str(params[source]), principal)
-            node: Any = found["properties"]
-            if len(path) == 2:  # one many-to-one link, then the property
-                link = found["links"].get(path[0]) or {}
-                if link.get("denied") or link.get("object") is None:
-                    raise PolicyDenied(
-                        f"{name}.{pname} is read from {p.of}, which {principal.user} may not read",
-                        policy=f"action-fact:{name}",
-                    )
-                node = link["object"]
-            value = node.get(path[-1])
-            if value == "***":
-                raise PolicyDenied(
-                    f"{name}.{pname} is read from {p.of}, which is masked for {principal.user}",
-                    policy=f"action-fact:{name}",
-                )
+            source = p.fact_source()
             given = params.get(pname)
+            if source is None or params.get(source) is None or (p.override and given is not None):
+                continue  # nothing to read from (a missing source is reported as missing), or the value given wins
+            type_name = spec.parameters[source].object
+            assert type_name is not None  # checked when the project loads
+            value = self._fact(name, pname, type_name, params, principal)
             if given is not None and str(given) != str(_coerce(name, pname, p.type, value)):
                 raise QueryError(
                     f"{name}: {pname}={given!r}, but {p.of} is {value!r}",
                     hint=f"leave {pname} out: it is read from the {type_name}",
                 )
             out[pname] = _coerce(name, pname, p.type, value)
+        return out
+
+    def _fact(self, name: str, pname: str, type_name: str, params: dict[str, Any], principal: Principal) -> Any:
+        """The value an `of:` path reads, as the proposer: NotFound for a missing object, PolicyDenied for
+        a fact they may not read."""
+        p = self.action_type(name).parameters[pname]
+        assert p.of is not None
+        summed = SUM.fullmatch(p.of)
+        source, *path = (summed.group(1) if summed else p.of).split(".")
+        key = params[source]
+        if summed:
+            return self._sum(name, pname, type_name, key, path, params, principal)
+        cached = (principal.user, type_name, str(key))
+        if cached not in self._read:
+            try:
+                self._read[cached] = self.brain.object(type_name, str(key), principal)
+            except NotFound:
+                raise NotFound(f"no {type_name} {key!r} (or the proposer may not see it)") from None
+        found = self._read[cached]
+        node: Any = found["properties"]
+        if len(path) == 2:  # one many-to-one link, then the property
+            link = found["links"].get(path[0]) or {}
+            if link.get("denied") or link.get("object") is None:
+                raise _unreadable(name, pname, p.of, f"{principal.user} may not read")
+            node = link["object"]
+        value = node.get(path[-1])
+        if value == "***":
+            raise _unreadable(name, pname, p.of, f"is masked for {principal.user}")
+        return value
+
+    def _sum(
+        self,
+        name: str,
+        pname: str,
+        type_name: str,
+        key: Any,
+        path: list[str],
+        params: dict[str, Any],
+        principal: Principal,
+    ) -> float:
+        """`sum(param.reverse.property)`: the property summed over the objects linking to the named one
+        (narrowed by `match`), read as the proposer."""
+        p = self.action_type(name).parameters[pname]
+        linked, via = next(
+            (n, ln.via)
+            for n, o in self.project.objects.items()
+            for ln in o.links.values()
+            if ln.to == type_name and ln.via and ln.reverse == path[0]
+        )
+        assert via is not None
+        terms = [exp.column(via).eq(literal(key))]
+        for prop, other in sorted(p.match.items()):
+            if params.get(other) is None:
+                raise QueryError(f"{name}.{pname} is the sum over {p.of} of one {other}: give {other!r}")
+            terms.append(exp.column(prop).eq(literal(params[other])))
+        where = exp.and_(*terms).sql(dialect="duckdb")
+        values = self.brain.read(linked, where=where, user=principal).column(path[1]).to_pylist()
+        if any(v == "***" for v in values):
+            raise _unreadable(name, pname, p.of, f"is masked for {principal.user}")
+        if not values:
+            narrowed = "".join(f" with {prop} = {params[other]!r}" for prop, other in sorted(p.match.items()))
+            raise NotFound(f"{type_name} {key!r} has no {linked}{narrowed} (or the proposer may not see it)")
+        return float(sum(v or 0 for v in values))
+
+    def _computed(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Parameters declared `expr:` and not given, computed from the others (dates and days)."""
+        spec = self.action_type(name)
+        out = dict(params)
+        pending = [n for n, p in spec.parameters.items() if p.expr and out.get(n) is None]
+        while pending:
+            ready = [
+                n for n in pending if _arithmetic(parse_expression(spec.parameters[n].expr or ""), out) is not None
+            ]
+            if not ready:
+                break
+            for pname in ready:
+                p = spec.parameters[pname]
+                out[pname] = _coerce(name, pname, p.type, _arithmetic(parse_expression(p.expr or ""), out))
+            pending = [n for n in pending if n not in ready]
         return out
 
     def _require_objects(self, checked: list[tuple[str, dict[str, Any]]], principal: Principal) -> None:
@@ -462,3 +576,35 @@ def _coerce(action: str, name: str, kind: str, value: Any) -> Any:
 
 def _bad() -> Any:
     raise ValueError
+
+
+def _unreadable(action: str, pname: str, path: str | None, why: str) -> PolicyDenied:
+    """The denial of a proposal resting on a fact the proposer may not read (fail closed)."""
+    return PolicyDenied(f"{action}.{pname} is read from {path}, which {why}", policy=f"action-fact:{action}")
+
+
+def _arithmetic(node: exp.Expr, params: dict[str, Any]) -> Any:
+    """An `expr:` over the parameters: + and - over numbers and dates (date + days, date - date in days);
+    None while a parameter it uses has no value yet."""
+    if isinstance(node, exp.Paren):
+        return _arithmetic(node.this, params)
+    if isinstance(node, exp.Column):
+        return params.get(node.name)
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return float(node.this)
+    if isinstance(node, exp.Neg):
+        inner = _arithmetic(node.this, params)
+        return None if inner is None else -inner
+    if not isinstance(node, exp.Add | exp.Sub):
+        raise QueryError(f"a parameter's expr may only add and subtract, not {node.sql()!r}")
+    left, right = _arithmetic(node.this, params), _arithmetic(node.expression, params)
+    if left is None or right is None:
+        return None
+    sign = 1 if isinstance(node, exp.Add) else -1
+    if isinstance(left, date) and isinstance(right, date) and sign < 0:
+        return (left - right).days
+    if isinstance(left, date) and isinstance(right, int | float):
+        return left + timedelta(days=sign * float(right))
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return left + sign * right
+    raise QueryError(f"cannot compute {node.sql()!r} from {left!r} and {right!r}")

@@ -127,12 +127,24 @@ def create_mcp_server(brain: Brain, user: str | None = None, *, svc: BrainServic
         who = acting(ctx, "get_object")
         return call(lambda: brain.object(type, key, who))
 
-    @server.tool(description="Ask a question in words; the answer carries its evidence, or says why it cannot.")
+    def may_propose(ctx: Context) -> bool:
+        """Whether the caller may submit actions: always over stdio, with the scope over HTTP."""
+        if svc is None:
+            return True
+        caller: Caller | None = getattr(ctx.request_context.request, "scope", {}).get(CALLER)
+        return caller is not None and TOOL_SCOPES["propose_action"] in caller.scopes
+
+    @server.tool(
+        description="Ask a question in words; the answer carries its evidence, or says why it cannot. A request "
+        "to change something ('delay order 1234 by 5 days') is submitted as a proposal awaiting approval "
+        "(it needs the write:actions scope), never applied."
+    )
     def ask(ctx: Context, question: str) -> dict[str, Any]:
         from companybrain.copilot import Copilot
 
         who = acting(ctx, "ask")
-        return call(lambda: Copilot(brain).ask(question, who).as_dict())
+        proposing = may_propose(ctx)
+        return call(lambda: Copilot(brain, can_propose=proposing).ask(question, who).as_dict())
 
     @server.tool(description="Run a what-if scenario of the project (scenarios/*.yaml) and return its KPI diff.")
     def run_scenario(ctx: Context, name: str) -> dict[str, Any]:

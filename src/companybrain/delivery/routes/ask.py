@@ -1,4 +1,5 @@
-"""/api/v1/ask: a question in words, answered by the copilot as the caller (`brain ask --format json`)."""
+"""/api/v1/ask: a question in words, answered by the copilot as the caller (`brain ask --format json`); a
+request to change something becomes a proposal only when the caller's credentials carry write:actions."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class AskAnswer(ApiModel):
 
     question: str
     user: str
-    kind: str = Field(description="answer, clarify or refuse.")
+    kind: str = Field(description="answer, clarify or refuse (a proposal submitted is an answer).")
     answer: str = Field(description="The answer in words, the clarifying question, or the refusal's reason.")
     plan: dict[str, Any] = Field(description="The validated plan (pass it back as context for a follow-up).")
     source: str = Field(description="parser, verified or llm.")
@@ -69,6 +70,8 @@ class AskAnswer(ApiModel):
 )
 def ask(body: AskBody, caller: AskCaller, svc: Service) -> AskAnswer:
     previous = body.previous()
-    with svc.use() as brain:
-        answer = Copilot(brain).ask(body.question, caller.principal, previous)
+    with svc.use() as brain:  # a proposal through the copilot needs the same scope as POST /actions
+        answer = Copilot(brain, can_propose="write:actions" in caller.scopes).ask(
+            body.question, caller.principal, previous
+        )
     return AskAnswer.model_validate(jsonable(answer.as_dict()))
