@@ -75,9 +75,27 @@ def demo(small_demo: Callable[[str], Path], erp: FakeErp) -> Iterator[Brain]:
 
 
 @pytest.fixture(scope="module")
-def orders(demo: Brain) -> list[int]:
-    rows = demo.read("Order", where="status = 'open' AND site_id = 'MKE'", limit=20, user="cfo").to_pylist()
-    return [r["order_id"] for r in rows]
+def on_mke_l3(demo: Brain) -> dict[int, float]:
+    """Open orders with a part made on MKE-L3 (what the tests move), and that part's net value."""
+    open_ids = set(demo.read("Order", where="status = 'open'", user="cfo").column("order_id").to_pylist())
+    value: dict[int, float] = {}
+    for r in demo.read("OrderLine", where="production_line_id = 'MKE-L3'", user="cfo").to_pylist():
+        if r["order_id"] in open_ids:
+            value[r["order_id"]] = value.get(r["order_id"], 0.0) + r["net_amount"]
+    return value
+
+
+@pytest.fixture(scope="module")
+def orders(on_mke_l3: dict[int, float]) -> list[int]:
+    return sorted(o for o, v in on_mke_l3.items() if v < 100_000)[:20]
+
+
+@pytest.fixture(scope="module")
+def big_order(on_mke_l3: dict[int, float]) -> int:
+    """The order with the most net value on MKE-L3 (more than the move rule's 100,000 USD)."""
+    order_id = max(on_mke_l3, key=on_mke_l3.__getitem__)
+    assert on_mke_l3[order_id] > 100_000
+    return order_id
 
 
 def move(order_id: int, value: float, to_site: str = "MKE", to_line: str = "MKE-L4") -> tuple[str, dict[str, Any]]:
@@ -225,10 +243,12 @@ def test_approval_rules_write_back_and_rollback(demo: Brain, orders: list[int], 
     assert demo.audit.verify()["ok"]
 
 
-def test_a_large_move_across_sites_needs_both_plant_managers_or_an_executive(demo: Brain, orders: list[int]) -> None:
+def test_a_large_move_across_sites_needs_both_plant_managers_or_an_executive(demo: Brain, big_order: int) -> None:
     desk = demo.actions
-    big = move(orders[2], 250_000.0, to_site="BLQ", to_line="BLQ-L1")
+    # the rule rests on the order's value on the line as the data has it: typing a small value changes nothing
+    big = move(big_order, 1.0, to_site="BLQ", to_line="BLQ-L1")
     [first] = desk.propose([big], "cfo")
+    assert first["parameters"]["line_value"] > 100_000
     assert desk.approve([first["action_id"]], "mke_plant_manager")[0].status == "proposed"  # one of two
     with pytest.raises(Conflict, match="already approved"):
         desk.approve([first["action_id"]], "mke_plant_manager")
@@ -265,7 +285,7 @@ def test_a_failed_step_leaves_nothing_applied(demo: Brain, orders: list[int], er
 
 def test_rejected_actions_apply_nothing(demo: Brain, orders: list[int]) -> None:
     desk = demo.actions
-    [a] = desk.propose([move(orders[5], 500.0)], "data_steward")
+    [a] = desk.propose([move(orders[5], 500.0)], "cfo")
     with pytest.raises(PolicyDenied):
         desk.reject([a["action_id"]], "emea_rep")
     assert desk.reject([a["action_id"]], "mke_plant_manager", reason="line 4 is full")[0].status == "rejected"
@@ -283,7 +303,12 @@ def test_replan_proposed_as_one_batch_then_approved(demo: Brain, run_cli: Callab
     result = json.loads(out)
     proposed = result["proposed"]
     assert len(proposed) == len(result["actions"]) > 0
-    kinds = {"move": "move_order", "delay": "delay_order", "prioritise": "prioritise_order"}
+    kinds = {
+        "move": "move_order",
+        "delay": "delay_order",
+        "prioritise": "prioritise_order",
+        "expedite": "expedite_part",
+    }
     assert [p["action_type"] for p in proposed] == [kinds[a["action"]] for a in result["actions"]]
     assert {p["batch_id"] for p in proposed} == {proposed[0]["batch_id"]}
     batch = str(proposed[0]["batch_id"])

@@ -238,9 +238,12 @@ def test_of_paths_sums_and_computations_are_checked_with_file_and_line(small_dem
               value: {type: number, of: sum(order_id.lines.net_amount), match: {production_line: lin}}
               until: {type: date, expr: order_date + dayz}
               note: {type: string, override: true}
+              total: {type: number, of: order_id.order_total, override: true}
             submit: {roles: [executive]}
             approval:
               rules:
+                - when: "total > 1000"
+                  any_of: [{role: executive}]
                 - any_of: [{role: executive}]
             effects:
               - {type: write, table: order_splits, key: [order_id]}
@@ -255,6 +258,8 @@ def test_of_paths_sums_and_computations_are_checked_with_file_and_line(small_dem
     assert "unknown parameter 'lin'; did you mean 'line'" in text
     assert "unknown parameter 'order_date'" in text and "unknown parameter 'dayz'" in text
     assert "match: and override: go with of:" in text
+    # a rule a proposer could choose by typing the value it rests on
+    assert "actions/bad.yaml:14 (split_order.approval.rules.0.when): the rule rests on 'total'" in text
 
 
 def test_asking_over_the_api_and_mcp_proposes_only_with_the_write_scope(

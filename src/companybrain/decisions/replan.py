@@ -253,10 +253,11 @@ def assign_to_flows(net: Network, opts: Options, flows: np.ndarray) -> np.ndarra
     urgency = sorted(members, key=lambda k: -float(opts.cost[opts.starts[k + 1] - 1]))
     for k in urgency:
         span = opts.for_class(k)
+        flowing = [o for o in span if remaining[o] > 1e-6]  # the LP's solution is sparse; room only shrinks
         for n in members[k]:
             q = qty[n]
-            roomy = [o for o in span if remaining[o] >= q - 1e-6]
-            partial = [o for o in span if 1e-6 < remaining[o] < q - 1e-6]
+            roomy = [o for o in flowing if remaining[o] >= q - 1e-6]
+            partial = [o for o in flowing if 1e-6 < remaining[o] < q - 1e-6]
             o = cheapest_feasible(schedule, [*roomy, *partial, *span], opts.line, opts.week, q)
             schedule.place(int(opts.line[o]), int(opts.week[o]), q)
             remaining[o] -= q

@@ -341,6 +341,14 @@ def _check_type(project: Project, name: str, action: ActionType) -> list[tuple[L
         for column in parse_expression(text).find_all(exp.Column):
             if column.name not in params:
                 problems.append((at(*path), _unknown("parameter", column.name, params)))
+            elif path[0] == "approval" and action.parameters[column.name].override:
+                problems.append(
+                    (
+                        at(*path),
+                        f"the rule rests on {column.name!r}, which a proposer may type (override: true) and so "
+                        "choose the rule; base it on a parameter read from the data (of: without override)",
+                    )
+                )
     whos = [("submit", action.submit)] + ([("rollback_by", action.rollback_by)] if action.rollback_by else [])
     for key, who in whos:
         problems += _who(project, at(key), who.roles, who.users)
