@@ -52,18 +52,21 @@ def local_scramble(network: Network, options: OptionsLike, capacity: np.ndarray 
     weights = [network.cost.tier_weight(i.tier) for i in network.items]
     order = sorted(range(len(network.items)), key=lambda i: (network.items[i].due, -weights[i], i))
     chosen = np.full(len(network.items), -1, dtype=np.int64)
+    ranked_by_class: dict[int, list[int]] = {}  # a class has one home line: its items rank options alike
     for i in order:
         item = network.items[i]
-        home = line_index[item.line_id]
-        allowed = {home}
-        if capacity is None and item.line_id in network.disrupted_lines:
-            allowed |= {j for j, ln in enumerate(network.lines) if ln.site_id == item.site_id}
-        candidates = options.for_class(int(options.item_class[i]))
-        # the home line first among equal costs: a plant moves work to another line only to gain
-        ranked = sorted(
-            (o for o in candidates if int(options.line[o]) in allowed or options.line[o] < 0),
-            key=lambda o: (options.cost[o], options.line[o] != home, options.week[o]),
-        )
+        k = int(options.item_class[i])
+        ranked = ranked_by_class.get(k)
+        if ranked is None:
+            home = line_index[item.line_id]
+            allowed = {home}
+            if capacity is None and item.line_id in network.disrupted_lines:
+                allowed |= {j for j, ln in enumerate(network.lines) if ln.site_id == item.site_id}
+            # the home line first among equal costs: a plant moves work to another line only to gain
+            ranked = ranked_by_class[k] = sorted(
+                (o for o in options.for_class(k) if int(options.line[o]) in allowed or options.line[o] < 0),
+                key=lambda o: (options.cost[o], options.line[o] != home, options.week[o]),
+            )
         o = cheapest_feasible(schedule, ranked, options.line, options.week, item.qty)
         schedule.place(int(options.line[o]), int(options.week[o]), item.qty)
         chosen[i] = o

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -200,9 +200,14 @@ def resolve_line(name: str, site: dict[str, Any], lines: list[dict[str, Any]]) -
 
 
 def load_network(
-    brain: Brain, disruption: Disruption, user: str | Principal | None = None, cost: CostModel | None = None
+    brain: Brain,
+    disruption: Disruption,
+    user: str | Principal | None = None,
+    cost: CostModel | None = None,
+    parts: bool = True,
 ) -> Network:
-    """Read sites, lines and their families, open orders and their lines, products and customers."""
+    """Read sites, lines and their families, open orders and their lines, products and customers, and
+    (with `parts`) what the material check needs."""
     cost = cost or CostModel()
     orders = brain.read("Order", where="status = 'open'", user=user)  # first: no access, no plan
     site_rows = brain.read("Site", user=user).to_pylist()
@@ -239,10 +244,10 @@ def load_network(
         )
         for ln in line_rows
     ]
-    materials, note = load_materials(brain, user)
-    items = _open_items(brain, user, orders, {ln.line_id: ln for ln in lines}, materials)
+    materials, note = load_materials(brain, user) if parts else (None, "no material check: not asked for")
     customers = {c["customer_id"]: c for c in brain.read("Customer", user=user).to_pylist()}
-    items = [_with_tier(i, customers) for i in items]
+    tiers = {c: str(row["tier"]) for c, row in customers.items()}
+    items = _open_items(brain, user, orders, {ln.line_id: ln for ln in lines}, tiers, materials)
     weeks = HORIZON_WEEKS
     nominal = np.array([[ln.capacity_per_week] * weeks for ln in lines], dtype=float).reshape(len(lines), weeks)
     capacity = disrupted_capacity(
@@ -275,6 +280,7 @@ def _open_items(
     user: str | Principal | None,
     orders: pa.Table,
     lines: dict[str, LineInfo],
+    tiers: dict[str, str],
     materials: Materials | None = None,
 ) -> list[Item]:
     import pyarrow.compute as pc
@@ -315,7 +321,7 @@ def _open_items(
                 Item(
                     order_id,
                     o["customer_id"],
-                    "standard",
+                    tiers.get(o["customer_id"], "standard"),  # a customer the user may not see: no priority
                     family,
                     line_id,
                     site_id,
@@ -327,11 +333,6 @@ def _open_items(
                 )
             )
     return items
-
-
-def _with_tier(item: Item, customers: dict[str, dict[str, Any]]) -> Item:
-    customer = customers.get(item.customer_id)
-    return replace(item, tier=str(customer["tier"])) if customer else item
 
 
 def family_penalties(items: list[Item], cost: CostModel) -> dict[str, float]:

@@ -148,11 +148,14 @@ def notifications(brain: Brain, net: Network, plan: Plan, user: str | Principal 
     hit_sites = {ln.site_id for ln in net.lines if ln.line_id in net.disrupted_lines}
     drafts: list[dict[str, Any]] = []
     sites = hit_sites | {a["from_site"] for a in moves} | {a["to_site"] for a in moves} | {a["site_id"] for a in parts}
+    ships_from: dict[int, set[str]] = defaultdict(set)
+    for i in net.items:
+        ships_from[i.order_id].add(i.site_id)
     for site_id in sorted(sites):
         site = net.sites[site_id]
         out = [a for a in moves if a["from_site"] == site_id]
         into = [a for a in moves if a["to_site"] == site_id]
-        late_here = [a for a in delays if any(i.site_id == site_id and i.order_id == a["order_id"] for i in net.items)]
+        late_here = [a for a in delays if site_id in ships_from[a["order_id"]]]
         lines = [f"Replan after the disruption of {', '.join(sorted(net.disrupted_lines))} from {net.start}."]
         if out:
             lines.append(

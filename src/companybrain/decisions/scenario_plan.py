@@ -209,7 +209,7 @@ def _load(brain: Brain, user: str | Principal | None, start: date) -> Loaded:
     if not sites:
         raise NotFound(f"user {brain.principal(user).user!r} sees no site to plan", hint="brain objects Site")
     quiet = Disruption(site=str(sites[0]["site_id"]), capacity=1.0, start=start, days=1)
-    net = load_network(brain, quiet, user)
+    net = load_network(brain, quiet, user, parts=False)  # a what-if moves no order: no parts to check
     net.disrupted_lines, net.disruption = frozenset(), None
     net.materials = None  # material is checked after a solve and moves no order: a what-if needs no check
     lines = brain.read("Line", user=user).to_pylist()
