@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlglot import exp
 
 from companybrain import Brain, factory
 from companybrain.decisions.scenario_forecast import changed_series, history
@@ -144,6 +145,22 @@ def test_a_new_line_makes_the_plan_no_worse(demo: Brain) -> None:
     assert relieved["extra_freight"]["scenario"] + relieved["lateness_penalty"]["scenario"] < (
         cut["extra_freight"]["scenario"] + cut["lateness_penalty"]["scenario"]
     )
+
+
+def test_the_refit_uses_the_champion_recorded_by_training_and_scoring(demo: Brain) -> None:
+    from companybrain.factory.forecast_line import CHAMPIONS, recorded_champion
+    from companybrain.factory.registry import Registry
+
+    champion = Registry(demo.project).get("demand_forecast")
+    label, settings = recorded_champion(demo.warehouse, "demand_forecast") or ("", {})
+    assert label == champion.label and settings["name"] == "demand_forecast"
+    demo.warehouse.execute(exp.delete(CHAMPIONS))  # e.g. trained by an older brain: nothing recorded yet
+    run = run_scenario(demo, "pumps_demand_up", "cfo")
+    assert (
+        usecase(run)["status"] == "not recomputed" and "brain factory score demand_forecast" in usecase(run)["reason"]
+    )
+    assert factory.score(demo, ["demand_forecast"])[0]["status"] == "ok"  # scoring the champion records it
+    assert recorded_champion(demo.warehouse, "demand_forecast") == (label, settings)
 
 
 def test_changes_outside_the_horizon_leave_the_plan(demo: Brain) -> None:

@@ -17,10 +17,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from companybrain.errors import BrainError, NotFound, PolicyDenied
+from companybrain.errors import BrainError, PolicyDenied
 from companybrain.semantic.query import MetricQuery
 
 if TYPE_CHECKING:
@@ -151,18 +150,18 @@ def _one(
             return {**head, "status": "unchanged", "reason": why}, None
         kinds = ", ".join(dict.fromkeys(CHANGE_WORDS[c.type] for c in spec.changes))
         return {**head, "status": "unchanged", "reason": f"unchanged (does not depend on {kinds})"}, None
-    from companybrain.factory.registry import Registry
+    from companybrain.factory.forecast_line import recorded_champion
 
-    registry = Registry(brain.project)
-    try:
-        if _store_missing(registry.uri):  # nothing was ever trained here: no need to start MLflow to know
-            raise NotFound(f"use case {uc.name} has no trained version")
-        champion = registry.get(uc.name)
-        settings = registry.read_json(champion, "usecase.json")
-    except NotFound as exc:
-        reason = f"not recomputed: {exc.message} (train it: brain factory train {uc.name})"
+    # the champion as the brain last promoted or scored it (factory.champions): no registry client to start
+    recorded = recorded_champion(brain.warehouse, uc.name)
+    if recorded is None:
+        reason = (
+            f"not recomputed: no champion of {uc.name} is recorded (train it, or score its champion: "
+            f"brain factory score {uc.name})"
+        )
         return {**head, "status": "not recomputed", "reason": reason}, None
-    head |= {"champion": champion.label, "model": settings.get("model") or uc.model_family}
+    label, settings = recorded
+    head |= {"champion": label, "model": settings.get("model") or uc.model_family}
     who = reader(brain, user)
     try:
         base_history = _shared(shared.histories, (uc.name, who), lambda: history(brain, uc, user, None))
@@ -176,15 +175,10 @@ def _one(
             f"before {brain.project.spec.today or date.today()} (the scenario's period is {spec.period})"
         )
         return {**head, "status": "unchanged", "reason": why}, None
-    base = _refit(shared, (uc.name, f"{who}@{champion.label}"), uc, settings, base_history, changed)
+    base = _refit(shared, (uc.name, f"{who}@{label}"), uc, settings, base_history, changed)
     scen = _fit(uc, settings, scen_history[scen_history["unique_id"].isin(changed)])
     total = int(base_history["unique_id"].nunique())
     return _report(head, uc, base, scen, changed, total, base_history.attrs["dimensions"])
-
-
-def _store_missing(uri: str) -> bool:
-    """A project-local registry (SQLite) whose file does not exist yet holds no version."""
-    return uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists()
 
 
 def _refit(

@@ -3,6 +3,7 @@ backtest against seasonal naive, and forecasts written as objects of the use cas
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,8 @@ from companybrain.factory.training import _periods, today_of
 from companybrain.ontology.model import FACTORY_SCHEMA, materialize_query, object_table
 from companybrain.semantic.query import MetricQuery
 from companybrain.specs.usecases import UseCase
-from companybrain.warehouse.ddl import insert_select, table
+from companybrain.warehouse.base import Warehouse
+from companybrain.warehouse.ddl import col, create_table, insert_select, insert_values, literal, table
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
@@ -119,6 +121,9 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
         artifacts={"backtest.json": backtest, "lineage.json": lineage, "usecase.json": uc.model_dump(mode="json")},
         files={},
     )
+    if version.status == "champion":
+        with brain.warehouse.transaction():
+            record_champion(brain.warehouse, uc.name, version.label, uc.model_dump(mode="json"))
     return {
         "usecase": uc.name,
         "task": "forecast",
@@ -130,6 +135,30 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
         "lineage": lineage,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+# the champion of each forecast use case, as the brain last promoted or scored it: what a scenario
+# refits (decisions/scenario_forecast.py) without starting the registry's client
+CHAMPIONS = table(FACTORY_SCHEMA, "champions")
+CHAMPION_COLUMNS = {"usecase": "string", "version": "string", "settings": "string", "recorded_at": "string"}
+
+
+def record_champion(wh: Warehouse, usecase: str, label: str, settings: dict[str, Any]) -> None:
+    """Keep the champion's label and trained settings (call inside the caller's transaction)."""
+    wh.ensure_schema(FACTORY_SCHEMA)
+    wh.execute(create_table(CHAMPIONS, CHAMPION_COLUMNS))
+    wh.execute(exp.delete(CHAMPIONS).where(col("usecase").eq(literal(usecase))))
+    row = {"usecase": usecase, "version": label, "settings": json.dumps(settings, sort_keys=True)}
+    wh.execute(insert_values(CHAMPIONS, {**row, "recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}))
+
+
+def recorded_champion(wh: Warehouse, usecase: str) -> tuple[str, dict[str, Any]] | None:
+    """(label, settings) of the use case's champion as last recorded, or None."""
+    if "champions" not in wh.list_tables(FACTORY_SCHEMA):
+        return None
+    query = exp.select("version", "settings").from_(CHAMPIONS).where(col("usecase").eq(literal(usecase)))
+    rows = wh.query_arrow(query).to_pylist()
+    return (rows[0]["version"], json.loads(rows[0]["settings"])) if rows else None
 
 
 def score_forecast(brain: Brain, uc: UseCase, registry: Registry, version: int | None = None) -> dict[str, Any]:
@@ -170,6 +199,8 @@ def score_forecast(brain: Brain, uc: UseCase, registry: Registry, version: int |
     wh = brain.warehouse
     brain.require_built()
     with wh.transaction():
+        if chosen.status == "champion":
+            record_champion(wh, uc.name, chosen.label, settings)
         wh.execute(exp.delete(source))
         wh.write_arrow(source, rows, create=False)
         wh.execute(exp.delete(live))

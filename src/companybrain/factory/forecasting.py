@@ -479,7 +479,7 @@ def _has_season(data: pd.DataFrame, season_length: int) -> pd.Series:
     season.
     """
     pd = _pandas()
-    from scipy.stats import f as f_dist
+    from scipy.special import fdtri  # the F quantile; scipy.stats would cost a second to import
 
     m = season_length
     weights = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
@@ -507,7 +507,7 @@ def _has_season(data: pd.DataFrame, season_length: int) -> pd.Series:
             verdict[i] = between > 0
         else:
             statistic = (between / (m - 1)) / (within / dof_within)
-            verdict[i] = statistic > f_dist.ppf(1 - SEASON_TEST_ALPHA, m - 1, dof_within)
+            verdict[i] = statistic > fdtri(m - 1, dof_within, 1 - SEASON_TEST_ALPHA)
     return pd.Series(verdict, index=data["unique_id"].iloc[starts].to_numpy())
 
 
