@@ -99,12 +99,12 @@ def move(brain: Brain, order_id: int) -> int:
     return int(action["action_id"])
 
 
-def decisions_on(run_cli: Cli, root: Path, order_id: int, user: str) -> dict[str, list[int]]:
-    """`brain object Order N --format json` as `user`: the keys of its decision links."""
+def decisions_on(run_cli: Cli, root: Path, order_id: int, user: str) -> dict[str, list[int] | None]:
+    """`brain object Order N --format json` as `user`: the keys of its decision links (None: denied)."""
     code, out, err = run_cli("-p", str(root), "object", "Order", str(order_id), "--as", user, "--format", "json")
     assert code == 0, err
     links = json.loads(out)["links"]
-    return {name: links[name]["keys"] for name in ("order_promises", "order_moves", "order_priorities")}
+    return {name: links[name].get("keys") for name in ("order_promises", "order_moves", "order_priorities")}
 
 
 def test_a_project_with_no_decision_yet_builds_and_reads_them_empty(brain: Brain, run_cli: Cli, root: Path) -> None:
@@ -150,11 +150,16 @@ def test_approved_decisions_are_on_their_order_at_once_and_gone_on_rollback(
     shown = brain.object("OrderMove", str(moved), "ceo")["properties"]
     assert (shown["to_line"], shown["qty"], shown["approved_by"]) == ("MKE-L4", 5, "mke_plant_manager")
 
-    # the plant manager of the order's site sees both, the amounts masked (they may not unmask financial)
-    assert decisions_on(run_cli, root, order, "mke_plant_manager")["order_moves"] == [moved]
-    as_manager = brain.object("OrderPromise", str(promise), "mke_plant_manager")
+    # the plant manager of the order's site sees the move, its amount masked (they may not unmask
+    # financial), but not the promise: it carries the customer's tier, read through Customer, which
+    # they may not read
+    seen = decisions_on(run_cli, root, order, "mke_plant_manager")
+    assert seen["order_moves"] == [moved] and seen["order_promises"] is None
+    as_manager = brain.object("OrderMove", str(moved), "mke_plant_manager")
     assert as_manager["properties"]["value"] == "***" and "value" in as_manager["masked"]
-    assert as_manager["properties"]["delay_days"] == 7  # not an amount: not masked
+    assert as_manager["properties"]["qty"] == 5  # not an amount: not masked
+    with pytest.raises(PolicyDenied):
+        brain.object("OrderPromise", str(promise), "mke_plant_manager")
 
     # a sales rep of another region sees neither the order nor the decisions on it
     code, _, err = run_cli("-p", str(root), "object", "Order", str(order), "--as", "emea_rep", "--format", "json")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from companybrain import Brain
-from companybrain.decisions.materials import Materials, Receipt
+from companybrain.decisions.materials import Materials, Receipt, Shortage, expedites
 from companybrain.decisions.network import (
     CostModel,
     Disruption,
@@ -125,6 +125,26 @@ def test_parts_short_inside_their_lead_time_are_expedited() -> None:
     assert plan.kpis["plan"]["margin_impact"] == pytest.approx(
         -(plan.kpis["plan"]["extra_freight"] + plan.kpis["plan"]["production_cost_delta"] + 210.0)
     )
+
+
+def test_an_order_pulled_in_helps_only_before_it_was_due_and_shortfalls_compare_week_by_week() -> None:
+    net = _parts_network(stock_b=0.0, lead_days=28)
+    assert net.materials is not None
+    net.materials.receipts[("B", "K1")] = [Receipt(8, START + timedelta(days=7), 100.0)]
+    rest = [0.0] * (net.weeks - 4)
+    # short 100 in week 1; the open order of 100 (due in week 2) already counts from then on, and the
+    # need of week 3 leaves 100 short again: pulling the order in is not enough, 100 more are ordered
+    short = {("B", "K1"): Shortage("B", "K1", (100.0, 0.0, 100.0, 100.0, *rest))}
+    [a] = expedites(net, short, {})
+    assert (a["qty"], a["po_id"], a["pulled_in_qty"], a["new_order_qty"]) == (100, 8, 100, 100)
+    assert a["need_by"] == START.isoformat()
+    # undisrupted, the same 100 were short only from week 4: the plan needs them three weeks sooner
+    before = {("B", "K1"): Shortage("B", "K1", (0.0, 0.0, 0.0, 100.0, *rest))}
+    [b] = expedites(net, {("B", "K1"): Shortage("B", "K1", (100.0,) * 4 + tuple(rest))}, before)
+    assert b["need_by"] == START.isoformat() and b["qty"] == 100
+    # the same shortfall summed in another order is no shortfall
+    same = {("B", "K1"): Shortage("B", "K1", (0.6000000000000001, *[0.0] * (net.weeks - 1)))}
+    assert expedites(net, same, {("B", "K1"): Shortage("B", "K1", (0.6, *[0.0] * (net.weeks - 1)))}) == []
 
 
 @pytest.mark.parametrize(("stock_b", "lead_days"), [(100.0, 60), (30.0, 7)])

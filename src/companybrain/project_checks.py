@@ -136,7 +136,8 @@ def attach_decision_objects(project: Project) -> Problems:
                 continue
             links, found = _decision_links(project, action, effect, name, obj)
             problems += [(at(key), msg) for key, msg in found]
-            concerns[name] = {link.to for link in links.values()}
+            # what it links to, and what its parameters were read through (a tier read via the customer)
+            concerns[name] = {link.to for link in links.values()} | _read_through(project, action)
             project.objects[name] = obj.model_copy(
                 update={
                     "description": f"{obj.description} {action.description}".strip(),
@@ -231,6 +232,28 @@ def _fact_tags(project: Project, action: Any, path: str) -> set[str]:
     if owner is None or not rest or rest[-1] not in owner.properties:
         return set()  # the actions' own check reports the path
     return set(owner.properties[rest[-1]].tags) | set(owner.tags)
+
+
+def _read_through(project: Project, action: Any) -> set[str]:
+    """The object types an action's `of:` parameters read on the way (order_id.customer.tier: Order,
+    Customer): whoever may see the decision must be allowed to read them."""
+    from companybrain.ontology.model import links_of
+
+    found: set[str] = set()
+    for p in action.parameters.values():
+        path = (p.of or "").removeprefix("sum(").removesuffix(")").split(".")
+        base = action.parameters.get(path[0])
+        current = base.object if base is not None else None
+        if current is None or current not in project.objects:
+            continue
+        found.add(current)
+        for step in path[1:-1]:
+            link = next((k for k in links_of(project.objects, current) if k.name == step), None)
+            if link is None:
+                break
+            current = link.target
+            found.add(current)
+    return found
 
 
 def _grant_decisions(project: Project, concerns: dict[str, set[str]]) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +29,15 @@ if TYPE_CHECKING:
     from companybrain.decisions.replan import Options
     from companybrain.governance.principal import Principal
 
-# the object types a material check reads (a project without them plans without the check)
+# the object types a material check reads (a project without them plans without the check), and the
+# properties whose values it computes with (masked for the user: no check rather than a wrong one)
 TYPES = ("BomLine", "Stock", "PurchaseOrder", "Component", "Supplier")
+USED = {
+    "BomLine": ("qty",),
+    "Stock": ("on_hand",),
+    "PurchaseOrder": ("qty", "promised_date"),
+    "Component": ("lead_time_days", "std_cost"),
+}
 
 
 @dataclass(frozen=True)
@@ -55,17 +62,28 @@ class Materials:
 class Shortage:
     site_id: str
     component_id: str
-    qty: float  # units short inside the lead time
-    need_by: date  # start of the first week short
-    weeks: tuple[int, ...] = field(default=())
+    by_week: tuple[float, ...]  # units short at the start of each week (0 beyond the lead time)
+
+    @property
+    def qty(self) -> float:
+        return max(self.by_week)
 
 
 def load_materials(brain: Brain, user: str | Principal | None) -> tuple[Materials | None, str | None]:
     """The material data as `user` reads it, or (None, why not) when the project has none or the
     user may not read it (the plan is still made, without the check)."""
+    from companybrain.governance.policy import Policy
+
     missing = [t for t in TYPES if t not in brain.project.objects]
     if missing:
         return None, f"no material check: the project has no {', '.join(missing)} objects"
+    policy = Policy(brain.project, brain.principal(user))
+    for type_name in TYPES:
+        if policy.row_filter(type_name) is not None:  # hidden stock or orders would read as missing
+            return None, f"no material check: {policy.principal.user!r} sees only some {type_name} rows"
+        masked = [p for p in USED.get(type_name, ()) if policy.masked(type_name, p)]
+        if masked:
+            return None, f"no material check: {type_name}.{masked[0]} is masked for {policy.principal.user!r}"
     try:
         bom_rows = brain.read("BomLine", user=user).to_pylist()
         stock_rows = brain.read("Stock", user=user).to_pylist()
@@ -78,6 +96,7 @@ def load_materials(brain: Brain, user: str | Principal | None) -> tuple[Material
     for r in bom_rows:
         bom[r["product_id"]].append((r["component_id"], float(r["qty"] or 0.0)))
     receipts: dict[tuple[str, str], list[Receipt]] = defaultdict(list)
+    po_rows = [r for r in po_rows if r["promised_date"] is not None and r["qty"] is not None]
     for r in sorted(po_rows, key=lambda r: (r["promised_date"], r["po_id"])):
         receipts[(r["site_id"], r["component_id"])].append(Receipt(r["po_id"], r["promised_date"], float(r["qty"])))
     return (
@@ -121,11 +140,11 @@ def shortages(net: Network, opts: Options, chosen: np.ndarray) -> dict[tuple[str
             first = max(0, math.ceil((r.promised - net.start).days / 7))  # usable from the next week start
             if first < T:
                 short[n, first:] -= r.qty
-        inside = [t for t in range(min(T, math.ceil(lead / 7))) if short[n, t] > 1e-9]
-        if inside:
-            out[(site, component)] = Shortage(
-                site, component, float(short[n, inside].max()), net.week_start(inside[0]), tuple(inside)
-            )
+        inside = min(T, math.ceil(lead / 7))  # weeks that start before a normal order would arrive
+        by_week = np.zeros(T)
+        by_week[:inside] = np.maximum(short[n, :inside], 0.0)
+        if by_week.max() > 1e-9:
+            out[(site, component)] = Shortage(site, component, tuple(by_week.tolist()))
     return out
 
 
@@ -152,47 +171,55 @@ def expedites(
         return []
     actions = []
     for key, s in sorted(short.items()):
-        qty = math.ceil(s.qty - (before[key].qty if key in before else 0.0))
+        # week by week beyond what the undisrupted schedule lacked at the same time
+        extra = np.array(s.by_week) - (np.array(before[key].by_week) if key in before else 0.0)
+        extra = np.maximum(extra, 0.0)
+        qty = math.ceil(extra.max() - 1e-9)  # not 1 for a sum's 0.6000000000000001 against 0.6
         if qty <= 0:
             continue
+        first = int(np.argmax(extra > 1e-9))
+        need_by = net.week_start(first)
         comp = mat.components.get(s.component_id, {})
         supplier_id = comp.get("supplier_id")
         supplier = mat.suppliers.get(str(supplier_id), {})
         lead = int(comp.get("lead_time_days") or 0)
         unit = _unit_cost(mat, s.component_id)
         earliest = net.start + timedelta(days=max(net.cost.expedite_min_days, math.ceil(lead * net.cost.expedite_lead)))
-        common = {
-            "action": "expedite",
-            "site_id": s.site_id,
-            "component_id": s.component_id,
-            "component": str(comp.get("name", s.component_id)),
-            "supplier_id": supplier_id,
-            "supplier": str(supplier.get("name", supplier_id)),
-            "need_by": s.need_by.isoformat(),
-            "earliest_arrival": earliest.isoformat(),
-            "arrives_late_days": max(0, (earliest - s.need_by).days),
-            "normal_lead_time_days": lead,
-        }
-        # an open order promised after the need date is pulled in first; a new order covers the rest
-        late_po = next((r for r in mat.receipts.get(key, ()) if r.promised > s.need_by), None)
-        pulled = min(qty, math.ceil(late_po.qty)) if late_po else 0
-        parts = (
-            [f"pull in PO {late_po.po_id} ({pulled} of {late_po.qty:.0f}, promised {late_po.promised})"]
-            if late_po
-            else []
-        )
-        parts += [f"a new expedited order of {qty - pulled}"] if qty > pulled else []
+        # the first open order promised after the need date is pulled in to it: it adds to the weeks
+        # before it would have come (from then on the shortfall above already counts it); a new
+        # expedited order covers what is still short
+        late_po = next((r for r in mat.receipts.get(key, ()) if r.promised > need_by), None)
+        if late_po is not None:
+            arrives = min(net.weeks, max(0, math.ceil((late_po.promised - net.start).days / 7)))
+            before_it = extra[:arrives].max(initial=0.0)
+            pulled = min(math.ceil(late_po.qty), math.ceil(before_it - 1e-9))
+            still = max(before_it - late_po.qty, extra[arrives:].max(initial=0.0))
+        else:
+            pulled, still = 0, extra.max()
+        new = max(0, math.ceil(still - 1e-9))
+        steps = [f"pull in PO {late_po.po_id} (promised {late_po.promised})"] if late_po and pulled else []
+        steps += [f"a new expedited order of {new}"] if new else []
         actions.append(
             {
-                **common,
+                "action": "expedite",
+                "site_id": s.site_id,
+                "component_id": s.component_id,
+                "component": str(comp.get("name", s.component_id)),
+                "supplier_id": supplier_id,
+                "supplier": str(supplier.get("name", supplier_id)),
+                "need_by": need_by.isoformat(),
+                "earliest_arrival": earliest.isoformat(),
+                "arrives_late_days": max(0, (earliest - need_by).days),
+                "normal_lead_time_days": lead,
                 "qty": qty,
-                "po_id": late_po.po_id if late_po else None,
-                "promised_date": late_po.promised.isoformat() if late_po else None,
+                "po_id": late_po.po_id if late_po and pulled else None,
+                "promised_date": late_po.promised.isoformat() if late_po and pulled else None,
                 "pulled_in_qty": pulled,
-                "new_order_qty": qty - pulled,
-                "expedite_cost": round(net.cost.expedite_premium * unit * qty, 2),
-                "text": f"expedite {qty} x {s.component_id} ({common['component']}) from {common['supplier']} to "
-                f"{s.site_id} by {s.need_by.isoformat()}: {' and '.join(parts)} (normal lead time {lead} days)",
+                "new_order_qty": new,
+                "expedite_cost": round(net.cost.expedite_premium * unit * (pulled + new), 2),
+                "text": f"expedite {qty} x {s.component_id} ({comp.get('name', s.component_id)}) from "
+                f"{supplier.get('name', supplier_id)} to {s.site_id} by {need_by.isoformat()}: "
+                f"{' and '.join(steps)} (normal lead time {lead} days)",
             }
         )
     return actions

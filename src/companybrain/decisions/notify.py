@@ -217,7 +217,8 @@ def notifications(brain: Brain, net: Network, plan: Plan, user: str | Principal 
         )
     by_supplier: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for a in parts:
-        by_supplier[str(a["supplier_id"])].append(a)
+        if a["supplier_id"] is not None:  # a part with no supplier on record: its plant manager is told
+            by_supplier[str(a["supplier_id"])].append(a)
     suppliers = net.materials.suppliers if net.materials else {}
     for supplier_id, asked in sorted(by_supplier.items()):
         supplier = suppliers.get(supplier_id, {})

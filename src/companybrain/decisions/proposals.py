@@ -83,6 +83,9 @@ def propose_replan(
     plan.user = principal.user
     if not plan.actions:
         return plan, [], None
+    if "expedite" not in types:  # a project that plans parts but declares no way to act on them
+        plan.actions = [a for a in plan.actions if a["action"] != "expedite"]
+        plan.assumptions["expedites"] = "not proposed: no action type declares `from_replan: expedite`"
     kinds = sorted({a["action"] for a in plan.actions} - set(types))
     if kinds:
         raise NotFound(

@@ -87,6 +87,9 @@ def link_pairs(
     mine, theirs = ("from_key", "to_key") if forward else ("to_key", "from_key")
 
     def keys(name: str) -> exp.Select:
+        key = model.objects[name].key
+        if policy.masked(name, key):
+            raise PolicyDenied(f"{name}.{key} is masked for user {policy.principal.user!r}", policy="masking")
         select, _ = _select(model, policy, name, None)  # the caller's row filters, on both sides
         return exp.select(col(model.objects[name].key, "q")).from_(select.subquery("q"))
 
