@@ -11,20 +11,16 @@ failed, rolled back) is a row update in `brain.actions` and a record in the audi
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-
-from sqlglot import exp
 
 from companybrain.decisions import action_store as store
 from companybrain.decisions import approvals as ap
 from companybrain.decisions import effects as fx
+from companybrain.decisions.parameters import Parameters
 from companybrain.errors import BrainError, Conflict, NotFound, PolicyDenied, QueryError, did_you_mean
-from companybrain.specs.actions import SUM, ActionType, NotifyEffect, WriteEffect
-from companybrain.specs.ontology import parse_expression
-from companybrain.warehouse.ddl import literal
+from companybrain.specs.actions import ActionType, NotifyEffect, WriteEffect
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
@@ -55,7 +51,7 @@ class ActionDesk:
         self.project = brain.project
         self.wh = brain.warehouse
         store.ensure(self.wh)
-        self._read: dict[tuple[str, str, str], dict[str, Any]] = {}  # objects read for facts, per proposal batch
+        self.parameters = Parameters(brain)
 
     # --- types --------------------------------------------------------------------------------
 
@@ -99,9 +95,12 @@ class ActionDesk:
         principal = self.brain.principal(user)
         if not items:
             raise QueryError("nothing to propose", hint="brain actions propose TYPE --param name=value ...")
-        self._read = {}  # a replan's moves share their lines: each is read once per batch
-        checked = [(name, self._checked(name, params, principal)) for name, params in items]
-        self._require_objects(checked, principal)
+        self.parameters.new_batch()
+        checked = []
+        for name, params in items:
+            self.require_submit(name, principal, params)
+            checked.append((name, self.parameters.checked(name, self.action_type(name), params, principal)))
+        self.parameters.require_objects(checked, principal)
         if dry_run:
             return [
                 store.decoded(
@@ -150,21 +149,8 @@ class ActionDesk:
         return ap.describe(rule.model_copy(update=filled))
 
     def unfilled(self, name: str, given: dict[str, Any]) -> list[str]:
-        """The required parameters that neither `given`, a default, the data (`of:`) nor a computation
-        (`expr:`) would fill: what a proposal still has to be told."""
-        spec = self.action_type(name)
-        have = {p for p, v in given.items() if v not in (None, "")}
-        have |= {p for p, s in spec.parameters.items() if s.default is not None}
-        grew = True
-        while grew:
-            before = len(have)
-            for pname, p in spec.parameters.items():
-                read = bool(p.of) and p.fact_source() in have and set(p.match.values()) <= have
-                inputs = {c.name for c in parse_expression(p.expr).find_all(exp.Column)} if p.expr else None
-                if read or (inputs is not None and inputs <= have):
-                    have.add(pname)
-            grew = len(have) > before
-        return [p for p, s in spec.parameters.items() if s.required and p not in have]
+        """The required parameters a proposal still has to be told (none of given, default, `of:`, `expr:`)."""
+        return self.parameters.unfilled(self.action_type(name), given)
 
     def require_submit(self, name: str, principal: Principal, given: dict[str, Any] | None = None) -> None:
         """PolicyDenied (audited) unless the principal may submit actions of this type."""
@@ -178,152 +164,6 @@ class ActionDesk:
         )
         self._audit(principal, "action.propose", {"action_type": name, "parameters": given}, f"denied: {denied.policy}")
         raise denied
-
-    def _checked(self, name: str, given: dict[str, Any], principal: Principal) -> dict[str, Any]:
-        spec = self.action_type(name)
-        self.require_submit(name, principal, given)
-        unknown = sorted(set(given) - set(spec.parameters))
-        if unknown:
-            raise QueryError(
-                f"action type {name!r} has no parameter {unknown[0]!r}; {did_you_mean(unknown[0], spec.parameters)}"
-            )
-        params: dict[str, Any] = {}
-        for pname, p in spec.parameters.items():
-            value = given.get(pname, p.default)
-            params[pname] = None if value is None or value == "" else _coerce(name, pname, p.type, value)
-        params = self._computed(name, self._derived(name, params, principal))
-        for pname, p in spec.parameters.items():
-            v = params[pname]
-            at = self.project.locate("actions", name, "parameters", pname)
-            if v is None:
-                if p.required:
-                    raise QueryError(f"action {name!r} needs the parameter {pname!r} ({p.type}; declared at {at})")
-                continue
-            if p.choices is not None and v not in p.choices:
-                raise QueryError(f"{name}.{pname}={v!r} is not one of {p.choices} ({at})")
-            if (p.min is not None and v < p.min) or (p.max is not None and v > p.max):
-                raise QueryError(f"{name}.{pname}={v!r} is outside {p.min}..{p.max} ({at})")
-        for i, check in enumerate(spec.checks):
-            if fx.evaluate(check.check, params) is not True:
-                at = self.project.locate("actions", name, "checks", i)
-                raise QueryError(f"{name}: {check.message or 'check failed'}: {check.check} ({at})")
-        return params
-
-    def _derived(self, name: str, params: dict[str, Any], principal: Principal) -> dict[str, Any]:
-        """Parameters declared `of:` are read from the object another parameter names (as the proposer);
-        a value the proposer gave must be the same (unless the parameter is `override:`), so nobody
-        chooses the facts their approval rests on."""
-        spec = self.action_type(name)
-        out = dict(params)
-        for pname, p in spec.parameters.items():
-            source = p.fact_source()
-            given = params.get(pname)
-            if source is None or params.get(source) is None or (p.override and given is not None):
-                continue  # nothing to read from (a missing source is reported as missing), or the value given wins
-            type_name = spec.parameters[source].object
-            assert type_name is not None  # checked when the project loads
-            value = self._fact(name, pname, type_name, params, principal)
-            if given is not None and str(given) != str(_coerce(name, pname, p.type, value)):
-                raise QueryError(
-                    f"{name}: {pname}={given!r}, but {p.of} is {value!r}",
-                    hint=f"leave {pname} out: it is read from the {type_name}",
-                )
-            out[pname] = _coerce(name, pname, p.type, value)
-        return out
-
-    def _fact(self, name: str, pname: str, type_name: str, params: dict[str, Any], principal: Principal) -> Any:
-        """The value an `of:` path reads, as the proposer: NotFound for a missing object, PolicyDenied for
-        a fact they may not read."""
-        p = self.action_type(name).parameters[pname]
-        assert p.of is not None
-        summed = SUM.fullmatch(p.of)
-        source, *path = (summed.group(1) if summed else p.of).split(".")
-        key = params[source]
-        if summed:
-            return self._sum(name, pname, type_name, key, path, params, principal)
-        cached = (principal.user, type_name, str(key))
-        if cached not in self._read:
-            try:
-                self._read[cached] = self.brain.object(type_name, str(key), principal)
-            except NotFound:
-                raise NotFound(f"no {type_name} {key!r} (or the proposer may not see it)") from None
-        found = self._read[cached]
-        node: Any = found["properties"]
-        if len(path) == 2:  # one many-to-one link, then the property
-            link = found["links"].get(path[0]) or {}
-            if link.get("denied") or link.get("object") is None:
-                raise _unreadable(name, pname, p.of, f"{principal.user} may not read")
-            node = link["object"]
-        value = node.get(path[-1])
-        if value == "***":
-            raise _unreadable(name, pname, p.of, f"is masked for {principal.user}")
-        return value
-
-    def _sum(
-        self,
-        name: str,
-        pname: str,
-        type_name: str,
-        key: Any,
-        path: list[str],
-        params: dict[str, Any],
-        principal: Principal,
-    ) -> float:
-        """`sum(param.reverse.property)`: the property summed over the objects linking to the named one
-        (narrowed by `match`), read as the proposer."""
-        p = self.action_type(name).parameters[pname]
-        linked, via = next(
-            (n, ln.via)
-            for n, o in self.project.objects.items()
-            for ln in o.links.values()
-            if ln.to == type_name and ln.via and ln.reverse == path[0]
-        )
-        assert via is not None
-        terms = [exp.column(via).eq(literal(key))]
-        for prop, other in sorted(p.match.items()):
-            if params.get(other) is None:
-                raise QueryError(f"{name}.{pname} is the sum over {p.of} of one {other}: give {other!r}")
-            terms.append(exp.column(prop).eq(literal(params[other])))
-        where = exp.and_(*terms).sql(dialect="duckdb")
-        values = self.brain.read(linked, where=where, user=principal).column(path[1]).to_pylist()
-        if any(v == "***" for v in values):
-            raise _unreadable(name, pname, p.of, f"is masked for {principal.user}")
-        if not values:
-            narrowed = "".join(f" with {prop} = {params[other]!r}" for prop, other in sorted(p.match.items()))
-            raise NotFound(f"{type_name} {key!r} has no {linked}{narrowed} (or the proposer may not see it)")
-        return float(sum(v or 0 for v in values))
-
-    def _computed(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Parameters declared `expr:` and not given, computed from the others (dates and days)."""
-        spec = self.action_type(name)
-        out = dict(params)
-        pending = [n for n, p in spec.parameters.items() if p.expr and out.get(n) is None]
-        while pending:
-            ready = [
-                n for n in pending if _arithmetic(parse_expression(spec.parameters[n].expr or ""), out) is not None
-            ]
-            if not ready:
-                break
-            for pname in ready:
-                p = spec.parameters[pname]
-                out[pname] = _coerce(name, pname, p.type, _arithmetic(parse_expression(p.expr or ""), out))
-            pending = [n for n in pending if n not in ready]
-        return out
-
-    def _require_objects(self, checked: list[tuple[str, dict[str, Any]]], principal: Principal) -> None:
-        """Each object a parameter names must exist and be visible to the proposer (one read per type)."""
-        wanted: dict[str, set[Any]] = defaultdict(set)
-        for name, params in checked:
-            for pname, p in self.action_type(name).parameters.items():
-                if p.object and params.get(pname) is not None:
-                    wanted[p.object].add(params[pname])
-        for type_name, keys in sorted(wanted.items()):
-            key = self.project.objects[type_name].key
-            listed = ", ".join(literal(k).sql() for k in sorted(keys, key=str))
-            found = self.brain.read(type_name, where=f"{key} IN ({listed})", user=principal)
-            missing = sorted(keys - set(found.column(key).to_pylist()), key=str)
-            if missing:
-                raise NotFound(f"no {type_name} {missing[0]!r} (or the proposer may not see it)")
 
     # --- approve, reject, rollback -------------------------------------------------------------
 
@@ -552,59 +392,3 @@ class ActionDesk:
             k: row.get(k) for k in ("action_id", "batch_id", "action_type", "parameters") if k in row
         }
         self.brain.audit.append(principal, what, request, None, None, self.brain.data_version(), outcome)
-
-
-def _coerce(action: str, name: str, kind: str, value: Any) -> Any:
-    """A parameter value (from YAML, JSON or the command line) as its declared type."""
-    try:
-        if kind == "integer":
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value) if not isinstance(value, bool) else _bad()
-        if kind == "number":
-            return float(value) if not isinstance(value, bool) else _bad()
-        if kind == "boolean":
-            if isinstance(value, bool):
-                return value
-            return {"true": True, "false": False}[str(value).lower()]
-        if kind == "date":
-            return value if isinstance(value, date) else date.fromisoformat(str(value))
-        return str(value)
-    except (ValueError, KeyError, TypeError):
-        raise QueryError(f"{action}.{name}={value!r} is not a valid {kind}") from None
-
-
-def _bad() -> Any:
-    raise ValueError
-
-
-def _unreadable(action: str, pname: str, path: str | None, why: str) -> PolicyDenied:
-    """The denial of a proposal resting on a fact the proposer may not read (fail closed)."""
-    return PolicyDenied(f"{action}.{pname} is read from {path}, which {why}", policy=f"action-fact:{action}")
-
-
-def _arithmetic(node: exp.Expr, params: dict[str, Any]) -> Any:
-    """An `expr:` over the parameters: + and - over numbers and dates (date + days, date - date in days);
-    None while a parameter it uses has no value yet."""
-    if isinstance(node, exp.Paren):
-        return _arithmetic(node.this, params)
-    if isinstance(node, exp.Column):
-        return params.get(node.name)
-    if isinstance(node, exp.Literal) and not node.is_string:
-        return float(node.this)
-    if isinstance(node, exp.Neg):
-        inner = _arithmetic(node.this, params)
-        return None if inner is None else -inner
-    if not isinstance(node, exp.Add | exp.Sub):
-        raise QueryError(f"a parameter's expr may only add and subtract, not {node.sql()!r}")
-    left, right = _arithmetic(node.this, params), _arithmetic(node.expression, params)
-    if left is None or right is None:
-        return None
-    sign = 1 if isinstance(node, exp.Add) else -1
-    if isinstance(left, date) and isinstance(right, date) and sign < 0:
-        return (left - right).days
-    if isinstance(left, date) and isinstance(right, int | float):
-        return left + timedelta(days=sign * float(right))
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return left + sign * right
-    raise QueryError(f"cannot compute {node.sql()!r} from {left!r} and {right!r}")
