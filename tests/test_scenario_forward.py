@@ -12,8 +12,9 @@ import pytest
 from sqlglot import exp
 
 from companybrain import Brain, factory
-from companybrain.decisions.scenario_forecast import changed_series, history
+from companybrain.decisions.scenario_forecast import changed_series
 from companybrain.decisions.scenarios import compare_scenarios, run_scenario
+from companybrain.factory.forecast_line import history
 from tests.conftest import write
 
 pytestmark = pytest.mark.slow

@@ -170,9 +170,11 @@ class Brain:
             seconds=time.perf_counter() - started,
         )
 
-    def query_table(self, query: MetricQuery, user: str | Principal | None = None) -> pa.Table:
+    def query_table(
+        self, query: MetricQuery, user: str | Principal | None = None, scenario: str | None = None
+    ) -> pa.Table:
         """The same governed, audited query as `query`, answered as Arrow: what models read."""
-        return self._run_query(query, user, None)[0]
+        return self._run_query(query, user, scenario)[0]
 
     def _run_query(
         self, query: MetricQuery, user: str | Principal | None, scenario: str | None

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from companybrain.errors import BrainError, PolicyDenied
-from companybrain.semantic.query import MetricQuery
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,7 +149,7 @@ def _one(
             return {**head, "status": "unchanged", "reason": why}, None
         kinds = ", ".join(dict.fromkeys(CHANGE_WORDS[c.type] for c in spec.changes))
         return {**head, "status": "unchanged", "reason": f"unchanged (does not depend on {kinds})"}, None
-    from companybrain.factory.forecast_line import recorded_champion
+    from companybrain.factory.forecast_line import history, recorded_champion
 
     # the champion as the brain last promoted or scored it (factory.champions): no registry client to start
     recorded = recorded_champion(brain.warehouse, uc.name)
@@ -164,7 +163,7 @@ def _one(
     head |= {"champion": label, "model": settings.get("model") or uc.model_family}
     who = reader(brain, user)
     try:
-        base_history = _shared(shared.histories, (uc.name, who), lambda: history(brain, uc, user, None))
+        base_history = _shared(shared.histories, (uc.name, who), lambda: history(brain, uc, user))
         scen_history = history(brain, uc, user, spec.name)
     except PolicyDenied as exc:
         return {**head, "status": DENIED, "reason": f"{DENIED}: {exc.message}"}, None
@@ -208,47 +207,6 @@ def _shared(cache: dict[tuple[str, str], Any], key: tuple[str, str], make: Any) 
     if key not in cache:
         cache[key] = make()
     return cache[key]
-
-
-def history(brain: Brain, uc: UseCase, user: str | Principal | None, scenario: str | None) -> pd.DataFrame:
-    """unique_id, ds, y as the factory's forecast line reads them (whole periods up to today, gaps as 0),
-    but as `user` and, with `scenario`, over its overlays."""
-    import pandas as pd
-
-    from companybrain.factory.forecast_line import SEPARATOR
-    from companybrain.factory.training import _periods, today_of
-
-    assert uc.series is not None
-    series = uc.series
-    today = today_of(brain)
-    starts, ends = _periods(series.grain, series.start or date(today.year - 10, 1, 1), today)
-    complete = starts[ends <= pd.Timestamp(today).to_datetime64().astype("datetime64[D]")]
-    if len(complete) == 0:
-        raise BrainError(f"use case {uc.name}: no complete {series.grain} before {today}")
-    first, last = pd.Timestamp(complete[0]).date(), pd.Timestamp(complete[-1]).date()
-    end = last + timedelta(days={"day": 0, "week": 6, "month": 27}[series.grain])
-    query = MetricQuery(
-        metrics=(series.metric,), by=(*series.by, series.grain), where=series.where, period=f"{first}..{end}"
-    )
-    result = brain.query(query, user, scenario=scenario)
-    raw = pd.DataFrame(result.rows, columns=result.columns)
-    if raw.empty:
-        raise BrainError(f"use case {uc.name}: {series.metric} has no data by {', '.join(series.by)}")
-    n = len(series.by)
-    dims = list(raw.columns[:n])
-    raw["unique_id"] = raw[dims].astype(str).agg(SEPARATOR.join, axis=1)
-    raw["ds"] = pd.to_datetime(raw[raw.columns[n]])
-    raw["y"] = pd.to_numeric(raw[raw.columns[n + 1]], errors="coerce").fillna(0.0)
-    raw = raw[raw["ds"] <= pd.Timestamp(last)]
-    grid = pd.DatetimeIndex(complete)
-    frames = []
-    for uid, rows in raw.groupby("unique_id", sort=True):
-        span = grid[grid >= rows["ds"].min()]
-        frames.append(pd.DataFrame({"unique_id": uid, "ds": span}).merge(rows[["ds", "y"]], on="ds", how="left"))
-    out = pd.concat(frames, ignore_index=True)
-    out["y"] = out["y"].fillna(0.0).astype(float)
-    out.attrs["dimensions"] = dims
-    return out
 
 
 def changed_series(base: pd.DataFrame, scen: pd.DataFrame) -> list[str]:

@@ -24,14 +24,16 @@ from companybrain.warehouse.ddl import col, create_table, insert_select, insert_
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
+    from companybrain.governance.principal import Principal
 
 FREQ = {"day": "D", "week": "W-MON", "month": "MS"}
 SEASON = {"day": 7, "week": 52, "month": 12}
 SEPARATOR = " | "
 
 
-def history(brain: Brain, uc: UseCase) -> pd.DataFrame:
-    """unique_id, ds, y: the metric per series and whole period up to today, missing periods as 0."""
+def history(brain: Brain, uc: UseCase, user: str | Principal | None, scenario: str | None = None) -> pd.DataFrame:
+    """unique_id, ds, y: the metric per series and whole period up to today, missing periods as 0,
+    read as `user` (the factory reads as the use case's `run_as`) and, with `scenario`, over its overlays."""
     assert uc.series is not None
     series = uc.series
     today = today_of(brain)
@@ -44,7 +46,7 @@ def history(brain: Brain, uc: UseCase) -> pd.DataFrame:
     query = MetricQuery(
         metrics=(series.metric,), by=(*series.by, series.grain), where=series.where, period=f"{first}..{end}"
     )
-    raw = brain.query_table(query, user=brain.principal(uc.run_as)).to_pandas()
+    raw = brain.query_table(query, user, scenario).to_pandas()
     if raw.empty:
         raise BrainError(f"use case {uc.name}: {series.metric} has no data by {', '.join(series.by)}")
     dims = list(raw.columns[: len(series.by)])
@@ -58,7 +60,7 @@ def history(brain: Brain, uc: UseCase) -> pd.DataFrame:
         span = grid[grid >= rows["ds"].min()]
         frames.append(pd.DataFrame({"unique_id": uid, "ds": span}).merge(rows[["ds", "y"]], on="ds", how="left"))
     out = pd.concat(frames, ignore_index=True)
-    out["y"] = out["y"].fillna(0.0)
+    out["y"] = out["y"].fillna(0.0).astype(float)
     out.attrs["dimensions"] = dims
     return out
 
@@ -69,7 +71,7 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
 
     assert uc.series is not None and uc.horizon is not None
     started = time.perf_counter()
-    data = history(brain, uc)
+    data = history(brain, uc, brain.principal(uc.run_as))
     season = uc.season_length or SEASON[uc.series.grain]
     report = forecasting.backtest(
         data,
@@ -167,7 +169,7 @@ def score_forecast(brain: Brain, uc: UseCase, registry: Registry, version: int |
     started = time.perf_counter()
     chosen = registry.get(uc.name, version)
     settings = registry.read_json(chosen, "usecase.json")
-    data = history(brain, uc)
+    data = history(brain, uc, brain.principal(uc.run_as))
     dims = data.attrs["dimensions"]
     fc = forecasting.fit_predict(
         data,
