@@ -232,23 +232,9 @@ actions:
         object: Order
 """
 
-COLLIDING_LINK = """
-actions:
-  hold_order:
-    description: Put an order on hold.
-    parameters:
-      order_id: {type: integer, object: Order}
-      reason: {type: string}
-    submit: {roles: [executive]}
-    approval:
-      rules:
-        - any_of: [{role: executive}]
-    effects:
-      - type: write
-        table: order_holds
-        key: [order_id]
-        reverse: status
-"""
+COLLIDING_LINK = COLLIDING_TYPE.replace(
+    "key: [order_id]\n        object: Order", "key: [order_id]\n        reverse: status"
+)
 
 
 def test_a_colliding_decision_name_is_a_check_error_with_file_and_line(
