@@ -3,14 +3,12 @@ semantic model, and dimension values read through the governed path as the askin
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from companybrain.copilot.countries import COUNTRY_NAMES, holds_countries
+from companybrain.derived import derived
 from companybrain.errors import PolicyDenied
 
 if TYPE_CHECKING:
@@ -102,29 +100,15 @@ _CACHE: dict[tuple[str, str, str | None], Vocabulary] = {}
 
 def vocabulary(brain: Brain, user: str | Principal | None) -> Vocabulary:
     """The vocabulary for `user`, cached per project, user and build (values change with builds): in
-    memory, and in .brain/copilot/ so that one-shot `brain ask` calls skip reading the values."""
+    memory, and on disk (`derived`) so that one-shot `brain ask` calls skip reading the values."""
     name, version = brain.principal(user).user, brain.data_version()
     key = (str(brain.project.root), name, version)
     if key not in _CACHE:
-        # the file name changes with the build and with the user's policies, so a stale file is never read
-        root = Path(brain.project.root)
-        digest = hashlib.sha256(json.dumps(brain.principal(user).as_dict(), sort_keys=True, default=str).encode())
-        for path in sorted((root / "policies").glob("*.y*ml")):
-            digest.update(path.read_bytes())
-        cache = root / ".brain" / "copilot" / f"values-{name}-{version}-{digest.hexdigest()[:12]}.json"
-        values: list[tuple[str, str]] | None = None
-        if cache.exists():
-            try:
-                values = [(d, v) for d, v in json.loads(cache.read_text())]
-            except (OSError, ValueError):
-                values = None
-        if values is None:
+        if version is None:  # nothing built: no values to read (and nothing to keep)
             values = _read_values(brain, user)
-            try:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                cache.write_text(json.dumps(values))
-            except OSError:  # a read-only project still answers, only slower
-                pass
+        else:
+            kept, _ = derived(brain, user, "copilot_values", lambda: _read_values(brain, user))
+            values = [(d, v) for d, v in kept]
         _CACHE[key] = _build(brain, values)
     return _CACHE[key]
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from companybrain.decisions.elasticity import estimate_elasticities, order_history
+from companybrain.derived import derived
 from companybrain.errors import ConfigError, Location, did_you_mean
 from companybrain.ontology.model import object_table, snake
 from companybrain.semantic.joins import JoinPlan, overlay_schema, overlay_source
@@ -191,7 +192,10 @@ def apply_change(ov: Overlays, index: int, change: Change, user: str | Principal
         p = change.change_pct / 100
         if change.elasticity == "estimated":
             families = _families(ov, index, as_list(change.family)) or None
-            estimates = estimate_elasticities(order_history(ov.brain, user), families)
+            # the estimate of every family from the baseline's history: one per build and reader, kept
+            history = lambda: estimate_elasticities(order_history(ov.brain, user))  # noqa: E731
+            every, _ = derived(ov.brain, user, "elasticity", history)
+            estimates = {f: v for f, v in every.items() if families is None or f in families}
             if families and (missing := [f for f in families if f not in estimates]):
                 raise ov.error(index, "elasticity", f"too few order lines to estimate {', '.join(missing)}")
             family = ov.brain.semantic.resolve(exp.column("family_id", "product"), plan, "elasticity")

@@ -42,6 +42,7 @@ from companybrain.decisions.network import (
 )
 from companybrain.decisions.overlays import HOURS_PER_OPERATOR_WEEK
 from companybrain.decisions.scenario_forecast import DENIED, SeriesForecast, reader
+from companybrain.derived import derived
 from companybrain.errors import BrainError, NotFound, PolicyDenied
 from companybrain.specs.scenarios import CapacityChange, CapitalProject, Hiring, ScenarioSpec, as_list
 
@@ -157,8 +158,11 @@ def _replan(
     if demand is not None:
         scenario_net = _with_demand(brain, loaded, scenario_net, demand, notes)
     if key not in shared.plans:
-        shared.plans[key] = solve(loaded.network)
-    base, scen = shared.plans[key], solve(scenario_net)
+        # the baseline's plan depends on the build, the reader and the horizon only: kept between runs
+        start = horizon(brain)[0].isoformat()
+        plan, kept = derived(brain, user, "baseline_plan", lambda: solve(loaded.network), key=start)
+        shared.plans[key] = plan | {"solved": "kept from an earlier run on this build" if kept else "now"}
+    base, scen = shared.plans[key], solve(scenario_net) | {"solved": "now"}
     why = []
     if acting:
         why.append(f"{', '.join(sorted({c.type.replace('_', ' ') for c in acting}))} in the horizon")
