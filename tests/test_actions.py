@@ -463,3 +463,62 @@ def test_the_facts_an_approval_rests_on_are_read_not_typed(demo: Brain, orders: 
     # and whoever may not read the fact cannot propose what rests on it (fail closed)
     with pytest.raises(PolicyDenied, match="may not read"):
         demo.actions.propose([("delay_order", delay)], "mke_plant_manager")
+
+
+def test_a_typed_value_must_be_what_its_expr_computes(demo: Brain, orders: list[int]) -> None:
+    order = strategic_order(demo, orders)
+    # a delay of 2 days (under a rule's threshold, say) that writes a promise a week later
+    delay = {"order_id": order, "due_date": "2026-03-05", "new_date": "2026-03-12", "delay_days": 2}
+    with pytest.raises(QueryError, match=r"new_date=2026-03-12, but due_date \+ delay_days is 2026-03-07") as err:
+        demo.actions.propose([("delay_order", delay)], "cfo")
+    assert "computed when left out" in str(err.value.hint)
+    # either one alone: the other is computed from it
+    [by_date] = demo.actions.propose([("delay_order", {**delay, "delay_days": None})], "cfo", dry_run=True)
+    [by_days] = demo.actions.propose([("delay_order", {**delay, "new_date": None})], "cfo", dry_run=True)
+    assert by_date["parameters"]["delay_days"] == 7 and by_days["parameters"]["new_date"] == "2026-03-07"
+
+
+def test_an_approval_rule_that_cannot_be_decided_refuses() -> None:
+    from companybrain.decisions.approvals import rule_for
+    from companybrain.specs.actions import ActionType
+
+    def action_type(when: str) -> ActionType:
+        return ActionType.model_validate(
+            {
+                "parameters": {"order_id": {"type": "integer"}, "discount": {"type": "number", "required": False}},
+                "submit": {"roles": ["finance"]},
+                "approval": {
+                    "rules": [{"when": when, "any_of": [{"role": "executive"}]}, {"any_of": [{"role": "finance"}]}]
+                },
+                "effects": [{"type": "write", "table": "discounts", "key": ["order_id"]}],
+            }
+        )
+
+    spec = action_type("discount > 10 AND order_id > 0")
+    # no discount: not "the rule does not hold" (the lighter one would pass it) but "cannot tell"
+    with pytest.raises(QueryError, match=r"`when: discount > 10 AND order_id > 0` cannot be decided: discount"):
+        rule_for(spec, {"order_id": 1, "discount": None})
+    assert rule_for(spec, {"order_id": 1, "discount": 5}).any_of[0].role == "finance"
+    assert rule_for(spec, {"order_id": 1, "discount": 15}).any_of[0].role == "executive"
+    # a rule that asks about the missing value decides it
+    assert rule_for(action_type("discount IS NULL"), {"order_id": 1, "discount": None}).any_of[0].role == "executive"
+
+
+def test_an_action_adopting_scenarios_names_the_scenario(small_demo: Callable[[str], Path]) -> None:
+    root = small_demo("actions-scenario")
+    path = root / "actions" / "scenarios.yaml"
+    path.write_text(path.read_text().replace("scenario: {type: string}", "name: {type: string}"))
+    # its write effect's key still names `scenario`: said with file and line, not a crash
+    with pytest.raises(
+        ConfigError,
+        match=r"actions/scenarios.yaml:\d+ \(adopt_scenario.effects.0.key\): "
+        r"unknown parameter 'scenario'; valid: capex_diff",
+    ):
+        Project.load(root)
+    path.write_text(path.read_text().replace("key: [scenario]", "key: [name]"))
+    with pytest.raises(
+        ConfigError,
+        match=r"actions/scenarios.yaml:\d+ \(adopt_scenario.from_scenario\): "
+        r"from_scenario: true needs a `scenario` parameter of type string",
+    ):
+        Project.load(root)

@@ -14,7 +14,7 @@ import pytest
 from companybrain import Brain
 from companybrain.decisions.network import Disruption
 from companybrain.decisions.proposals import expected_impact
-from companybrain.errors import PolicyDenied
+from companybrain.errors import NotFound, PolicyDenied
 from tests.test_actions import FakeErp
 
 pytestmark = pytest.mark.slow
@@ -153,6 +153,39 @@ def test_a_scenario_adopted_expects_its_kpi_diffs_and_is_measured_after_its_peri
     assert future["realized"] == {"status": "pending", "until": "2026-10-01"}
     [scenario] = report["use_cases"]
     assert scenario["approved"] == 2 and scenario["measured"] == 1
+
+
+def test_a_scenarios_figures_are_computed_for_the_proposal_not_typed(root: Path) -> None:
+    from companybrain.decisions.approvals import rule_for
+    from companybrain.errors import QueryError
+    from tests.conftest import write
+
+    write(
+        root / "scenarios" / "blq_new_line.yaml",
+        """
+        name: blq_new_line
+        period: 2026-Q3
+        changes:
+          - {type: capital_project, site: Bologna, name: L9, capacity_units_per_week: 500,
+             capacity_hours_per_week: 2000, capex: 9000000, start: 2026-07-01}
+        """,
+    )
+    with Brain.open(root) as brain:
+        desk = brain.actions
+        # typing a small capex to have finance approve alone what is the executive's call
+        with pytest.raises(QueryError, match=r"capex_diff=0.0, but scenario 'blq_new_line' gives 9000000.0"):
+            desk.propose([("adopt_scenario", {"scenario": "blq_new_line", "capex_diff": 0})], "cfo")
+        with pytest.raises(NotFound, match="no scenario 'blq_new_lin'; did you mean 'blq_new_line'"):
+            desk.propose([("adopt_scenario", {"scenario": "blq_new_lin"})], "cfo")
+        [action] = desk.propose([("adopt_scenario", {"scenario": "blq_new_line"})], "cfo", dry_run=True)
+        params = action["parameters"]
+        assert params["capex_diff"] == 9_000_000 and params["period"] == "2026-Q3"
+        assert rule_for(brain.project.actions["adopt_scenario"], params).when == "capex_diff > 1000000"
+        # what `--propose` records is the same: the desk fills the figures from the scenario
+        run, [proposed], _ = brain.propose_scenario("blq_new_line", "cfo")
+        kpis = {k["kpi"]: k for k in run.kpis}
+        assert proposed["parameters"]["capex_diff"] == kpis["capex"]["diff"] == 9_000_000
+        assert proposed["parameters"]["revenue_diff"] == pytest.approx(kpis["revenue"]["diff"])
 
 
 def test_the_ledger_is_for_those_who_may_read_every_order_and_its_value(root: Path) -> None:

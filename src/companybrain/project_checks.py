@@ -106,6 +106,11 @@ def attach_decision_objects(project: Project) -> Problems:
             if not isinstance(effect, WriteEffect):
                 continue
             at = functools.partial(project.locate, "actions", action_name, "effects", i)
+            missing = [k for k in effect.key if k not in action.parameters]
+            if missing:  # the key names the decision object: no type without it
+                msg = f"unknown parameter {missing[0]!r}; {did_you_mean(missing[0], action.parameters)}"
+                problems.append((at("key"), msg))
+                continue
             name, obj = decision_type(action, effect)
             brains = reserved(action, effect)
             if brains:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlglot import exp
+
 from companybrain.decisions.effects import evaluate, render
-from companybrain.errors import PolicyDenied
+from companybrain.errors import PolicyDenied, QueryError
 from companybrain.specs.actions import ActionType, ApprovalRule, Approver
+from companybrain.specs.ontology import parse_expression
 
 if TYPE_CHECKING:
     from companybrain.governance.principal import Principal
@@ -21,9 +24,21 @@ Person = tuple[str, list[str], dict[str, str]]  # user, roles, attributes
 
 
 def rule_for(spec: ActionType, params: dict[str, Any]) -> ApprovalRule:
-    """The approval rule that applies to these parameters."""
+    """The approval rule that applies to these parameters: the first whose `when` holds. A `when` that
+    uses a parameter with no value cannot be decided: refused, never passed on to a lighter rule."""
     for rule in spec.approval.rules:
-        if rule.when is None or evaluate(rule.when, params) is True:
+        if rule.when is None:
+            return rule
+        node = parse_expression(rule.when)
+        tested = {c.name for test in node.find_all(exp.Is) for c in test.find_all(exp.Column)}  # `x IS NULL`
+        known = {k for k, v in params.items() if v is not None}
+        unknown = sorted({c.name for c in node.find_all(exp.Column)} - tested - known)
+        if unknown:
+            raise QueryError(
+                f"the approval rule `when: {rule.when}` cannot be decided: {', '.join(unknown)} has no value",
+                hint=f"give {', '.join(unknown)}, or leave it to the data (of:) where the action type reads it",
+            )
+        if evaluate(rule.when, params) is True:
             return rule
     raise PolicyDenied("no approval rule of this action type applies to these parameters", policy="approval")
 

@@ -1,9 +1,11 @@
 """A proposal's parameters: typed, read from the company's data (`of:`, as the proposer may see it),
-computed from the others (`expr:`), checked against the action type's bounds, choices and checks,
-and the objects they name required to exist.
+computed from the others (`expr:`) or from the scenario it adopts (`from_scenario`), checked against
+the action type's bounds, choices and checks, and the objects they name required to exist.
 
-A value the proposer types for a parameter read from the data must equal what the data says
-(unless the parameter is `override:`), so nobody chooses the facts their approval rests on.
+Nobody chooses the facts their approval rests on: a value the proposer types must equal what the
+data says (unless the parameter is `override:`), what its `expr:` computes from the others, and what
+the scenario gives; and an approval rule that cannot be decided (a value it uses is missing) refuses
+the proposal rather than pass it to a lighter rule.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from companybrain.decisions import approvals as ap
 from companybrain.decisions import effects as fx
 from companybrain.errors import NotFound, PolicyDenied, QueryError, did_you_mean
 from companybrain.specs.actions import SUM, ActionType
@@ -32,9 +35,11 @@ class Parameters:
         self.brain = brain
         self.project = brain.project
         self._read: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._scenarios: dict[tuple[str, str], dict[str, Any]] = {}
 
     def new_batch(self) -> None:
         self._read = {}  # a replan's moves share their lines: each is read once per batch
+        self._scenarios = {}
 
     def unfilled(self, spec: ActionType, given: dict[str, Any]) -> list[str]:
         """The required parameters that neither `given`, a default, the data (`of:`) nor a computation
@@ -63,7 +68,7 @@ class Parameters:
         for pname, p in spec.parameters.items():
             value = given.get(pname, p.default)
             params[pname] = None if value is None or value == "" else _coerce(name, pname, p.type, value)
-        params = self._computed(name, self._derived(name, params, principal))
+        params = self._computed(name, self._scenario_facts(name, self._derived(name, params, principal), principal))
         for pname, p in spec.parameters.items():
             v = params[pname]
             at = self.project.locate("actions", name, "parameters", pname)
@@ -79,6 +84,7 @@ class Parameters:
             if fx.evaluate(check.check, params) is not True:
                 at = self.project.locate("actions", name, "checks", i)
                 raise QueryError(f"{name}: {check.message or 'check failed'}: {check.check} ({at})")
+        ap.rule_for(spec, params)  # decidable now, or refused now
         return params
 
     def _derived(self, name: str, params: dict[str, Any], principal: Principal) -> dict[str, Any]:
@@ -165,10 +171,54 @@ class Parameters:
             raise NotFound(f"{type_name} {key!r} has no {linked}{narrowed} (or the proposer may not see it)")
         return float(sum(v or 0 for v in values))
 
+    def _scenario_facts(self, name: str, params: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        """A `from_scenario` type's scenario fields (`period`, `description`, each KPI's `_baseline`,
+        `_scenario` and `_diff`) are the scenario's, its KPIs diffed now as the proposer: filled when left
+        out; a value typed must be the same."""
+        from companybrain.decisions.proposals import scenario_fields
+        from companybrain.decisions.scenarios import overlay_status, run_scenario
+
+        spec = self.project.actions[name]
+        scenario = params.get("scenario")
+        if not spec.from_scenario or scenario is None:
+            return params
+        if scenario not in self.project.scenarios:
+            raise NotFound(f"no scenario {scenario!r}; {did_you_mean(str(scenario), self.project.scenarios)}")
+        key = (principal.user, str(scenario))
+        if key not in self._scenarios:
+            status = overlay_status(self.brain, str(scenario))
+            fresh = status is not None and not status["stale"]
+            run = run_scenario(self.brain, str(scenario), principal, rebuild=not fresh, ahead=False)
+            self._scenarios[key] = scenario_fields(run, self.project.scenarios[str(scenario)].period)
+        fields = self._scenarios[key]
+        out = dict(params)
+        for pname, p in spec.parameters.items():
+            if pname == "scenario" or pname not in fields:
+                continue
+            given, value = params.get(pname), fields[pname]
+            if value is None:
+                if given is not None:
+                    raise PolicyDenied(
+                        f"{name}.{pname}={given!r} cannot be checked: scenario {scenario!r} has no {pname} "
+                        f"{principal.user} may read",
+                        policy=f"action-fact:{name}",
+                    )
+                continue
+            value = _coerce(name, pname, p.type, value)
+            if given is not None and not _same(given, value):
+                raise QueryError(
+                    f"{name}: {pname}={given!r}, but scenario {scenario!r} gives {value!r}",
+                    hint=f"leave {pname} out: it is computed from the scenario",
+                )
+            out[pname] = value
+        return out
+
     def _computed(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Parameters declared `expr:` and not given, computed from the others (dates and days)."""
+        """Parameters declared `expr:` and not given, computed from the others (dates and days); one given
+        must be what its `expr:` computes (a new date and a delay that disagree are refused)."""
         spec = self.project.actions[name]
         out = dict(params)
+        given = [n for n, p in spec.parameters.items() if p.expr and out.get(n) is not None]
         pending = [n for n, p in spec.parameters.items() if p.expr and out.get(n) is None]
         while pending:
             ready = [
@@ -180,6 +230,14 @@ class Parameters:
                 p = spec.parameters[pname]
                 out[pname] = _coerce(name, pname, p.type, _arithmetic(parse_expression(p.expr or ""), out))
             pending = [n for n in pending if n not in ready]
+        for pname in given:
+            p = spec.parameters[pname]
+            value = _arithmetic(parse_expression(p.expr or ""), out)
+            if value is not None and not _same(out[pname], value := _coerce(name, pname, p.type, value)):
+                raise QueryError(
+                    f"{name}: {pname}={out[pname]}, but {p.expr} is {value}",
+                    hint=f"give one or the other: {pname} is computed when left out",
+                )
         return out
 
     def require_objects(self, checked: list[tuple[str, dict[str, Any]]], principal: Principal) -> None:
@@ -220,6 +278,13 @@ def _coerce(action: str, name: str, kind: str, value: Any) -> Any:
 
 def _bad() -> Any:
     raise ValueError
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values; numbers up to the last bits of a float (a JSON round trip, a sum in another order)."""
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool | str):
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)), abs(float(b)))
+    return str(a) == str(b)
 
 
 def _unreadable(action: str, pname: str, path: str | None, why: str) -> PolicyDenied:

@@ -110,9 +110,9 @@ def scenario_fields(run: ScenarioRun, period: str) -> dict[str, Any]:
     """What a scenario run offers an action type's parameters: its name, period and each KPI readable."""
     fields: dict[str, Any] = {"scenario": run.name, "period": period, "description": run.description}
     for k in run.kpis:
-        if k["status"] == "ok" and k["diff"] is not None:
-            fields.update({f"{k['kpi']}_baseline": k["baseline"], f"{k['kpi']}_scenario": k["scenario"]})
-            fields[f"{k['kpi']}_diff"] = k["diff"]
+        readable = k["status"] == "ok" and k["diff"] is not None  # else None: not readable by this user
+        for part in ("baseline", "scenario", "diff"):
+            fields[f"{k['kpi']}_{part}"] = k[part] if readable else None
     return fields
 
 
@@ -137,9 +137,8 @@ def propose_scenario(
         desk.require_submit(type_name, principal)
     run = run_scenario(brain, name, principal)
     period = brain.project.scenarios[name].period
-    fields = scenario_fields(run, period)
-    items = [(t, {p: fields[p] for p in brain.project.actions[t].parameters if p in fields}) for t in types]
-    proposed = desk.propose(items, principal, source=f"scenario {name}")
+    # the desk fills the scenario's fields itself (its KPIs diffed as the proposer): one way for all callers
+    proposed = desk.propose([(t, {"scenario": name}) for t in types], principal, source=f"scenario {name}")
     readable = [k for k in run.kpis if k["status"] == "ok" and k["diff"] is not None]
     expected = {f"{k['kpi']}_diff": k["diff"] for k in readable}
     scope = [

@@ -220,7 +220,8 @@ class ActionType(Spec):
     from_scenario: bool = Field(
         False,
         description="Made from a scenario run (`brain scenario run NAME --propose`): parameters `scenario`, "
-        "`period` and, per KPI, `<kpi>_baseline`, `<kpi>_scenario`, `<kpi>_diff`, by name.",
+        "`period` and, per KPI, `<kpi>_baseline`, `<kpi>_scenario`, `<kpi>_diff`, by name: computed from "
+        "the scenario as the proposer (a value typed must be the same).",
     )
     parameters: dict[Annotated[str, Field(pattern=NAME)], Parameter] = Field(min_length=1)
     checks: list[Check] = Field(default_factory=list, description="Conditions a proposal must meet.")
@@ -319,6 +320,10 @@ def _check_type(project: Project, name: str, action: ActionType) -> list[tuple[L
     problems: list[tuple[Location, str]] = []
     params = set(action.parameters)
     known = params | BUILTINS
+    scenario = action.parameters.get("scenario")
+    if action.from_scenario and (scenario is None or scenario.type != "string"):
+        need = "a `scenario` parameter of type string (the scenario it adopts; its KPIs fill the others)"
+        problems.append((at("from_scenario"), f"from_scenario: true needs {need}"))
     for pname, p in action.parameters.items():
         if p.object and p.object not in project.objects:
             problems.append((at("parameters", pname, "object"), _unknown("object type", p.object, project.objects)))
@@ -364,10 +369,7 @@ def _check_type(project: Project, name: str, action: ActionType) -> list[tuple[L
     allow = set(project.spec.egress.allow)
     for i, effect in enumerate(action.effects):
         templates: list[Any] = []
-        if isinstance(effect, WriteEffect):
-            problems += [
-                (at("effects", i, "key"), _unknown("parameter", k, params)) for k in effect.key if k not in params
-            ]
+        if isinstance(effect, WriteEffect):  # its key was checked with its decision type (project_checks)
             templates = list(effect.columns.values())
         elif isinstance(effect, NotifyEffect):
             templates = [effect.title, effect.message]  # channel hosts are checked when delivered
