@@ -309,3 +309,27 @@ def test_decisions_written_before_they_were_objects_are_built_and_kept_current(
         promise = delay(brain, other, other_tier)
         shown = {o["action_id"]: o["action_type"] for o in brain.objects("OrderPromise", user="ceo")}
         assert shown == {9999: None, promise: "delay_order"}
+
+
+def test_a_rollback_after_the_decision_type_changed_and_was_rebuilt_removes_it(
+    small_demo: Callable[[str], Path],
+) -> None:
+    """The decision object follows its type as declared now: a delay approved, then the action type
+    given a new parameter (a new property of OrderPromise) and rebuilt, then the delay rolled back."""
+    root = small_demo("decision-redefined")
+    with Brain.open(root) as brain:
+        order, tier = open_mke_order(brain, "NA")
+        promise = delay(brain, order, tier)
+    path = root / "actions" / "orders.yaml"
+    text = path.read_text()
+    anchor = "      tier: {type: string, choices: [strategic, key, standard], of: order_id.customer.tier}"
+    assert anchor in text
+    path.write_text(text.replace(anchor, anchor + "\n      reason: {type: string, required: false}", 1))
+    with Brain.open(root) as brain:
+        brain.build()
+        shown = brain.object("OrderPromise", str(promise), "ceo")["properties"]
+        assert "reason" in shown and shown["reason"] is None  # rebuilt as declared now
+        brain.actions.rollback([promise], "ceo")
+        with pytest.raises(NotFound, match="no OrderPromise"):
+            brain.object("OrderPromise", str(promise), "ceo")
+        assert [o["action_id"] for o in brain.objects("OrderPromise", user="ceo")] == []

@@ -253,7 +253,7 @@ class ActionDesk:
             for row in rows:
                 for undo in reversed(row["undo"] or []):
                     if undo["type"] == "write":
-                        fx.undo_write(self.wh, undo, row["action_id"])
+                        fx.undo_write(self.wh, undo, row["action_id"], self.project.actions.get(row["action_type"]))
                     elif undo["type"] == "notify":
                         fx.cancel_notice(self.wh, undo)
                     elif undo.get("rollback"):

@@ -197,8 +197,9 @@ def cancel_notice(wh: Warehouse, undo: dict[str, Any]) -> None:
     wh.execute(exp.update(OUTBOX, {"status": literal("cancelled")}, where=where))
 
 
-def undo_write(wh: Warehouse, undo: dict[str, Any], action_id: int) -> None:
-    """Put back the row the action replaced (or remove its row), unless a later action owns the key now."""
+def undo_write(wh: Warehouse, undo: dict[str, Any], action_id: int, action: ActionType | None) -> None:
+    """Put back the row the action replaced (or remove its row), unless a later action owns the key now;
+    its decision objects follow, as the action type (`action`, as declared now) defines them."""
     target = table(WRITEBACK, undo["table"])
     where = exp.and_(*[col(k).eq(literal(v)) for k, v in undo["key"].items()])
     owner = wh.scalar(exp.select(col("action_id")).from_(target).where(where))
@@ -210,7 +211,12 @@ def undo_write(wh: Warehouse, undo: dict[str, Any], action_id: int) -> None:
     wh.execute(exp.delete(target, where=where))
     for row in undo["previous"]:
         wh.execute(insert_values(target, row))
-    if "object" in undo:  # (actions applied before decisions were objects have none)
+    # the definition now (a build since the approval made the decision type's table as declared now),
+    # else the one at the approval (the type no longer writes this table); none before decisions were objects
+    writes = [e for e in (action.effects if action else []) if isinstance(e, WriteEffect) and e.table == undo["table"]]
+    if action is not None and writes:
+        decisions.refresh(wh, *decisions.decision_type(action, writes[0]), undo["key"])
+    elif "object" in undo:
         definition = ObjectType.model_validate(undo["object"]["definition"])
         decisions.refresh(wh, undo["object"]["type"], definition, undo["key"])
 
