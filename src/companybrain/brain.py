@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
-from companybrain.errors import BrainError, NotFound, PolicyDenied
+from companybrain.errors import BrainError, Conflict, NotFound, PolicyDenied, WarehouseError
 from companybrain.governance.audit import AuditLog
 from companybrain.governance.policy import Policy
 from companybrain.governance.principal import Principal, principal_for
@@ -368,6 +368,15 @@ class Brain:
             self.audit.append(
                 principal, action, request, facts["sql"], None, self.data_version(), f"error: {type(exc).__name__}"
             )
+            changed = (
+                build_mod.changed_since_built(self.project, self.warehouse) if isinstance(exc, WarehouseError) else []
+            )
+            if changed:  # the files declare what the warehouse does not hold yet: say so, not the SQL error
+                raise Conflict(
+                    f"{', '.join(changed)} changed since the last build (ontology/ or actions/): the objects "
+                    "are not built as declared",
+                    hint="run `brain build`",
+                ) from exc
             raise
         build = facts["build"]
         self.audit.append(principal, action, request, facts["sql"], facts["rows"], f"build-{build['build_id']}")

@@ -255,11 +255,24 @@ def _versions(project: Project, wh: Warehouse) -> dict[str, dict[str, Any]]:
     last = {f"raw.{r['source']}__{r['table_name']}": int(r["load_id"]) for r in changed}
     return {
         name: {
-            "definition": hashlib.sha256(obj.model_dump_json().encode()).hexdigest(),
+            "definition": definition_digest(obj),
             "input_version": max((last.get(t, 0) for t in inputs_of(obj)), default=0),
         }
         for name, obj in project.objects.items()
     }
+
+
+def definition_digest(obj: ObjectType) -> str:
+    """What a built type is recorded with: a changed definition is rebuilt by the next build."""
+    return hashlib.sha256(obj.model_dump_json().encode()).hexdigest()
+
+
+def changed_since_built(project: Project, wh: Warehouse) -> list[str]:
+    """The built object types whose definition (ontology/, or actions/ for decisions) changed since."""
+    if "object_versions" not in wh.list_tables(VERSIONS.db):
+        return []
+    built = {r["object_type"]: r["definition"] for r in wh.query_arrow(exp.select("*").from_(VERSIONS)).to_pylist()}
+    return sorted(n for n, obj in project.objects.items() if n in built and built[n] != definition_digest(obj))
 
 
 _HINT = "check the object's source, sql and property expressions in ontology/, then `brain check`"
