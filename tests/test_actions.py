@@ -86,8 +86,13 @@ def on_mke_l3(demo: Brain) -> dict[int, float]:
 
 
 @pytest.fixture(scope="module")
-def orders(on_mke_l3: dict[int, float]) -> list[int]:
-    return sorted(o for o, v in on_mke_l3.items() if v < 100_000)[:20]
+def orders(demo: Brain, on_mke_l3: dict[int, float]) -> list[int]:
+    """Orders whose part on MKE-L3 a move of 5 units worth up to 2,000 USD fits in (no move takes more
+    than the order has on its line), under the 100,000 USD of the move rule's large moves."""
+    qty: dict[int, int] = {}
+    for r in demo.read("OrderLine", where="production_line_id = 'MKE-L3'", user="cfo").to_pylist():
+        qty[r["order_id"]] = qty.get(r["order_id"], 0) + r["qty"]
+    return sorted(o for o, v in on_mke_l3.items() if 2_000 <= v < 100_000 and qty[o] >= 5)[:20]
 
 
 @pytest.fixture(scope="module")
@@ -522,3 +527,14 @@ def test_an_action_adopting_scenarios_names_the_scenario(small_demo: Callable[[s
         r"from_scenario: true needs a `scenario` parameter of type string",
     ):
         Project.load(root)
+
+
+def test_a_move_takes_no_more_than_the_order_has_on_its_line(demo: Brain, orders: list[int]) -> None:
+    name, params = move(orders[0], 1.0)
+    [read] = demo.actions.propose([(name, {**params, "qty": None, "value": None})], "cfo", dry_run=True)
+    have = read["parameters"]
+    assert (have["qty"], have["value"]) == (have["line_qty"], have["line_value"])  # all of it, when left out
+    with pytest.raises(QueryError, match="a move takes no more than the order has on from_line"):
+        demo.actions.propose([(name, {**params, "qty": have["line_qty"] + 1})], "cfo", dry_run=True)
+    with pytest.raises(QueryError, match="a move takes no more than the order has on from_line"):
+        demo.actions.propose([(name, {**params, "value": have["line_value"] * 2})], "cfo", dry_run=True)
