@@ -8,7 +8,7 @@ import pytest
 from sqlglot import exp
 
 from companybrain import Brain
-from companybrain.errors import NotFound, PolicyDenied
+from companybrain.errors import NotFound, PolicyDenied, QueryError
 from companybrain.governance.audit import AUDIT
 from companybrain.semantic.query import MetricQuery
 from tests.semantic_shop import expected_by_region
@@ -90,6 +90,17 @@ def test_masking(brain: Brain) -> None:
         brain.query(MetricQuery(("orders",), by=("Customer.name",)), "emea_rep")
     [ada] = brain.objects("Employee", where="employee_id = 'E1'", user="hrbp")
     assert ada["full_name"] == "Ada Lovelace" and ada["salary"] == 91000
+
+
+def test_reading_some_columns_keeps_the_policies(brain: Brain) -> None:
+    table = brain.read("Customer", user="emea_rep", columns=["customer_id", "name"])
+    assert table.column_names == ["customer_id", "name"]  # only those, in that order
+    assert table.num_rows == 17 and set(table.column("name").to_pylist()) == {"***"}  # row filter and mask hold
+    assert brain.read("Customer", user="ceo", columns=["name"]).column("name")[0].as_py().startswith("Customer ")
+    with pytest.raises(QueryError, match="Customer has no property 'nmae'; did you mean 'name'"):
+        brain.read("Customer", user="ceo", columns=["nmae"])
+    [last] = [r for r in brain.audit.tail(2) if r["action"] == "objects"][-1:]
+    assert '"columns": ["nmae"]' in last["request"] and last["outcome"] == "error: QueryError"
 
 
 def test_linked_objects_respect_policies(brain: Brain) -> None:

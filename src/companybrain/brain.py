@@ -242,17 +242,22 @@ class Brain:
         return self.read(type_name, where, limit, user).to_pylist()
 
     def read(
-        self, type_name: str, where: str | None = None, limit: int | None = None, user: str | Principal | None = None
+        self,
+        type_name: str,
+        where: str | None = None,
+        limit: int | None = None,
+        user: str | Principal | None = None,
+        columns: list[str] | None = None,
     ) -> pa.Table:
-        """Objects of a type as Arrow, under the user's policies and audited: what models and
-        optimizers read (use `query` for aggregates)."""
+        """Objects of a type as Arrow (only `columns`, if given), under the user's policies and audited:
+        what models and optimizers read (use `query` for aggregates)."""
         name = self._type(type_name)
         principal = self.principal(user)
-        request = {"type": name, "where": where, "limit": limit}
+        request = {"type": name, "where": where, "limit": limit} | ({"columns": columns} if columns else {})
         with self._audited(principal, "objects", request) as audit:
             audit["build"] = self.require_built()
             table, query, _ = objects_mod.find_objects(
-                self.warehouse, self.semantic, Policy(self.project, principal), name, where, limit
+                self.warehouse, self.semantic, Policy(self.project, principal), name, where, limit, columns
             )
             audit.update(sql=self.warehouse.render(query), rows=table.num_rows)
         return table

@@ -20,10 +20,16 @@ from companybrain.warehouse.ddl import col, literal
 LINKED_SAMPLE = 10
 
 
-def _select(model: SemanticModel, policy: Policy, type_name: str, where: str | None) -> tuple[exp.Select, list[str]]:
-    """SELECT the readable properties of a type (masked ones as ***), row filters applied."""
+def _select(
+    model: SemanticModel, policy: Policy, type_name: str, where: str | None, columns: list[str] | None = None
+) -> tuple[exp.Select, list[str]]:
+    """SELECT the properties of a type (`columns`, default all; masked ones as ***), row filters applied."""
     policy.require_object(type_name)
     obj = model.objects[type_name]
+    unknown = [c for c in columns or [] if c not in obj.properties]
+    if unknown:
+        raise QueryError(f"{type_name} has no property {unknown[0]!r}; {did_you_mean(unknown[0], obj.properties)}")
+    shown = columns or list(obj.properties)
     plan = JoinPlan(model.objects, type_name)
     conditions: list[exp.Expr] = []
     if where:
@@ -40,10 +46,8 @@ def _select(model: SemanticModel, policy: Policy, type_name: str, where: str | N
                 )
         conditions.append(model.resolve(tree, plan, "filter"))
     conditions.extend(row_filter_conditions(model, policy, plan)[0])
-    masked = [p for p in obj.properties if policy.masked(type_name, p)]
-    projections = [
-        exp.alias_(literal(MASK) if p in masked else plan.column((), p), p, quoted=True) for p in obj.properties
-    ]
+    masked = [p for p in shown if policy.masked(type_name, p)]
+    projections = [exp.alias_(literal(MASK) if p in masked else plan.column((), p), p, quoted=True) for p in shown]
     select = plan.from_clause(exp.select(*projections))
     for used in plan.types_used():
         policy.require_object(used)
@@ -53,10 +57,16 @@ def _select(model: SemanticModel, policy: Policy, type_name: str, where: str | N
 
 
 def find_objects(
-    wh: Warehouse, model: SemanticModel, policy: Policy, type_name: str, where: str | None, limit: int | None
+    wh: Warehouse,
+    model: SemanticModel,
+    policy: Policy,
+    type_name: str,
+    where: str | None,
+    limit: int | None,
+    columns: list[str] | None = None,
 ) -> tuple[pa.Table, exp.Select, list[str]]:
     """The objects (ordered by key) as Arrow, the query that read them, and the masked properties."""
-    select, masked = _select(model, policy, type_name, where)
+    select, masked = _select(model, policy, type_name, where, columns)
     key = model.objects[type_name].key
     query = select.order_by(col(key, "t0"))
     if limit is not None:
