@@ -26,8 +26,9 @@ MIN_LINES = 200  # fewer order lines than this: no estimate (the scenario must g
 
 
 def order_history(brain: Brain, user: str | Principal | None) -> pa.Table:
-    """Order lines of orders not cancelled with their family, segment, units and net unit price (governed reads)."""
-    lines = brain.read("OrderLine", where="qty > 0", user=user).select(["order_id", "product_id", "qty", "net_amount"])
+    """Order lines of orders not cancelled with their family, segment, units and net unit price (governed reads
+    of the columns it needs; a line whose order, customer or product the user may not see is left out)."""
+    lines = brain.read("OrderLine", where="qty > 0", user=user, columns=["order_id", "product_id", "qty", "net_amount"])
     if (
         lines.schema.field("net_amount").type == pa.string()
         and lines.num_rows
@@ -37,11 +38,21 @@ def order_history(brain: Brain, user: str | Principal | None) -> pa.Table:
             "OrderLine.net_amount is masked for this user: the price elasticity cannot be estimated",
             policy="masking",
         )
-    orders = brain.read("Order", where="status <> 'cancelled'", user=user).select(["order_id", "customer_id"])
-    customers = brain.read("Customer", user=user).select(["customer_id", "segment"])
-    products = brain.read("Product", user=user).select(["product_id", "family_id"])
-    joined = lines.join(orders, "order_id", join_type="inner").join(customers, "customer_id", join_type="inner")
-    return joined.join(products, "product_id", join_type="inner")
+    orders = brain.read("Order", where="status <> 'cancelled'", user=user, columns=["order_id", "customer_id"])
+    customers = brain.read("Customer", user=user, columns=["customer_id", "segment"])
+    products = brain.read("Product", user=user, columns=["product_id", "family_id"])
+    customer = _lookup(lines["order_id"], orders, "order_id", "customer_id")
+    segment = _lookup(customer, customers, "customer_id", "segment")
+    family = _lookup(lines["product_id"], products, "product_id", "family_id")
+    joined = lines.append_column("segment", segment).append_column("family_id", family)
+    return joined.filter(pc.and_(pc.is_valid(segment), pc.is_valid(family)))
+
+
+def _lookup(keys: pa.ChunkedArray | pa.Array, table: pa.Table, key: str, value: str) -> pa.Array:
+    """`value` of the row of `table` whose `key` each of `keys` is (an inner join's lookup; null where none)."""
+    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    at = pc.index_in(keys, value_set=table[key].combine_chunks())
+    return pc.take(table[value].combine_chunks(), at)
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:

@@ -209,7 +209,10 @@ def load_network(
     """Read sites, lines and their families, open orders and their lines, products and customers, and
     (with `parts`) what the material check needs."""
     cost = cost or CostModel()
-    orders = brain.read("Order", where="status = 'open'", user=user)  # first: no access, no plan
+    # first: no access, no plan
+    orders = brain.read(
+        "Order", where="status = 'open'", user=user, columns=["order_id", "customer_id", "site_id", "due_date"]
+    )
     site_rows = brain.read("Site", user=user).to_pylist()
     hit_site = resolve_site(disruption.site, site_rows)
     line_rows = brain.read("Line", user=user).to_pylist()
@@ -288,7 +291,8 @@ def _open_items(
     if orders.num_rows == 0:
         raise NotFound("there are no open orders to replan", hint="check Order.status with `brain objects Order`")
     ids = orders.column("order_id")
-    order_lines = brain.read("OrderLine", where=f"order_id >= {pc.min(ids).as_py()}", user=user)
+    wanted = ["order_id", "product_id", "production_line_id", "qty", "net_amount"]
+    order_lines = brain.read("OrderLine", where=f"order_id >= {pc.min(ids).as_py()}", user=user, columns=wanted)
     order_lines = order_lines.filter(pc.is_in(order_lines.column("order_id"), value_set=ids))
     if str(order_lines.schema.field("net_amount").type) not in ("double", "float"):
         raise PolicyDenied(
@@ -297,11 +301,11 @@ def _open_items(
             hint="run as a user whose roles unmask financial data (e.g. --as cfo)",
         )
     products = {p["product_id"]: p for p in brain.read("Product", user=user).to_pylist()}
-    head = {o["order_id"]: o for o in orders.select(["order_id", "customer_id", "site_id", "due_date"]).to_pylist()}
+    head = {o["order_id"]: o for o in orders.to_pylist()}
     grouped: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     parts: dict[tuple[int, str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     bom = materials.bom if materials else {}
-    for r in order_lines.select(["order_id", "product_id", "production_line_id", "qty", "net_amount"]).to_pylist():
+    for r in order_lines.to_pylist():
         product = products.get(r["product_id"])
         if product is None or r["production_line_id"] not in lines:
             continue  # a line or product the user's row filters hide is not part of their network

@@ -192,10 +192,9 @@ def apply_change(ov: Overlays, index: int, change: Change, user: str | Principal
         p = change.change_pct / 100
         if change.elasticity == "estimated":
             families = _families(ov, index, as_list(change.family)) or None
-            # the estimate of every family from the baseline's history: one per build and reader, kept
-            history = lambda: estimate_elasticities(order_history(ov.brain, user))  # noqa: E731
-            every, _ = derived(ov.brain, user, "elasticity", history)
-            estimates = {f: v for f, v in every.items() if families is None or f in families}
+            # estimated from the baseline's history: one per build, reader and families, kept between runs
+            history = lambda: estimate_elasticities(order_history(ov.brain, user), families)  # noqa: E731
+            estimates, _ = derived(ov.brain, user, "elasticity", history, key=sorted(families or []))
             if families and (missing := [f for f in families if f not in estimates]):
                 raise ov.error(index, "elasticity", f"too few order lines to estimate {', '.join(missing)}")
             family = ov.brain.semantic.resolve(exp.column("family_id", "product"), plan, "elasticity")
