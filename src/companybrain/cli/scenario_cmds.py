@@ -83,6 +83,8 @@ def _print_plan(section: dict[str, Any]) -> None:
     )
     for line in section.get("changes", []):
         console.print(f"plan change: {line}", style="dim")
+    if section.get("baseline", {}).get("solved", "now") != "now":  # say why this run was quicker
+        console.print(f"baseline plan: {section['baseline']['solved']}", style="dim")
 
 
 def _plan_row(kpi: dict[str, Any]) -> dict[str, Any]:
