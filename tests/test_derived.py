@@ -59,18 +59,25 @@ def test_a_value_is_kept_per_build_reader_key_and_policies(root: Path) -> None:
         assert derived(brain, "emea_rep", "probe", make)[1] is False
         assert derived(brain, "cfo", "probe", make, key="2026-04-01")[1] is False
         assert len(calls) == 3
-    # a policy edited: what the reader may see may have changed, nothing kept is read
-    policies = root / "policies" / "acme.yaml"
-    policies.write_text(policies.read_text() + "\n# reviewed\n")
+    # a policy edited: what the reader may see may have changed, nothing kept is read; and a Brain
+    # loaded before the edit (a running service) keeps what it computes under the old policy's name
+    loaded_before = Brain.open(root)
+    write(root / "policies" / "more.yaml", "users:\n  auditor: {roles: [finance], attributes: {function: Finance}}\n")
     with Brain.open(root) as brain:
         assert derived(brain, "cfo", "probe", make) == ({"n": 4, "when": "2026-03-01"}, False)
+        assert derived(loaded_before, "cfo", "fresh", make)[1] is False  # computed with the old policies
+        assert derived(brain, "cfo", "fresh", make) == ({"n": 6, "when": "2026-03-01"}, False)  # not read
+    loaded_before.close()
+    (root / "policies" / "more.yaml").write_text("# no more users\n")  # a comment: the project is the same
+    with Brain.open(root) as brain:
+        assert derived(brain, "cfo", "probe", make) == ({"n": 1, "when": "2026-03-01"}, True)
     # a half-written or damaged file is not read: computed again and rewritten
     kept = sorted((root / FOLDER).glob("probe-*.json"))
     for path in kept:
         path.write_text('{"value": ')
     with Brain.open(root) as brain:
-        assert derived(brain, "cfo", "probe", make) == ({"n": 5, "when": "2026-03-01"}, False)
-        assert derived(brain, "cfo", "probe", make) == ({"n": 5, "when": "2026-03-01"}, True)
+        assert derived(brain, "cfo", "probe", make) == ({"n": 7, "when": "2026-03-01"}, False)
+        assert derived(brain, "cfo", "probe", make) == ({"n": 7, "when": "2026-03-01"}, True)
 
 
 def test_a_scenario_keeps_the_estimated_elasticity_and_the_baseline_plan_until_the_next_build(root: Path) -> None:
@@ -100,5 +107,5 @@ def test_a_scenario_keeps_the_estimated_elasticity_and_the_baseline_plan_until_t
         build = brain.require_built()["build_id"]
     third, kinds = run()
     assert kinds == [] and third.plan["baseline"]["solved"] == "now"
-    kept = sorted(p.name for p in (root / FOLDER).glob("*.json") if not p.name.startswith("probe-"))
+    kept = sorted(p.name for p in (root / FOLDER).iterdir())  # every kind's, the probes' of build 1 too
     assert kept and all(name.split("-")[1] == str(build) for name in kept), kept

@@ -3,11 +3,13 @@
 Some results depend only on the built objects and on who reads them, not on the question or the
 scenario at hand: the words the copilot knows, the price elasticity estimated from the whole order
 history, the baseline's network plan. Each is kept as JSON in `.brain/derived/`, under a name made
-of the build (its id and when it ran), the reader (user, roles, attributes, purpose), the files that
-shape what they read (brain.yaml, ontology, metrics, policies) and the package's code: a new build,
-another policy or a code change gives another name, so a stale value is never read. A value read
-back is audited like the reads it stands for (action `derived`, with its kind). A project folder
-that cannot be written still answers, only slower.
+of the build (its id and when it ran), the reader (user, roles, attributes, purpose), the project as
+the reading Brain loaded it (brain.yaml, object types with the decision types actions add, metrics,
+dimensions, roles, users) and the package's code: a new build, another policy or a code change gives
+another name, so a stale value is never read, and a Brain loaded before a policy changed never keeps
+a value under the new policy's name. A value read back is audited in place of the reads it stands
+for (action `derived`, with its kind and file). A project folder that cannot be written still
+answers, only slower.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -23,10 +27,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from companybrain.brain import Brain
     from companybrain.governance.principal import Principal
+    from companybrain.project import Project
 
 T = TypeVar("T")
 FOLDER = Path(".brain") / "derived"
-SHAPING = ("brain.yaml", "ontology", "metrics", "policies")  # what the reads of a derived value depend on
+NAME = re.compile(r"(?P<kind>[a-z_]+)-(?P<build>\d+)-")  # kind-build-digest.json (kinds have no dash)
 
 
 def derived(
@@ -34,14 +39,16 @@ def derived(
 ) -> tuple[T, bool]:
     """`make()` (JSON data) for this build, reader and `key` (anything else it depends on), and whether
     it was kept from an earlier run (read back) rather than computed now (and kept)."""
+    assert NAME.fullmatch(f"{kind}-1-"), f"a kind is lower-case words joined by _, not {kind!r}"
     build = brain.require_built()
     principal = brain.principal(user)
     identity = [kind, key, build, principal.as_dict(), principal.unrestricted]
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
-    digest.update(_project_digest(brain.project.root))
+    digest.update(_project_digest(brain.project))
     digest.update(_code_digest())
     folder = brain.project.root / FOLDER
-    path = folder / f"{kind}-{build['build_id']}-{digest.hexdigest()[:16]}.json"
+    prefix = f"{kind}-{build['build_id']}-"
+    path = folder / f"{prefix}{digest.hexdigest()[:16]}.json"
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -53,24 +60,25 @@ def derived(
     made = make()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob(f"{kind}-*.json"):  # another build's or policy's: never read again
-            if not old.name.startswith(f"{kind}-{build['build_id']}-"):
+        for old in folder.iterdir():  # an earlier build's, whatever its kind (or a crashed write's)
+            named = NAME.match(old.name)
+            if named and int(named["build"]) < int(build["build_id"]):
                 old.unlink(missing_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-        partial.write_text(json.dumps({"value": made}, default=str), encoding="utf-8")
-        partial.replace(path)  # whole or not at all: another process never reads half a file
+        handle, partial = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".part")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump({"value": made}, out, default=str)
+        os.replace(partial, path)  # whole or not at all: nobody reads half a file
     except OSError:
         pass
     return made, False
 
 
-def _project_digest(root: Path) -> bytes:
-    digest = hashlib.sha256()
-    for name in SHAPING:
-        target = root / name
-        for path in sorted(target.glob("*.y*ml")) if target.is_dir() else [target]:
-            if path.is_file():
-                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+def _project_digest(project: Project) -> bytes:
+    """The project as loaded: what the reads of a derived value depend on (not the files on disk now)."""
+    digest = hashlib.sha256(project.spec.model_dump_json().encode())
+    for section in (project.objects, project.metrics, project.dimensions, project.roles, project.users):
+        for name, spec in sorted(section.items()):
+            digest.update(name.encode() + b"\0" + spec.model_dump_json().encode())
     return digest.digest()
 
 
