@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from companybrain import Brain
-from companybrain.errors import Conflict, NotFound, PolicyDenied
+from companybrain.errors import Conflict, NotFound, PolicyDenied, WarehouseError
 from tests.conftest import write
 
 pytestmark = pytest.mark.slow
@@ -311,30 +311,45 @@ def test_decisions_written_before_they_were_objects_are_built_and_kept_current(
         assert shown == {9999: None, promise: "delay_order"}
 
 
-def test_a_rollback_after_the_decision_type_changed_and_was_rebuilt_removes_it(
+def test_a_rollback_after_the_decision_type_changed_removes_it_built_or_not(
     small_demo: Callable[[str], Path],
 ) -> None:
-    """The decision object follows its type as declared now: a delay approved, then the action type
-    given a new parameter (a new property of OrderPromise) and rebuilt, then the delay rolled back."""
+    """The decision object follows its type: two delays approved, then the action type given a new
+    parameter (a new property of OrderPromise); one delay rolled back before the build, the other after."""
     root = small_demo("decision-redefined")
     with Brain.open(root) as brain:
         order, tier = open_mke_order(brain, "NA")
-        promise = delay(brain, order, tier)
+        other, other_tier = open_mke_order(brain, "EMEA")
+        early, late = delay(brain, order, tier), delay(brain, other, other_tier)
     path = root / "actions" / "orders.yaml"
     text = path.read_text()
     anchor = "      tier: {type: string, choices: [strategic, key, standard], of: order_id.customer.tier}"
     assert anchor in text
     path.write_text(text.replace(anchor, anchor + "\n      reason: {type: string, required: false}", 1))
+
+    def built_promises(brain: Brain) -> list[int]:
+        return (
+            brain.warehouse.query_sql("SELECT action_id FROM ontology.order_promise ORDER BY 1").column(0).to_pylist()
+        )
+
     with Brain.open(root) as brain:
         # not built yet: the read says what to do, not the warehouse's missing column
         with pytest.raises(Conflict, match="OrderPromise changed since the last build") as err:
-            brain.object("OrderPromise", str(promise), "ceo")
+            brain.object("OrderPromise", str(early), "ceo")
         assert err.value.hint == "run `brain build`"
         assert brain.audit.tail(1)[0]["outcome"] == "error: WarehouseError"  # audited as it happened
+        # another error meanwhile is that error: a build would not fix it
+        with pytest.raises(WarehouseError) as failed:
+            brain.read("Order", where="order_id + 'x' > 3", user="ceo")
+        assert "changed since the last build" not in str(failed.value)
+        # rolled back before the build: out of the built objects at once, not left in force until a build
+        brain.actions.rollback([early], "ceo")
+        assert built_promises(brain) == [late]
         brain.build()
-        shown = brain.object("OrderPromise", str(promise), "ceo")["properties"]
+        shown = brain.object("OrderPromise", str(late), "ceo")["properties"]
         assert "reason" in shown and shown["reason"] is None  # rebuilt as declared now
-        brain.actions.rollback([promise], "ceo")
+        # rolled back after the build: removed as the type is declared now
+        brain.actions.rollback([late], "ceo")
         with pytest.raises(NotFound, match="no OrderPromise"):
-            brain.object("OrderPromise", str(promise), "ceo")
-        assert [o["action_id"] for o in brain.objects("OrderPromise", user="ceo")] == []
+            brain.object("OrderPromise", str(late), "ceo")
+        assert [o["action_id"] for o in brain.objects("OrderPromise", user="ceo")] == [] == built_promises(brain)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from companybrain.decisions.network import Disruption
     from companybrain.decisions.replan import Plan
     from companybrain.decisions.scenarios import ScenarioRun
+
+# a warehouse error that a table or column the query names is not there (DuckDB's and PostgreSQL's words)
+_MISSING = re.compile(r"does not exist|does not have a column|[Rr]eferenced column|not found in FROM")
 
 
 class Brain:
@@ -373,10 +377,8 @@ class Brain:
             self.audit.append(
                 principal, action, request, facts["sql"], None, self.data_version(), f"error: {type(exc).__name__}"
             )
-            changed = (
-                build_mod.changed_since_built(self.project, self.warehouse) if isinstance(exc, WarehouseError) else []
-            )
-            if changed:  # the files declare what the warehouse does not hold yet: say so, not the SQL error
+            changed = self._changed_since_built() if isinstance(exc, WarehouseError) else []
+            if changed and _MISSING.search(exc.message):  # declared, not built yet: say so, not the SQL error
                 raise Conflict(
                     f"{', '.join(changed)} changed since the last build (ontology/ or actions/): the objects "
                     "are not built as declared",
@@ -385,6 +387,12 @@ class Brain:
             raise
         build = facts["build"]
         self.audit.append(principal, action, request, facts["sql"], facts["rows"], f"build-{build['build_id']}")
+
+    def _changed_since_built(self) -> list[str]:
+        try:
+            return build_mod.changed_since_built(self.project, self.warehouse)
+        except BrainError:  # the warehouse failing: its own error says more
+            return []
 
     def data_version(self) -> str | None:
         """`build-N` of the objects being read (the last successful build), for the audit log."""

@@ -211,12 +211,17 @@ def undo_write(wh: Warehouse, undo: dict[str, Any], action_id: int, action: Acti
     wh.execute(exp.delete(target, where=where))
     for row in undo["previous"]:
         wh.execute(insert_values(target, row))
-    # the definition now (a build since the approval made the decision type's table as declared now),
-    # else the one at the approval (the type no longer writes this table); none before decisions were objects
+    # the definition now if the decision type's table was built as declared now (a build since the type
+    # changed), else the one at the approval (no build since, or the type no longer writes this table);
+    # none before decisions were objects
     writes = [e for e in (action.effects if action else []) if isinstance(e, WriteEffect) and e.table == undo["table"]]
-    if action is not None and writes:
-        decisions.refresh(wh, *decisions.decision_type(action, writes[0]), undo["key"])
-    elif "object" in undo:
+    if (
+        action is not None
+        and writes
+        and decisions.refresh(wh, *decisions.decision_type(action, writes[0]), undo["key"])
+    ):
+        return
+    if "object" in undo:
         definition = ObjectType.model_validate(undo["object"]["definition"])
         decisions.refresh(wh, undo["object"]["type"], definition, undo["key"])
 

@@ -268,11 +268,12 @@ def definition_digest(obj: ObjectType) -> str:
 
 
 def changed_since_built(project: Project, wh: Warehouse) -> list[str]:
-    """The built object types whose definition (ontology/, or actions/ for decisions) changed since."""
+    """The object types declared otherwise (ontology/, or actions/ for decisions) than last built, or not
+    built yet, once something was built."""
     if "object_versions" not in wh.list_tables(VERSIONS.db):
         return []
     built = {r["object_type"]: r["definition"] for r in wh.query_arrow(exp.select("*").from_(VERSIONS)).to_pylist()}
-    return sorted(n for n, obj in project.objects.items() if n in built and built[n] != definition_digest(obj))
+    return sorted(n for n, obj in project.objects.items() if built.get(n) != definition_digest(obj))
 
 
 _HINT = "check the object's source, sql and property expressions in ontology/, then `brain check`"

@@ -131,24 +131,29 @@ def ensure_tables(wh: Warehouse, action: ActionType, effect: WriteEffect) -> Non
     wh.execute(create_table(VERSIONS, VERSION_COLUMNS))
 
 
-def refresh(wh: Warehouse, name: str, obj: ObjectType, key: dict[str, Any]) -> None:
-    """Make the decision objects of one write-back key match its row (call inside the write's transaction).
+def refresh(wh: Warehouse, name: str, obj: ObjectType, key: dict[str, Any]) -> bool:
+    """Make the decision objects of one write-back key match its row (call inside the write's transaction);
+    whether they do.
 
-    A type that was never built, or was built with other properties, is left to `brain build`, which
-    (re)builds it from the write-back table. Four small statements: an approval stays fast."""
+    A type that was never built is left to `brain build`. One built with other properties (its action type
+    changed since) loses the objects of this key, which are no longer in force as they were built, and
+    gets the key's row back from `brain build`, which rebuilds it from the write-back table. Four small
+    statements: an approval stays fast."""
     from companybrain.ontology.build import VERSIONS
 
     built = exp.select(exp.func("count", exp.Star())).from_(VERSIONS).where(col("object_type").eq(literal(name)))
     if not wh.scalar(built):
-        return
+        return False
     live = object_table(name)
     columns = wh.query_arrow(exp.select("*").from_(live).limit(0)).schema
+    keys = {k: _property_of(obj, k) for k in key}
+    if all(p in columns.names for p in keys.values()):
+        wh.execute(exp.delete(live, where=exp.and_(*[col(keys[k]).eq(literal(v)) for k, v in key.items()])))
     if [(f.name, logical_type(f.type)) for f in columns] != [(n, p.type) for n, p in obj.properties.items()]:
-        return
+        return False
     source_key = exp.and_(*[col(k).eq(literal(v)) for k, v in key.items()])
-    live_key = exp.and_(*[col(_property_of(obj, k)).eq(literal(v)) for k, v in key.items()])
-    wh.execute(exp.delete(live, where=live_key))
     wh.execute(insert_select(live, list(obj.properties), materialize_query(obj).where(source_key)))
+    return True
 
 
 def _property_of(obj: ObjectType, column: str) -> str:
