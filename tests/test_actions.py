@@ -521,11 +521,13 @@ def test_an_action_adopting_scenarios_names_the_scenario(small_demo: Callable[[s
     ):
         Project.load(root)
     path.write_text(path.read_text().replace("key: [scenario]", "key: [name]"))
-    with pytest.raises(
-        ConfigError,
-        match=r"actions/scenarios.yaml:\d+ \(adopt_scenario.from_scenario\): "
-        r"from_scenario: true needs a `scenario` parameter of type string",
-    ):
+    need = r"actions/scenarios.yaml:\d+ \(adopt_scenario.from_scenario\): from_scenario: true needs a required "
+    with pytest.raises(ConfigError, match=need + r"`scenario` parameter of type string"):
+        Project.load(root)
+    # an optional scenario would let a proposer leave it out and type the figures the rule rests on
+    text = path.read_text().replace("key: [name]", "key: [scenario]")
+    path.write_text(text.replace("name: {type: string}", "scenario: {type: string, required: false}"))
+    with pytest.raises(ConfigError, match=need):
         Project.load(root)
 
 
@@ -538,3 +540,38 @@ def test_a_move_takes_no_more_than_the_order_has_on_its_line(demo: Brain, orders
         demo.actions.propose([(name, {**params, "qty": have["line_qty"] + 1})], "cfo", dry_run=True)
     with pytest.raises(QueryError, match="a move takes no more than the order has on from_line"):
         demo.actions.propose([(name, {**params, "value": have["line_value"] * 2})], "cfo", dry_run=True)
+
+
+EXTEND = """
+actions:
+  extend_order:
+    parameters:
+      order_id: {type: integer, object: Order}
+      start: {type: date, required: false}
+      days: {type: number, required: false}
+      until: {type: date, required: false, expr: start + days}
+    submit: {roles: [finance]}
+    approval:
+      rules:
+        - {when: "days > 10", any_of: [{role: executive}]}
+        - any_of: [{role: finance}]
+    effects:
+      - {type: write, table: order_extensions, key: [order_id]}
+"""
+
+
+def test_what_a_rule_or_a_computed_value_needs_must_be_there(small_demo: Callable[[str], Path]) -> None:
+    """End to end on a declared type: a typed `until` that nothing can check, and a rule on `days` that
+    cannot be decided, are refused; given what they need, they hold."""
+    root = small_demo("actions-extend")
+    write(root / "actions" / "extend.yaml", EXTEND)
+    with Brain.open(root) as brain:
+        order = brain.read("Order", user="cfo", limit=1, columns=["order_id"]).column(0)[0].as_py()
+        propose = brain.actions.propose
+        with pytest.raises(QueryError, match=r"until=2026-05-01 cannot be checked: start \+ days needs days, start"):
+            propose([("extend_order", {"order_id": order, "until": "2026-05-01"})], "cfo", dry_run=True)
+        with pytest.raises(QueryError, match=r"`when: days > 10` cannot be decided: days has no value"):
+            propose([("extend_order", {"order_id": order, "start": "2026-04-01"})], "cfo", dry_run=True)
+        [long] = propose([("extend_order", {"order_id": order, "start": "2026-04-01", "days": 12})], "cfo")
+        assert long["parameters"]["until"] == "2026-04-13"
+        assert "role executive" in brain.actions.approval_needed("extend_order", long["parameters"])

@@ -157,7 +157,8 @@ def test_a_scenario_adopted_expects_its_kpi_diffs_and_is_measured_after_its_peri
 
 def test_a_scenarios_figures_are_computed_for_the_proposal_not_typed(root: Path) -> None:
     from companybrain.decisions.approvals import rule_for
-    from companybrain.errors import QueryError
+    from companybrain.decisions.scenarios import overlay_status
+    from companybrain.errors import Conflict, QueryError
     from tests.conftest import write
 
     write(
@@ -172,6 +173,10 @@ def test_a_scenarios_figures_are_computed_for_the_proposal_not_typed(root: Path)
     )
     with Brain.open(root) as brain:
         desk = brain.actions
+        # a dry run builds nothing, the scenario's shared overlays included
+        with pytest.raises(Conflict, match="scenario 'blq_new_line': its overlays are not built, and a dry run"):
+            desk.propose([("adopt_scenario", {"scenario": "blq_new_line"})], "cfo", dry_run=True)
+        assert overlay_status(brain, "blq_new_line") is None
         # typing a small capex to have finance approve alone what is the executive's call
         with pytest.raises(QueryError, match=r"capex_diff=0.0, but scenario 'blq_new_line' gives 9000000.0"):
             desk.propose([("adopt_scenario", {"scenario": "blq_new_line", "capex_diff": 0})], "cfo")

@@ -95,7 +95,7 @@ class ActionDesk:
         principal = self.brain.principal(user)
         if not items:
             raise QueryError("nothing to propose", hint="brain actions propose TYPE --param name=value ...")
-        self.parameters.new_batch()
+        self.parameters.new_batch(dry_run)
         checked = []
         for name, params in items:
             self.require_submit(name, principal, params)

@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from companybrain.decisions import approvals as ap
 from companybrain.decisions import effects as fx
-from companybrain.errors import NotFound, PolicyDenied, QueryError, did_you_mean
+from companybrain.errors import Conflict, NotFound, PolicyDenied, QueryError, did_you_mean
 from companybrain.specs.actions import SUM, ActionType
 from companybrain.specs.ontology import parse_expression
 from companybrain.warehouse.ddl import literal
@@ -36,10 +36,12 @@ class Parameters:
         self.project = brain.project
         self._read: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._scenarios: dict[tuple[str, str], dict[str, Any]] = {}
+        self._dry_run = False
 
-    def new_batch(self) -> None:
+    def new_batch(self, dry_run: bool = False) -> None:
         self._read = {}  # a replan's moves share their lines: each is read once per batch
         self._scenarios = {}
+        self._dry_run = dry_run  # a dry run writes nothing, a scenario's overlays included
 
     def unfilled(self, spec: ActionType, given: dict[str, Any]) -> list[str]:
         """The required parameters that neither `given`, a default, the data (`of:`) nor a computation
@@ -188,6 +190,12 @@ class Parameters:
         if key not in self._scenarios:
             status = overlay_status(self.brain, str(scenario))
             fresh = status is not None and not status["stale"]
+            if not fresh and self._dry_run:
+                state = "not built" if status is None else f"stale ({status['stale']})"
+                raise Conflict(
+                    f"scenario {scenario!r}: its overlays are {state}, and a dry run builds nothing",
+                    hint=f"brain scenario run {scenario}",
+                )
             run = run_scenario(self.brain, str(scenario), principal, rebuild=not fresh, ahead=False)
             self._scenarios[key] = scenario_fields(run, self.project.scenarios[str(scenario)].period)
         fields = self._scenarios[key]
@@ -233,7 +241,14 @@ class Parameters:
         for pname in given:
             p = spec.parameters[pname]
             value = _arithmetic(parse_expression(p.expr or ""), out)
-            if value is not None and not _same(out[pname], value := _coerce(name, pname, p.type, value)):
+            if value is None:  # a value typed that nothing can check is not taken
+                inputs = sorted({c.name for c in parse_expression(p.expr or "").find_all(exp.Column)})
+                missing = [i for i in inputs if out.get(i) is None]
+                raise QueryError(
+                    f"{name}: {pname}={out[pname]} cannot be checked: {p.expr} needs {', '.join(missing)}",
+                    hint=f"give {', '.join(missing)}, or leave {pname} out",
+                )
+            if not _same(out[pname], value := _coerce(name, pname, p.type, value)):
                 raise QueryError(
                     f"{name}: {pname}={out[pname]}, but {p.expr} is {value}",
                     hint=f"give one or the other: {pname} is computed when left out",

@@ -321,9 +321,11 @@ def _check_type(project: Project, name: str, action: ActionType) -> list[tuple[L
     params = set(action.parameters)
     known = params | BUILTINS
     scenario = action.parameters.get("scenario")
-    if action.from_scenario and (scenario is None or scenario.type != "string"):
-        need = "a `scenario` parameter of type string (the scenario it adopts; its KPIs fill the others)"
-        problems.append((at("from_scenario"), f"from_scenario: true needs {need}"))
+    if action.from_scenario and (
+        scenario is None or scenario.type != "string" or not scenario.required or scenario.default is not None
+    ):
+        need = "a required `scenario` parameter of type string, no default (the scenario it adopts; its KPIs fill"
+        problems.append((at("from_scenario"), f"from_scenario: true needs {need} the others, never typed)"))
     for pname, p in action.parameters.items():
         if p.object and p.object not in project.objects:
             problems.append((at("parameters", pname, "object"), _unknown("object type", p.object, project.objects)))
