@@ -112,6 +112,24 @@ def test_estimated_elasticity_is_close_to_the_ground_truth(demo: Brain) -> None:
         assert estimates[family] == pytest.approx(truth[family], abs=0.15), family
 
 
+def test_the_order_history_is_the_inner_join_of_what_the_user_may_read(demo: Brain) -> None:
+    history = order_history(demo, "emea_rep")  # a row filter: EMEA's customers, so their orders and lines
+    lines = demo.read("OrderLine", where="qty > 0", user="emea_rep")
+    orders = demo.read("Order", where="status <> 'cancelled'", user="emea_rep")
+    joined = (
+        lines.select(["order_id", "product_id", "qty", "net_amount"])
+        .join(orders.select(["order_id", "customer_id"]), "order_id", join_type="inner")
+        .join(demo.read("Customer", user="emea_rep").select(["customer_id", "segment"]), "customer_id")
+        .join(demo.read("Product", user="emea_rep").select(["product_id", "family_id"]), "product_id")
+    )
+    columns = ["order_id", "product_id", "qty", "net_amount", "segment", "family_id"]
+    order = [(c, "ascending") for c in columns]
+    assert 0 < history.num_rows == joined.num_rows < lines.num_rows + 1
+    assert history.select(columns).sort_by(order).to_pylist() == joined.select(columns).sort_by(order).to_pylist()
+    with pytest.raises(PolicyDenied, match=r"OrderLine\.net_amount is masked for this user"):
+        order_history(demo, "data_steward")  # order values masked: no estimate from placeholders
+
+
 def test_estimated_elasticity_drives_the_price_scenario(demo: Brain) -> None:
     run = run_scenario(demo, "pumps_price_up")
     assert any("PUMP -1." in a for a in run.assumptions)

@@ -29,30 +29,34 @@ def order_history(brain: Brain, user: str | Principal | None) -> pa.Table:
     """Order lines of orders not cancelled with their family, segment, units and net unit price (governed reads
     of the columns it needs; a line whose order, customer or product the user may not see is left out)."""
     lines = brain.read("OrderLine", where="qty > 0", user=user, columns=["order_id", "product_id", "qty", "net_amount"])
-    if (
-        lines.schema.field("net_amount").type == pa.string()
-        and lines.num_rows
-        and lines["net_amount"][0].as_py() == MASK
-    ):
-        raise PolicyDenied(
-            "OrderLine.net_amount is masked for this user: the price elasticity cannot be estimated",
-            policy="masking",
-        )
     orders = brain.read("Order", where="status <> 'cancelled'", user=user, columns=["order_id", "customer_id"])
     customers = brain.read("Customer", user=user, columns=["customer_id", "segment"])
     products = brain.read("Product", user=user, columns=["product_id", "family_id"])
-    customer = _lookup(lines["order_id"], orders, "order_id", "customer_id")
-    segment = _lookup(customer, customers, "customer_id", "segment")
-    family = _lookup(lines["product_id"], products, "product_id", "family_id")
+    for name, table in (("OrderLine", lines), ("Order", orders), ("Customer", customers), ("Product", products)):
+        _unmasked(name, table)
+    customer, found_order = _lookup(lines["order_id"], orders, "order_id", "customer_id")
+    segment, found_customer = _lookup(customer, customers, "customer_id", "segment")
+    family, found_product = _lookup(lines["product_id"], products, "product_id", "family_id")
     joined = lines.append_column("segment", segment).append_column("family_id", family)
-    return joined.filter(pc.and_(pc.is_valid(segment), pc.is_valid(family)))
+    return joined.filter(pc.and_(pc.and_(found_order, found_customer), found_product))  # an inner join
 
 
-def _lookup(keys: pa.ChunkedArray | pa.Array, table: pa.Table, key: str, value: str) -> pa.Array:
-    """`value` of the row of `table` whose `key` each of `keys` is (an inner join's lookup; null where none)."""
+def _unmasked(type_name: str, table: pa.Table) -> None:
+    """The estimate needs every column it reads: a masked one (amounts, or a key) denies it."""
+    for name in table.column_names:
+        column = table[name]
+        if column.type == pa.string() and len(column) and column[0].as_py() == MASK:
+            raise PolicyDenied(
+                f"{type_name}.{name} is masked for this user: the price elasticity cannot be estimated",
+                policy="masking",
+            )
+
+
+def _lookup(keys: pa.ChunkedArray | pa.Array, table: pa.Table, key: str, value: str) -> tuple[pa.Array, pa.Array]:
+    """`value` of the row of `table` whose `key` each of `keys` is, and whether there is one (a join's lookup)."""
     keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
     at = pc.index_in(keys, value_set=table[key].combine_chunks())
-    return pc.take(table[value].combine_chunks(), at)
+    return pc.take(table[value].combine_chunks(), at), pc.is_valid(at)
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
