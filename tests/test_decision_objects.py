@@ -321,6 +321,11 @@ def test_a_rollback_after_the_decision_type_changed_removes_it_built_or_not(
         order, tier = open_mke_order(brain, "NA")
         other, other_tier = open_mke_order(brain, "EMEA")
         early, late = delay(brain, order, tier), delay(brain, other, other_tier)
+        due = brain.object("Order", str(order), "cfo")["properties"]["due_date"]
+        # proposed now, approved once the type has changed (a proposal reads the order, an approval does not)
+        [again] = brain.actions.propose(
+            [("delay_order", {"order_id": order, "new_date": due + timedelta(days=3)})], "cfo"
+        )
     path = root / "actions" / "orders.yaml"
     text = path.read_text()
     anchor = "      tier: {type: string, choices: [strategic, key, standard], of: order_id.customer.tier}"
@@ -345,11 +350,19 @@ def test_a_rollback_after_the_decision_type_changed_removes_it_built_or_not(
         # rolled back before the build: out of the built objects at once, not left in force until a build
         brain.actions.rollback([early], "ceo")
         assert built_promises(brain) == [late]
+        # approved before the build: recorded, and the approver is told it is on the objects after the build
+        [outcome] = brain.actions.approve([again["action_id"]], "ceo")
+        assert outcome.status == "applied"
+        assert "OrderPromise is not built as declared now: the decision is on the company model after the next" in (
+            outcome.message
+        )
+        assert built_promises(brain) == [late]
         brain.build()
         shown = brain.object("OrderPromise", str(late), "ceo")["properties"]
         assert "reason" in shown and shown["reason"] is None  # rebuilt as declared now
+        assert built_promises(brain) == [late, again["action_id"]]
         # rolled back after the build: removed as the type is declared now
-        brain.actions.rollback([late], "ceo")
+        brain.actions.rollback([late, again["action_id"]], "ceo")
         with pytest.raises(NotFound, match="no OrderPromise"):
             brain.object("OrderPromise", str(late), "ceo")
         assert [o["action_id"] for o in brain.objects("OrderPromise", user="ceo")] == [] == built_promises(brain)

@@ -277,6 +277,7 @@ class ActionDesk:
                 elif isinstance(effect, NotifyEffect):
                     fx.ensure_outbox(self.wh)
         made: list[dict[str, Any]] = []  # rollback calls of the webhooks already made
+        waiting: dict[int, str] = {}
         try:
             with self.wh.transaction():
                 for row in rows:
@@ -304,6 +305,12 @@ class ActionDesk:
                             made.append({**back, "timeout": effect.timeout_seconds})
                         undo.append(
                             {"type": "webhook", "call": call, "rollback": back, "timeout": effect.timeout_seconds}
+                        )
+                    later = sorted({u["object"]["type"] for u in undo if not u.get("object", {}).get("shown", True)})
+                    if later:  # recorded in the write-back table; not yet on objects built otherwise
+                        waiting[row["action_id"]] = (
+                            f"; {', '.join(later)} is not built as declared now: the decision is on the "
+                            "company model after the next `brain build`"
                         )
                     store.update(
                         self.wh,
@@ -336,7 +343,7 @@ class ActionDesk:
         for row in rows:
             self._audit(principal, "action.apply", row, "ok")
         self._ledger(rows, approved_by=principal.user)
-        return [Outcome(r["action_id"], "applied", "effects applied") for r in rows]
+        return [Outcome(r["action_id"], "applied", "effects applied" + waiting.get(r["action_id"], "")) for r in rows]
 
     def _ledger(self, rows: list[dict[str, Any]], approved_by: str | None = None) -> None:
         """Bring the value ledger entries of these actions' batches up to date."""

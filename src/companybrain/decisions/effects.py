@@ -158,13 +158,13 @@ def apply_write(
     wh.execute(exp.delete(target, where=where))
     wh.execute(insert_values(target, row))
     name, obj = decisions.decision_type(action, effect)
-    decisions.refresh(wh, name, obj, key)
+    shown = decisions.refresh(wh, name, obj, key)  # False: on the objects from the next build
     return {
         "type": "write",
         "table": effect.table,
         "key": key,
         "previous": [_stored_row(r) for r in previous],
-        "object": {"type": name, "definition": obj.model_dump(mode="json", exclude_defaults=True)},
+        "object": {"type": name, "definition": obj.model_dump(mode="json", exclude_defaults=True), "shown": shown},
     }
 
 

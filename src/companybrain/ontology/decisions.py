@@ -149,7 +149,7 @@ def refresh(wh: Warehouse, name: str, obj: ObjectType, key: dict[str, Any]) -> b
     keys = {k: _property_of(obj, k) for k in key}
     if all(p in columns.names for p in keys.values()):
         wh.execute(exp.delete(live, where=exp.and_(*[col(keys[k]).eq(literal(v)) for k, v in key.items()])))
-    if [(f.name, logical_type(f.type)) for f in columns] != [(n, p.type) for n, p in obj.properties.items()]:
+    if {f.name: logical_type(f.type) for f in columns} != {n: p.type for n, p in obj.properties.items()}:
         return False
     source_key = exp.and_(*[col(k).eq(literal(v)) for k, v in key.items()])
     wh.execute(insert_select(live, list(obj.properties), materialize_query(obj).where(source_key)))
