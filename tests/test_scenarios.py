@@ -119,8 +119,12 @@ def test_the_order_history_is_the_inner_join_of_what_the_user_may_read(demo: Bra
     joined = (
         lines.select(["order_id", "product_id", "qty", "net_amount"])
         .join(orders.select(["order_id", "customer_id"]), "order_id", join_type="inner")
-        .join(demo.read("Customer", user="emea_rep").select(["customer_id", "segment"]), "customer_id")
-        .join(demo.read("Product", user="emea_rep").select(["product_id", "family_id"]), "product_id")
+        .join(
+            demo.read("Customer", user="emea_rep").select(["customer_id", "segment"]), "customer_id", join_type="inner"
+        )
+        .join(
+            demo.read("Product", user="emea_rep").select(["product_id", "family_id"]), "product_id", join_type="inner"
+        )
     )
     columns = ["order_id", "product_id", "qty", "net_amount", "segment", "family_id"]
     order = [(c, "ascending") for c in columns]
@@ -128,6 +132,31 @@ def test_the_order_history_is_the_inner_join_of_what_the_user_may_read(demo: Bra
     assert history.select(columns).sort_by(order).to_pylist() == joined.select(columns).sort_by(order).to_pylist()
     with pytest.raises(PolicyDenied, match=r"OrderLine\.net_amount is masked for this user"):
         order_history(demo, "data_steward")  # order values masked: no estimate from placeholders
+
+
+def test_customers_of_no_segment_are_a_segment_of_their_own() -> None:
+    """Order lines whose customer has no segment are compared within their product, like any segment's
+    (not pooled across products, where the products' price levels would pass for a price response)."""
+    import numpy as np
+    import pyarrow as pa
+
+    rng = np.random.default_rng(1)
+    n = 20_000
+    product = rng.integers(0, 50, n)
+    list_price = np.exp(rng.normal(3, 1, 50))[product]
+    price = list_price * np.exp(rng.normal(0, 0.1, n))
+    qty = np.maximum(1, np.round(np.exp(2 - 1.5 * np.log(price / list_price) + rng.normal(0, 0.2, n))))
+    for segment in (pa.array(["Industrial"] * n), pa.nulls(n, pa.string())):
+        history = pa.table(
+            {
+                "product_id": pa.array(product.astype(str)),
+                "segment": segment,
+                "family_id": pa.array(["F"] * n),
+                "qty": qty,
+                "net_amount": qty * price,
+            }
+        )
+        assert estimate_elasticities(history)["F"] == pytest.approx(-1.5, abs=0.05)
 
 
 def test_estimated_elasticity_drives_the_price_scenario(demo: Brain) -> None:

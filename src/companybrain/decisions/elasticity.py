@@ -38,7 +38,8 @@ def order_history(brain: Brain, user: str | Principal | None) -> pa.Table:
     segment, found_customer = _lookup(customer, customers, "customer_id", "segment")
     family, found_product = _lookup(lines["product_id"], products, "product_id", "family_id")
     joined = lines.append_column("segment", segment).append_column("family_id", family)
-    return joined.filter(pc.and_(pc.and_(found_order, found_customer), found_product))  # an inner join
+    found = pc.and_(pc.and_(found_order, found_customer), found_product)  # an inner join
+    return joined.filter(pc.and_(found, pc.is_valid(family)))  # a product of no family has no elasticity
 
 
 def _unmasked(type_name: str, table: pa.Table) -> None:
@@ -60,7 +61,7 @@ def _lookup(keys: pa.ChunkedArray | pa.Array, table: pa.Table, key: str, value: 
 
 
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
-    encoded = pc.dictionary_encode(column).combine_chunks()
+    encoded = pc.dictionary_encode(column, null_encoding="encode").combine_chunks()  # no segment: one of its own
     return encoded.indices.to_numpy(zero_copy_only=False), [str(v) for v in encoded.dictionary.to_pylist()]
 
 
