@@ -37,7 +37,10 @@ if TYPE_CHECKING:
     from companybrain.decisions.scenarios import ScenarioRun
 
 # a warehouse error that a table or column the query names is not there (DuckDB's and PostgreSQL's words)
-_MISSING = re.compile(r"does not exist|does not have a column|[Rr]eferenced column|not found in FROM")
+_MISSING = re.compile(
+    r'relation "[^"]+" does not exist|column \S+ does not exist|Table with name \S+ does not exist'
+    r"|does not have a column named|Referenced column \S+ not found"
+)
 
 
 class Brain:
