@@ -44,7 +44,7 @@ def derived(
     principal = brain.principal(user)
     identity = [kind, key, build, principal.as_dict(), principal.unrestricted]
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
-    digest.update(_project_digest(brain.project))
+    digest.update(project_digest(brain.project))
     digest.update(_code_digest())
     folder = brain.project.root / FOLDER
     prefix = f"{kind}-{build['build_id']}-"
@@ -65,6 +65,7 @@ def derived(
             if named and int(named["build"]) < int(build["build_id"]):
                 old.unlink(missing_ok=True)
         handle, partial = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".part")
+        os.fchmod(handle, 0o666 & ~_umask())  # as any file the user writes (mkstemp's is theirs alone)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump({"value": made}, out, default=str)
         os.replace(partial, path)  # whole or not at all: nobody reads half a file
@@ -73,13 +74,20 @@ def derived(
     return made, False
 
 
-def _project_digest(project: Project) -> bytes:
+def project_digest(project: Project) -> bytes:
     """The project as loaded: what the reads of a derived value depend on (not the files on disk now)."""
     digest = hashlib.sha256(project.spec.model_dump_json().encode())
     for section in (project.objects, project.metrics, project.dimensions, project.roles, project.users):
         for name, spec in sorted(section.items()):
             digest.update(name.encode() + b"\0" + spec.model_dump_json().encode())
     return digest.digest()
+
+
+@cache
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @cache

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from companybrain.copilot.countries import COUNTRY_NAMES, holds_countries
-from companybrain.derived import derived
+from companybrain.derived import derived, project_digest
 from companybrain.errors import PolicyDenied
 
 if TYPE_CHECKING:
@@ -95,14 +95,14 @@ class Vocabulary:
         return {w for key in self.phrases for w in key}
 
 
-_CACHE: dict[tuple[str, str, str | None], Vocabulary] = {}
+_CACHE: dict[tuple[str, str, str | None, bytes], Vocabulary] = {}
 
 
 def vocabulary(brain: Brain, user: str | Principal | None) -> Vocabulary:
-    """The vocabulary for `user`, cached per project, user and build (values change with builds): in
+    """The vocabulary for `user`, cached per project (as loaded), user and build (values change with builds): in
     memory, and on disk (`derived`) so that one-shot `brain ask` calls skip reading the values."""
     name, version = brain.principal(user).user, brain.data_version()
-    key = (str(brain.project.root), name, version)
+    key = (str(brain.project.root), name, version, project_digest(brain.project))  # a reopened, edited project
     if key not in _CACHE:
         if version is None:  # nothing built: no values to read (and nothing to keep)
             values = _read_values(brain, user)
