@@ -4,6 +4,7 @@ demo, with real scenario runs (a fresh Brain per run, as `brain scenario run` ha
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,16 @@ def test_a_value_is_kept_per_build_reader_key_and_policies(root: Path) -> None:
     with Brain.open(root) as brain:
         assert derived(brain, "cfo", "probe", make) == ({"n": 7, "when": "2026-03-01"}, False)
         assert derived(brain, "cfo", "probe", make) == ({"n": 7, "when": "2026-03-01"}, True)
+    # files of a later build id: a warehouse made anew left them (written before this build) and they go;
+    # another process's newer build (written since) stays
+    folder = root / FOLDER
+    gone, newer = folder / "probe-99-0123456789abcdef.json", folder / "probe-98-0123456789abcdef.json"
+    for path in (gone, newer):
+        path.write_text('{"value": 1}')
+    os.utime(gone, (1_000_000_000, 1_000_000_000))
+    with Brain.open(root) as brain:
+        assert derived(brain, "cfo", "another", make)[1] is False
+    assert newer.exists() and not gone.exists()
 
 
 def test_a_scenario_keeps_the_estimated_elasticity_and_the_baseline_plan_until_the_next_build(root: Path) -> None:

@@ -20,6 +20,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -60,9 +61,11 @@ def derived(
     made = make()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.iterdir():  # an earlier build's, whatever its kind (or a crashed write's)
-            named = NAME.match(old.name)
-            if named and int(named["build"]) < int(build["build_id"]):
+        started = _epoch(build["started_at"])
+        for old in folder.iterdir():  # an earlier build's, whatever its kind (or a crashed write's), or one
+            named = NAME.match(old.name)  # written before this build began (a warehouse made anew)
+            other = int(named["build"]) if named else int(build["build_id"])
+            if other < int(build["build_id"]) or (other > int(build["build_id"]) and old.stat().st_mtime < started):
                 old.unlink(missing_ok=True)
         handle, partial = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".part")
         os.fchmod(handle, 0o666 & ~_umask())  # as any file the user writes (mkstemp's is theirs alone)
@@ -81,6 +84,12 @@ def project_digest(project: Project) -> bytes:
         for name, spec in sorted(section.items()):
             digest.update(name.encode() + b"\0" + spec.model_dump_json().encode())
     return digest.digest()
+
+
+def _epoch(started_at: Any) -> float:
+    """A build's start (naive UTC, or text) as seconds since the epoch."""
+    when = started_at if isinstance(started_at, datetime) else datetime.fromisoformat(str(started_at))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 @cache
