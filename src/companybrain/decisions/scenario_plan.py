@@ -40,8 +40,9 @@ from companybrain.decisions.network import (
     resolve_line,
     resolve_site,
 )
+from companybrain.decisions.notify import kpis
 from companybrain.decisions.overlays import HOURS_PER_OPERATOR_WEEK
-from companybrain.decisions.scenario_forecast import DENIED, SeriesForecast, reader
+from companybrain.decisions.scenario_forecast import DENIED, SeriesForecast
 from companybrain.derived import derived
 from companybrain.errors import BrainError, NotFound, PolicyDenied
 from companybrain.specs.scenarios import CapacityChange, CapitalProject, Hiring, ScenarioSpec, as_list
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
     from companybrain.brain import Brain
     from companybrain.governance.principal import Principal
     from companybrain.semantic.period import Period
-
-TIERS = ("strategic", "key", "standard")
 
 
 def definitions(cost: CostModel) -> dict[str, str]:
@@ -149,7 +148,7 @@ def _replan(
     demand: SeriesForecast | None,
     shared: BaselinePlans,
 ) -> dict[str, Any]:
-    key = reader(brain, user)
+    key = brain.principal(user).reader_key()
     if key not in shared.loaded:
         shared.loaded[key] = _load(brain, user, horizon(brain)[0])
     loaded = shared.loaded[key]
@@ -409,28 +408,18 @@ def solve(net: Network) -> dict[str, Any]:
     chosen = assign_to_flows(net, opts, flows)
     cost = plan_cost(net, opts, chosen)
     bound = min(bound, cost)  # the LP value can exceed the cost only by the solver's tolerance
-    late_days: dict[int, float] = defaultdict(float)
-    tier: dict[int, str] = {}
-    at_risk = penalty = freight = placed = 0.0
-    for o, item in zip(chosen, net.items, strict=True):
-        late = float(opts.late_days[o])
-        tier[item.order_id] = item.tier
-        late_days[item.order_id] = max(late_days[item.order_id], late)
-        freight += float(opts.freight[o]) * item.qty
-        penalty += float(opts.cost[o] - opts.freight[o]) * item.qty
-        at_risk += item.value if late > 0 else 0.0
-        placed += item.qty if opts.line[o] >= 0 else 0
-    by_tier = {t: sum(1 for n, d in late_days.items() if d > 0 and tier[n] == t) for t in TIERS}
+    k = kpis(net, opts, chosen, {})  # the replan's KPIs of an assignment; a what-if checks no material
+    placed = sum(item.qty for o, item in zip(chosen, net.items, strict=True) if opts.line[o] >= 0)
     available = float(net.capacity.sum())
     return {
-        "orders": len(late_days),
+        "orders": len({i.order_id for i in net.items}),
         "units": int(sum(i.qty for i in net.items)),
         "capacity_units": round(available, 1),
-        "late_orders": sum(by_tier.values()),
-        "late_orders_by_tier": by_tier,
-        "revenue_at_risk": round(at_risk, 2),
-        "lateness_penalty": round(penalty, 2),
-        "extra_freight": round(freight, 2),
+        "late_orders": k["late_orders_total"],
+        "late_orders_by_tier": k["late_orders"],
+        "revenue_at_risk": k["revenue_at_risk"],
+        "lateness_penalty": k["lateness_penalty"],
+        "extra_freight": k["extra_freight"],
         "utilisation": round(placed / available, 4) if available else None,
         "cost": round(cost, 2),
         "lower_bound": round(bound, 2),
