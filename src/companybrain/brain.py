@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 from sqlglot import exp
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from companybrain.decisions.replan import Plan
     from companybrain.decisions.scenarios import ScenarioRun
 
+R = TypeVar("R")
 # a warehouse error that a table or column the query names is not there (DuckDB's and PostgreSQL's words)
 _MISSING = re.compile(
     r'relation "[^"]+" does not exist|column \S+ does not exist|Table with name \S+ does not exist'
@@ -258,51 +259,55 @@ class Brain:
     ) -> pa.Table:
         """Objects of a type as Arrow (only `columns`, if given), under the user's policies and audited:
         what models and optimizers read (use `query` for aggregates)."""
-        name = self._type(type_name)
-        principal = self.principal(user)
-        request = {"type": name, "where": where, "limit": limit} | ({"columns": columns} if columns else {})
-        with self._audited(principal, "objects", request) as audit:
-            audit["build"] = self.require_built()
+        request = {"where": where, "limit": limit} | ({"columns": columns} if columns else {})
+
+        def find(name: str, policy: Policy) -> tuple[pa.Table, exp.Select, int]:
             table, query, _ = objects_mod.find_objects(
-                self.warehouse, self.semantic, Policy(self.project, principal), name, where, limit, columns
+                self.warehouse, self.semantic, policy, name, where, limit, columns
             )
-            audit.update(sql=self.warehouse.render(query), rows=table.num_rows)
-        return table
+            return table, query, table.num_rows
+
+        return self._read_objects("objects", type_name, request, user, find)
 
     def count_objects(self, type_name: str, where: str | None = None, user: str | Principal | None = None) -> int:
-        name = self._type(type_name)
-        principal = self.principal(user)
-        with self._audited(principal, "count", {"type": name, "where": where}) as audit:
-            audit["build"] = self.require_built()
-            count, query = objects_mod.count_objects(
-                self.warehouse, self.semantic, Policy(self.project, principal), name, where
-            )
-            audit.update(sql=self.warehouse.render(query), rows=1)
-        return count
+        def count(name: str, policy: Policy) -> tuple[int, exp.Select, int]:
+            return (*objects_mod.count_objects(self.warehouse, self.semantic, policy, name, where), 1)
+
+        return self._read_objects("count", type_name, {"where": where}, user, count)
 
     def link_pairs(self, type_name: str, link: str, user: str | Principal | None = None) -> pa.Table:
         """(key, linked) pairs of a many-to-many link for every object of the type the user may see."""
-        name = self._type(type_name)
-        principal = self.principal(user)
-        with self._audited(principal, "links", {"type": name, "link": link}) as audit:
-            audit["build"] = self.require_built()
-            table, query = objects_mod.link_pairs(
-                self.warehouse, self.semantic, Policy(self.project, principal), name, link
-            )
-            audit.update(sql=self.warehouse.render(query), rows=table.num_rows)
-        return table
+
+        def pairs(name: str, policy: Policy) -> tuple[pa.Table, exp.Select, int]:
+            table, query = objects_mod.link_pairs(self.warehouse, self.semantic, policy, name, link)
+            return table, query, table.num_rows
+
+        return self._read_objects("links", type_name, {"link": link}, user, pairs)
 
     def object(self, type_name: str, key: str, user: str | Principal | None = None) -> dict[str, Any]:
         """One object with its linked objects, as the user may see them."""
+
+        def one(name: str, policy: Policy) -> tuple[dict[str, Any], exp.Select, int]:
+            return (*objects_mod.get_object(self.warehouse, self.semantic, policy, name, key), 1)
+
+        return self._read_objects("object", type_name, {"key": key}, user, one)
+
+    def _read_objects(
+        self,
+        action: str,
+        type_name: str,
+        request: dict[str, Any],
+        user: str | Principal | None,
+        read: Callable[[str, Policy], tuple[R, exp.Select, int]],
+    ) -> R:
+        """One governed read of a type's objects: the user's policies, the last build, the audit record."""
         name = self._type(type_name)
         principal = self.principal(user)
-        with self._audited(principal, "object", {"type": name, "key": key}) as audit:
+        with self._audited(principal, action, {"type": name, **request}) as audit:
             audit["build"] = self.require_built()
-            found, query = objects_mod.get_object(
-                self.warehouse, self.semantic, Policy(self.project, principal), name, key
-            )
-            audit.update(sql=self.warehouse.render(query), rows=1)
-        return found
+            result, query, rows = read(name, Policy(self.project, principal))
+            audit.update(sql=self.warehouse.render(query), rows=rows)
+        return result
 
     # --- decisions ----------------------------------------------------------------------------
 
