@@ -43,7 +43,7 @@ def derived(
     assert NAME.fullmatch(f"{kind}-1-"), f"a kind is lower-case words joined by _, not {kind!r}"
     build = brain.require_built()
     principal = brain.principal(user)
-    identity = [kind, key, build, principal.as_dict(), principal.unrestricted]
+    identity = [kind, key, build, principal.reader_key()]
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     digest.update(project_digest(brain.project))
     digest.update(_code_digest())

@@ -79,13 +79,6 @@ class BaselineForecasts:
     forecasts: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
-def reader(brain: Brain, user: str | Principal | None) -> str:
-    """Who reads, as a cache key: everything the policies look at."""
-    p = brain.principal(user)
-    attributes = ",".join(f"{k}={v}" for k, v in sorted(p.attributes.items()))
-    return f"{p.user}|{','.join(p.roles)}|{attributes}|{p.purpose}|{p.unrestricted}"
-
-
 def forecast_usecases(brain: Brain) -> list[UseCase]:
     return [uc for _, uc in sorted(brain.project.usecases.items()) if uc.task == "forecast" and uc.series]
 
@@ -161,7 +154,7 @@ def _one(
         return {**head, "status": "not recomputed", "reason": reason}, None
     label, settings = recorded
     head |= {"champion": label, "model": settings.get("model") or uc.model_family}
-    who = reader(brain, user)
+    who = brain.principal(user).reader_key()
     try:
         base_history = _shared(shared.histories, (uc.name, who), lambda: history(brain, uc, user))
         scen_history = history(brain, uc, user, spec.name)

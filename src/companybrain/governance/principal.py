@@ -25,6 +25,11 @@ class Principal:
     def as_dict(self) -> dict[str, object]:
         return {"user": self.user, "roles": list(self.roles), "attributes": self.attributes, "purpose": self.purpose}
 
+    def reader_key(self) -> str:
+        """Who reads, as a cache key: everything the policies look at."""
+        attributes = ",".join(f"{k}={v}" for k, v in sorted(self.attributes.items()))
+        return f"{self.user}|{','.join(self.roles)}|{attributes}|{self.purpose}|{self.unrestricted}"
+
 
 def principal_for(project: Project, user: str | None, purpose: str | None = None) -> Principal:
     """The principal of a named user (or the project's default user)."""
