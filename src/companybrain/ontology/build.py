@@ -30,7 +30,6 @@ from companybrain.sources.load_log import LOAD_ID_COLUMN, META
 from companybrain.specs.ontology import SPEC_DIALECT, ObjectType
 from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import (
-    add_column,
     col,
     count_rows,
     create_table,
@@ -107,7 +106,7 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
     _drop_staged(wh)
     objects = project.objects
     for t, columns in brain_tables(objects).items():
-        _ensure_brain_table(wh, t, columns)
+        wh.ensure_table(t, columns)
     wanted = _versions(project, wh)
     built = {r["object_type"]: r for r in wh.query_arrow(exp.select("*").from_(VERSIONS)).to_pylist()}
     live = set(wh.list_tables(SCHEMA))
@@ -177,17 +176,6 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
         _record(wh, report, started_at)
         raise
     return report
-
-
-def _ensure_brain_table(wh: Warehouse, target: exp.Table, columns: dict[str, str]) -> None:
-    """Create a table the brain writes (empty), or add the columns a newer definition reads."""
-    wh.ensure_schema(target.db)
-    schema = wh.table_schema(target)
-    if schema is None:
-        wh.execute(create_table(target, columns))
-        return
-    for name in [c for c in columns if c not in schema.names]:
-        wh.execute(add_column(target, name, columns[name]))
 
 
 def _stage(wh: Warehouse, name: str, obj: ObjectType) -> None:

@@ -23,7 +23,7 @@ from companybrain.ontology.model import WRITEBACK_SCHEMA, materialize_query, obj
 from companybrain.specs.actions import ActionType, WriteEffect
 from companybrain.specs.ontology import ObjectType, Property
 from companybrain.warehouse.base import Warehouse
-from companybrain.warehouse.ddl import add_column, col, create_table, insert_select, literal, table
+from companybrain.warehouse.ddl import col, insert_select, literal, table
 from companybrain.warehouse.types import logical_type
 
 KEY = "action_id"
@@ -120,15 +120,8 @@ def ensure_tables(wh: Warehouse, action: ActionType, effect: WriteEffect) -> Non
     and the build's record of the types it built, which `refresh` reads (outside the action's transaction)."""
     from companybrain.ontology.build import VERSION_COLUMNS, VERSIONS
 
-    wh.ensure_schema(WRITEBACK_SCHEMA)
-    target = writeback_table(effect.table)
-    columns = writeback_columns(action, effect)
-    wh.execute(create_table(target, columns))
-    present = wh.query_arrow(exp.select("*").from_(target).limit(0)).schema.names
-    for name in [c for c in columns if c not in present]:
-        wh.execute(add_column(target, name, columns[name]))
-    wh.ensure_schema(VERSIONS.db)
-    wh.execute(create_table(VERSIONS, VERSION_COLUMNS))
+    wh.ensure_table(writeback_table(effect.table), writeback_columns(action, effect))
+    wh.ensure_table(VERSIONS, VERSION_COLUMNS)
 
 
 def refresh(wh: Warehouse, name: str, obj: ObjectType, key: dict[str, Any]) -> bool:

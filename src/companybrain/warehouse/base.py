@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
+from companybrain.warehouse.ddl import add_column, create_table
 from companybrain.warehouse.types import normalize_arrow
 
 
@@ -88,6 +89,16 @@ class Warehouse(ABC):
         if table.name not in self.list_tables(table.db):
             return None
         return self.query_arrow(exp.select("*").from_(table).limit(0)).schema
+
+    def ensure_table(self, table: exp.Table, columns: dict[str, str]) -> None:
+        """Create a table the brain writes (empty), or add the columns a newer definition has (logical types)."""
+        self.ensure_schema(table.db)
+        schema = self.table_schema(table)
+        if schema is None:
+            self.execute(create_table(table, columns))
+            return
+        for name in [c for c in columns if c not in schema.names]:
+            self.execute(add_column(table, name, columns[name]))
 
     @abstractmethod
     def list_tables(self, schema: str) -> list[str]:
