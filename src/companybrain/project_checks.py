@@ -208,7 +208,7 @@ def _decision_tags(project: Project, action: Any, effect: Any, prop: str) -> set
         tags.add("financial")
     param = action.parameters.get(prop)
     if param is not None and param.of:
-        tags |= _fact_tags(project, action, param.of)
+        tags |= _fact_tags(project, action, param)
     for spec in action.parameters.values():
         target = project.objects.get(spec.object) if spec.object else None
         if target is not None and prop in target.properties:
@@ -216,10 +216,10 @@ def _decision_tags(project: Project, action: Any, effect: Any, prop: str) -> set
     return tags
 
 
-def _fact_tags(project: Project, action: Any, path: str) -> set[str]:
-    """Tags of `param.property`, `param.link.property` or `sum(param.reverse.property)`, and of its type."""
-    summed = path.startswith("sum(") and path.endswith(")")
-    source, *rest = (path[4:-1] if summed else path).split(".")
+def _fact_tags(project: Project, action: Any, param: Any) -> set[str]:
+    """Tags of what `param` reads (`of:` `p.property`, `p.link.property` or `sum(p.reverse.property)`),
+    and of its type."""
+    summed, source, rest = param.fact_path()
     given = action.parameters.get(source)
     owner = project.objects.get(given.object) if given is not None and given.object else None
     if owner is not None and len(rest) == 2:
@@ -246,13 +246,15 @@ def _read_through(project: Project, action: Any) -> set[str]:
 
     found: set[str] = set()
     for p in action.parameters.values():
-        path = (p.of or "").removeprefix("sum(").removesuffix(")").split(".")
-        base = action.parameters.get(path[0])
+        if not p.of:
+            continue
+        _, source, steps = p.fact_path()
+        base = action.parameters.get(source)
         current = base.object if base is not None else None
         if current is None or current not in project.objects:
             continue
         found.add(current)
-        for step in path[1:-1]:
+        for step in steps[:-1]:
             link = next((k for k in links_of(project.objects, current) if k.name == step), None)
             if link is None:
                 break

@@ -19,7 +19,7 @@ from sqlglot import exp
 from companybrain.decisions import approvals as ap
 from companybrain.decisions import effects as fx
 from companybrain.errors import Conflict, NotFound, PolicyDenied, QueryError, did_you_mean
-from companybrain.specs.actions import SUM, ActionType
+from companybrain.specs.actions import ActionType
 from companybrain.specs.ontology import parse_expression
 from companybrain.warehouse.ddl import literal
 
@@ -115,9 +115,7 @@ class Parameters:
         """The value an `of:` path reads, as the proposer: NotFound for a missing object, PolicyDenied for
         a fact they may not read."""
         p = self.project.actions[name].parameters[pname]
-        assert p.of is not None
-        summed = SUM.fullmatch(p.of)
-        source, *path = (summed.group(1) if summed else p.of).split(".")
+        summed, source, path = p.fact_path()
         key = params[source]
         if summed:
             return self._sum(name, pname, type_name, key, path, params, principal)

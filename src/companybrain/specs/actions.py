@@ -83,11 +83,17 @@ class Parameter(Spec):
         "(a date plus days, a date minus a date in days), e.g. `due_date + delay_days`.",
     )
 
+    def fact_path(self) -> tuple[bool, str, list[str]]:
+        """An `of:` path as (summed, the parameter it starts from, the steps after it):
+        `sum(order_id.lines.qty)` is (True, "order_id", ["lines", "qty"])."""
+        assert self.of is not None
+        summed = SUM.fullmatch(self.of)
+        source, *rest = (summed.group(1) if summed else self.of).split(".")
+        return summed is not None, source, rest
+
     def fact_source(self) -> str | None:
         """The parameter an `of:` path starts from (`order_id` of `sum(order_id.lines.qty)`)."""
-        if not self.of:
-            return None
-        return SUM.sub(r"\1", self.of).split(".")[0]
+        return self.fact_path()[1] if self.of else None
 
 
 class Check(Spec):
@@ -266,10 +272,7 @@ def _fact_path(project: Project, action: ActionType, pname: str) -> list[str]:
     """`param.property`, `param.link.property` (a many-to-one link), or `sum(param.reverse.property)` over
     the objects whose many-to-one link has that reverse name, where `param` names an object."""
     spec = action.parameters[pname]
-    assert spec.of is not None
-    summed = SUM.fullmatch(spec.of)
-    path = summed.group(1) if summed else spec.of
-    source, *rest = path.split(".")
+    summed, source, rest = spec.fact_path()
     given = action.parameters.get(source)
     shape = "PARAM.property, PARAM.link.property or sum(PARAM.link.property)"
     if given is None or not given.object or given.object not in project.objects or len(rest) not in (1, 2):
