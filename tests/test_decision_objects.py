@@ -241,25 +241,27 @@ def test_a_colliding_decision_name_is_a_check_error_with_file_and_line(
     small_demo: Callable[[str], Path], run_cli: Cli
 ) -> None:
     root = small_demo("decision-names")
-    write(root / "actions" / "holds.yaml", COLLIDING_TYPE)
-    code, out, err = run_cli("-p", str(root), "check")
-    said = " ".join((out + err).split())
+
+    def check(actions: str) -> tuple[int, str]:
+        """`brain check` with this action file: its exit code and what it said, on one line."""
+        write(root / "actions" / "holds.yaml", actions)
+        code, out, err = run_cli("-p", str(root), "check")
+        return code, " ".join((out + err).split())
+
+    code, said = check(COLLIDING_TYPE)
     assert code == 1
     assert (
         "actions/holds.yaml:15 (hold_order.effects.0.object): object type 'Order' (decisions of "
         "writeback.order_holds) is already declared in ontology/sales.yaml; set another `object:`"
     ) in said
-    write(root / "actions" / "holds.yaml", COLLIDING_LINK)
-    code, out, err = run_cli("-p", str(root), "check")
-    said = " ".join((out + err).split())
+    code, said = check(COLLIDING_LINK)
     assert code == 1
     assert (
         "actions/holds.yaml:15 (hold_order.effects.0.reverse): Order already has a property or link named "
         "'status'; give the link from Order to OrderHold another name with `reverse:`"
     ) in said
-    write(root / "actions" / "holds.yaml", COLLIDING_LINK.replace("reverse: status", "reverse: holds"))
-    code, out, err = run_cli("-p", str(root), "check")
-    assert code == 0, err
+    code, said = check(COLLIDING_LINK.replace("reverse: status", "reverse: holds"))
+    assert code == 0, said
     with Brain.open(root) as brain:
         assert brain.project.objects["OrderHold"].links["order"].reverse == "holds"
 
