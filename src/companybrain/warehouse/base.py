@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from companybrain.warehouse.ddl import add_column, create_table
+from companybrain.warehouse.ddl import BOUND, add_column, create_table
 from companybrain.warehouse.types import normalize_arrow
 
 
@@ -35,6 +35,24 @@ class Warehouse(ABC):
 
     def render(self, statement: exp.Expr) -> str:
         return statement.sql(dialect=self.dialect)
+
+    def bind(self, statement: exp.Expr) -> tuple[str, list[Any]]:
+        """The statement's SQL with its bound values (`ddl.bound`) as numbered parameters, and those values."""
+        params: list[Any] = []
+
+        def number(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Placeholder) and BOUND in node.meta:
+                params.append(node.meta[BOUND])
+                return self._parameter(len(params), node)
+            return node
+
+        if not any(isinstance(n, exp.Placeholder) for n in statement.walk()):
+            return self.render(statement), params
+        return self.render(statement.transform(number)), params
+
+    def _parameter(self, number: int, node: exp.Placeholder) -> exp.Expr:
+        """Parameter `number` in this engine's SQL ($1, $2, ...)."""
+        return exp.Parameter(this=exp.Literal.number(number))
 
     @abstractmethod
     def execute(self, statement: exp.Expr) -> None:

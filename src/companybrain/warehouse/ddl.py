@@ -56,10 +56,23 @@ def insert_select(t: exp.Table, columns: list[str], query: exp.Query) -> exp.Ins
 
 
 def insert_values(t: exp.Table, row: dict[str, object]) -> exp.Insert:
-    """INSERT one row of Python values (None, bool, int, float, str) as literals."""
-    values = exp.Tuple(expressions=[literal(v) for v in row.values()])
+    """INSERT one row of Python values (None, bool, int, float, str), each bound as a parameter."""
+    values = exp.Tuple(expressions=[bound(v) for v in row.values()])
     schema = exp.Schema(this=t, expressions=[exp.to_identifier(c, quoted=True) for c in row])
     return exp.Insert(this=schema, expression=exp.Values(expressions=[values]))
+
+
+def bound(value: object) -> exp.Expr:
+    """A value the warehouse binds as a statement parameter: it never becomes SQL text (`Warehouse.bind`).
+
+    Used wherever a value comes from outside the code (a load's error text, a record's request) and
+    is written, so that no byte of it can change the statement."""
+    node = exp.Placeholder()
+    node.meta[BOUND] = value
+    return node
+
+
+BOUND = "bound_value"
 
 
 def literal(value: object) -> exp.Expr:

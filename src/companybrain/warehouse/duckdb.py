@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
@@ -46,21 +47,24 @@ class DuckDBWarehouse(Warehouse):
         # duckdb:///rel/path (relative to the project) and duckdb:////abs/path, as SQLAlchemy does
         return cls(path if path.is_absolute() else root / path)
 
-    def _run(self, sql: str) -> object:
+    def _run(self, sql: str, params: list[Any] | None = None) -> object:
         try:
-            return self._con.execute(sql)
+            return self._con.execute(sql, params or None)
         except self._error as exc:
             raise WarehouseError(f"DuckDB refused a statement: {exc}\n  sql: {sql[:500]}") from None
 
     def execute(self, statement: exp.Expr) -> None:
-        self._run(self.render(statement))
+        self._run(*self.bind(statement))
 
     def query_arrow(self, query: exp.Expr) -> pa.Table:
-        return self.query_sql(self.render(query))
+        return self._query(*self.bind(query))
 
     def query_sql(self, sql: str) -> pa.Table:
+        return self._query(sql, [])
+
+    def _query(self, sql: str, params: list[Any]) -> pa.Table:
         try:
-            return self._con.execute(sql).to_arrow_table()
+            return self._con.execute(sql, params or None).to_arrow_table()
         except self._error as exc:
             raise WarehouseError(f"DuckDB refused a query: {exc}\n  sql: {sql[:500]}") from None
 

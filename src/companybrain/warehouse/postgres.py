@@ -32,15 +32,16 @@ class PostgresWarehouse(Warehouse):
             ) from None
         self._dbapi = dbapi
         self._in_tx = False
+        self._types: dict[tuple[str, str], dict[str, str]] = {}  # (schema, table) -> column -> type
 
     @classmethod
     def from_url(cls, url: str) -> PostgresWarehouse:
         return cls(url)
 
-    def _cursor_run(self, sql: str, fetch: bool) -> pa.Table | None:
+    def _cursor_run(self, sql: str, fetch: bool, params: list[Any] | None = None) -> pa.Table | None:
         try:
             with self._con.cursor() as cur:
-                cur.execute(sql)
+                cur.execute(sql, tuple(params) if params else None)
                 result = cur.fetch_arrow_table() if fetch else None
             if not self._in_tx:
                 self._con.commit()
@@ -51,10 +52,43 @@ class PostgresWarehouse(Warehouse):
             raise WarehouseError(f"PostgreSQL refused a statement: {str(exc).strip()}\n  sql: {sql[:500]}") from None
 
     def execute(self, statement: exp.Expr) -> None:
-        self._cursor_run(self.render(statement), fetch=False)
+        if isinstance(statement, exp.Create | exp.Drop | exp.Alter):
+            self._types.clear()
+        sql, params = self.bind(statement)
+        self._cursor_run(sql, False, params)
 
     def query_arrow(self, query: exp.Expr) -> pa.Table:
-        return self.query_sql(self.render(query))
+        sql, params = self.bind(query)
+        result = self._cursor_run(sql, True, params)
+        assert result is not None
+        return result
+
+    def _parameter(self, number: int, node: exp.Placeholder) -> exp.Expr:
+        """$N, cast to the column's type where it is written: the driver sends a string as text, which
+        PostgreSQL does not assign to a timestamp or number column on its own."""
+        parameter = super()._parameter(number, node)
+        column = _inserted_column(node)
+        if column is None:
+            return parameter
+        table, name = column
+        kind = self._column_types(table).get(name)
+        if kind is None:  # a column added since it was read
+            self._types.pop((table.db, table.name), None)
+            kind = self._column_types(table).get(name)
+        return exp.Cast(this=parameter, to=exp.DataType.build(kind, dialect="postgres")) if kind else parameter
+
+    def _column_types(self, table: exp.Table) -> dict[str, str]:
+        key = (table.db, table.name)
+        if key not in self._types:
+            query = (
+                exp.select("column_name", "data_type")
+                .from_("information_schema.columns")
+                .where(exp.column("table_schema").eq(exp.Literal.string(table.db)))
+                .where(exp.column("table_name").eq(exp.Literal.string(table.name)))
+            )
+            rows = self.query_sql(self.render(query)).to_pylist()
+            self._types[key] = {r["column_name"]: r["data_type"] for r in rows}
+        return self._types[key]
 
     def query_sql(self, sql: str) -> pa.Table:
         result = self._cursor_run(sql, fetch=True)
@@ -94,6 +128,19 @@ class PostgresWarehouse(Warehouse):
 
     def close(self) -> None:
         self._con.close()
+
+
+def _inserted_column(node: exp.Expr) -> tuple[exp.Table, str] | None:
+    """(table, column) when `node` is a value of INSERT INTO table (columns) VALUES (...)."""
+    row = node.parent
+    insert = row.parent.parent if row is not None and row.parent is not None else None
+    if not (isinstance(row, exp.Tuple) and isinstance(insert, exp.Insert) and isinstance(insert.this, exp.Schema)):
+        return None
+    table, columns = insert.this.this, insert.this.expressions
+    position = row.expressions.index(node)
+    if not isinstance(table, exp.Table) or position >= len(columns):
+        return None
+    return table, columns[position].name
 
 
 def _mask(url: str) -> str:
