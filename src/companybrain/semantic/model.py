@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from companybrain.errors import QueryError, did_you_mean
+from companybrain.semantic.filters import FUNCTIONS as FILTER_FUNCTIONS
 from companybrain.semantic.joins import JoinPlan, LinkPath, shortest_path, type_at
+from companybrain.semantic.references import parse_reference, path_parts
 from companybrain.specs.metrics import Metric
 from companybrain.specs.ontology import parse_expression
 
@@ -27,6 +29,19 @@ class SemanticModel:
         self.metrics = project.metrics
         self.dimensions = project.dimensions
         self._tags: dict[str, set[str]] = {}
+        self._functions: frozenset[str] | None = None
+
+    @property
+    def functions(self) -> frozenset[str]:
+        """The functions a governed read may call beyond SQL's own: a filter's, and those the project's
+        metrics, dimensions and row filters name (`guard.check_read`)."""
+        if self._functions is None:
+            texts = [t for m in self.metrics.values() for t in (m.expr, m.where, m.time) if t]
+            texts += [d.expr for d in self.dimensions.values()]
+            texts += [r.where for role in self.project.roles.values() for r in role.row_filters]
+            names = {f.name.lower() for t in texts for f in parse_expression(t).find_all(exp.Anonymous)}
+            self._functions = frozenset(names | FILTER_FUNCTIONS)
+        return self._functions
 
     # --- metrics ------------------------------------------------------------------------------
 
@@ -154,7 +169,7 @@ class SemanticModel:
                 )
             return self.resolve(parse_expression(dim.expr), plan, f"dimension {text}", prefix=path)
         if "." in text:
-            return self.resolve(parse_expression(text), plan, f"dimension {text}")
+            return self.resolve(parse_reference(text), plan, f"dimension {text}")
         options = [*self.dimensions, *TIME_GRAINS]
         raise QueryError(
             f"unknown dimension {text!r}; {did_you_mean(text, options)}",
@@ -170,9 +185,10 @@ class SemanticModel:
         """
 
         def rewrite(node: exp.Expr) -> exp.Expr:
-            if not isinstance(node, exp.Column):
+            names = path_parts(node) if isinstance(node, exp.Column | exp.Dot) else None
+            if names is None:
                 return node
-            parts = [p for p in (node.catalog, node.db, node.table) if p]
+            parts, name = names[:-1], names[-1]
             if parts and parts[0][:1].isupper():
                 if parts[0] not in self.objects:
                     raise QueryError(
@@ -182,14 +198,14 @@ class SemanticModel:
             else:
                 path = (*prefix, *parts)
             target = type_at(self.objects, plan.base, path)
-            if not parts and node.name not in self.objects[target].properties and node.name in self.dimensions:
-                return exp.paren(self.dimension(node.name, plan), copy=False)
-            if node.name not in self.objects[target].properties:
+            if not parts and name not in self.objects[target].properties and name in self.dimensions:
+                return exp.paren(self.dimension(name, plan), copy=False)
+            if name not in self.objects[target].properties:
                 raise QueryError(
-                    f"{what}: {target} has no property {node.name!r}; "
-                    f"{did_you_mean(node.name, [*self.objects[target].properties, *self.objects[target].links])}"
+                    f"{what}: {target} has no property {name!r}; "
+                    f"{did_you_mean(name, [*self.objects[target].properties, *self.objects[target].links])}"
                 )
-            return plan.column(path, node.name)
+            return plan.column(path, name)
 
         return tree.transform(rewrite)  # a copy: the caller's tree stays as it was
 
