@@ -14,7 +14,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from companybrain.errors import BrainError, Conflict, NotFound, PolicyDenied, WarehouseError
-from companybrain.governance.audit import AuditLog
+from companybrain.governance.audit import AuditKey, AuditLog
 from companybrain.governance.policy import Policy
 from companybrain.governance.principal import Principal, principal_for
 from companybrain.ontology import build as build_mod
@@ -22,7 +22,7 @@ from companybrain.ontology.contracts import ContractResult, run_contracts
 from companybrain.ontology.model import object_table, snake
 from companybrain.project import Project, find_project
 from companybrain.semantic import objects as objects_mod
-from companybrain.semantic.compiler import compile_query
+from companybrain.semantic.compiler import WITHHELD, Compiled, compile_query
 from companybrain.semantic.joins import overlay_schema, overlay_source
 from companybrain.semantic.model import TIME_GRAINS, SemanticModel
 from companybrain.semantic.query import MetricQuery, Result
@@ -42,6 +42,19 @@ _MISSING = re.compile(
     r'relation "[^"]+" does not exist|column \S+ does not exist|Table with name \S+ does not exist'
     r"|does not have a column named|Referenced column \S+ not found"
 )
+
+
+def _withhold(table: pa.Table, compiled: Compiled) -> pa.Table:
+    """The answer without its hidden columns; a note per metric whose small-group values were withheld."""
+    for name, why in compiled.withheld.items():
+        column = WITHHELD + name
+        if column not in table.column_names:
+            continue
+        flags = table.column(column).to_pylist()
+        count = sum(1 for flag in flags if flag)
+        if count:
+            compiled.notes.append(f"{count} of {len(flags)} values of {name} withheld: {why}")
+    return table.select(compiled.columns) if table.num_columns != len(compiled.columns) else table
 
 
 class Brain:
@@ -208,7 +221,7 @@ class Brain:
             if sources:
                 compiled.notes.append(f"scenario {scenario}: {', '.join(sorted(sources))} read from its overlays")
             sql = self.warehouse.render(compiled.tree)
-            table = self.warehouse.query_sql(sql)
+            table = _withhold(self.warehouse.query_sql(sql), compiled)
             audit.update(sql=sql, rows=table.num_rows, build=build)
         return table, compiled, build, sql, policy
 
@@ -369,7 +382,7 @@ class Brain:
     @property
     def audit(self) -> AuditLog:
         if self._audit is None:
-            self._audit = AuditLog(self.warehouse)
+            self._audit = AuditLog(self.warehouse, AuditKey.path_for(self.project.root))
         return self._audit
 
     @contextmanager

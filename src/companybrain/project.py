@@ -54,6 +54,7 @@ class Project:
     usecases: dict[str, UseCase] = field(default_factory=dict)
     calendar: Calendar = field(default_factory=Calendar)
     default_user: str | None = None
+    min_group_size: int = 5
     # (section, name) -> (file, line map of that file): where each declaration came from
     origins: dict[tuple[str, str], tuple[str, dict]] = field(default_factory=dict)
 
@@ -93,7 +94,7 @@ class Project:
                             continue
                         sections[section][name] = value
                         origins[(section, name)] = (display, line_map)
-                for single in ("calendar", "default_user"):
+                for single in ("calendar", "default_user", "min_group_size"):
                     value = getattr(parsed, single, None)
                     if value is not None:
                         singles[single] = value

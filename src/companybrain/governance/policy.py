@@ -124,8 +124,11 @@ class Policy:
         tags = set(self.project.objects[type_name].properties[prop].tags)
         if not tags:
             return False
-        unmasked = {t for _, role in self._roles for t in role.unmask}
-        return not tags <= unmasked
+        return not tags <= self.unmasked_tags()
+
+    def unmasked_tags(self) -> set[str]:
+        """The property tags some role of the principal may see unmasked."""
+        return {t for _, role in self._roles for t in role.unmask}
 
     def describe(self) -> dict[str, object]:
         return {**self.principal.as_dict(), "unrestricted": self.principal.unrestricted}

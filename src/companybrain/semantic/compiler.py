@@ -14,7 +14,9 @@ from sqlglot import exp
 
 from companybrain.errors import PolicyDenied, QueryError
 from companybrain.governance.policy import Policy
+from companybrain.semantic.disclosure import Protected, filtered, protected_types
 from companybrain.semantic.filters import parse_filter
+from companybrain.semantic.guard import check_read
 from companybrain.semantic.joins import JoinPlan
 from companybrain.semantic.model import TIME_GRAINS, SemanticModel
 from companybrain.semantic.period import Period, grain, parse_period
@@ -27,6 +29,9 @@ DOUBLE = exp.DataType.build("DOUBLE")
 BIGINT = exp.DataType.build("BIGINT")
 
 
+WITHHELD = "__withheld__"  # prefix of the hidden columns saying which values were withheld (disclosure.py)
+
+
 @dataclass
 class Compiled:
     tree: exp.Select
@@ -35,6 +40,11 @@ class Compiled:
     objects: set[str] = field(default_factory=set)
     row_filters: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # metric -> why some of its values may be withheld (small groups of masked values); its hidden
+    # column WITHHELD + metric says where
+    withheld: dict[str, str] = field(default_factory=dict)
+    # base metric -> the conditions (over its group's columns) under which its values may be shown
+    shown_if: dict[str, list[exp.Expr]] = field(default_factory=dict)
 
 
 def compile_query(
@@ -64,10 +74,11 @@ def compile_query(
         groups.setdefault((metric.object, time_key), []).append(base)
     compiled = Compiled(exp.select(), [*query.by, *query.metrics], period)
     subqueries = [
-        _group_query(model, query, policy, base_object, names, period, compiled, sources or {})
-        for (base_object, _), names in groups.items()
+        _group_query(model, query, policy, base_object, names, period, compiled, sources or {}, f"g{i}")
+        for i, ((base_object, _), names) in enumerate(groups.items())
     ]
-    compiled.tree = _combine(model, query, subqueries, groups)
+    compiled.tree = _combine(model, query, subqueries, groups, compiled)
+    check_read(compiled.tree, model.functions)
     return compiled
 
 
@@ -80,6 +91,7 @@ def _group_query(
     period: Period | None,
     compiled: Compiled,
     sources: dict[str, exp.Query],
+    alias: str,
 ) -> exp.Select:
     plan = JoinPlan(model.objects, base, sources=sources)
     fiscal = model.project.calendar.fiscal_year_start_month
@@ -95,11 +107,10 @@ def _group_query(
         else:
             dims.append(model.dimension(name, plan))
     conditions: list[exp.Expr] = []
-    if query.where:
-        conditions.append(model.resolve(parse_filter(query.where), plan, "filter"))
+    user_filter = model.resolve(parse_filter(query.where), plan, "filter") if query.where else None
     # what the caller groups or filters on must be readable; the metric's own definition and
     # time column are covered by the grant of the metric
-    asked = [*dims, *conditions]
+    asked = [*dims, *([user_filter] if user_filter is not None else [])]
     if period is not None:
         if time is None:
             compiled.notes.append(f"{', '.join(metrics)}: a current value; the period does not apply")
@@ -125,20 +136,82 @@ def _group_query(
     for type_name in sorted(plan.types_used()):
         policy.require_object(type_name)
     compiled.objects |= plan.types_used()
+    protected = protected_types(model, policy, base, metrics)
+    counts: list[exp.Expr] = []
+    having: exp.Expr | None = None
+    if protected:
+        # the filter counts inside each aggregate, so that the objects it leaves out can be counted too
+        if user_filter is not None:
+            aggregates = [filtered(a, user_filter) for a in aggregates]
+            if dims:
+                rows = filtered(exp.Count(this=exp.Star()), user_filter)
+                having = exp.GT(this=rows, expression=exp.Literal.number(0))
+        counts, shown = _group_sizes(model, plan, protected, user_filter, alias, policy.project.min_group_size)
+        names = sorted({p.type_name for p in protected})
+        for m in metrics:
+            compiled.shown_if[m] = shown
+            compiled.withheld[m] = (
+                f"{m} reads values masked for you, so it is shown only for groups of at least "
+                f"{policy.project.min_group_size} {' and '.join(names)} objects"
+                + (" (and with none, or as many, left out by the filter)" if user_filter is not None else "")
+            )
+    elif user_filter is not None:
+        conditions.append(user_filter)
     select = exp.select(
         *[exp.alias_(d, f"d{i}", quoted=True) for i, d in enumerate(dims)],
         *[exp.alias_(a, m, quoted=True) for a, m in zip(aggregates, metrics, strict=True)],
+        *counts,
     )
     select = plan.from_clause(select)
     if conditions:
         select = select.where(exp.and_(*conditions))
     if dims:
         select = select.group_by(*[exp.Literal.number(i + 1) for i in range(len(dims))])
+    if having is not None:
+        select = select.having(having)
     return select
 
 
+def _group_sizes(
+    model: SemanticModel,
+    plan: JoinPlan,
+    protected: list[Protected],
+    user_filter: exp.Expr | None,
+    alias: str,
+    minimum: int,
+) -> tuple[list[exp.Expr], list[exp.Expr]]:
+    """Hidden columns counting each protected type's objects per group (in, and left out by, the
+    user's filter), and the conditions over them under which a value may be shown."""
+    columns: list[exp.Expr] = []
+    shown: list[exp.Expr] = []
+    least = exp.Literal.number(minimum)
+    for i, item in enumerate(protected):
+        key = col(model.objects[item.type_name].key, plan.alias(item.path))
+        counted = exp.Count(this=exp.Distinct(expressions=[key]))
+        inside = filtered(counted, user_filter) if user_filter is not None else counted
+        columns.append(exp.alias_(inside, f"__n{i}", quoted=True))
+        # a group with no row here has no object of it: nothing to withhold
+        ok: exp.Expr = exp.GTE(this=col(f"__n{i}", alias), expression=least)
+        if user_filter is not None:
+            columns.append(exp.alias_(counted.copy(), f"__all{i}", quoted=True))
+            left_out = exp.Sub(this=col(f"__all{i}", alias), expression=col(f"__n{i}", alias))
+            ok = exp.and_(ok, exp.or_(left_out.eq(0), exp.GTE(this=left_out.copy(), expression=least)))
+        shown.append(exp.func("coalesce", exp.paren(ok), exp.true()))
+    return columns, shown
+
+
+def _why(model: SemanticModel, compiled: Compiled, name: str) -> str:
+    """Why a derived metric's values may be withheld: those of the metrics it is computed from."""
+    reasons = [compiled.withheld[b] for b in model.base_metrics(name) if b in compiled.withheld]
+    return f"{name} is computed from {'; '.join(dict.fromkeys(reasons))}"
+
+
 def _combine(
-    model: SemanticModel, query: MetricQuery, subqueries: list[exp.Select], groups: dict[tuple[str, str], list[str]]
+    model: SemanticModel,
+    query: MetricQuery,
+    subqueries: list[exp.Select],
+    groups: dict[tuple[str, str], list[str]],
+    compiled: Compiled,
 ) -> exp.Select:
     dim_names = [f"d{i}" for i in range(len(query.by))]
     aliases = [f"g{i}" for i in range(len(subqueries))]
@@ -149,11 +222,18 @@ def _combine(
     outputs: list[exp.Expr] = []
     for i, name in enumerate(query.by):
         outputs.append(exp.alias_(col(dim_names[i], "spine" if len(subqueries) > 1 else "g0"), name, quoted=True))
+    hidden: list[exp.Expr] = []
     for name in query.metrics:
         value = model.derived(name, columns)
         kind = BIGINT if model.metric(name).format == "count" and not model.metric(name).derived else DOUBLE
+        shown = [c for base in model.base_metrics(name) for c in compiled.shown_if.get(base, [])]
+        if shown:
+            ok = exp.and_(*[c.copy() for c in shown])
+            value = exp.Case(ifs=[exp.If(this=ok, true=value)])
+            hidden.append(exp.alias_(exp.not_(ok.copy()), WITHHELD + name, quoted=True))
+            compiled.withheld.setdefault(name, _why(model, compiled, name))
         outputs.append(exp.alias_(exp.Cast(this=value, to=kind), name, quoted=True))
-    select = exp.select(*outputs)
+    select = exp.select(*outputs, *hidden)
     for alias, sub in zip(aliases, subqueries, strict=True):
         select = select.with_(alias, as_=sub)
     if len(subqueries) == 1:

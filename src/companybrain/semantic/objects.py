@@ -11,6 +11,7 @@ from companybrain.errors import NotFound, PolicyDenied, QueryError, did_you_mean
 from companybrain.governance.policy import MASK, Policy
 from companybrain.ontology.model import link_table, links_of
 from companybrain.semantic.filters import parse_filter
+from companybrain.semantic.guard import check_read
 from companybrain.semantic.joins import JoinPlan
 from companybrain.semantic.model import SemanticModel
 from companybrain.semantic.policies import row_filter_conditions
@@ -71,7 +72,7 @@ def find_objects(
     query = select.order_by(col(key, "t0"))
     if limit is not None:
         query = query.limit(limit)
-    return wh.query_arrow(query), query, masked
+    return _arrow(wh, model, query), query, masked
 
 
 def count_objects(
@@ -79,7 +80,7 @@ def count_objects(
 ) -> tuple[int, exp.Select]:
     select, _ = _select(model, policy, type_name, where)
     query = exp.select(exp.func("count", exp.Star())).from_(select.subquery("q"))
-    return int(wh.scalar(query) or 0), query
+    return int(_scalar(wh, model, query) or 0), query
 
 
 def link_pairs(
@@ -110,7 +111,17 @@ def link_pairs(
         .where(col(theirs).isin(query=keys(link.target)))
         .order_by(col(mine), col(theirs))
     )
-    return wh.query_arrow(query), query
+    return _arrow(wh, model, query), query
+
+
+def _arrow(wh: Warehouse, model: SemanticModel, query: exp.Select) -> pa.Table:
+    check_read(query, model.functions)
+    return wh.query_arrow(query)
+
+
+def _scalar(wh: Warehouse, model: SemanticModel, query: exp.Select) -> Any:
+    check_read(query, model.functions)
+    return wh.scalar(query)
 
 
 def key_literal(model: SemanticModel, type_name: str, key: str) -> exp.Expr:
@@ -130,7 +141,7 @@ def get_object(
     obj = model.objects[type_name]
     select, masked = _select(model, policy, type_name, None)
     query = select.where(col(obj.key, "t0").eq(key_literal(model, type_name, key))).limit(1)
-    rows = wh.query_arrow(query).to_pylist()
+    rows = _arrow(wh, model, query).to_pylist()
     if not rows:
         raise NotFound(
             f"no {type_name} with {obj.key} = {key!r} that user {policy.principal.user!r} may see",
@@ -148,21 +159,23 @@ def get_object(
             found: list[dict[str, Any]] = []
             if value is not None and value != "***":
                 target_select, _ = _select(model, policy, link.target, None)
-                found = wh.query_arrow(
-                    target_select.where(col(target.key, "t0").eq(literal(value))).limit(1)
+                found = _arrow(
+                    wh, model, target_select.where(col(target.key, "t0").eq(literal(value))).limit(1)
                 ).to_pylist()
             links[link.name] = {"type": link.target, "kind": link.kind, "object": found[0] if found else None}
         elif link.kind == "one_to_many":
             assert link.via is not None
             linked_select, _ = _select(model, policy, link.source, None)
             linked = linked_select.where(col(link.via, "t0").eq(literal(row[obj.key])))
-            total = int(wh.scalar(exp.select(exp.func("count", exp.Star())).from_(linked.subquery("q"))) or 0)
+            total = int(_scalar(wh, model, exp.select(exp.func("count", exp.Star())).from_(linked.subquery("q"))) or 0)
             keys = (
-                wh.query_arrow(
+                _arrow(
+                    wh,
+                    model,
                     exp.select(col(target.key, "q"))
                     .from_(linked.subquery("q"))
                     .order_by(col(target.key, "q"))
-                    .limit(LINKED_SAMPLE)
+                    .limit(LINKED_SAMPLE),
                 )
                 .column(0)
                 .to_pylist()
@@ -172,11 +185,18 @@ def get_object(
             forward = link.source == type_name and link.name == link.declared_as
             pairs = link_table(link.source, link.declared_as)
             mine, theirs = ("from_key", "to_key") if forward else ("to_key", "from_key")
-            where = col(mine).eq(literal(row[obj.key]))
-            total = int(wh.scalar(exp.select(exp.func("count", exp.Star())).from_(pairs).where(where)) or 0)
+            # the linked objects the caller may see: their row filters hold through the pairing too
+            visible, _ = _select(model, policy, link.target, None, [target.key])
+            where = exp.and_(
+                col(mine).eq(literal(row[obj.key])),
+                col(theirs).isin(query=exp.select(col(target.key, "v")).from_(visible.subquery("v"))),
+            )
+            total = int(_scalar(wh, model, exp.select(exp.func("count", exp.Star())).from_(pairs).where(where)) or 0)
             keys = (
-                wh.query_arrow(
-                    exp.select(col(theirs)).from_(pairs).where(where).order_by(col(theirs)).limit(LINKED_SAMPLE)
+                _arrow(
+                    wh,
+                    model,
+                    exp.select(col(theirs)).from_(pairs).where(where).order_by(col(theirs)).limit(LINKED_SAMPLE),
                 )
                 .column(0)
                 .to_pylist()

@@ -46,3 +46,9 @@ class PoliciesFile(Spec):
     roles: dict[str, Role] = Field(default_factory=dict)
     users: dict[str, User] = Field(default_factory=dict)
     default_user: str | None = Field(None, description="Who the CLI acts as without --as.")
+    min_group_size: int | None = Field(
+        None,
+        ge=2,
+        description="A metric that reads values masked for the reader is shown only for groups of at least this "
+        "many objects (default 5); smaller groups read as withheld.",
+    )
