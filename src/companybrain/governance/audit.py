@@ -1,10 +1,23 @@
-"""The audit log: one record per read, append-only and hash-chained so that tampering shows."""
+"""The audit log: one record per read, append-only and chained so that tampering shows.
+
+Each record's hash covers its content and the previous record's hash. From the first record written
+with an audit key (`AuditKey`, a file outside the warehouse), the hash is an HMAC under that key:
+someone who can rewrite the warehouse (a stolen database password, an injected statement) can edit,
+remove or re-chain records, but cannot compute the hashes, so `verify` catches even a whole chain
+written anew. Someone who can also read the key file (the brain's host) is outside this protection;
+the head printed by `verify`, kept elsewhere and passed back as an anchor, still catches a cut tail.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
+import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
@@ -33,16 +46,59 @@ COLUMNS = {
 GENESIS = "0" * 64
 
 
-def _digest(record: dict[str, Any]) -> str:
-    body = {k: record[k] for k in COLUMNS if k != "hash"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+KEY_ENV = "BRAIN_AUDIT_KEY_FILE"
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """The secret the chain is keyed with, and the first record keyed with it (earlier ones are plain SHA-256)."""
+
+    secret: bytes
+    since: int
+
+    @staticmethod
+    def path_for(root: Path) -> Path:
+        """$BRAIN_AUDIT_KEY_FILE, else .brain/audit.key in the project (outside the warehouse's tables)."""
+        return Path(os.environ[KEY_ENV]) if os.environ.get(KEY_ENV) else root / ".brain" / "audit.key"
+
+    @classmethod
+    def load(cls, path: Path) -> AuditKey | None:
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return cls(bytes.fromhex(data["key"]), int(data["since"]))
+
+    @classmethod
+    def create(cls, path: Path, since: int) -> AuditKey:
+        """A new key, readable by its owner only; the file another process made first wins."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = cls(secrets.token_bytes(32), since)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            found = cls.load(path)
+            assert found is not None
+            return found
+        with os.fdopen(fd, "w") as out:
+            json.dump({"key": key.secret.hex(), "since": since}, out)
+        return key
+
+
+def _digest(record: dict[str, Any], key: AuditKey | None) -> str:
+    body = json.dumps({k: record[k] for k in COLUMNS if k != "hash"}, sort_keys=True, default=str).encode()
+    if key is not None and record["seq"] >= key.since:
+        return hmac.new(key.secret, body, hashlib.sha256).hexdigest()
+    return hashlib.sha256(body).hexdigest()
 
 
 class AuditLog:
-    """Append and verify; the records live in the warehouse beside the data they describe."""
+    """Append and verify; the records live in the warehouse beside the data they describe, the key
+    outside it (`key_path`; None: a plain SHA-256 chain, for a brain without a project folder)."""
 
-    def __init__(self, wh: Warehouse) -> None:
+    def __init__(self, wh: Warehouse, key_path: Path | None = None) -> None:
         self.wh = wh
+        self.key_path = key_path
+        self._key = AuditKey.load(key_path) if key_path is not None else None
         self._ready = False
 
     def _ensure(self) -> None:
@@ -70,8 +126,11 @@ class AuditLog:
                 .order_by(exp.Ordered(this=col("seq"), desc=True))
                 .limit(1)
             ).to_pylist()
+            seq = (last[0]["seq"] + 1) if last else 1
+            if self._key is None and self.key_path is not None:
+                self._key = AuditKey.create(self.key_path, seq)
             record: dict[str, Any] = {
-                "seq": (last[0]["seq"] + 1) if last else 1,
+                "seq": seq,
                 "at": datetime.now(UTC).isoformat(timespec="microseconds"),
                 "user_name": principal.user,
                 "roles": ",".join(principal.roles),
@@ -84,7 +143,7 @@ class AuditLog:
                 "outcome": outcome,
                 "prev_hash": last[0]["hash"] if last else GENESIS,
             }
-            record["hash"] = _digest(record)
+            record["hash"] = _digest(record, self._key)
             self.wh.execute(insert_values(AUDIT, record))
         return record
 
@@ -102,13 +161,22 @@ class AuditLog:
         self._ensure()
         rows = self.wh.query_arrow(exp.select(*[col(c) for c in COLUMNS]).from_(AUDIT).order_by(col("seq"))).to_pylist()
         problems = []
+        key = AuditKey.load(self.key_path) if self.key_path is not None else None
+        if rows and key is None and self.key_path is not None:
+            problems.append(
+                {
+                    "seq": None,
+                    "problem": f"the audit key {self.key_path} is missing: the chain's hashes cannot be checked "
+                    f"(restore the file, or point ${KEY_ENV} at it)",
+                }
+            )
         previous, expected_seq = GENESIS, 1
         for row in rows:
             if row["seq"] != expected_seq:
                 problems.append({"seq": row["seq"], "problem": f"expected record {expected_seq}: records are missing"})
             if row["prev_hash"] != previous:
                 problems.append({"seq": row["seq"], "problem": "does not chain to the record before it"})
-            if _digest(row) != row["hash"]:
+            if _digest(row, key) != row["hash"]:
                 problems.append({"seq": row["seq"], "problem": "its content does not match its hash (edited)"})
             previous, expected_seq = row["hash"], row["seq"] + 1
         if anchor:
@@ -122,4 +190,5 @@ class AuditLog:
                     }
                 )
         head = {"seq": rows[-1]["seq"], "hash": rows[-1]["hash"]} if rows else None
-        return {"ok": not problems, "records": len(rows), "problems": problems, "head": head}
+        keyed = {"since": key.since, "key_file": str(self.key_path)} if key is not None else None
+        return {"ok": not problems, "records": len(rows), "problems": problems, "head": head, "keyed": keyed}
