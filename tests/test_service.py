@@ -11,6 +11,8 @@ import re
 import socket
 import threading
 import time
+import types
+import typing
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +24,9 @@ import pytest
 import typer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, ValidationError
 from typer.testing import CliRunner
 
 from companybrain.brain import Brain
@@ -267,6 +271,86 @@ def test_errors_are_problems_with_the_right_status(client: TestClient, tokens: d
     assert_problem(client.post("/api/v1/metrics/query", content=b"{", headers=headers), 422)
     assert_problem(client.get("/api/v1/nothing-here"), 404)
     assert_problem(client.delete("/api/v1/metrics", headers=headers), 405)
+
+
+def test_a_wrong_method_is_a_405_that_names_the_allowed_ones(client: TestClient) -> None:
+    """Every documented path: a method it does not answer is a 405 problem whose `Allow` lists the methods
+    it does answer, and each of those is not a 405 (checked without credentials: routing comes first)."""
+    spec = client.get("/openapi.json").json()
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    for template, operations in spec["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        documented = {m.upper() for m in operations}
+        for method in [m for m in methods if m not in documented]:
+            response = client.request(method, path)
+            if response.status_code != 405:  # another route answers this method on the same path
+                continue
+            assert_problem(response, 405)
+            allowed = set(response.headers["allow"].split(", "))
+            assert documented <= allowed, f"{method} {path}: Allow {allowed}, documented {documented}"
+            for other in allowed:
+                assert client.request(other, path).status_code != 405, f"{path} allows {other}, then refuses it"
+    for decision in ("approve", "reject", "rollback"):  # `/actions/{action_id}` used to take these: a 422
+        refused = client.get(f"/api/v1/actions/{decision}")
+        assert assert_problem(refused, 405)["type"].endswith("method-not-allowed")
+        assert refused.headers["allow"] == "POST"
+    assert client.put("/api/v1/actions").headers["allow"] == "GET, POST"  # both routes of the path
+
+
+def _request_models(app: FastAPI) -> list[type[BaseModel]]:
+    """The pydantic models of every request body the API takes."""
+    found: dict[str, type[BaseModel]] = {}
+    for route in iter_route_contexts(app.routes):
+        field = route.body_field if str(route.path).startswith("/api/") else None
+        annotation = field.field_info.annotation if field is not None else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found[annotation.__name__] = annotation
+    return list(found.values())
+
+
+def _scalar(annotation: Any) -> tuple[type | None, bool]:
+    """(bool, int or float, or None) inside an annotation, and whether it sits in a list."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is list:
+        return _scalar(args[0])[0], True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return _scalar(args[0])
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _scalar(args[0])
+    return (annotation if annotation in (bool, int, float) else None), False
+
+
+def test_request_bodies_take_booleans_and_numbers_strictly(app: FastAPI) -> None:
+    """No request model turns 0 into false, true into 1 or "5" into 5 (StrictBool, StrictInt, StrictFloat)."""
+    hostile: dict[type, list[Any]] = {bool: [0, 1, "true", "yes"], int: [True, "5", 5.5], float: [True, "1.5"]}
+    checked = []
+    models = _request_models(app)
+    assert {"DisruptionBody", "DecideBody", "MetricQueryBody", "ProposeBody", "AskBody"} <= {m.__name__ for m in models}
+    for model in models:
+        for name, field in model.model_fields.items():
+            kind, in_list = _scalar(field.annotation)
+            if kind is None:
+                continue
+            for value in hostile[kind]:
+                with pytest.raises(ValidationError) as refused:
+                    model.model_validate({name: [value] if in_list else value})
+                assert any(e["loc"][0] == name for e in refused.value.errors()), f"{model.__name__}.{name}={value!r}"
+            checked.append(f"{model.__name__}.{name}")
+    assert {"DisruptionBody.propose", "DisruptionBody.days", "DecideBody.ids", "MetricQueryBody.limit"} <= set(checked)
+
+
+def test_propose_zero_is_not_false(client: TestClient, tokens: dict[str, str], svc: BrainService) -> None:
+    disruption = {"site": "Milwaukee", "line": "L3", "start": "2026-03-02", "days": 3}
+    headers = auth(tokens["cfo"])
+    for body in ({"propose": 0}, {"propose": "false"}, {"days": True}, {"capacity": True}):
+        refused = assert_problem(client.post("/api/v1/replan", json={**disruption, **body}, headers=headers), 422)
+        assert refused["errors"][0]["loc"] == ["body", next(iter(body))]
+    writer = auth(svc.tokens.create("cfo", ["write:actions"])[0])
+    for body in ({"ids": [True]}, {"ids": ["1"]}, {"batch": True}):
+        refused = assert_problem(client.post("/api/v1/actions/reject", json=body, headers=writer), 422)
+        assert refused["errors"][0]["loc"][:2] == ["body", next(iter(body))]
+    limit = {"metrics": ["revenue"], "limit": True}
+    assert_problem(client.post("/api/v1/metrics/query", json=limit, headers=headers), 422)
 
 
 def test_unexpected_error_is_a_500_problem_without_traceback(

@@ -16,7 +16,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from companybrain.copilot.llm import LLMUnavailable
@@ -106,9 +108,10 @@ def problem(
     *,
     request_id: str | None = None,
     path: str | None = None,
+    headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    """An RFC 9457 problem response."""
+    """An RFC 9457 problem response (with `headers`, e.g. the `Allow` of a 405)."""
     rid = request_id if request_id is not None else (request_id_of(request) if request else "")
     body: dict[str, Any] = {
         "type": f"urn:companybrain:problem:{slug}",
@@ -119,8 +122,8 @@ def problem(
         "request_id": rid,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": 'Bearer realm="companybrain"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    headers = {**(headers or {}), **({"WWW-Authenticate": 'Bearer realm="companybrain"'} if status == 401 else {})}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
 
 
 async def _brain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -148,7 +151,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return problem(request, exc.status_code, slug, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # RFC 9110: the methods the path allows, from every route of it
+        headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
+    return problem(request, exc.status_code, slug, str(exc.detail), headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (the router names only the first route's)."""
+    allowed: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):  # the routes of included routers too
+        methods = route.methods
+        if methods and route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= set(methods)
+    return sorted(allowed)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -7,12 +7,15 @@ import decimal
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from companybrain.semantic.query import MetricQuery, Result
 
 
 class ApiModel(BaseModel):
+    """Unknown keys are an error. Request bodies type booleans and numbers strictly (StrictBool, StrictInt,
+    StrictFloat): a JSON 0 is not false, true is not 1 and "5" is not 5."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -85,7 +88,7 @@ class MetricQueryBody(ApiModel):
     where: str | None = Field(None, max_length=2000, examples=["region = 'EMEA'"])
     period: str | None = Field(None, max_length=100, examples=["2025-Q4"])
     order_by: list[str] = Field(default_factory=list, max_length=20, description="Names; a leading '-' descends.")
-    limit: int | None = Field(None, ge=1, le=100_000)
+    limit: StrictInt | None = Field(None, ge=1, le=100_000)
 
     def to_query(self) -> MetricQuery:
         return MetricQuery(

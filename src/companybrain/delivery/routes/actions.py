@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from companybrain.delivery.auth import Caller, require, service
 from companybrain.delivery.models import ApiModel, jsonable, problem_responses
@@ -25,7 +25,7 @@ Reader = Annotated[Caller, Depends(require("read:objects"))]
 Writer = Annotated[Caller, Depends(require("write:actions"))]
 Service = Annotated["BrainService", Depends(service)]
 Status = Literal["proposed", "applied", "rejected", "failed", "rolled_back"]
-ActionId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+ActionId = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
 class ActionTypeInfo(ApiModel):
@@ -105,7 +105,8 @@ def list_actions(
     return [Action.model_validate(jsonable(r)) for r in rows]
 
 
-@router.get("/{action_id}", response_model=Action, summary="One action", responses=problem_responses(404))
+# `:int` so that /approve, /reject and /rollback never match here: a GET on them is a 405, not a 422
+@router.get("/{action_id:int}", response_model=Action, summary="One action", responses=problem_responses(404))
 def get_action(action_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Reader, svc: Service) -> Action:
     with svc.use() as brain:
         rows = brain.actions.visible([brain.actions.get(action_id)], caller.principal)

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from companybrain.delivery.auth import Caller, require, service
 from companybrain.delivery.errors import ScopeDenied
@@ -29,10 +29,12 @@ class DisruptionBody(ApiModel):
 
     site: str = Field(min_length=1, max_length=100, examples=["Milwaukee"])
     line: str | None = Field(None, max_length=100, examples=["L3"])
-    capacity: float = Field(0.0, ge=0.0, le=1.0, description="Fraction of capacity kept (0 = line down).")
+    capacity: StrictFloat = Field(0.0, ge=0.0, le=1.0, description="Fraction of capacity kept (0 = line down).")
     start: dt.date = Field(ge=dt.date(1900, 1, 1), le=dt.date(2999, 12, 31), examples=["2026-03-02"])
-    days: int = Field(gt=0, le=91)
-    propose: bool = Field(False, description="Also propose the plan's actions as one batch (needs write:actions).")
+    days: StrictInt = Field(gt=0, le=91)
+    propose: StrictBool = Field(
+        False, description="Also propose the plan's actions as one batch (needs write:actions)."
+    )
 
 
 class PlanResult(ApiModel):
