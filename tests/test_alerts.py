@@ -161,7 +161,6 @@ alerts:
     period: "2025"
     above: 0
     audience: {{roles: [plant_manager]}}
-    as_user: ceo
     channels: ["json://127.0.0.1:{http}/first"]
     escalation:
       after_minutes: 30
@@ -199,7 +198,6 @@ alerts:
     z: 0.01
     min_history: 3
     audience: {{roles: [plant_manager]}}
-    as_user: data_steward
     channels: ["json://127.0.0.1:{http}/anomaly"]
   on_time_change:
     type: change
@@ -330,15 +328,19 @@ def test_host_not_on_the_egress_allow_list_is_refused(engine: AlertEngine, recei
     assert len(receiver.at("/allowed")) == 1
 
 
-def test_anomaly_and_change_rules_read_through_the_governed_path(engine: AlertEngine, brain: Brain) -> None:
+def test_anomaly_and_change_rules_read_through_the_governed_path(
+    engine: AlertEngine, brain: Brain, receiver: Receiver
+) -> None:
     result = engine.check(["downtime_anomaly", "on_time_change"])
     assert result["errors"] == {}
     rules = {f["rule"] for f in result["fired"]}
     assert rules == {"downtime_anomaly", "on_time_change"}
-    assert any("outlier" in f["title"] for f in result["fired"])
+    # each recipient's alert is read as them: the Milwaukee plant manager hears of Milwaukee only
+    assert {f["key"] for f in result["fired"] if f["rule"] == "downtime_anomaly"} == {"Milwaukee Works"}
+    assert any("outlier" in p["message"] for p in receiver.at("/anomaly"))
     users = {(r["user_name"], r["action"]) for r in brain.audit.tail(10)}
-    assert ("data_steward", "query") in users  # as_user of downtime_anomaly
-    assert ("ceo", "query") in users  # first executive, the audience of on_time_change
+    assert ("mke_plant_manager", "query") in users  # the audience of downtime_anomaly
+    assert ("ceo", "query") in users  # the executive, the audience of on_time_change
 
 
 def test_robust_z() -> None:
@@ -418,3 +420,137 @@ def test_the_inbox_over_the_api_shows_and_acknowledges_the_callers_alerts(engine
         assert denied.status_code == 404
         acked = client.post(f"/api/v1/alerts/{first}/ack", headers={"Authorization": f"Bearer {ceo}"}).json()
         assert acked["status"] == "acked" and acked["acked_by"] == "ceo"
+
+
+def _rules_of(brain: Brain, tmp_path: Path, rules: str) -> list[tuple[str, str]]:
+    """(location, message) of every problem of these rules, checked against the module's demo project."""
+    from companybrain.delivery.recipients import check_rules
+
+    root = tmp_path / "acme"
+    shutil.copytree(brain.project.root, root, ignore=shutil.ignore_patterns(".brain", "sources", "ground_truth"))
+    shutil.rmtree(root / "alerts")
+    (root / "alerts").mkdir()
+    (root / "alerts" / "rules.yaml").write_text(textwrap.dedent(rules).lstrip(), encoding="utf-8")
+    project = Project.load(root)
+    from companybrain.semantic.model import SemanticModel
+
+    return [(str(loc), msg) for loc, msg in check_rules(project, SemanticModel(project))]
+
+
+def test_a_channel_shared_by_readers_of_different_things_is_refused_at_load(brain: Brain, tmp_path: Path) -> None:
+    problems = _rules_of(
+        brain,
+        tmp_path,
+        """
+        alerts:
+          downtime:
+            type: anomaly
+            metric: downtime_hours
+            by: [site]
+            audience: {roles: [plant_manager], users: [data_steward]}
+            channels:
+              - "json://127.0.0.1:9/alerts/{user}"
+              - "mailto://127.0.0.1:9?from=a@acme.test&to=plants@acme.test"
+          leadership:
+            type: change
+            metric: on_time_delivery
+            change_pct: 10
+            audience: {roles: [executive, finance]}
+            channels: ["mailto://127.0.0.1:9?from=a@acme.test&to=leadership@acme.test"]
+        """,
+    )
+    # the personal channel is fine; the shared mailbox would tell Milwaukee's manager every site's downtime
+    [(where, message)] = problems
+    assert where.startswith("alerts/rules.yaml:9") and "downtime.channels.1" in where
+    assert "shared by data_steward, mke_plant_manager" in message and "{user}" in message
+    # the CEO and the CFO compile the same query for on-time delivery: one leadership mailbox is fine
+
+
+def test_as_user_a_blind_recipient_and_an_unknown_placeholder_are_refused_at_load(brain: Brain, tmp_path: Path) -> None:
+    problems = dict(
+        _rules_of(
+            brain,
+            tmp_path,
+            """
+            alerts:
+              revenue_as_the_ceo:
+                type: threshold
+                metric: revenue
+                above: 0
+                audience: {roles: [plant_manager]}
+                as_user: ceo
+                channels: ["json://127.0.0.1:9/a/{user}"]
+              revenue_to_hr:
+                type: threshold
+                metric: revenue
+                by: [region]
+                above: 0
+                audience: {users: [emea_hrbp]}
+                channels: ["json://127.0.0.1:9/b/{user}"]
+              mail_by_attribute:
+                type: threshold
+                metric: revenue
+                above: 0
+                audience: {roles: [executive, finance]}
+                channels: ["mailto://127.0.0.1:9?from=a@acme.test&to={email}"]
+              replan_as_nobody:
+                type: event
+                event: line_down
+                audience: {users: [ceo]}
+                replan: {days: 7}
+                channels: ["json://127.0.0.1:9/c/{user}"]
+            """,
+        )
+    )
+    by_key = {where.split("(")[1].rstrip(")"): message for where, message in problems.items()}
+    assert "computed as each of its recipients" in by_key["revenue_as_the_ceo.as_user"]
+    assert "emea_hrbp may not read revenue by region" in by_key["revenue_to_hr.audience"]
+    assert (
+        "{email}" in by_key["mail_by_attribute.channels.0"]
+        and "ceo, cfo lack" in by_key["mail_by_attribute.channels.0"]
+    )
+    assert "a replan needs as_user" in by_key["replan_as_nobody.replan"]
+    assert all(where.startswith("alerts/rules.yaml:") for where in problems)
+
+
+def test_each_recipient_is_told_what_they_may_read(
+    engine: AlertEngine, brain: Brain, receiver: Receiver, mailbox: Mailbox
+) -> None:
+    from companybrain.specs.alerts import ThresholdRule
+
+    rule = ThresholdRule.model_validate(
+        {
+            "type": "threshold",
+            "metric": "revenue",
+            "by": ["site"],
+            "period": "2025",
+            "above": 0,
+            "audience": {"roles": ["plant_manager"], "users": ["data_steward"]},
+            "channels": [
+                f"json://127.0.0.1:{receiver.port}/own/{{user}}",
+                f"mailto://127.0.0.1:{mailbox.port}?from=brain@acme.test&to={{user}}@acme.test",
+            ],
+        }
+    )
+    saved = brain.project.alerts
+    brain.project.alerts = {**saved, "revenue_by_site": rule}
+    try:
+        found = AlertEngine(brain, clock=engine.clock, sleep=lambda _: None)
+        try:
+            fired = found.check(["revenue_by_site"])["fired"]
+            mine = [r for r in found.addressed_to("mke_plant_manager") if r["rule"] == "revenue_by_site"]
+        finally:
+            found.close()
+    finally:
+        brain.project.alerts = saved
+    sites = brain.read("Site", user="ceo", columns=["name"]).column("name").to_pylist()
+    assert {f["key"] for f in fired} == set(sites) and {f["status"] for f in fired} == {"sent"}
+    manager = receiver.at("/own/mke_plant_manager")
+    assert [p["title"].rsplit("(", 1)[1] for p in manager] == ["Milwaukee Works)"]
+    assert len(receiver.at("/own/data_steward")) == len(sites)
+    assert len(mailbox.to("mke_plant_manager@acme.test")) == 1
+    assert len(mailbox.to("data_steward@acme.test")) == len(sites)
+    others = [s for s in sites if s != "Milwaukee Works"]
+    assert [r["key"] for r in mine] == ["Milwaukee Works"] and not any(s in mine[0]["message"] for s in others)
+    log = {(row["recipient"], row["status"]) for row in engine.deliveries(100) if row["rule"] == "revenue_by_site"}
+    assert log == {("mke_plant_manager", "sent"), ("data_steward", "sent")}

@@ -35,7 +35,7 @@ alerts:
     as_user: cfo
     replan: {{days: 7}}
     dedup_minutes: 240
-    channels: ["json://127.0.0.1:{http}/line-down"]
+    channels: ["json://127.0.0.1:{http}/line-down/{{user}}"]
   overheating:
     type: event
     event: telemetry
@@ -137,13 +137,29 @@ def test_line_down_replans_and_notifies_the_audience(processor: EventProcessor, 
     assert plan["actions"] > 0 and plan["notifications"] > 0
     [alert] = summary.alerts
     assert alert["status"] == "sent"
-    [post] = receiver.at("/line-down")
+    [post] = receiver.at("/line-down/data_steward")
     assert "Replan: MKE-L3 at capacity 0 from 2026-03-02 for 7 days" in post["message"]
     assert "people to tell" in post["message"] and "mke_plant_manager" in post["message"]
+    [own] = receiver.at("/line-down/mke_plant_manager")  # Milwaukee's manager, told what they may read
+    assert "Replan: MKE-L3" in own["message"] and "Revenue at risk" not in own["message"]
     again = processor.ingest([line_down("MKE-L3", "2026-03-02T07:00:00")], source="test")
     assert again.plans == [] and [a["status"] for a in again.alerts] == ["deduplicated"]
     twice = processor.ingest([line_down("MKE-L5"), line_down("MKE-L5")], source="test")
     assert len(twice.plans) == 1 and [a["status"] for a in twice.alerts] == ["sent", "deduplicated"]
+
+
+def test_an_event_reaches_only_who_may_read_what_it_names(processor: EventProcessor, receiver: Receiver) -> None:
+    # Bologna's line: the data steward reads every site; Milwaukee's manager may not read Bologna at all
+    summary = processor.ingest([line_down("BLQ-L1")], source="test")
+    assert [a["status"] for a in summary.alerts] == ["sent"] and len(summary.plans) == 1
+    [steward] = [p for p in receiver.at("/line-down/data_steward") if "BLQ-L1" in p["title"]]
+    assert "Replan: BLQ-L1" in steward["message"]
+    assert "Revenue at risk ***" in steward["message"]  # the data team may not see money
+    assert not any("BLQ" in p["title"] + p["message"] for p in receiver.at("/line-down/mke_plant_manager"))
+    # a Bologna machine overheating: its only audience is Milwaukee's manager, so no one is told
+    hot = processor.ingest([telemetry("BLQ-L2-M1", "2026-03-01T10:00:00", temperature=130.0)], source="test")
+    assert [a["status"] for a in hot.alerts] == ["withheld"]
+    assert not any("BLQ-L2-M1" in p["title"] for p in receiver.at("/overheating"))
 
 
 def test_events_over_http(brain: Brain, receiver: Receiver) -> None:
@@ -160,7 +176,7 @@ def test_events_over_http(brain: Brain, receiver: Receiver) -> None:
         assert response.json()["logged"] == 5
         one = client.post(
             "/api/v1/events",
-            json=telemetry("WRO-L1-M9", "2026-03-01T10:00:00", temperature=101.0),
+            json=telemetry("MKE-L1-M2", "2026-03-01T10:00:00", temperature=101.0),
             headers={"Authorization": f"Bearer {writer}"},
         )
         # the alert went to its audience; the caller, who may only write events, learns only that it fired
@@ -189,8 +205,8 @@ def test_cli_ingest_list_ack_log(brain: Brain, tmp_path: Any) -> None:
     app = typer.Typer()
     alerts_cmds.register(app, State())
     events = tmp_path / "events.jsonl"
-    hot = telemetry("PUN-L1-M1", "2026-03-01T10:00:00", temperature=120.0)
-    events.write_text("\n".join(json.dumps(e) for e in [hot, telemetry("PUN-L1-M2", "2026-03-01T10:00:00")]))
+    hot = telemetry("MKE-L6-M1", "2026-03-01T10:00:00", temperature=120.0)
+    events.write_text("\n".join(json.dumps(e) for e in [hot, telemetry("MKE-L6-M2", "2026-03-01T10:00:00")]))
     brain.close()  # the CLI opens the project's warehouse itself
     runner = CliRunner()
     ingested = runner.invoke(app, ["events", "ingest", str(events), "--format", "json"])
@@ -220,8 +236,10 @@ def test_the_demo_rules_are_valid_for_the_demo_policies(brain: Brain) -> None:
     assert {"line_down", "machine_overheating"} <= set(rules)
     saved, brain.project.alerts = brain.project.alerts, rules
     try:
-        engine = AlertEngine(brain)  # audiences and as_user name the demo's roles and users
-        assert engine.user_for("line_down") == "cfo"
+        engine = AlertEngine(brain)  # audiences and as_user name the demo's roles and users; channels fit them
+        assert engine.rules["line_down"].as_user == "cfo"  # who the plan is computed as
+        assert engine.users_of("line_down") == ["data_steward", "mke_plant_manager"]
+        assert engine.users_of("line_down", "escalation") == ["ceo"]
         engine.close()
     finally:
         brain.project.alerts = saved
@@ -276,4 +294,4 @@ def test_events_over_mqtt_end_to_end(brain: Brain, processor: EventProcessor, re
     assert result["received"] == result["logged"] == n
     assert count_events(brain, exp.column("source").eq(exp.Literal.string("mqtt"))) == before + n
     assert [p["line_id"] for p in result["plans"]] == ["MKE-L4"]
-    assert any("Replan: MKE-L4" in post["message"] for post in receiver.at("/line-down"))
+    assert any("Replan: MKE-L4" in post["message"] for post in receiver.at("/line-down/mke_plant_manager"))

@@ -1,6 +1,11 @@
 """Alerts: evaluate the project's rules (metrics through the governed query path, events as they
 arrive), deduplicate and throttle, deliver on every channel at once, escalate what nobody
-acknowledged, and keep the alerts and every delivery attempt in the warehouse."""
+acknowledged, and keep the alerts and every delivery attempt in the warehouse.
+
+What reaches a person is computed with that person's rights (see delivery/recipients.py): a rule is
+evaluated as each recipient, each gets their own message (one row per recipient and stage here),
+personal channels (`{user}` in the URL) carry each recipient's own, a shared channel carries the
+message only when every member of its audience was sent the very same one."""
 
 from __future__ import annotations
 
@@ -18,33 +23,30 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from sqlglot import exp
 
-from companybrain.delivery.channels import Attempt, deliver
+from companybrain.delivery import recipients
+from companybrain.delivery.channels import Attempt, deliver, redact
 from companybrain.errors import BrainError, ConfigError, NotFound, did_you_mean
 from companybrain.project import expand_env
-from companybrain.semantic.query import MetricQuery
 from companybrain.sources.load_log import META
-from companybrain.specs.alerts import (
-    AnomalyRule,
-    Audience,
-    ChangeRule,
-    EventRule,
-    MetricRule,
-    PredictionRule,
-    ThresholdRule,
-)
-from companybrain.warehouse.ddl import col, create_table, literal, table
+from companybrain.specs.alerts import AlertRule, AnomalyRule, ChangeRule, EventRule, MetricRule, PredictionRule
+from companybrain.warehouse.ddl import col, literal, table
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
 
 ALERTS = table(META, "alerts")
 DELIVERIES = table(META, "alert_deliveries")
-# times are ISO 8601 UTC text; alert status: open | acked; delivery stage: alert | escalation,
-# delivery status: sent | failed | refused
-_ALERT = "alert_id rule key severity title message audience fired_at status acked_at acked_by escalated_at"
+# One row per recipient of an alert and stage: `audience` is that recipient, `title` and `message`
+# what they are told (computed with their rights); the rows of one alert share its id, status and
+# times. stage: alert (sent when it fires) | escalation (drafted then, sent if nobody acknowledges it
+# in time). Rows without a stage were written before alerts were rendered per recipient.
+# Times are ISO 8601 UTC text; status: open | acked.
+_ALERT = "alert_id rule key severity title message audience fired_at status acked_at acked_by escalated_at stage"
 ALERT_COLUMNS = dict.fromkeys(_ALERT.split(), "string")
+# delivery stage: alert | escalation; status: sent | failed | refused; recipient: the user a personal
+# channel was addressed to (empty on a shared channel)
 DELIVERY_COLUMNS = {**dict.fromkeys(["alert_id", "rule", "stage", "channel"], "string"), "attempt": "integer"}
-DELIVERY_COLUMNS |= dict.fromkeys(("status", "error", "at"), "string")
+DELIVERY_COLUMNS |= dict.fromkeys(("status", "error", "at", "recipient"), "string")
 Clock = Callable[[], datetime]
 
 
@@ -56,9 +58,28 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+@dataclass(frozen=True)
+class Message:
+    """What one recipient is told."""
+
+    title: str
+    body: str
+
+
+@dataclass
+class AlertRequest:
+    """One alert to fire: its rule, its key, and each recipient's message (computed as them); a
+    recipient who may read none of it is not there."""
+
+    rule: str
+    key: str
+    messages: dict[str, Message]
+
+
 @dataclass
 class Fired:
-    """What became of one alert: delivered (sent/partial/failed), or suppressed (deduplicated/throttled)."""
+    """What became of one alert: delivered (sent/partial/failed), suppressed (deduplicated/throttled),
+    or withheld (no one in its audience may read it)."""
 
     rule: str
     key: str
@@ -74,8 +95,29 @@ class Fired:
             "key": self.key,
             "title": self.title,
             "status": self.status,
-            "deliveries": [{"channel": a.channel, "attempt": a.attempt, "status": a.status} for a in self.attempts],
+            "deliveries": [
+                {"channel": a.channel, "recipient": a.recipient, "attempt": a.attempt, "status": a.status}
+                for a in self.attempts
+            ],
         }
+
+
+@dataclass
+class _Job:
+    """One message on one channel (a personal channel: one job per recipient)."""
+
+    alert: Fired
+    stage: str
+    url: str
+    recipient: str | None
+    message: Message | None  # None: refused before sending (`refusal` says why)
+    attempts: int
+    refusal: str | None = None
+
+
+def _title(rule: str, key: str) -> str:
+    """An alert named without its content: what the delivery report and `brain alerts list` show."""
+    return f"{rule} ({key})"
 
 
 class AlertEngine:
@@ -87,11 +129,12 @@ class AlertEngine:
         self.clock = clock
         self.sleep = sleep
         self.rules = self.project.alerts
-        self._validate()
+        problems = recipients.check_rules(self.project, brain.semantic)
+        if problems:
+            raise ConfigError(problems)
         wh = brain.warehouse
-        wh.ensure_schema(META)
-        wh.execute(create_table(ALERTS, ALERT_COLUMNS))
-        wh.execute(create_table(DELIVERIES, DELIVERY_COLUMNS))
+        wh.ensure_table(ALERTS, ALERT_COLUMNS)
+        wh.ensure_table(DELIVERIES, DELIVERY_COLUMNS)
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="alert-channel")
         self._last: dict[tuple[str, str], datetime] = {}
         self._recent: dict[str, list[datetime]] = defaultdict(list)
@@ -102,42 +145,14 @@ class AlertEngine:
 
     # --- who ------------------------------------------------------------------------------------
 
-    def _validate(self) -> None:
-        problems = []
-        for name, rule in self.rules.items():
-            audiences: list[tuple[tuple[str, ...], Audience]] = [(("audience",), rule.audience)]
-            if rule.escalation is not None:
-                audiences.append((("escalation", "audience"), rule.escalation.audience))
-            for path, audience in audiences:
-                for role in audience.roles:
-                    if role not in self.project.roles:
-                        loc = self.project.locate("alerts", name, *path, "roles")
-                        problems.append((loc, f"unknown role {role!r}; {did_you_mean(role, self.project.roles)}"))
-                for user in audience.users:
-                    if user not in self.project.users:
-                        loc = self.project.locate("alerts", name, *path, "users")
-                        problems.append((loc, f"unknown user {user!r}; {did_you_mean(user, self.project.users)}"))
-            if isinstance(rule, PredictionRule):
-                problems += _check_prediction_rule(self.project, name, rule)
-            if rule.as_user and rule.as_user not in self.project.users:
-                loc = self.project.locate("alerts", name, "as_user")
-                problems.append(
-                    (loc, f"unknown user {rule.as_user!r}; {did_you_mean(rule.as_user, self.project.users)}")
-                )
-        if problems:
-            raise ConfigError(problems)
+    def users_of(self, name: str, stage: str = "alert") -> list[str]:
+        """Who a rule's alerts reach at a stage: its audience (alert), or its escalation's."""
+        return recipients.stages(self.project, self.rules[name])[stage]
 
-    def users_of(self, audience: Audience) -> list[str]:
-        """The audience's users, then every user holding one of its roles."""
-        users = list(audience.users)
-        users += [u for u, spec in self.project.users.items() if set(spec.roles) & set(audience.roles)]
-        return list(dict.fromkeys(users))
-
-    def user_for(self, name: str) -> str | None:
-        """Who a rule reads as: its `as_user`, else the first user of its audience."""
-        rule = self.rules[name]
-        users = self.users_of(rule.audience)
-        return rule.as_user or (users[0] if users else None)
+    def recipients_of(self, name: str) -> list[str]:
+        """Everyone a rule's alerts may reach: its audience, then its escalation's."""
+        found = recipients.stages(self.project, self.rules[name])
+        return list(dict.fromkeys([*found["alert"], *found["escalation"]]))
 
     # --- dedup and throttle -----------------------------------------------------------------------
 
@@ -145,9 +160,12 @@ class AlertEngine:
         longest = max([60, *(r.dedup_minutes for r in self.rules.values())])
         since = _iso(self.clock() - timedelta(minutes=longest))
         rows = self.brain.warehouse.query_arrow(
-            exp.select(col("rule"), col("key"), col("fired_at")).from_(ALERTS).where(col("fired_at") >= literal(since))
+            exp.select(col("alert_id"), col("rule"), col("key"), col("fired_at"))
+            .from_(ALERTS)
+            .where(col("fired_at") >= literal(since))
         ).to_pylist()
-        for row in sorted(rows, key=lambda r: r["fired_at"]):
+        alerts = {r["alert_id"]: r for r in rows}  # one per alert, whatever its recipients
+        for row in sorted(alerts.values(), key=lambda r: r["fired_at"]):
             at = datetime.fromisoformat(row["fired_at"])
             self._last[(row["rule"], row["key"])] = at
             self._recent[row["rule"]].append(at)
@@ -165,83 +183,126 @@ class AlertEngine:
 
     # --- fire and deliver ---------------------------------------------------------------------------
 
-    def fire(self, name: str, key: str, title: str, body: str) -> Fired:
-        """Record and deliver one alert, unless deduplicated or throttled."""
-        return self.fire_many([(name, key, title, body)])[0]
+    def fire(self, request: AlertRequest) -> Fired:
+        """Record and deliver one alert, unless deduplicated, throttled or withheld."""
+        return self.fire_many([request])[0]
 
-    def fire_many(self, requests: list[tuple[str, str, str, str]]) -> list[Fired]:
-        """Record and deliver (rule, key, title, body) alerts together: one insert per table, every
-        channel of every alert at once; deduplicated or throttled ones are only reported."""
+    def fire_many(self, requests: list[AlertRequest]) -> list[Fired]:
+        """Record and deliver alerts together: one insert per table, every channel of every alert at
+        once; deduplicated, throttled or withheld ones are only reported. Each recipient's message
+        (and, for the escalation audience, the escalation's) is recorded when the alert fires."""
         fired: list[Fired] = []
         rows: list[dict[str, Any]] = []
-        jobs: list[tuple[Fired, str, list[str], str, str]] = []
+        jobs: list[_Job] = []
         now = self.clock()
-        for name, key, title, body in requests:
+        for request in requests:
+            name, key = request.rule, request.key
             reason = self.suppressed(name, key)
             if reason is not None:
-                fired.append(Fired(name, key, title, reason))
+                fired.append(Fired(name, key, _title(name, key), reason))
                 continue
             rule = self.rules[name]
+            told = {u: request.messages[u] for u in self.users_of(name) if u in request.messages}
+            if not told:  # no one in the audience may read it: nothing to record or send
+                fired.append(Fired(name, key, _title(name, key), "withheld"))
+                continue
             self._last[(name, key)] = now
             self._recent[name].append(now)
-            alert_id = "al_" + secrets.token_hex(6)
-            audience = self.users_of(rule.audience)
-            text = (
-                f"{body}\n\nseverity: {rule.severity} | for: {', '.join(audience)} | rule: {name} | "
-                f"acknowledge: brain alerts ack {alert_id}"
+            alert = Fired(name, key, _title(name, key), "pending", "al_" + secrets.token_hex(6))
+            fired.append(alert)
+            footer = (
+                f"\n\nseverity: {rule.severity} | for: {', '.join(told)} | rule: {name} | "
+                f"acknowledge: brain alerts ack {alert.alert_id}"
             )
-            rows.append(
-                {
-                    "alert_id": alert_id,
-                    "rule": name,
-                    "key": key,
-                    "severity": rule.severity,
-                    "title": title,
-                    "message": text,
-                    "audience": ",".join(audience),
-                    "fired_at": _iso(now),
-                    "status": "open",
-                    "acked_at": None,
-                    "acked_by": None,
-                    "escalated_at": None,
-                }
-            )
-            fired.append(Fired(name, key, title, "pending", alert_id))
-            jobs.append((fired[-1], "alert", rule.channels, f"[{rule.severity}] {title}", text))
+            sent = {u: Message(m.title, m.body + footer) for u, m in told.items()}
+            drafted: dict[str, Message] = {}
+            if rule.escalation is not None:
+                later = self.users_of(name, "escalation")
+                escalated = {u: request.messages[u] for u in later if u in request.messages}
+                head = (
+                    f"Not acknowledged within {rule.escalation.after_minutes} minutes (fired {_iso(now)}, for "
+                    f"{', '.join(told)}); escalated to {', '.join(escalated)}.\n\n"
+                )
+                drafted = {u: Message(f"[escalated] {m.title}", head + m.body + footer) for u, m in escalated.items()}
+            base = {"alert_id": alert.alert_id, "rule": name, "key": key, "severity": rule.severity}
+            base |= {"fired_at": _iso(now), "status": "open", "acked_at": None, "acked_by": None, "escalated_at": None}
+            for stage, messages in (("alert", sent), ("escalation", drafted)):
+                for user, m in messages.items():
+                    rows.append({**base, "title": m.title, "message": m.body, "audience": user, "stage": stage})
+            jobs += self._jobs(alert, "alert", rule, sent)
         if rows:
             schema = pa.schema([(c, pa.string()) for c in ALERT_COLUMNS])
             self.brain.warehouse.write_arrow(ALERTS, pa.Table.from_pylist(rows, schema=schema), create=False)
         self._deliver(jobs)
         return fired
 
-    def _deliver(self, jobs: list[tuple[Fired, str, list[str], str, str]]) -> None:
-        """Every channel of every alert at once (a slow or failing one does not hold up the others);
-        every attempt goes to the delivery log in one insert."""
+    def _jobs(self, alert: Fired, stage: str, rule: AlertRule, messages: dict[str, Message]) -> list[_Job]:
+        """Each channel of the stage: a personal one once per recipient, with their message; a shared one
+        once, only if every member of its audience was sent the very same message (else refused)."""
+        members = recipients.stages(self.project, rule)[stage]
+        jobs = []
+        for url in recipients.stage_channels(rule, stage):
+            if recipients.is_personal(url):
+                for user, message in messages.items():
+                    try:
+                        target = recipients.address(self.project, url, user)
+                    except BrainError as exc:
+                        jobs.append(_Job(alert, stage, url, user, None, rule.attempts, exc.message))
+                        continue
+                    jobs.append(_Job(alert, stage, target, user, message, rule.attempts))
+                continue
+            distinct = {messages.get(u) for u in members}
+            if len(distinct) == 1 and None not in distinct:
+                jobs.append(_Job(alert, stage, url, None, distinct.pop(), rule.attempts))
+            else:
+                why = (
+                    "a shared channel carries an alert only when every member of its audience may read all of "
+                    f"it; {', '.join(u for u in members if u not in messages) or 'its members'} may not"
+                )
+                jobs.append(_Job(alert, stage, url, None, None, rule.attempts, why))
+        return jobs
+
+    def _deliver(self, jobs: list[_Job]) -> None:
+        """Every job at once (a slow or failing channel does not hold up the others); every attempt
+        goes to the delivery log in one insert."""
         allow = list(self.project.spec.egress.allow)
         futures = [
-            (alert, stage, self._pool.submit(deliver, expand_env(url), title, body, allow, rule.attempts, self.sleep))
-            for alert, stage, channels, title, body in jobs
-            for rule in [self.rules[alert.rule]]
-            for url in channels
+            (job, self._pool.submit(deliver, expand_env(job.url), m.title, m.body, allow, job.attempts, self.sleep))
+            for job in jobs
+            if (m := job.message) is not None
         ]
+        done: list[tuple[_Job, list[Attempt]]] = [
+            (job, [Attempt(redact(job.url), 1, "refused", job.refusal, time.time())])
+            for job in jobs
+            if job.message is None
+        ]
+        done += [(job, future.result()) for job, future in futures]
         log: list[dict[str, Any]] = []
-        for alert, stage, future in futures:
-            for a in future.result():
-                alert.attempts.append(a)
+        outcome: dict[int, list[bool]] = defaultdict(list)
+        for job, attempts in done:
+            outcome[id(job.alert)].append(any(a.status == "sent" for a in attempts))
+            for a in attempts:
+                a.recipient = job.recipient
+                job.alert.attempts.append(a)
                 log.append(
                     {
-                        "alert_id": alert.alert_id,
-                        "rule": alert.rule,
-                        "stage": stage,
+                        "alert_id": job.alert.alert_id,
+                        "rule": job.alert.rule,
+                        "stage": job.stage,
                         "channel": a.channel,
                         "attempt": a.attempt,
                         "status": a.status,
                         "error": a.error,
                         "at": _iso(datetime.fromtimestamp(a.at, UTC)),
+                        "recipient": job.recipient,
                     }
                 )
-        for alert, stage, _, _, _ in jobs:
-            alert.status = "escalated" if stage == "escalation" else _outcome(alert.attempts)
+        for job in jobs:
+            ok = outcome[id(job.alert)]
+            if job.stage == "escalation":
+                job.alert.status = "escalated"
+            else:
+                job.alert.status = "sent" if all(ok) else "partial" if any(ok) else "failed"
         if log:
             schema = pa.schema(
                 [(c, pa.int64() if k == "integer" else pa.string()) for c, k in DELIVERY_COLUMNS.items()]
@@ -279,8 +340,8 @@ class AlertEngine:
         return done
 
     def check(self, names: list[str] | None = None) -> dict[str, Any]:
-        """Evaluate the metric rules now, deliver what fires and what applied actions left in the outbox,
-        then escalate what is overdue."""
+        """Evaluate the metric and prediction rules now (as each recipient), deliver what fires and what
+        applied actions left in the outbox, then escalate what is overdue."""
         messages = self.deliver_outbox()
         fired: list[Fired] = []
         errors: dict[str, str] = {}
@@ -290,12 +351,10 @@ class AlertEngine:
             rule = self.rules[name]
             if isinstance(rule, EventRule):
                 continue
-            try:
-                found = self.evaluate(name, rule)
-            except BrainError as exc:  # one broken or denied rule does not stop the others
-                errors[name] = exc.message
-                continue
-            fired += [self.fire(name, key, title, body) for key, title, body in found]
+            requests, problems = self.evaluate(name, rule)
+            if problems:  # one recipient's denied or broken read does not stop the others, nor other rules
+                errors[name] = "; ".join(problems)
+            fired += self.fire_many(requests)
         escalated = self.escalate()
         return {
             "fired": [f.as_dict() for f in fired],
@@ -305,15 +364,30 @@ class AlertEngine:
             "checked_at": _iso(self.clock()),
         }
 
-    def evaluate(self, name: str, rule: MetricRule | PredictionRule) -> list[tuple[str, str, str]]:
-        """(key, title, body) of every alert the rule raises on the data as it is now."""
-        user = self.user_for(name)
+    def evaluate(self, name: str, rule: MetricRule | PredictionRule) -> tuple[list[AlertRequest], list[str]]:
+        """Every alert the rule raises on the data as it is now, each recipient's message computed as
+        them (keys in the order first found); and what failed, per recipient."""
+        by_key: dict[str, dict[str, Message]] = {}
+        problems: list[str] = []
+        for user in self.recipients_of(name):
+            try:
+                found = self.evaluate_as(name, rule, user)
+            except BrainError as exc:
+                problems.append(f"{user}: {exc.message}")
+                continue
+            for key, title, body in found:
+                by_key.setdefault(key, {})[user] = Message(title, body)
+        return [AlertRequest(name, key, messages) for key, messages in by_key.items()], problems
+
+    def evaluate_as(self, name: str, rule: MetricRule | PredictionRule, user: str) -> list[tuple[str, str, str]]:
+        """(key, title, body) of every alert the rule raises for `user`, read as them."""
         if isinstance(rule, PredictionRule):
             return self._predictions(name, rule, user)
-        if isinstance(rule, ThresholdRule):
-            query = MetricQuery(metrics=(rule.metric,), by=tuple(rule.by), where=rule.where, period=rule.period)
+        query = recipients.metric_query(rule)
+        rows = self.brain.query(query, user).rows
+        if not isinstance(rule, ChangeRule | AnomalyRule):
             found = []
-            for row in self.brain.query(query, user).rows:
+            for row in rows:
                 key, value = _key(row[:-1]), row[-1]
                 if value is None:
                     continue
@@ -322,9 +396,8 @@ class AlertEngine:
                 elif rule.below is not None and value < rule.below:
                     found.append((key, f"{rule.metric} is {value:,.4g}, below {rule.below:,.4g}"))
             return [(k, f"{name}: {what} ({k})", f"{rule.description}\n{what} for {k}".strip()) for k, what in found]
-        query = MetricQuery(metrics=(rule.metric,), by=(rule.grain, *rule.by), where=rule.where)
         series: dict[str, list[tuple[Any, float]]] = defaultdict(list)
-        for row in self.brain.query(query, user).rows:
+        for row in rows:
             if row[-1] is not None:
                 series[_key(row[1:-1])].append((row[0], float(row[-1])))
         out = []
@@ -335,8 +408,8 @@ class AlertEngine:
                 out.append((key, f"{name}: {what} ({key})", f"{rule.description}\n{what} for {key}".strip()))
         return out
 
-    def _predictions(self, name: str, rule: PredictionRule, user: str | None) -> list[tuple[str, str, str]]:
-        """One alert per entity scored at or above the level, read as the rule's user (policies apply)."""
+    def _predictions(self, name: str, rule: PredictionRule, user: str) -> list[tuple[str, str, str]]:
+        """One alert per entity scored at or above the level, read as `user` (policies apply)."""
         from companybrain.factory import top_predictions
 
         uc = self.project.usecases[rule.usecase]
@@ -362,7 +435,8 @@ class AlertEngine:
     # --- escalation and acknowledgement ---------------------------------------------------------------
 
     def escalate(self) -> list[Fired]:
-        """Deliver to the escalation audience every open alert older than its rule's `after_minutes`."""
+        """Deliver, to the escalation audience, what was drafted for each of them when the alert fired,
+        for every open alert older than its rule's `after_minutes`."""
         now = self.clock()
         rows = self.brain.warehouse.query_arrow(
             exp.select(*[col(c) for c in ALERT_COLUMNS])
@@ -370,24 +444,26 @@ class AlertEngine:
             .where(col("status").eq(literal("open")))
             .where(col("escalated_at").is_(exp.Null()))
         ).to_pylist()
-        jobs: list[tuple[Fired, str, list[str], str, str]] = []
+        by_alert: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
-            rule = self.rules.get(row["rule"])
+            by_alert[row["alert_id"]].append(row)
+        jobs: list[_Job] = []
+        escalated: list[Fired] = []
+        for alert_id, group in by_alert.items():
+            first = group[0]
+            rule = self.rules.get(first["rule"])
             if rule is None or rule.escalation is None:
                 continue
-            if now - datetime.fromisoformat(row["fired_at"]) < timedelta(minutes=rule.escalation.after_minutes):
+            if now - datetime.fromisoformat(first["fired_at"]) < timedelta(minutes=rule.escalation.after_minutes):
                 continue
-            who = self.users_of(rule.escalation.audience)
-            title = f"[escalated] {row['title']}"
-            body = (
-                f"Not acknowledged within {rule.escalation.after_minutes} minutes (fired {row['fired_at']}, "
-                f"for {row['audience']}); escalated to {', '.join(who)}.\n\n{row['message']}"
-            )
-            alert = Fired(row["rule"], row["key"], title, "escalated", row["alert_id"])
-            jobs.append((alert, "escalation", rule.escalation.channels, title, body))
-            self._update(row["alert_id"], {"escalated_at": _iso(now)})
+            drafted = {r["audience"]: Message(r["title"], r["message"]) for r in group if r["stage"] == "escalation"}
+            alert = Fired(first["rule"], first["key"], _title(first["rule"], first["key"]), "escalated", alert_id)
+            escalated.append(alert)
+            if drafted:  # none: no one it escalates to may read it (or it was recorded before per-recipient alerts)
+                jobs += self._jobs(alert, "escalation", rule, drafted)
+            self._update(alert_id, {"escalated_at": _iso(now)})
         self._deliver(jobs)
-        return [alert for alert, *_ in jobs]
+        return escalated
 
     def ack(self, alert_id: str, user: str) -> dict[str, Any]:
         """Acknowledge an alert: it will not be escalated."""
@@ -402,27 +478,62 @@ class AlertEngine:
             exp.update(ALERTS, {k: literal(v) for k, v in values.items()}, where=col("alert_id").eq(literal(alert_id)))
         )
 
+    def _rows(self, where: exp.Expr, limit: int) -> list[dict[str, Any]]:
+        query = exp.select(*[col(c) for c in ALERT_COLUMNS]).from_(ALERTS).where(where)
+        query = query.order_by(exp.Ordered(this=col("fired_at"), desc=True), exp.Ordered(this=col("alert_id")))
+        return self.brain.warehouse.query_arrow(query.limit(limit)).to_pylist()
+
     def alerts(self, limit: int = 50, alert_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        """The latest alerts, newest first."""
-        query = exp.select(*[col(c) for c in ALERT_COLUMNS]).from_(ALERTS)
+        """The latest alerts, newest first, one row each, named but not told (their content went to each
+        recipient: see `addressed_to`); `audience` lists who was told."""
+        ids = exp.select(col("alert_id"), exp.func("max", col("fired_at")).as_("at")).from_(ALERTS)
         if alert_id is not None:
-            query = query.where(col("alert_id").eq(literal(alert_id)))
+            ids = ids.where(col("alert_id").eq(literal(alert_id)))
         if status is not None:
-            query = query.where(col("status").eq(literal(status)))
-        query = query.order_by(exp.Ordered(this=col("fired_at"), desc=True)).limit(limit)
-        return self.brain.warehouse.query_arrow(query).to_pylist()
+            ids = ids.where(col("status").eq(literal(status)))
+        ids = ids.group_by(col("alert_id")).order_by(exp.Ordered(this=col("at"), desc=True)).limit(limit)
+        wanted = [r["alert_id"] for r in self.brain.warehouse.query_arrow(ids).to_pylist()]
+        if not wanted:
+            return []
+        rows = self._rows(col("alert_id").isin(*[literal(a) for a in wanted]), 100_000)
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            grouped[row["alert_id"]].append(row)
+        out = []
+        for a in wanted:
+            group = grouped[a]
+            told = [r["audience"] for r in group if r["stage"] != "escalation" and r["audience"]]
+            out.append(
+                {
+                    **group[0],
+                    "title": _title(group[0]["rule"], group[0]["key"]),
+                    "message": None,
+                    "audience": ",".join(dict.fromkeys(told)),
+                    "stage": None,
+                }
+            )
+        return out
 
     def addressed_to(self, user: str, limit: int = 200, status: str | None = None) -> list[dict[str, Any]]:
-        """The latest alerts whose audience names `user` (or, once escalated, whose escalation does)."""
-        found = []
-        for row in self.alerts(limit, status=status):
-            rule = self.rules.get(row["rule"])
-            escalated = self.users_of(rule.escalation.audience) if rule and rule.escalation else []
-            recipients = {*(row.get("audience") or "").split(","), *(escalated if row["escalated_at"] else [])}
-            recipients.discard("")
-            if user in recipients:
-                found.append({**row, "recipients": sorted(recipients)})
-        return found
+        """The latest alerts told to `user` (as their rule's audience, or as its escalation's once
+        escalated), newest first, each with what they were told and who else was told."""
+        where: exp.Expr = col("audience").eq(literal(user))
+        if status is not None:
+            where = exp.and_(where, col("status").eq(literal(status)))
+        mine: dict[str, dict[str, Any]] = {}
+        for row in self._rows(where, 4 * limit):
+            if row["stage"] == "escalation" and not row["escalated_at"]:
+                continue  # drafted for the escalation: not told yet
+            if row["alert_id"] not in mine or row["stage"] != "escalation":
+                mine[row["alert_id"]] = row
+        found = list(mine.values())[:limit]
+        if not found:
+            return []
+        everyone: dict[str, set[str]] = defaultdict(set)
+        for row in self._rows(col("alert_id").isin(*[literal(r["alert_id"]) for r in found]), 100_000):
+            if row["stage"] != "escalation" or row["escalated_at"]:
+                everyone[row["alert_id"]].add(row["audience"])
+        return [{**r, "recipients": sorted(everyone[r["alert_id"]])} for r in found]
 
     def deliveries(self, limit: int = 50, alert_id: str | None = None) -> list[dict[str, Any]]:
         """The delivery log, newest first."""
@@ -435,12 +546,6 @@ class AlertEngine:
 
 def _key(values: Any) -> str:
     return "/".join(str(v) for v in values) or "all"
-
-
-def _outcome(attempts: list[Attempt]) -> str:
-    channels = {a.channel for a in attempts}
-    sent = {a.channel for a in attempts if a.status == "sent"}
-    return "sent" if sent == channels else "partial" if sent else "failed"
 
 
 def _judge(rule: ChangeRule | AnomalyRule, points: list[tuple[Any, float]]) -> str | None:
@@ -470,41 +575,6 @@ def robust_z(value: float, history: list[float]) -> float:
     if mad == 0:
         return 0.0 if value == median else float("inf") if value > median else float("-inf")
     return 0.6745 * (value - median) / mad
-
-
-def _check_prediction_rule(project: Any, name: str, rule: PredictionRule) -> list[tuple[Any, str]]:
-    """The use case must exist, score an entity, and name the threshold the rule uses."""
-    uc = project.usecases.get(rule.usecase)
-    if uc is None:
-        return [
-            (
-                project.locate("alerts", name, "usecase"),
-                f"unknown use case {rule.usecase!r}; {did_you_mean(rule.usecase, project.usecases)}",
-            )
-        ]
-    if uc.output.property is None:
-        return [(project.locate("alerts", name, "usecase"), f"use case {rule.usecase} writes no entity property")]
-    from companybrain.governance.policy import Policy
-    from companybrain.governance.principal import principal_for
-
-    audience = list(rule.audience.users) + [
-        u for u, spec in project.users.items() if set(spec.roles) & set(rule.audience.roles)
-    ]
-    shown = [uc.output.property, f"{uc.output.property}_reasons", *rule.show]
-    blind = []
-    for user in dict.fromkeys(audience):
-        policy = Policy(project, principal_for(project, user))
-        props = project.objects[uc.entity].properties
-        if not policy.can_read_object(uc.entity) or any(p in props and policy.masked(uc.entity, p) for p in shown):
-            blind.append(user)
-    if blind:  # an alert tells its whole audience what it read: each of them must be allowed to read it
-        msg = f"{', '.join(blind)} may not read {uc.entity} with {', '.join(shown)}, which this alert sends them"
-        return [(project.locate("alerts", name, "audience"), msg)]
-    if rule.threshold is not None and rule.threshold not in uc.thresholds:
-        hint = did_you_mean(rule.threshold, uc.thresholds)
-        msg = f"use case {rule.usecase} has no threshold {rule.threshold!r}; {hint}"
-        return [(project.locate("alerts", name, "threshold"), msg)]
-    return []
 
 
 def deliver_action_messages(brain: Brain) -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ class Attempt:
     status: str  # sent | failed | refused
     error: str | None
     at: float
+    recipient: str | None = None  # the user of a personal channel; None on a shared one
 
 
 def channel_host(url: str) -> str:

@@ -1,6 +1,10 @@
 """Real-time events (HTTP or MQTT): every event is appended to `brain.events`; telemetry updates the
 machines' latest state; event rules fire alerts, and a `line_down` rule replans the line's work
-and tells its audience the plan. Batches are written with one insert per table."""
+and tells its audience the plan. Batches are written with one insert per table.
+
+An event's alert reaches only the recipients who may read every object it names (its fields named
+like a type's key: site_id, line_id, machine_id, ...); a replan is computed once as the rule's
+`as_user`, and each recipient is told what they may read of it (decisions/notify.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 from sqlglot import exp
 
-from companybrain.delivery.alerts import AlertEngine, Clock, utc_now
+from companybrain.delivery.alerts import AlertEngine, AlertRequest, Clock, Message, utc_now
+from companybrain.delivery.recipients import Visibility
 from companybrain.errors import BrainError, ConnectorError, MissingDependency
 from companybrain.ontology.model import FACTORY_SCHEMA, prediction_table
 from companybrain.sources.load_log import META
@@ -29,6 +34,7 @@ from companybrain.warehouse.ddl import col, create_table, literal, table
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
+    from companybrain.decisions.replan import Plan
 
 log = logging.getLogger("companybrain.events")
 
@@ -81,6 +87,7 @@ class EventProcessor:
         self._live_pending: dict[str, list[dict[str, Any]]] = {n: [] for n in self.live}
         self._live_last: dict[str, float] = dict.fromkeys(self.live, time.monotonic())
         self._planned: set[tuple[str, str]] = set()  # (rule, key) replanned in the current batch
+        self._visible = Visibility(brain)
 
     def ingest(self, events: list[dict[str, Any]], source: str = "http") -> EventSummary:
         """Log every event (one row each), then update machine state and run the event rules."""
@@ -109,6 +116,7 @@ class EventProcessor:
         summary.machines_updated = self._machine_state([e for e in events if e.get("type") == "telemetry"], now)
         summary.rescored = self._rescore(events)
         self._planned.clear()
+        self._visible = Visibility(brain=self.brain)  # what each reader may read, asked once per batch
         requests = [
             self._alert(name, rule, event, summary)
             for event in events
@@ -170,26 +178,29 @@ class EventProcessor:
                 log.exception("scores of use case %s not updated from events", name)
         return done
 
-    def _alert(
-        self, name: str, rule: EventRule, event: dict[str, Any], summary: EventSummary
-    ) -> tuple[str, str, str, str]:
-        """The alert an event raises; with `replan`, the plan first (unless the alert would be suppressed)."""
+    def _alert(self, name: str, rule: EventRule, event: dict[str, Any], summary: EventSummary) -> AlertRequest:
+        """The alert an event raises, each recipient's message computed as them; with `replan`, the plan
+        first (unless the alert would be suppressed, or no one may read the event)."""
         key = "/".join(str(event.get(k)) for k in rule.key) or "all"
         title = f"{name}: {event.get('type')} " + " ".join(
             f"{k}={event[k]}" for k in ("site_id", "line_id", "machine_id", "reason") if event.get(k) is not None
         )
-        body = [rule.description, f"event: {json.dumps(event, default=str)}"]
+        readers = [u for u in self.engine.recipients_of(name) if self._visible.sees_event(u, event)]
+        head = [rule.description, f"event: {json.dumps(event, default=str)}"]
+        plan_for: dict[str, str] = {}
         # a suppressed alert would tell no one the plan; nor would a second one for the same key in this batch
-        if rule.replan is not None and self.engine.suppressed(name, key) is None and (name, key) not in self._planned:
+        planned = (name, key) in self._planned or self.engine.suppressed(name, key) is not None
+        if rule.replan is not None and readers and not planned:
             self._planned.add((name, key))
-            plan_text, plan = self._replan(name, rule, event)
-            body.append(plan_text)
-            if plan is not None:
-                summary.plans.append(plan)
-        return name, key, title, "\n".join(b for b in body if b)
+            plan_for = self._replan(name, rule, event, readers, summary)
+        messages = {u: Message(title, "\n".join(b for b in [*head, plan_for.get(u, "")] if b)) for u in readers}
+        return AlertRequest(name, key, messages)
 
-    def _replan(self, name: str, rule: EventRule, event: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
-        """Replan with the event's line down from its day; the plan's summary for the message."""
+    def _replan(
+        self, name: str, rule: EventRule, event: dict[str, Any], readers: list[str], summary: EventSummary
+    ) -> dict[str, str]:
+        """Replan with the event's line down from its day, as the rule's `as_user`; what each reader
+        may read of the plan, in words."""
         from companybrain.decisions.network import Disruption
 
         assert rule.replan is not None
@@ -203,33 +214,62 @@ class EventProcessor:
                 days=rule.replan.days,
             )
             started = time.perf_counter()
-            plan = self.brain.replan(disruption, self.engine.user_for(name))
+            plan = self.brain.replan(disruption, rule.as_user)
             wall = time.perf_counter() - started
         except (BrainError, ValueError) as exc:
             log.warning("replan for %s failed: %s", name, exc)
-            return f"The replan failed: {getattr(exc, 'message', exc)}", None
-        k = plan.kpis["plan"]
-        lines = [
-            f"Replan: {event.get('line_id')} at capacity 0 from {start} for {rule.replan.days} days.",
-            f"Revenue at risk {k['revenue_at_risk']:,.0f}, late orders {k['late_orders_total']}, "
-            f"moved items {k['moved_items']}, extra freight {k['extra_freight']:,.0f}, gap {plan.gap:.2%}.",
-            *[f"- {a['text']}" for a in plan.actions[:8]],
-            f"{len(plan.notifications)} people to tell: "
-            + "; ".join(f"{n['role']} about {n['about']}" for n in plan.notifications[:8]),
-        ]
-        return "\n".join(lines), {
-            "rule": name,
-            "line_id": event.get("line_id"),
-            "start": start.isoformat(),
-            "days": rule.replan.days,
-            "kpis": k,
-            "actions": len(plan.actions),
-            "notifications": len(plan.notifications),
-            "seconds": round(wall, 3),  # reading the network as the user, solving, drafting messages
-        }
+            return dict.fromkeys(readers, "The replan failed: it could not be computed (see the service log).")
+        summary.plans.append(
+            {
+                "rule": name,
+                "line_id": event.get("line_id"),
+                "start": start.isoformat(),
+                "days": rule.replan.days,
+                "kpis": plan.kpis["plan"],
+                "actions": len(plan.actions),
+                "notifications": len(plan.notifications),
+                "seconds": round(wall, 3),  # reading the network as the rule's user, solving, drafting messages
+            }
+        )
+        header = f"Replan: {event.get('line_id')} at capacity 0 from {start} for {rule.replan.days} days."
+        return {u: plan_text(self.brain, plan, u, header) for u in readers}
 
     def close(self) -> None:
         self.engine.close()
+
+
+def plan_text(brain: Brain, plan: Plan, reader: str, header: str) -> str:
+    """A replan as `reader` may read it: the network's totals only if they read the whole network the
+    plan was computed from (amounts only if they may see money), the actions on what they may read,
+    and who must be told what among those."""
+    from companybrain.decisions.notify import MASK, plan_for_reader
+
+    view = plan_for_reader(brain, plan, reader)
+    lines = [header]
+    if view.kpis is not None:
+        k = view.kpis["plan"]
+        gap = f"{view.gap:.2%}" if view.gap is not None else MASK
+        lines.append(
+            f"Revenue at risk {_amount(k.get('revenue_at_risk'))}, late orders {k.get('late_orders_total')}, "
+            f"moved items {k.get('moved_items')}, extra freight {_amount(k.get('extra_freight'))}, gap {gap}."
+        )
+    else:
+        kinds = [a["action"] for a in view.actions]
+        lines.append(
+            "The network's totals are for readers of every site's orders; of what you may read: "
+            + ", ".join(f"{kinds.count(k)} {k}" for k in ("move", "delay", "prioritise", "expedite"))
+            + "."
+        )
+    lines += [f"- {a['text']}" for a in view.actions[:8]]
+    lines.append(
+        f"{len(view.notifications)} people to tell: "
+        + "; ".join(f"{n['role']} about {n['about']}" for n in view.notifications[:8])
+    )
+    return "\n".join(lines)
+
+
+def _amount(value: Any) -> str:
+    return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
 
 
 _processors: weakref.WeakKeyDictionary[Brain, EventProcessor] = weakref.WeakKeyDictionary()

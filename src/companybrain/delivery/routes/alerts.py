@@ -1,4 +1,5 @@
-"""/api/v1/alerts: the caller's alert inbox (the alerts whose audience names them) and acknowledgement."""
+"""/api/v1/alerts: the caller's alert inbox (the alerts told to them, each as they were told it: computed
+with their own rights) and acknowledgement."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Alert(ApiModel):
     rule: str
     key: str | None
     title: str
-    message: str | None = None
+    message: str | None = Field(None, description="What the caller was told (computed with their rights).")
     severity: str | None = None
     status: str
     fired_at: str
@@ -66,10 +67,12 @@ def acknowledge(alert_id: AlertId, caller: Reader, svc: Service) -> Alert:
     with svc.use() as brain:
         engine = AlertEngine(brain)
         try:
-            mine = {r["alert_id"]: r for r in engine.addressed_to(caller.principal.user, 1000)}
-            if alert_id not in mine:  # not yours and not there read the same: nothing to learn by probing
-                raise NotFound(f"no alert {alert_id} addressed to {caller.principal.user}")
-            row = engine.ack(alert_id, caller.principal.user)
+            user = caller.principal.user
+            if alert_id not in {r["alert_id"] for r in engine.addressed_to(user, 1000)}:
+                # not yours and not there read the same: nothing to learn by probing
+                raise NotFound(f"no alert {alert_id} addressed to {user}")
+            engine.ack(alert_id, user)
+            row = next(r for r in engine.addressed_to(user, 1000) if r["alert_id"] == alert_id)
         finally:
             engine.close()
-    return _alert(jsonable({**row, "recipients": mine[alert_id]["recipients"]}))
+    return _alert(jsonable(row))

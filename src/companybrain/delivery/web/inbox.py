@@ -19,7 +19,8 @@ SNOOZE_HOURS = (1, 4, 24)
 
 
 def alerts_for(svc: Svc, viewer: Who, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """The alerts addressed to the viewer (their rule's audience named them), newest first, minus snoozed ones."""
+    """The alerts told to the viewer (their rule's audience, or its escalation once escalated, named them),
+    each as the viewer was told it (computed with their own rights), newest first, minus snoozed ones."""
     from companybrain.delivery.alerts import AlertEngine
 
     def read() -> list[dict[str, Any]]:
