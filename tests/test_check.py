@@ -125,3 +125,24 @@ def test_schema_command(run_cli) -> None:
     assert code == 0 and "objects" in schema["properties"]
     code, out, _ = run_cli("schema", "project")
     assert "warehouse" in json.loads(out)["properties"]
+
+
+def test_warehouse_problems_name_a_mapped_column_the_raw_table_lacks(tmp_path: Path) -> None:
+    from companybrain import Brain
+    from companybrain.project_checks import warehouse_problems
+
+    root = make_shop(tmp_path / "shop")
+    path = root / "ontology" / "shop.yaml"
+    with Brain.open(root) as brain:
+        assert warehouse_problems(brain.project, brain.warehouse) == []  # nothing loaded: nothing to say
+        brain.ingest()
+        assert warehouse_problems(brain.project, brain.warehouse) == []
+    text = path.read_text().replace("region: {type: string}", 'region: {type: string, column: "regoin"}')
+    path.write_text(text)
+    with Brain.open(root) as brain:
+        [(location, message)] = warehouse_problems(brain.project, brain.warehouse)
+    assert (location.file, location.key) == ("ontology/shop.yaml", "Customer.properties.region")
+    assert location.line == next(i for i, ln in enumerate(text.splitlines(), 1) if "regoin" in ln)
+    assert message.startswith(
+        "Customer.region reads column 'regoin', which raw.erp__customers does not have (did you mean 'region'?)"
+    )

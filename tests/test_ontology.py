@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from companybrain import Brain
-from companybrain.errors import ContractFailed, NotFound, QueryError
+from companybrain.errors import ConfigError, ContractFailed, NotFound, QueryError
 from tests.shop import make_shop
 
 
@@ -166,3 +166,36 @@ def test_build_rebuilds_only_what_changed(shop: Brain) -> None:
         assert report.rebuilt == ["Customer"]
         assert ("Order", "links_resolve") in {(c.object, c.contract) for c in report.contracts}  # links into it
         assert again.build(full=True).rebuilt == ["Customer", "Order", "Employee"]
+
+
+def test_a_property_mapped_to_a_missing_column_names_it(shop: Brain, run_cli) -> None:
+    shop.build()
+    path = shop.project.root / "ontology" / "shop.yaml"
+    hostile = "'; DROP TABLE raw.erp__orders; --"
+    text = path.read_text().replace(
+        "amount: {type: float, currency: USD}", f'amount: {{type: float, currency: USD, column: "{hostile}"}}'
+    )
+    text = text.replace('expr: "first_name', 'expr: "frist_name')
+    path.write_text(text)
+    root = str(shop.project.root)
+    shop.close()
+    lines = text.splitlines()
+    amount = next(i for i, ln in enumerate(lines, 1) if "amount: {type: float" in ln)
+    full_name = next(i for i, ln in enumerate(lines, 1) if "frist_name" in ln)
+    with Brain.open(root) as brain:
+        with pytest.raises(ConfigError) as info:
+            brain.build()
+        assert [(loc.file, loc.line, loc.key) for loc, _ in info.value.problems] == [
+            ("ontology/shop.yaml", amount, "Order.properties.amount"),
+            ("ontology/shop.yaml", full_name, "Employee.properties.full_name"),
+        ]
+        order, employee = (msg for _, msg in info.value.problems)
+        assert order.startswith(f"Order.amount reads column {hostile!r}, which raw.erp__orders does not have")
+        assert employee == (
+            "Employee.full_name reads column 'frist_name', which raw.hris__employees does not have (did you mean "
+            "'first_name'?); map it to a column the table has (`column:` or `expr:`), or bring the column back in "
+            "the source and `brain ingest`"
+        )
+        assert brain.count_objects("Order") == 3000  # the last good build is still served
+    code, _, err = run_cli("-p", root, "build", "--no-factory")
+    assert code == 1 and f"ontology/shop.yaml:{full_name} (Employee.properties.full_name)" in err

@@ -9,6 +9,7 @@ from companybrain.errors import BrainError, Location, did_you_mean
 
 if TYPE_CHECKING:
     from companybrain.project import Project
+    from companybrain.warehouse.base import Warehouse
 
 Problems = list[tuple[Location, str]]
 
@@ -18,6 +19,15 @@ def cross_check(project: Project) -> Problems:
     from companybrain.specs.usecases import cross_check as _usecases
 
     return [*_ontology(project), *_metrics(project), *_policies(project), *_actions(project), *_usecases(project)]
+
+
+def warehouse_problems(project: Project, wh: Warehouse) -> Problems:
+    """What only the loaded data shows: an object type mapped from a raw table reading a column that table
+    does not have (`brain build` would fail on it). For `brain check` when it can open the warehouse;
+    tables not loaded yet are skipped."""
+    from companybrain.ontology.build import raw_column_problems
+
+    return raw_column_problems(project, wh)
 
 
 def attach_usecase_outputs(project: Project) -> Problems:

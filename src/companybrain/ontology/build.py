@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from companybrain.errors import ContractFailed, NotFound, WarehouseError
+from companybrain.errors import ConfigError, ContractFailed, Location, NotFound, WarehouseError, did_you_mean
 from companybrain.ontology.contracts import ContractResult, run_contracts
 from companybrain.ontology.model import (
     BRAIN_SCHEMAS,
@@ -23,11 +23,12 @@ from companybrain.ontology.model import (
     link_table,
     materialize_query,
     object_table,
+    raw_ref,
 )
 from companybrain.project import Project
 from companybrain.sources import load_log
 from companybrain.sources.load_log import LOAD_ID_COLUMN, META
-from companybrain.specs.ontology import SPEC_DIALECT, ObjectType
+from companybrain.specs.ontology import SPEC_DIALECT, ObjectType, parse_expression
 from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import (
     col,
@@ -123,6 +124,9 @@ def build(project: Project, wh: Warehouse, progress: Progress | None = None, ful
         elif was["input_version"] != wanted[name]["input_version"]:
             plan[name] = "update" if _upsert_only(project, objects[name]) else "rebuild"
     _require_inputs(wh, objects, plan)
+    missing = raw_column_problems(project, wh, plan)
+    if missing:
+        raise ConfigError(missing)
     counts: dict[str, int] = {}
     report = BuildReport(
         "ok",
@@ -216,6 +220,60 @@ def _require_inputs(wh: Warehouse, objects: dict[str, ObjectType], plan: dict[st
     listed = "; ".join(f"{name} needs {', '.join(tables)}" for name, tables in missing.items() if tables)
     if listed:
         raise NotFound(f"cannot build: raw tables not loaded yet ({listed})", hint="run `brain ingest` first")
+
+
+def raw_column_problems(
+    project: Project, wh: Warehouse, names: Iterable[str] | None = None
+) -> list[tuple[Location, str]]:
+    """Where an object type (all, or those `names`) mapped from a raw table reads a column that table does
+    not have: the ontology file and line, the column and what to do. Tables not loaded yet are skipped."""
+    columns: dict[str, list[str] | None] = {}
+
+    def columns_of(ref: str) -> list[str] | None:
+        if ref not in columns:
+            schema = wh.table_schema(raw_ref(ref)) if ref.partition(".")[0] == "raw" else None
+            columns[ref] = None if schema is None else list(schema.names)
+        return columns[ref]
+
+    problems: list[tuple[Location, str]] = []
+    for name in project.objects if names is None else names:
+        obj = project.objects[name]
+        for ref, path, wanted in _columns_read(obj):
+            have = columns_of(ref)
+            lowered = {c.lower() for c in have or ()}
+            for column in wanted:
+                if have is None or column.lower() in lowered:  # DuckDB's names ignore case
+                    continue
+                what = ".".join([name, *path[1:]] if path[0] == "properties" else [name, *path])
+                msg = f"{what} reads column {column!r}, which {ref} does not have ({did_you_mean(column, have)})"
+                msg += "; map it to a column the table has (`column:` or `expr:`), or bring the column back"
+                msg += " in the source and `brain ingest`"
+                problems.append((project.locate("objects", name, *path), msg))
+    return problems
+
+
+def _columns_read(obj: ObjectType) -> Iterator[tuple[str, tuple[str, ...], list[str]]]:
+    """(raw table, where in the declaration, the columns read there) of an object type."""
+    if obj.source is not None and obj.sql is None:
+        for prop_name, prop in obj.properties.items():
+            if prop.predicted_by is None:
+                wanted = _expression_columns(prop.expr) if prop.expr else [prop.column or prop_name]
+                yield obj.source, ("properties", prop_name), wanted
+        if obj.where:
+            yield obj.source, ("where",), _expression_columns(obj.where)
+    for link_name, link in obj.links.items():
+        if link.through and link.from_column and link.to_column:
+            yield link.through, ("links", link_name, "from_column"), [link.from_column]
+            yield link.through, ("links", link_name, "to_column"), [link.to_column]
+
+
+def _expression_columns(text: str) -> list[str]:
+    """The plain column names an expression reads; none when it has a subquery or a lambda, whose names
+    may be their own."""
+    tree = parse_expression(text)
+    if tree.find(exp.Query, exp.Lambda):
+        return []
+    return sorted({c.name for c in tree.find_all(exp.Column) if not c.table})
 
 
 def inputs_of(obj: ObjectType) -> set[str]:
