@@ -13,11 +13,12 @@ from companybrain.specs.project import SourceTable
 
 @dataclass(frozen=True)
 class Rejected:
-    """A row that never became a row: unparseable text, a broken JSON line."""
+    """A row that was not loaded: unparseable text, a broken JSON line, a value of the wrong type."""
 
     location: str
     reason: str
     record: str
+    unit: str = ""  # the file it came from ("" for a SQL table): a load's limit on bad rows is per file
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,12 @@ LOAD_LOG_COLUMNS = {
     "state": "string",
     "message": "string",
 }
+# text written here comes from outside (a source's bytes, a reader's error): capped, so one 20 MB line
+# or error cannot bloat the log, and stored as `storable` text
+MESSAGE_LIMIT = 2_000
+REASON_LIMIT = 1_000
+RECORD_LIMIT = 10_000
+
 QUARANTINE_COLUMNS = {
     "load_id": "integer",
     "source": "string",
@@ -69,9 +76,36 @@ def last_state(wh: Warehouse, source: str, table_name: str) -> dict[str, Any]:
     return json.loads(str(value)) if value else {}
 
 
+# NUL (PostgreSQL text cannot hold it), the other control bytes but tab and newline and the C1 controls
+# (a terminal acts on them), the bidi overrides (they reorder what is shown), and the surrogates Python
+# uses for bytes that were not UTF-8
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def storable(text: str, limit: int) -> str:
+    """`text` as every engine can store it and a terminal can show it: control bytes and bytes that
+    were not UTF-8 written as \\xNN, at most `limit` characters (a longer one ends with how long it was).
+    Storable text stays as it is."""
+    cleaned = _UNSTORABLE.sub(_escape, text[:limit])
+    if len(text) <= limit and len(cleaned) <= limit:
+        return cleaned
+    suffix = f"... ({len(text):,} characters in all)"
+    return cleaned[: max(limit - len(suffix), 0)] + suffix
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte that did not decode
+        code -= 0xDC00
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
 def record_load(wh: Warehouse, row: dict[str, Any]) -> None:
     values = dict(row)
     values["state"] = json.dumps(values.get("state") or {}, default=str)
+    for name in ("message", "added_columns"):
+        if values.get(name) is not None:
+            values[name] = storable(str(values[name]), MESSAGE_LIMIT)
     values["started_at"] = values["started_at"].strftime("%Y-%m-%d %H:%M:%S.%f")
     wh.execute(insert_values(LOAD_LOG, {k: values.get(k) for k in LOAD_LOG_COLUMNS}))
 
@@ -85,9 +119,9 @@ def quarantine(wh: Warehouse, load_id: int, source: str, table_name: str, rows: 
             "load_id": pa.array([load_id] * len(rows), pa.int64()),
             "source": [source] * len(rows),
             "table_name": [table_name] * len(rows),
-            "location": [r.location for r in rows],
-            "reason": [r.reason for r in rows],
-            "record": [r.record for r in rows],
+            "location": [storable(r.location, REASON_LIMIT) for r in rows],
+            "reason": [storable(r.reason, REASON_LIMIT) for r in rows],
+            "record": [storable(r.record, RECORD_LIMIT) for r in rows],
             "quarantined_at": pa.array([now] * len(rows), pa.timestamp("us")),
         }
     )

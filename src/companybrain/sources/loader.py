@@ -11,14 +11,14 @@ from typing import Any
 import pyarrow as pa
 from sqlglot import exp
 
-from companybrain.errors import BrainError, SchemaDriftError
+from companybrain.errors import BrainError, ConnectorError, SchemaDriftError
 from companybrain.project import Project
 from companybrain.sources import load_log
 from companybrain.sources.base import Connector, Extract
 from companybrain.sources.files import FILE_COLUMN, FileConnector
 from companybrain.sources.load_log import LOAD_ID_COLUMN
 from companybrain.sources.sql import SqlConnector
-from companybrain.sources.validate import check_rows
+from companybrain.sources.validate import INTERNAL, check_rows
 from companybrain.specs.project import FileSource, SourceTable, SqlSource
 from companybrain.warehouse.base import Warehouse
 from companybrain.warehouse.ddl import (
@@ -134,7 +134,8 @@ def select_tables(project: Project, names: list[str] | None) -> dict[str, list[S
 
 
 def load_table(wh: Warehouse, connector: Connector, spec: SourceTable, progress: Progress | None) -> TableLoad:
-    """One table in one transaction: on any failure the previous raw table and state stay."""
+    """One table in one transaction: on any failure the previous raw table and state stay, and the
+    failure is recorded; it never stops the other tables."""
     result = TableLoad(connector.name, spec.name)
     started_at = datetime.now(UTC).replace(tzinfo=None)
     started = time.perf_counter()
@@ -154,12 +155,27 @@ def load_table(wh: Warehouse, connector: Connector, spec: SourceTable, progress:
             result.seconds = round(time.perf_counter() - started, 3)
             load_log.record_load(wh, _log_row(load_id, result, started_at, state))
     except BrainError as exc:
-        result.status, result.message = "failed", exc.message
-        result.rows_loaded = result.rows_quarantined = 0
-        result.seconds = round(time.perf_counter() - started, 3)
-        with wh.transaction():
-            load_log.record_load(wh, _log_row(load_log.next_load_id(wh), result, started_at, {}))
+        _record_failure(wh, result, started_at, started, exc)
+    except Exception as exc:  # a reader's or driver's own error on some input: it fails this table alone
+        detail = str(exc).strip() or "no detail"
+        failure = ConnectorError(
+            f"{connector.name}.{spec.name}: the load failed on {type(exc).__name__}: {detail}",
+            hint="check the source's data; the table's previous state was kept",
+        )
+        _record_failure(wh, result, started_at, started, failure)
     return result
+
+
+def _record_failure(wh: Warehouse, result: TableLoad, started_at: datetime, started: float, exc: BrainError) -> None:
+    """Log a failed load, its message storable on every engine."""
+    result.status = "failed"
+    result.message = load_log.storable(str(exc), load_log.MESSAGE_LIMIT)
+    result.rows_loaded = result.rows_quarantined = 0
+    result.added_columns = []
+    result.seconds = round(time.perf_counter() - started, 3)
+    with wh.transaction():
+        load_id = load_log.next_load_id(wh)
+        load_log.record_load(wh, _log_row(load_id, result, started_at, {}))
 
 
 def _log_row(load_id: int, result: TableLoad, started_at: datetime, state: dict[str, Any]) -> dict[str, Any]:
@@ -222,6 +238,7 @@ class _Landing:
             wh.execute(rename_table(self.target, self.raw.name))
 
     def _land(self, batch: pa.Table) -> None:
+        self._check_names(batch)
         offset = self.result.rows_read
         self.result.rows_read += batch.num_rows
         checked = check_rows(
@@ -240,6 +257,18 @@ class _Landing:
             self._write(self._reconcile(data))
         if self.progress:
             self.progress(self.label, self.result.rows_read)
+
+    def _check_names(self, batch: pa.Table) -> None:
+        """Column names the load can hold apart from each other and from the brain's own columns."""
+        names = batch.column_names
+        clash = sorted({n for n in names if names.count(n) > 1 or n == LOAD_ID_COLUMN or n.startswith(INTERNAL)})
+        if clash:
+            where = f"{batch[FILE_COLUMN][0].as_py()}: " if FILE_COLUMN in names and batch.num_rows else ""
+            raise SchemaDriftError(
+                f"{self.label}: {where}column name(s) {clash} are repeated or the brain's own "
+                f"({LOAD_ID_COLUMN}, {FILE_COLUMN}, names starting with {INTERNAL})",
+                hint="rename the columns in the source",
+            )
 
     def _reconcile(self, data: pa.Table) -> pa.Table:
         """Check the batch against the table: keys present, no type changed; add new columns."""

@@ -1,4 +1,5 @@
-"""Row checks before landing: null keys, values that do not cast to the declared type, duplicates.
+"""Row checks before landing: text no engine can store, null keys, values that do not cast to the
+declared type, duplicates.
 
 Good rows go on, cast to the declared types; bad rows are returned with their reason so the
 loader can quarantine them. DuckDB in memory does the work as an Arrow compute engine.
@@ -19,8 +20,11 @@ from companybrain.sources.files import FILE_COLUMN
 from companybrain.warehouse.ddl import col
 from companybrain.warehouse.types import sql_type
 
-POS = "__pos"
-REASON = "__reason"
+# the checks' own columns, beside the source's: a source column may not start with INTERNAL
+INTERNAL = "__brain_"
+POS = f"{INTERNAL}pos"
+REASON = f"{INTERNAL}reason"
+TEXT = f"{INTERNAL}text"
 
 
 @dataclass
@@ -37,11 +41,58 @@ def check_rows(
     `keys_unique` says the source guarantees unique keys (a SQL table's primary key): the
     duplicate check, the costliest one, is then skipped.
     """
+    batch, text = _text_problems(batch)
     present_key = [k for k in key if k in batch.column_names]
     casts = {name: kind for name, kind in declared.items() if name in batch.column_names}
-    if not casts and not _has_null_or_duplicate_key(batch, present_key, keys_unique):
+    if text is None and not casts and not _has_null_or_duplicate_key(batch, present_key, keys_unique):
         return Checked(batch, [])
-    return _check_in_duckdb(batch, present_key, casts, offset)
+    return _check_in_duckdb(batch, present_key, casts, offset, text)
+
+
+def _text_problems(batch: pa.Table) -> tuple[pa.Table, pa.Array | None]:
+    """Strings no engine stores alike: bytes that are not UTF-8 (DuckDB refuses them) and NUL (PostgreSQL
+    text cannot hold it). Returns the batch with undecodable bytes written as \\xNN, so that its rows can
+    still be shown, and per row the reason (null when the row's text is fine), or None when all is."""
+    reasons: list[list[str]] | None = None
+    columns = list(batch.columns)
+    for i, field in enumerate(batch.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = batch.column(i)
+        flagged: list[tuple[int, str]] = []
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            column, bad = _decoded(column)
+            flagged += [(row, f"{field.name}: not UTF-8 text") for row in bad]
+            columns[i] = column
+        nul = pc.match_substring(column, "\x00")
+        if pc.any(nul).as_py():
+            rows = pc.indices_nonzero(pc.fill_null(nul, False)).to_pylist()
+            flagged += [(row, f"{field.name}: holds a NUL byte, which a text column cannot store") for row in rows]
+        for row, reason in flagged:
+            reasons = reasons or [[] for _ in range(batch.num_rows)]
+            reasons[row].append(reason)
+    if reasons is None:
+        return batch, None
+    cleaned = pa.table(columns, schema=batch.schema)
+    return cleaned, pa.array(["; ".join(r) if r else None for r in reasons], pa.string())
+
+
+def _decoded(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:
+    """The column with the bytes that are not UTF-8 written as \\xNN, and the rows that had some."""
+    values: list[str | None] = []
+    bad: list[int] = []
+    for row, raw in enumerate(column.cast(pa.large_binary()).to_pylist()):
+        if raw is None:
+            values.append(None)
+            continue
+        try:
+            values.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            values.append(raw.decode("utf-8", "backslashreplace"))
+            bad.append(row)
+    return pa.chunked_array([pa.array(values, column.type)]), bad
 
 
 def _has_null_or_duplicate_key(batch: pa.Table, key: list[str], keys_unique: bool) -> bool:
@@ -56,11 +107,16 @@ def _has_null_or_duplicate_key(batch: pa.Table, key: list[str], keys_unique: boo
     return batch.group_by(key).aggregate([]).num_rows != batch.num_rows
 
 
-def _check_in_duckdb(batch: pa.Table, key: list[str], casts: dict[str, str], offset: int) -> Checked:
+def _check_in_duckdb(
+    batch: pa.Table, key: list[str], casts: dict[str, str], offset: int, text: pa.Array | None
+) -> Checked:
     import duckdb
 
     indexed = batch.append_column(POS, pa.array(range(batch.num_rows), pa.int64()))
     reasons: list[exp.Expr] = []
+    if text is not None:
+        indexed = indexed.append_column(TEXT, text)
+        reasons.append(col(TEXT))
     for name in key:
         reasons.append(_when(col(name).is_(exp.null()), exp.Literal.string(f"missing key column {name}")))
     for name, kind in casts.items():
@@ -107,7 +163,8 @@ def _check_in_duckdb(batch: pa.Table, key: list[str], casts: dict[str, str], off
             pos = flagged[POS][i].as_py()
             where = f"{record[FILE_COLUMN]} record {pos + 1}" if FILE_COLUMN in record else f"record {offset + pos + 1}"
             reason = "; ".join(r for c in check_names if (r := flagged[c][i].as_py()) is not None)
-            bad.append(Rejected(where, reason, json.dumps(record, default=str)))
+            unit = str(record.get(FILE_COLUMN) or "")
+            bad.append(Rejected(where, reason, json.dumps(record, default=str), unit=unit))
     return Checked(good, bad)
 
 
