@@ -127,6 +127,20 @@ def test_schema_command(run_cli) -> None:
     assert "warehouse" in json.loads(out)["properties"]
 
 
+def test_max_quarantined_is_a_fraction(tmp_path: Path) -> None:
+    root = make_shop(tmp_path / "shop")
+    key = "primary_key: [order_id]"
+    text = (root / "brain.yaml").read_text().replace(key, f"{key}, max_quarantined: 20")
+    (root / "brain.yaml").write_text(text)
+    [(file, line, msg)] = problems(root)
+    assert file == "brain.yaml" and line == next(i for i, ln in enumerate(text.splitlines(), 1) if "max_quar" in ln)
+    assert "max_quarantined must be a fraction of the rows read, from 0 to 1 (0.2 = 20%), got 20" in msg
+    (root / "brain.yaml").write_text(text.replace("max_quarantined: 20", "max_quarantined: 0.05"))
+    orders = Project.load(root).spec.sources[0].tables[1]
+    assert (orders.max_quarantined, orders.name) == (0.05, "orders")
+    assert Project.load(make_shop(tmp_path / "other")).spec.sources[0].tables[0].max_quarantined == 0.2
+
+
 def test_warehouse_problems_name_a_mapped_column_the_raw_table_lacks(tmp_path: Path) -> None:
     from companybrain import Brain
     from companybrain.project_checks import warehouse_problems

@@ -16,6 +16,14 @@ from sqlglot import exp
 from companybrain import Brain
 from tests.shop import make_shop, write_jsonl
 
+OVERTIME = "columns: {employee_id: string, month: date, hours: float}"
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
 
 def raw_rows(brain: Brain, name: str, order: str) -> list[dict]:
     table = exp.to_table(f"raw.{name}")
@@ -29,6 +37,8 @@ def by_table(results) -> dict[str, object]:
 @pytest.fixture
 def shop(tmp_path: Path, warehouse_url: str) -> Brain:
     root = make_shop(tmp_path / "shop", warehouse=warehouse_url)
+    # the shop's overtime file is mostly bad rows on purpose (3 of 5): accepted here, the limit has its tests
+    edit(root / "brain.yaml", OVERTIME, f"{OVERTIME}\n        max_quarantined: 1")
     brain = Brain.open(root)
     yield brain
     brain.close()
@@ -112,11 +122,12 @@ def test_bad_rows_are_quarantined_with_reasons(shop: Brain) -> None:
 
 def test_broken_json_line_is_quarantined(shop: Brain) -> None:
     path = shop.project.root / "sources" / "service" / "tickets_2025_03.jsonl"
-    path.write_text('{"ticket_id": "T200", "customer_id": 2, "priority": "low"}\n{"ticket_id": "T201", oops\n')
+    good = "".join(f'{{"ticket_id": "T20{i}", "customer_id": 2, "priority": "low"}}\n' for i in range(5))
+    path.write_text(good + '{"ticket_id": "T209", oops\n')  # 1 of 6: under max_quarantined's default 0.2
     loads = by_table(shop.ingest(["service"]))
-    assert loads["service.tickets"].rows_loaded == 21
+    assert loads["service.tickets"].rows_loaded == 25
     [bad] = shop.quarantine("service")
-    assert bad["location"] == "tickets_2025_03.jsonl:2" and bad["reason"].startswith("invalid JSON")
+    assert bad["location"] == "tickets_2025_03.jsonl:6" and bad["reason"].startswith("invalid JSON")
 
 
 def test_added_column_is_added(shop: Brain) -> None:
@@ -233,7 +244,7 @@ def test_excel_export(tmp_path: Path) -> None:
     (root / "brain.yaml").write_text(
         "name: xl\nsources:\n  - name: plan\n    type: files\n    path: sources\n    format: excel\n"
         "    tables:\n      - {name: capacity, files: 'capacity_*.xlsx', sheet: Plan, primary_key: [site, month],"
-        " columns: {capacity: integer}}\n"
+        " columns: {capacity: integer}, max_quarantined: 0.5}\n"
     )
     with Brain.open(root) as brain:
         [plan] = brain.ingest()
@@ -241,3 +252,74 @@ def test_excel_export(tmp_path: Path) -> None:
         assert [r["capacity"] for r in raw_rows(brain, "plan__capacity", "site")] == [1200, 800]
         [bad] = brain.quarantine("plan")
         assert bad["reason"] == "capacity: lots is not a valid integer"
+
+
+def test_a_full_file_of_bad_rows_keeps_the_table(tmp_path: Path, warehouse_url: str) -> None:
+    # issue 13: a full-mode file whose every row failed a declared type emptied its raw table
+    root = make_shop(tmp_path / "shop", warehouse=warehouse_url)
+    edit(root / "brain.yaml", "mode: full}", "mode: full, columns: {salary: float}}")
+    path = root / "sources" / "hris" / "employees.csv"
+    with Brain.open(root) as brain:
+        brain.ingest(["hris.employees"])
+        before = raw_rows(brain, "hris__employees", "employee_id")
+        text = path.read_text()
+        path.write_text(text.replace(",91000", ",91k").replace(",88000", ",88k").replace(",97000", ",97k"))
+        [hris] = brain.ingest(["hris.employees"])
+        [employees] = hris.tables
+        assert (employees.status, employees.rows_read, employees.rows_loaded) == ("failed", 3, 0)
+        assert employees.message == (
+            "hris.employees: 3 of the 3 rows of employees.csv were quarantined, more than max_quarantined: 0.2 "
+            "allows (e.g. employees.csv record 1: salary: 91k is not a valid float); nothing was loaded and the "
+            "previous state was kept\n  hint: see the first bad rows with `brain sources quarantine "
+            "hris.employees`; fix the source or the types under `columns:`, or raise the table's "
+            "`max_quarantined` in brain.yaml if that many bad rows are expected"
+        )
+        assert raw_rows(brain, "hris__employees", "employee_id") == before
+        assert [r["reason"] for r in brain.quarantine("hris", "employees")] == [
+            f"salary: {v}k is not a valid float" for v in (91, 88, 97)
+        ]
+        status = {r["table"]: r for r in brain.sources_status()}
+        assert status["employees"]["status"] == "failed" and status["employees"]["rows"] == 3
+        # fixed: the file loads (the failed load left the file's state where it was)
+        path.write_text(text)
+        [hris] = brain.ingest(["hris.employees"])
+        assert (hris.status, hris.rows_loaded) == ("ok", 3)
+
+
+def test_the_default_limit_refuses_a_mostly_bad_file(tmp_path: Path, warehouse_url: str) -> None:
+    with Brain.open(make_shop(tmp_path / "shop", warehouse=warehouse_url)) as brain:
+        loads = by_table(brain.ingest())
+        assert loads["hris.overtime"].status == "failed"
+        assert (loads["hris.overtime"].message or "").startswith(
+            "hris.overtime: 3 of the 5 rows of overtime.csv were quarantined, more than max_quarantined: 0.2 allows"
+            " (e.g. overtime.csv record 2: hours: n/a is not a valid float); nothing was loaded"
+        )
+        assert all(t.status == "ok" for name, t in loads.items() if name != "hris.overtime")
+        assert "hris__overtime" not in brain.warehouse.list_tables("raw")
+        assert len(brain.quarantine("hris", "overtime")) == 3  # the sample, to see why
+
+
+def test_the_limit_holds_for_each_file(shop: Brain) -> None:
+    # one bad file among good ones: its state must not move on, or a fix of the declaration would never read it
+    shop.ingest(["service"])
+    folder = shop.project.root / "sources" / "service"
+    write_jsonl(folder / "tickets_2025_02.jsonl", [{"ticket_id": None, "customer_id": i} for i in range(3)])
+    write_jsonl(folder / "tickets_2025_03.jsonl", [{"ticket_id": f"U{i}", "customer_id": 1} for i in range(100)])
+    [service] = shop.ingest(["service"])
+    assert service.status == "failed" and service.tables[0].rows_read == 103
+    assert "3 of the 3 rows of tickets_2025_02.jsonl were quarantined" in (service.error or "")
+    assert len(raw_rows(shop, "service__tickets", "ticket_id")) == 20
+    write_jsonl(folder / "tickets_2025_02.jsonl", [{"ticket_id": f"T{i}", "customer_id": 1} for i in range(3)])
+    [service] = shop.ingest(["service"])
+    assert (service.status, service.rows_loaded) == ("ok", 103)
+
+
+def test_a_zero_limit_refuses_any_bad_row(tmp_path: Path, warehouse_url: str) -> None:
+    root = make_shop(tmp_path / "shop", warehouse=warehouse_url)
+    edit(root / "brain.yaml", "primary_key: [ticket_id]}", "primary_key: [ticket_id], max_quarantined: 0}")
+    folder = root / "sources" / "service"
+    write_jsonl(folder / "tickets_2025_02.jsonl", [{"ticket_id": f"U{i}"} for i in range(99)] + [{"ticket_id": None}])
+    with Brain.open(root) as brain:
+        [service] = brain.ingest(["service"])
+        assert "1 of the 100 rows of tickets_2025_02.jsonl were quarantined" in (service.error or "")
+        assert "service__tickets" not in brain.warehouse.list_tables("raw")

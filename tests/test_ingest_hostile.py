@@ -38,6 +38,10 @@ def edit(path: Path, old: str, new: str) -> None:
 @pytest.fixture
 def root(tmp_path: Path, warehouse_url: str) -> Path:
     root = make_shop(tmp_path / "shop", warehouse=warehouse_url)
+    # few rows, most of them bad on purpose: these tests are about each bad row, not about the limit
+    edit(root / "brain.yaml", OVERTIME, f"{OVERTIME}\n        max_quarantined: 1")
+    edit(root / "brain.yaml", "primary_key: [ticket_id]}", "primary_key: [ticket_id], max_quarantined: 1}")
+    edit(root / "brain.yaml", 'files: "readings_*.parquet"}', 'files: "readings_*.parquet", max_quarantined: 1}')
     return root
 
 

@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from companybrain import Brain
 from companybrain.errors import ConnectorError
+from companybrain.sources import load_log
 from companybrain.sources.sql import SqlConnector
 from companybrain.specs.project import SqlSource
 from tests.shop import make_shop
@@ -134,3 +135,36 @@ def test_missing_table_is_a_clear_error(brain: Brain, source_db: Database) -> No
     results = {t.table: t for s in brain.ingest(["erp"]) for t in s.tables}
     assert results["customers"].status == "failed" and "erp.customers" in results["customers"].message
     assert results["orders"].status == "ok"
+
+
+def test_a_batch_of_bad_rows_does_not_move_the_cursor(tmp_path: Path, source_db: Database) -> None:
+    """A load that quarantines more than max_quarantined of its rows keeps the cursor: when the source is
+    fixed in place (or the declared type), the rows are read again. A few bad rows are quarantined and the
+    cursor moves on (a fix in the source moves their cursor too)."""
+    source_db.run("CREATE TABLE readings (reading_id INTEGER, value VARCHAR(20), updated_at TIMESTAMP)")
+    insert = "INSERT INTO readings VALUES (?, ?, ?)"
+    source_db.run(insert, [(i, f"{i}.5", T0 + timedelta(minutes=i)) for i in range(1, 11)])
+    root = make_shop(tmp_path / "shop", erp_url=source_db.url)
+    orders = "- {name: orders, primary_key: [order_id], cursor: updated_at}"
+    readings = "- {name: readings, primary_key: [reading_id], cursor: updated_at, columns: {value: float}}"
+    (root / "brain.yaml").write_text((root / "brain.yaml").read_text().replace(orders, f"{orders}\n      {readings}"))
+    with Brain.open(root) as brain:
+        [erp] = brain.ingest(["erp.readings"])
+        assert (erp.status, erp.rows_loaded) == ("ok", 10)
+        cursor = load_log.last_state(brain.warehouse, "erp", "readings")["cursor"]
+        source_db.run(insert, [(i, "n/a", T0 + timedelta(days=1, minutes=i)) for i in range(11, 14)])
+        [erp] = brain.ingest(["erp.readings"])
+        # read: the row at the last cursor again (>=) and the 3 new ones
+        assert erp.status == "failed" and "erp.readings: 3 of the 4 rows were quarantined" in (erp.error or "")
+        assert load_log.last_state(brain.warehouse, "erp", "readings")["cursor"] == cursor
+        assert count(brain, "erp__readings") == 10
+        source_db.run("UPDATE readings SET value = '7.25' WHERE reading_id > 10")  # updated_at untouched
+        [erp] = brain.ingest(["erp.readings"])
+        assert (erp.status, erp.rows_loaded) == ("ok", 3)
+        assert count(brain, "erp__readings") == 13
+        more = [(i, "n/a" if i == 20 else "1", T0 + timedelta(days=2, minutes=i)) for i in range(14, 24)]
+        source_db.run(insert, more)
+        [erp] = brain.ingest(["erp.readings"])
+        assert (erp.status, erp.rows_loaded, erp.rows_quarantined) == ("ok", 9, 1)  # 1 of 11: under 0.2
+        assert load_log.last_state(brain.warehouse, "erp", "readings")["cursor"] > cursor
+        assert count(brain, "erp__readings") == 22

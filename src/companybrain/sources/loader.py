@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlglot import exp
 
 from companybrain.errors import BrainError, ConnectorError, SchemaDriftError
 from companybrain.project import Project
 from companybrain.sources import load_log
-from companybrain.sources.base import Connector, Extract
+from companybrain.sources.base import Connector, Extract, Rejected
 from companybrain.sources.files import FILE_COLUMN, FileConnector
 from companybrain.sources.load_log import LOAD_ID_COLUMN
 from companybrain.sources.sql import SqlConnector
@@ -34,6 +35,16 @@ from companybrain.warehouse.ddl import (
 from companybrain.warehouse.types import logical_type, normalize_arrow
 
 Progress = Callable[[str, int], None]
+SAMPLE_ROWS = 100  # bad rows of a load that failed on max_quarantined kept in the quarantine, to look at
+
+
+class QuarantineLimit(BrainError):
+    """A load quarantined more of what it read than its table's `max_quarantined` allows: nothing of it
+    was written, the previous state (rows, cursor, files) stays, and a sample of the bad rows is kept."""
+
+    def __init__(self, message: str, *, hint: str, sample: list[Rejected]) -> None:
+        super().__init__(message, hint=hint)
+        self.sample = sample
 
 
 @dataclass
@@ -167,15 +178,17 @@ def load_table(wh: Warehouse, connector: Connector, spec: SourceTable, progress:
 
 
 def _record_failure(wh: Warehouse, result: TableLoad, started_at: datetime, started: float, exc: BrainError) -> None:
-    """Log a failed load, its message storable on every engine."""
+    """Log a failed load (its message storable on every engine) and the sample of bad rows it kept."""
+    sample = exc.sample if isinstance(exc, QuarantineLimit) else []
     result.status = "failed"
     result.message = load_log.storable(str(exc), load_log.MESSAGE_LIMIT)
-    result.rows_loaded = result.rows_quarantined = 0
+    result.rows_loaded, result.rows_quarantined = 0, len(sample)
     result.added_columns = []
     result.seconds = round(time.perf_counter() - started, 3)
     with wh.transaction():
         load_id = load_log.next_load_id(wh)
         load_log.record_load(wh, _log_row(load_id, result, started_at, {}))
+        load_log.quarantine(wh, load_id, result.source, result.table, sample)
 
 
 def _log_row(load_id: int, result: TableLoad, started_at: datetime, state: dict[str, Any]) -> dict[str, Any]:
@@ -217,6 +230,8 @@ class _Landing:
         self.existing = wh.table_schema(self.raw)
         self.current: pa.Schema | None = None if extract.replace else self.existing
         self.created_here = False
+        self.units: dict[str, list[int]] = {}  # file ("" for a SQL table) -> [rows read, rows quarantined]
+        self.sample: list[Rejected] = []
 
     def run(self) -> None:
         wh = self.wh
@@ -227,6 +242,8 @@ class _Landing:
             wh.execute(exp.delete(self.raw, where=col(FILE_COLUMN).isin(*files)))
         for batch in self.extract.batches:
             self._land(batch)
+        self._count(self.extract.rejected, read=True)
+        self._check_quarantine_limit()
         load_log.quarantine(wh, self.load_id, self.source, self.spec.name, self.extract.rejected)
         self.result.rows_quarantined += len(self.extract.rejected)
         if self.extract.replace:
@@ -248,6 +265,13 @@ class _Landing:
             offset=offset,
             keys_unique=self.extract.keys_unique,
         )
+        if FILE_COLUMN in batch.column_names:
+            counts = pc.value_counts(batch[FILE_COLUMN]).to_pylist()
+            for count in counts:
+                self.units.setdefault(str(count["values"]), [0, 0])[0] += count["counts"]
+        else:
+            self.units.setdefault("", [0, 0])[0] += batch.num_rows
+        self._count(checked.bad, read=False)
         load_log.quarantine(self.wh, self.load_id, self.source, self.spec.name, checked.bad)
         self.result.rows_quarantined += len(checked.bad)
         data = normalize_arrow(checked.good)
@@ -269,6 +293,40 @@ class _Landing:
                 f"({LOAD_ID_COLUMN}, {FILE_COLUMN}, names starting with {INTERNAL})",
                 hint="rename the columns in the source",
             )
+
+    def _count(self, bad: list[Rejected], *, read: bool) -> None:
+        """Count bad rows per file (`read`: rows the reader rejected, not counted as read yet)."""
+        for row in bad:
+            unit = self.units.setdefault(row.unit, [0, 0])
+            unit[0] += read
+            unit[1] += 1
+        self.sample += bad[: SAMPLE_ROWS - len(self.sample)]
+
+    def _check_quarantine_limit(self) -> None:
+        """A load, or one file of it, that quarantines more than `max_quarantined` of its rows is refused:
+        a changed export, a wrong declared type or another encoding must not empty a table, nor move the
+        cursor or the files' state past rows that were never loaded."""
+        limit = self.spec.max_quarantined
+        over = sorted((unit, read, bad) for unit, (read, bad) in self.units.items() if bad > limit * read)
+        if not over:
+            return
+        unit, read, bad = over[0]
+        of = f"of {unit} " if unit else ""
+        message = f"{self.label}: {bad:,} of the {read:,} rows {of}were quarantined"
+        message += f", more than max_quarantined: {limit:g} allows"
+        example = next((r for r in self.sample if r.unit == unit), None)
+        if example is not None:
+            message += f" (e.g. {example.location}: {load_log.storable(example.reason, 200)})"
+        if len(over) > 1:
+            message += f"; {len(over) - 1} other file(s) too"
+        message += "; nothing was loaded and the previous state was kept"
+        raise QuarantineLimit(
+            message,
+            hint=f"see the first bad rows with `brain sources quarantine {self.source}.{self.spec.name}`; fix the "
+            "source or the types under `columns:`, or raise the table's `max_quarantined` in brain.yaml if that "
+            "many bad rows are expected",
+            sample=self.sample,
+        )
 
     def _reconcile(self, data: pa.Table) -> pa.Table:
         """Check the batch against the table: keys present, no type changed; add new columns."""

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from companybrain.specs.base import DataType, Spec
 
 NAME = r"^[a-z][a-z0-9_]*$"
+DEFAULT_MAX_QUARANTINED = 0.2
 
 
 class SourceTable(Spec):
@@ -30,6 +31,12 @@ class SourceTable(Spec):
         default_factory=dict,
         description="Declared column types; values that do not cast are quarantined.",
     )
+    max_quarantined: float = Field(
+        DEFAULT_MAX_QUARANTINED,
+        description="Fraction of the rows a load reads (of each file, for files) that it may quarantine; "
+        "a load that quarantines more fails, nothing of it is written and the previous state stays. "
+        "0 fails on any bad row, 1 never.",
+    )
     # SQL sources
     query: str | None = Field(None, description="SQL source: a SELECT instead of the whole table.")
     source_table: str | None = Field(None, description="SQL source: table name if it differs.")
@@ -37,6 +44,15 @@ class SourceTable(Spec):
     files: str | None = Field(None, description="File source: glob under the source path.")
     format: Literal["csv", "parquet", "jsonl", "excel"] | None = None
     sheet: str | None = Field(None, description="Excel: sheet name (default: the first).")
+
+    @field_validator("max_quarantined")
+    @classmethod
+    def _a_fraction(cls, value: float) -> float:
+        if not 0 <= value <= 1:
+            raise ValueError(
+                f"max_quarantined must be a fraction of the rows read, from 0 to 1 (0.2 = 20%), got {value:g}"
+            )
+        return value
 
 
 class SourceBase(Spec):
