@@ -19,11 +19,15 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     capabilities = Capabilities(transactional_ddl=True)
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, connection: Any = None) -> None:
         import duckdb
 
         self.url = f"duckdb:///{path}"
         self.path = path
+        self._error = duckdb.Error
+        if connection is not None:  # another connection to a database this process has open
+            self._con = connection
+            return
         if isinstance(path, Path):
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -33,10 +37,15 @@ class DuckDBWarehouse(Warehouse):
                 f"cannot open the DuckDB warehouse {path}: {exc}",
                 hint="another brain process (serve, ingest) may hold it; stop it and retry",
             ) from None
-        self._error = duckdb.Error
         # nothing here relies on insertion order (queries that need an order say ORDER BY), and
         # without it DuckDB writes large loads about 1.8x faster
         self._con.execute("SET preserve_insertion_order = false")
+
+    def another_connection(self) -> DuckDBWarehouse:
+        """A second connection to this database, for another thread of this process (only one process may
+        hold the file, and a connection serves one thread at a time). It sees what this one commits and
+        works in its own transactions; closing it leaves this one open."""
+        return DuckDBWarehouse(self.path, connection=self._con.cursor())
 
     @classmethod
     def from_url(cls, url: str, root: Path) -> DuckDBWarehouse:
