@@ -1,4 +1,4 @@
-"""The service: one Brain per process behind a lock, a result cache, and the FastAPI app that serves it."""
+"""The service: one Brain per process behind a lock, a result cache, the landing jobs, and the FastAPI app."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from companybrain.brain import Brain
 from companybrain.delivery.auth import OIDCVerifier
 from companybrain.delivery.errors import PROBLEM_JSON, RequestContext, install_error_handlers
+from companybrain.delivery.jobs import JobRunner
+from companybrain.delivery.local import new_secret, remove_control, write_control
 from companybrain.delivery.mcp_server import mount_mcp
 from companybrain.delivery.routes import (
     actions,
@@ -29,6 +31,8 @@ from companybrain.delivery.routes import (
     audit,
     events,
     health,
+    jobs,
+    local,
     metrics,
     objects,
     replan,
@@ -39,6 +43,7 @@ from companybrain.delivery.tokens import TokenStore
 from companybrain.delivery.web import mount_cockpit
 from companybrain.governance.principal import Principal
 from companybrain.semantic.query import MetricQuery, Result
+from companybrain.warehouse.duckdb import DuckDBWarehouse
 
 log = logging.getLogger("companybrain.delivery")
 
@@ -67,13 +72,20 @@ class BrainService:
     cache without touching the warehouse; its reads are still audited, coalesced into one record
     per user, query and data version per AUDIT_FLUSH_SECONDS (with the number of hits), because one
     hash-chained warehouse write per cached answer would cost more than the answer.
+
+    Ingest and build run as `jobs` on a connection of their own (delivery/jobs.py), so reads go on
+    during a load; `local_secret` lets the brain CLI on this machine send them (delivery/local.py).
     """
 
-    def __init__(self, brain: Brain, oidc: OIDCVerifier | None = None) -> None:
+    def __init__(self, brain: Brain, oidc: OIDCVerifier | None = None, ingest_every: float | None = None) -> None:
         self.brain = brain
         self.oidc = oidc
         self.lock = _lock_of(brain)  # services sharing one Brain (tests, an embedding app) share its lock
         self.tokens = TokenStore(brain.warehouse, self.lock)
+        self.local_secret = new_secret()
+        self.jobs = JobRunner(self, ingest_every)
+        self._announced = 0  # bumped by every announced version: a re-read begun before it is stale
+        self._published = False
         self._cache_lock = threading.Lock()
         self._results: OrderedDict[CacheKey, Result] = OrderedDict()
         self._hits: dict[CacheKey, _Hits] = {}
@@ -100,7 +112,8 @@ class BrainService:
 
     def data_version(self, wait: bool = True) -> str | None:
         """`build-N` of the last successful build, re-read at most every DATA_VERSION_SECONDS (another
-        process may build a PostgreSQL warehouse; nothing else can build a DuckDB one while we hold it).
+        process may build a PostgreSQL warehouse); a build job of this service announces its version
+        at once (`announce_data_version`).
 
         With wait=False it never blocks: while another thread holds the Brain it answers the version
         it read last (None before the first read), which is what the event loop needs."""
@@ -110,11 +123,19 @@ class BrainService:
         if not self.lock.acquire(blocking=wait):
             return version
         try:
+            announced = self._announced
             version = self.brain.data_version()
+            if announced == self._announced:  # else a build committed meanwhile: keep what it announced
+                self._version = (time.monotonic(), version)
         finally:
             self.lock.release()
+        return self._version[1]
+
+    def announce_data_version(self, version: str | None) -> None:
+        """What a build just committed is what readers read from now: cached answers of the build
+        before stop being served."""
+        self._announced += 1
         self._version = (time.monotonic(), version)
-        return version
 
     def cached(self, query: MetricQuery, principal: Principal) -> Result | None:
         """The cached result of a query this user asked of the current data version, or None.
@@ -193,20 +214,40 @@ class BrainService:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route, str(status)).observe(seconds)
 
-    def stop(self) -> None:
-        """Stop the flusher and write what the audit log still owes."""
+    def publish_local(self, url: str) -> None:
+        """Tell the brain CLI on this machine where to send its work (.brain/serve.json, until `stop`)."""
+        write_control(self.brain.project.root, url, self.local_secret, self.brain.warehouse.url)
+        self._published = True
+
+    def unpublish_local(self) -> None:
+        if self._published:
+            remove_control(self.brain.project.root, self.local_secret)
+            self._published = False
+
+    @property
+    def embedded(self) -> bool:
+        """True when the warehouse is a DuckDB file this process holds: then the CLI sends its work here."""
+        wh = self.brain.warehouse
+        return isinstance(wh, DuckDBWarehouse) and str(wh.path) != ":memory:"
+
+    def stop(self) -> bool:
+        """Stop the jobs and the flusher, and write what the audit log still owes. False when a job is still
+        running (it has its own connection: the warehouse must then stay open until the process ends)."""
+        self.unpublish_local()  # from here on the CLI opens the warehouse itself, once this process lets go
+        idle = self.jobs.stop()
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join()
             self._flusher = None
         self._stop.clear()
         self.flush_audit()
+        return idle
 
     def close(self) -> None:
-        """Stop, then close the warehouse."""
-        self.stop()
-        with self.lock:
-            self.brain.close()
+        """Stop, then close the warehouse (unless a job still uses a connection to it)."""
+        if self.stop():
+            with self.lock:
+                self.brain.close()
 
 
 CacheKey = tuple[str, str | None, MetricQuery, str]
@@ -222,14 +263,18 @@ class _Hits:
     count: int = 0
 
 
-def create_app(project_dir: str | Path | None = None, *, brain: Brain | None = None) -> FastAPI:
-    """The FastAPI app for a project (or for an open Brain, which the caller then closes)."""
+def create_app(
+    project_dir: str | Path | None = None, *, brain: Brain | None = None, ingest_every: float | None = None
+) -> FastAPI:
+    """The FastAPI app for a project (or for an open Brain, which the caller then closes); with
+    `ingest_every` (seconds) it lands the sources on that schedule, and builds when rows landed."""
     owned = brain is None
     brain = brain or Brain.open(project_dir)
-    svc = BrainService(brain, OIDCVerifier.from_project(brain.project))
+    svc = BrainService(brain, OIDCVerifier.from_project(brain.project), ingest_every)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
+        svc.jobs.start()
         async with mcp.running():  # the MCP tools at /mcp (delivery/mcp_server.py)
             yield
         if owned:
@@ -260,6 +305,8 @@ def create_app(project_dir: str | Path | None = None, *, brain: Brain | None = N
     app.include_router(actions.value_router, prefix=API_PREFIX)
     app.include_router(usecases.router, prefix=API_PREFIX)
     app.include_router(alerts.router, prefix=API_PREFIX)
+    app.include_router(jobs.router, prefix=API_PREFIX)
+    app.include_router(local.router, prefix=API_PREFIX)
     mcp = mount_mcp(app, svc)
 
     def openapi() -> dict[str, Any]:

@@ -6,6 +6,7 @@ The JWT's `preferred_username`, else its `sub`, names the project user.
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from companybrain.delivery.errors import ScopeDenied, Unauthenticated
-from companybrain.delivery.tokens import PREFIX, SCOPES
+from companybrain.delivery.local import LOCAL_PREFIX, is_loopback
+from companybrain.delivery.tokens import ADMIN_SCOPE, PREFIX, SCOPES
 from companybrain.errors import BrainError, ConfigError, Location
 from companybrain.governance.principal import Principal
 from companybrain.project import expand_env
@@ -123,6 +125,12 @@ async def authenticate(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("this route needs `Authorization: Bearer <token>`", hint="brain tokens create USER")
     secret = credentials.credentials
+    if secret.startswith(LOCAL_PREFIX):
+        raise Unauthenticated(
+            "the local secret of `brain serve` is for the brain CLI's ingest, build, tokens and audit verify, "
+            "not for reads",
+            hint="brain tokens create USER",
+        )
     if secret.startswith(PREFIX):
         known, token = svc.tokens.recently_verified(secret)
         if not known:  # the warehouse is read in a worker thread, never on the event loop
@@ -138,7 +146,7 @@ async def authenticate(
     claims = await run_in_threadpool(svc.oidc.claims, secret)  # may fetch the JWKS
     user = claims.get(svc.oidc.user_claim)
     raw = claims.get("scope", claims.get("scp"))
-    # a JWT that names no scopes may read (its user's policies still decide what), not write
+    # a JWT that names no scopes may read (its user's policies still decide what), not write nor administer
     readable = [s for s in SCOPES if s.startswith("read:")]
     listed = raw.split() if isinstance(raw, str) else list(raw) if isinstance(raw, list) else readable
     return Caller(_principal(svc, str(user)), frozenset(s for s in listed if s in SCOPES), f"oidc:{svc.oidc.issuer}")
@@ -161,3 +169,48 @@ def require(scope: str) -> Callable[..., Awaitable[Caller]]:
         return caller
 
     return dependency
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Who runs landing work: the brain CLI on the service's machine, or a caller whose credentials carry
+    `admin:data`."""
+
+    via: str  # "local" (the CLI), or "token:<id> (<user>)" / "oidc:<issuer> (<user>)"
+    local: bool
+
+
+def _local(request: Request, svc: BrainService, secret: str) -> Operator:
+    """The CLI, when the secret is this run's and it comes over loopback; else 401."""
+    client = request.client.host if request.client else None
+    if not is_loopback(client):
+        raise Unauthenticated("the local secret of `brain serve` is taken over the loopback address only")
+    if not hmac.compare_digest(secret.encode(), svc.local_secret.encode()):
+        raise Unauthenticated("not this service's local secret (the service was restarted?)", hint="retry")
+    request.state.local_operator = True  # a server-side failure's message is then shown too: it is the operator
+    return Operator("local", True)
+
+
+async def operator(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    svc: BrainService = Depends(service),
+) -> Operator:
+    """A dependency: the brain CLI (local secret over loopback), or a caller with the `admin:data` scope."""
+    if credentials is not None and credentials.credentials.startswith(LOCAL_PREFIX):
+        return _local(request, svc, credentials.credentials)
+    caller = await authenticate(request, credentials, svc)
+    if ADMIN_SCOPE not in caller.scopes:
+        raise ScopeDenied(f"the credentials ({caller.via}) do not carry the scope {ADMIN_SCOPE!r}", scope=ADMIN_SCOPE)
+    return Operator(f"{caller.via} ({caller.principal.user})", False)
+
+
+async def local_operator(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    svc: BrainService = Depends(service),
+) -> Operator:
+    """A dependency: the brain CLI on this machine, and nobody else."""
+    if credentials is None or not credentials.credentials.startswith(LOCAL_PREFIX):
+        raise Unauthenticated("this route is the brain CLI's: it takes the local secret of `brain serve` only")
+    return _local(request, svc, credentials.credentials)

@@ -129,8 +129,9 @@ def problem(
 async def _brain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BrainError)
     status, slug = status_of(exc)
-    if status >= 500:
+    if status >= 500 and not getattr(request.state, "local_operator", False):
         # server-side failures name hosts, paths and SQL: the log gets them, the client the request id
+        # (but the brain CLI on the service's machine, which may read the log anyway, gets the message)
         log.error("request %s failed: %s", request_id_of(request), exc.message)
         return problem(request, status, slug, "the server could not answer; quote the request id to the operators")
     extra: dict[str, Any] = {"hint": exc.hint}

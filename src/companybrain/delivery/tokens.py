@@ -28,8 +28,17 @@ COLUMNS = {
     "expires_at": "string",
     "revoked_at": "string",
 }
-SCOPES = ("read:metrics", "read:objects", "read:audit", "write:events", "write:actions", "write:factory")
+SCOPES = (
+    "read:metrics",
+    "read:objects",
+    "read:audit",
+    "write:events",
+    "write:actions",
+    "write:factory",
+    "admin:data",  # land the sources and build the objects through the service (POST /api/v1/jobs/...)
+)
 DEFAULT_SCOPES = ("read:metrics", "read:objects")
+ADMIN_SCOPE = "admin:data"
 PREFIX = "cbt_"
 # a verified token is trusted this long before the table is read again: revocation by another
 # process (possible on PostgreSQL) takes effect within it; revocation in this process at once
