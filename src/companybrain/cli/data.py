@@ -12,6 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from companybrain.brain import Brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, RowsFormatOpt, console, err_console, print_csv, print_json, print_rows
+from companybrain.cli.served import service_of
+from companybrain.delivery.local import served_by
+from companybrain.errors import WarehouseError
 
 
 @contextmanager
@@ -19,6 +22,15 @@ def open_brain(state: Any) -> Iterator[Brain]:
     brain = Brain.open(state.project)
     try:
         yield brain
+    except WarehouseError as exc:
+        served = served_by(brain.project.root)
+        if served is None:
+            raise
+        raise WarehouseError(
+            exc.message,
+            hint=f"`brain serve` (pid {served.pid}) holds this project's warehouse: ingest, build, tokens and "
+            "audit verify go through it; for this command stop it, or ask its API",
+        ) from None
     finally:
         brain.close()
 
@@ -78,27 +90,35 @@ def register(app: typer.Typer, state: Any) -> None:
         ] = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
-        """Land the sources in the raw layer: incremental, idempotent, atomic; bad rows quarantined."""
-        with open_brain(state) as brain, row_progress() as progress:
-            results = brain.ingest(names or None, progress)
+        """Land the sources in the raw layer: incremental, idempotent, atomic; bad rows quarantined.
+        While `brain serve` holds the warehouse, the service lands them (its readers keep reading)."""
+        from companybrain.delivery.jobs import ingest_report
+
+        service = service_of(state)
+        if service is not None:
+            report = service.run_job("ingest", {"sources": names or None})
+        else:
+            with open_brain(state) as brain, row_progress() as progress:
+                report = ingest_report(brain, names or None, progress)
         if format == "json":
-            print_json({"sources": [r.as_dict() for r in results]})
+            print_json(report)
         else:
             rows = [
                 {
-                    "source": r.name,
-                    "table": t.table,
-                    "status": t.status,
-                    "rows_loaded": t.rows_loaded,
-                    "rows_quarantined": t.rows_quarantined,
-                    "seconds": t.seconds,
-                    "note": t.message or (f"added columns: {', '.join(t.added_columns)}" if t.added_columns else ""),
+                    "source": r["name"],
+                    "table": t["table"],
+                    "status": t["status"],
+                    "rows_loaded": t["rows_loaded"],
+                    "rows_quarantined": t["rows_quarantined"],
+                    "seconds": t["seconds"],
+                    "note": t["message"]
+                    or (f"added columns: {', '.join(t['added_columns'])}" if t["added_columns"] else ""),
                 }
-                for r in results
-                for t in r.tables
+                for r in report["sources"]
+                for t in r["tables"]
             ]
             print_rows(rows, title="ingest")
-        if any(r.status == "failed" for r in results):
+        if any(r["status"] == "failed" for r in report["sources"]):
             raise typer.Exit(1)
 
     @sources_app.command("status")
@@ -139,25 +159,29 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Materialize the ontology (what changed since the last build); a failing blocking contract
-        keeps the previous objects. Then train and score the use cases whose schedule is due."""
-        from companybrain import factory as factory_mod
+        keeps the previous objects. Then train and score the use cases whose schedule is due.
+        While `brain serve` holds the warehouse, the service builds (its readers see the last build
+        until the new one commits)."""
+        from companybrain.delivery.jobs import build_report
 
-        with open_brain(state) as brain:
-            with step_progress("build") as progress:
-                report = brain.build(progress, full=full)
-            due = factory_mod.run_due(brain) if factory and brain.project.usecases else []
+        service = service_of(state)
+        if service is not None:
+            report = service.run_job("build", {"full": full, "factory": factory})
+        else:
+            with open_brain(state) as brain, step_progress("build") as progress:
+                report = build_report(brain, full, factory, progress)
         if format == "json":
-            print_json({**report.as_dict(), "factory": due})
+            print_json(report)
             return
-        print_rows([{"object_type": k, "rows": v} for k, v in report.objects.items()], title="objects")
-        failed = [c for c in report.contracts if not c.passed]
-        note = " (warnings only: see `brain contracts`)" if failed else ""
+        objects, contracts = report["objects"], report["contracts"]
+        print_rows([{"object_type": k, "rows": v} for k, v in objects.items()], title="objects")
+        note = " (warnings only: see `brain contracts`)" if contracts["failed"] else ""
         console.print(
-            f"rebuilt {len(report.rebuilt)} of {len(report.objects)} object types; "
-            f"contracts: {len(report.contracts) - len(failed)} passed, {len(failed)} failed{note}; "
-            f"built in {report.seconds:.1f} s"
+            f"rebuilt {len(report['rebuilt'])} of {len(objects)} object types; "
+            f"contracts: {contracts['passed']} passed, {contracts['failed']} failed{note}; "
+            f"built in {report['seconds']:.1f} s"
         )
-        for r in due:
+        for r in report["factory"]:
             state_text = "ok" if r["status"] == "ok" else f"failed: {r['error']}"
             step = "trained" if "backtest" in r else "scored"
             console.print(f"factory: {r['usecase']} {step if r['status'] == 'ok' else ''} {state_text}")

@@ -88,9 +88,16 @@ def register(app: typer.Typer, state: Any) -> None:
         ] = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
-        """Check the hash chain; exit 1 if a record was edited, removed or inserted."""
-        with open_brain(state) as brain:
-            report = brain.audit.verify(anchor)
+        """Check the hash chain; exit 1 if a record was edited, removed or inserted (through `brain serve`
+        while it holds the warehouse)."""
+        from companybrain.cli.served import service_of
+
+        service = service_of(state)
+        if service is not None:
+            report: dict[str, Any] = service.call("POST", "/api/v1/local/audit/verify", {"anchor": anchor})
+        else:
+            with open_brain(state) as brain:
+                report = brain.audit.verify(anchor)
         if format == "json":
             print_json(report)
         elif report["ok"]:

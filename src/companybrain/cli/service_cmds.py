@@ -1,14 +1,17 @@
-"""Service commands: `brain serve` and the `brain tokens` group (create, list, revoke)."""
+"""Service commands: `brain serve` and the `brain tokens` group (create, list, revoke, demo); while `brain serve`
+holds the embedded warehouse, the tokens commands go through it (cli/served.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
 from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, err_console, print_json, print_rows
+from companybrain.cli.served import service_of
 
 
 def register(app: typer.Typer, state: Any) -> None:
@@ -18,17 +21,44 @@ def register(app: typer.Typer, state: Any) -> None:
     @app.command()
     def serve(
         host: Annotated[str, typer.Option(envvar="BRAIN_HOST", help="Interface to listen on.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(envvar="BRAIN_PORT", help="Port to listen on.")] = 8765,
+        port: Annotated[int, typer.Option(envvar="BRAIN_PORT", help="Port to listen on (0: any free one).")] = 8765,
+        ingest_every: Annotated[
+            str | None,
+            typer.Option(
+                "--ingest-every",
+                envvar="BRAIN_INGEST_EVERY",
+                help="Land the sources on this schedule (30s, 15m, 2h, 1d), and build when rows landed.",
+            ),
+        ] = None,
     ) -> None:
-        """Serve the REST API (OpenAPI at /openapi.json) until interrupted."""
+        """Serve the REST API (OpenAPI at /openapi.json) until interrupted. While it holds an embedded
+        warehouse, `brain ingest`, `build`, `tokens` and `audit verify` send their work to it."""
         import uvicorn
 
         from companybrain.delivery.app import create_app
+        from companybrain.delivery.local import loopback_url
 
-        api = create_app(state.project)
+        every = parse_interval(ingest_every) if ingest_every else None
+        api = create_app(state.project, ingest_every=every)
+        svc = api.state.service
+        embedded = svc.embedded  # opens the warehouse now: a second `brain serve` of the project stops here
+        config = uvicorn.Config(api, host=host, port=port, log_level="warning")
+        sockets = [config.bind_socket()]
+        port = sockets[0].getsockname()[1]
+        local_url = loopback_url(host, port)
+        if local_url is None:  # another interface only: the CLI on this machine still needs loopback
+            sockets.append(uvicorn.Config(api, host="127.0.0.1", port=port).bind_socket())
+            local_url = f"http://127.0.0.1:{port}"
+        if embedded:  # removed when the service stops (its lifespan), or ignored once this process is gone
+            svc.publish_local(local_url)
         console.print(f"Company Brain API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/openapi.json)")
         console.print(f"Cockpit on http://{host}:{port}/cockpit/  (sign in with an API token)", highlight=False)
-        uvicorn.run(api, host=host, port=port, log_level="warning")
+        if every:
+            console.print(f"Landing the sources every {ingest_every}, building when rows landed", highlight=False)
+        try:
+            uvicorn.Server(config).run(sockets=sockets)
+        finally:
+            svc.unpublish_local()
 
     @tokens_app.command("create")
     def tokens_create(
@@ -43,15 +73,22 @@ def register(app: typer.Typer, state: Any) -> None:
         """Create a token for USER and print it once: it is stored only as a hash."""
         from companybrain.delivery.tokens import DEFAULT_SCOPES, TokenStore
 
-        with open_brain(state) as brain:
-            brain.principal(user)  # an unknown user is an error now, not a token that never works
-            secret, token = TokenStore(brain.warehouse).create(user, scope or list(DEFAULT_SCOPES), expires_days)
+        scopes = scope or list(DEFAULT_SCOPES)
+        service = service_of(state)
+        if service is not None:
+            body = {"user": user, "scopes": scopes, "expires_days": expires_days}
+            created: dict[str, Any] = service.call("POST", "/api/v1/local/tokens", body)
+        else:
+            with open_brain(state) as brain:
+                brain.principal(user)  # an unknown user is an error now, not a token that never works
+                secret, token = TokenStore(brain.warehouse).create(user, scopes, expires_days)
+            created = {**token.as_dict(), "token": secret}
         if format == "json":
-            print_json({**token.as_dict(), "token": secret})
+            print_json(created)
             return
-        console.print(secret, highlight=False, soft_wrap=True)
+        console.print(created["token"], highlight=False, soft_wrap=True)
         err_console.print(
-            f"token {token.token_id} for {user} ({', '.join(token.scopes)}), expires {token.expires_at}; "
+            f"token {created['id']} for {user} ({', '.join(created['scopes'])}), expires {created['expires_at']}; "
             "it is not shown again",
             highlight=False,
         )
@@ -62,8 +99,12 @@ def register(app: typer.Typer, state: Any) -> None:
         for demos only."""
         from companybrain.delivery.web.signin_tokens import demo_tokens
 
-        with open_brain(state) as brain:
-            tokens = demo_tokens(brain)
+        service = service_of(state)
+        if service is not None:
+            tokens: dict[str, str] = service.call("POST", "/api/v1/local/tokens/demo")
+        else:
+            with open_brain(state) as brain:
+                tokens = demo_tokens(brain)
         if format == "json":
             print_json(tokens)
             return
@@ -76,8 +117,12 @@ def register(app: typer.Typer, state: Any) -> None:
         """The tokens issued, without their secrets."""
         from companybrain.delivery.tokens import TokenStore
 
-        with open_brain(state) as brain:
-            tokens = [t.as_dict() for t in TokenStore(brain.warehouse).all_tokens()]
+        service = service_of(state)
+        if service is not None:
+            tokens: list[dict[str, Any]] = service.call("GET", "/api/v1/local/tokens")["tokens"]
+        else:
+            with open_brain(state) as brain:
+                tokens = [t.as_dict() for t in TokenStore(brain.warehouse).all_tokens()]
         if format == "json":
             print_json({"tokens": tokens})
             return
@@ -90,15 +135,32 @@ def register(app: typer.Typer, state: Any) -> None:
         token_id: Annotated[str, typer.Argument(metavar="ID", help="The token id (`brain tokens list`).")],
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
-        """Revoke a token; it stops working at once (stop `brain serve` first: DuckDB has one writer)."""
+        """Revoke a token; it stops working at once (also while `brain serve` runs: it revokes it)."""
         from companybrain.delivery.tokens import TokenStore
 
-        with open_brain(state) as brain:
-            token = TokenStore(brain.warehouse).revoke(token_id)
-        if format == "json":
-            print_json(token.as_dict())
+        service = service_of(state)
+        if service is not None:
+            revoked: dict[str, Any] = service.call("POST", f"/api/v1/local/tokens/{quote(token_id, safe='')}/revoke")
         else:
-            console.print(f"revoked {token.token_id} ({token.user})")
+            with open_brain(state) as brain:
+                revoked = TokenStore(brain.warehouse).revoke(token_id).as_dict()
+        if format == "json":
+            print_json(revoked)
+        else:
+            console.print(f"revoked {revoked['id']} ({revoked['user']})")
+
+
+def parse_interval(text: str) -> float:
+    """Seconds in `30s`, `15m`, `2h`, `1d` or a plain number of seconds; at least 10 s."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an interval: write 30s, 15m, 2h or 1d") from None
+    if not seconds >= 10:
+        raise typer.BadParameter(f"{text!r} is too often: at least 10s", param_hint="--ingest-every")
+    return seconds
 
 
 def register_mcp(app: typer.Typer, state: Any) -> None:
