@@ -292,3 +292,10 @@ def test_storable_text() -> None:
     capped = load_log.storable("\x00" * 50, 40)
     assert capped == "\\x00\\x00\\x00\\x... (50 characters in all)" and len(capped) == 40
     assert load_log.storable(capped, 40) == capped and load_log.storable(text, 100) == text
+
+
+def test_a_large_file_with_carriage_return_line_breaks_is_read_whole(shop: Brain) -> None:
+    lines = "".join(f"E{i},2025-01-01,{i % 7}.5\r" for i in range(400_000))  # over 8 MiB, no \n at all
+    (shop.project.root / "sources" / "hris" / "overtime.csv").write_text("employee_id,month,hours\r" + lines)
+    [overtime] = loads(shop, ["hris.overtime"]).values()
+    assert (overtime.status, overtime.rows_loaded, overtime.rows_quarantined) == ("ok", 400_000, 0)

@@ -90,14 +90,14 @@ def file_name(path: Path) -> str:
 
 def _needs_care(path: Path) -> bool:
     """True when a line of the file may not be a row: bytes that are not UTF-8, a NUL byte, or a line
-    longer than MAX_LINE_BYTES (such a line holds a whole window of half that size with no newline).
+    longer than MAX_LINE_BYTES (such a line holds a whole window of half that size with no line break).
 
     One pass at memory speed, so that the common clean file is read by Arrow directly."""
     window = MAX_LINE_BYTES // 2
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as handle:
         while chunk := handle.read(window):
-            if (len(chunk) == window and b"\n" not in chunk) or b"\x00" in chunk:
+            if (len(chunk) == window and b"\n" not in chunk and b"\r" not in chunk) or b"\x00" in chunk:
                 return True
             if chunk.isascii() and not decoder.getstate()[0]:
                 continue
