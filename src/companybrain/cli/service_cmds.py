@@ -47,7 +47,7 @@ def register(app: typer.Typer, state: Any) -> None:
         port = sockets[0].getsockname()[1]
         local_url = loopback_url(host, port)
         if local_url is None:  # another interface only: the CLI on this machine still needs loopback
-            sockets.append(uvicorn.Config(api, host="127.0.0.1", port=port).bind_socket())
+            sockets.append(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning").bind_socket())
             local_url = f"http://127.0.0.1:{port}"
         if embedded:  # removed when the service stops (its lifespan), or ignored once this process is gone
             svc.publish_local(local_url)
