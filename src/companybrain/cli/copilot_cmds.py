@@ -14,6 +14,8 @@ from companybrain.cli.output import FormatOpt, console, print_json, print_rows
 from companybrain.copilot import Copilot, MetricPlan, parse_plan
 from companybrain.copilot.answer import ENGINES
 from companybrain.copilot.evaluate import TARGETS, default_golden, evaluate, load_golden
+from companybrain.copilot.scoring import TARGETS as VALUE_TARGETS
+from companybrain.copilot.scoring import evaluate_values, is_value_set, load_value_set
 from companybrain.errors import ConfigError, Location
 
 
@@ -85,13 +87,21 @@ def register(app: typer.Typer, state: Any) -> None:
     @copilot_app.command("eval")
     def eval_(
         golden: Annotated[
-            Path | None, typer.Option("--set", help="Golden set YAML (default: copilot/golden.yaml).")
+            Path | None,
+            typer.Option(
+                "--set",
+                help="A golden set (expected plans; default copilot/golden.yaml) or an independent set (expected "
+                "values: `expect: answer|abstain`, e.g. benchmarks/copilot/dev_set.yaml).",
+            ),
         ] = None,
         engine: EngineOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Run the golden set: exact answers, correct abstentions, wrong answers, latency, by domain."""
         _check_engine(engine)
+        if golden is not None and golden.is_file() and is_value_set(golden):
+            _eval_values(golden, engine, format)
+            return
         with open_brain(state) as brain:
             report = evaluate(brain, load_golden(golden or default_golden(brain)), engine)
         if format == "json":
@@ -107,6 +117,28 @@ def register(app: typer.Typer, state: Any) -> None:
             console.print(
                 f"targets: exact >= {TARGETS['exact_accuracy']:.0%}, abstention >= "
                 f"{TARGETS['abstention_accuracy']:.0%}, wrong <= {TARGETS['wrong_rate']:.0%}: "
+                + ("[green]passed[/green]" if report["passed"] else "[red]below target[/red]")
+            )
+        if not report["passed"]:
+            raise typer.Exit(1)
+
+    def _eval_values(path: Path, engine: str | None, format: str) -> None:
+        """An independent set (expected values from the source systems): exact, wrong, abstention, crashes."""
+        with open_brain(state) as brain:
+            report = evaluate_values(brain, load_value_set(path), engine)
+        if format == "json":
+            print_json(report)
+        else:
+            rows = [{"by": "all", **{k: v for k, v in report.items() if not isinstance(v, dict | list | bool)}}]
+            rows += [{"by": d, **f} for d, f in report["by_domain"].items()]
+            rows += [{"by": u, **f} for u, f in report["by_user"].items()]
+            print_rows(rows, title=f"copilot: {path.name}")
+            for miss in report["misses"]:
+                console.print(f"[yellow]{miss['verdict']}[/yellow] {miss['id']} ({miss['user']}) {miss['question']}")
+            t = VALUE_TARGETS
+            console.print(
+                f"targets: exact >= {t['exact_accuracy']:.0%}, wrong <= {t['wrong_rate']:.0%}, abstention >= "
+                f"{t['abstention_accuracy']:.0%}, no crash: "
                 + ("[green]passed[/green]" if report["passed"] else "[red]below target[/red]")
             )
         if not report["passed"]:
