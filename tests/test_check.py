@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,3 +161,21 @@ def test_warehouse_problems_name_a_mapped_column_the_raw_table_lacks(tmp_path: P
     assert message.startswith(
         "Customer.region reads column 'regoin', which raw.erp__customers does not have (did you mean 'region'?)"
     )
+
+
+def test_brain_check_reports_a_mapped_column_the_loaded_data_lacks(tmp_path: Path, run_cli: Any) -> None:
+    from companybrain import Brain
+
+    root = make_shop(tmp_path / "shop")
+    code, out, _ = run_cli("-p", str(root), "check", "--format", "json")
+    assert code == 0 and json.loads(out)["ok"]
+    assert not (root / ".brain" / "warehouse.duckdb").exists()  # check never creates the warehouse
+    with Brain.open(root) as brain:
+        brain.ingest()
+    path = root / "ontology" / "shop.yaml"
+    path.write_text(path.read_text().replace("region: {type: string}", 'region: {type: string, column: "regoin"}'))
+    code, out, _ = run_cli("-p", str(root), "check", "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and not report["ok"]
+    [problem] = report["problems"]
+    assert problem["file"] == "ontology/shop.yaml" and "regoin" in problem["message"]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from companybrain.cli.output import FormatOpt, console, print_json
-from companybrain.errors import ConfigError
+from companybrain.errors import BrainError, ConfigError, Location
 from companybrain.project import Project, find_project
 from companybrain.scaffold import init_project
 from companybrain.specs.schema import KINDS, json_schema
@@ -36,10 +36,10 @@ def register(app: typer.Typer, state: Any) -> None:
                 "tables": len(project.raw_tables()),
                 "object_types": len(project.objects),
             }
+            found = _loaded_data_problems(project)
         except ConfigError as exc:
-            problems = [
-                {"file": loc.file, "line": loc.line, "key": loc.key, "message": msg} for loc, msg in exc.problems
-            ]
+            found = exc.problems
+        problems = [{"file": loc.file, "line": loc.line, "key": loc.key, "message": msg} for loc, msg in found]
         if format == "json":
             print_json({"ok": not problems, "problems": problems, **summary})
         elif problems:
@@ -54,6 +54,24 @@ def register(app: typer.Typer, state: Any) -> None:
             )
         if problems:
             raise typer.Exit(1)
+
+    def _loaded_data_problems(project: Project) -> list[tuple[Location, str]]:
+        """What the landed data shows (a mapped column the raw table lacks), when the warehouse can be read
+        without writing; nothing when it cannot (not loaded yet, held by a running service)."""
+        from companybrain.project import expand_env
+        from companybrain.project_checks import warehouse_problems
+        from companybrain.warehouse import connect
+
+        try:
+            wh = connect(expand_env(project.spec.warehouse), project.root, read_only=True)
+        except BrainError:
+            return []
+        try:
+            return warehouse_problems(project, wh)
+        except BrainError:
+            return []
+        finally:
+            wh.close()
 
     @app.command()
     def schema(

@@ -8,13 +8,14 @@ from companybrain.errors import ConfigError, Location
 from companybrain.warehouse.base import Warehouse
 
 
-def connect(url: str, root: Path) -> Warehouse:
-    """Open the warehouse named by a project's URL; relative DuckDB paths are under `root`."""
+def connect(url: str, root: Path, read_only: bool = False) -> Warehouse:
+    """Open the warehouse named by a project's URL; relative DuckDB paths are under `root`. `read_only`: an
+    embedded file is opened for reading only (and must exist); a server is only read by the caller."""
     scheme = url.split("://", 1)[0].split("+", 1)[0]
     if scheme == "duckdb":
         from companybrain.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse.from_url(url, root)
+        return DuckDBWarehouse.from_url(url, root, read_only)
     if scheme in ("postgresql", "postgres"):
         from companybrain.warehouse.postgres import PostgresWarehouse
 

@@ -19,7 +19,7 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     capabilities = Capabilities(transactional_ddl=True)
 
-    def __init__(self, path: Path | str, connection: Any = None) -> None:
+    def __init__(self, path: Path | str, connection: Any = None, read_only: bool = False) -> None:
         import duckdb
 
         self.url = f"duckdb:///{path}"
@@ -28,10 +28,12 @@ class DuckDBWarehouse(Warehouse):
         if connection is not None:  # another connection to a database this process has open
             self._con = connection
             return
-        if isinstance(path, Path):
+        if isinstance(path, Path) and not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and isinstance(path, Path) and not path.is_file():
+            raise WarehouseError(f"no DuckDB warehouse at {path} yet", hint="run `brain ingest`")
         try:
-            self._con = duckdb.connect(str(path))
+            self._con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             raise WarehouseError(
                 f"cannot open the DuckDB warehouse {path}: {exc}",
@@ -48,13 +50,13 @@ class DuckDBWarehouse(Warehouse):
         return DuckDBWarehouse(self.path, connection=self._con.cursor())
 
     @classmethod
-    def from_url(cls, url: str, root: Path) -> DuckDBWarehouse:
+    def from_url(cls, url: str, root: Path, read_only: bool = False) -> DuckDBWarehouse:
         rest = url.split("://", 1)[1]
         if rest in ("", "/", "/:memory:", ":memory:"):
             return cls(":memory:")
         path = Path(rest[1:]) if rest.startswith("/") else Path(rest)
         # duckdb:///rel/path (relative to the project) and duckdb:////abs/path, as SQLAlchemy does
-        return cls(path if path.is_absolute() else root / path)
+        return cls(path if path.is_absolute() else root / path, read_only=read_only)
 
     def _run(self, sql: str, params: list[Any] | None = None) -> object:
         try:
