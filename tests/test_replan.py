@@ -255,3 +255,19 @@ def test_a_user_without_access_to_orders_is_denied(demo: Brain) -> None:
     with pytest.raises(PolicyDenied):
         replan(demo, PLANT_DOWN, user="emea_hrbp")
     assert demo.audit.tail(1)[0]["outcome"].startswith("denied")
+
+
+# the exact order-level MILP proves this optimum (benchmarks/replan_reference.json, tight/50/1): lots
+# of up to 40 units on lines that make ~4 a week, where the LP relaxation alone is 69% below it
+KNOWN_OPTIMUM = 76_842.89
+
+
+def test_the_plan_reaches_a_known_optimum_and_its_bound_is_proven() -> None:
+    net = synthetic_network(50, seed=1)
+    plan = plan_network(net, time_limit=10)
+    assert_feasible(net, plan.assignment)
+    assert plan.lower_bound <= KNOWN_OPTIMUM + 0.01 <= plan.cost + 0.02
+    assert plan.cost <= 1.02 * KNOWN_OPTIMUM
+    assert plan.gap <= 0.05 and plan.bound_kind in {"MIP dual bound", "Lagrangian relaxation by line"}
+    exact = solve_order_mip(net, build_options(net), time_limit=60)
+    assert exact["optimal"] and exact["objective"] == pytest.approx(KNOWN_OPTIMUM, abs=0.01)

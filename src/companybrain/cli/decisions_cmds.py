@@ -51,15 +51,33 @@ def register(app: typer.Typer, state: Any) -> None:
         propose: Annotated[
             bool, typer.Option("--propose", help="Propose the plan's actions as one batch (brain actions approve).")
         ] = False,
+        time_limit: Annotated[
+            float | None,
+            typer.Option(
+                "--time-limit",
+                min=0.1,
+                help="Seconds the planner may search (default: by size, 2 s up to 8,000 order parts); "
+                "it stops sooner once the plan is proven within 0.01% of optimal.",
+            ),
+        ] = None,
         user: AsOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Replan orders across sites, lines and weeks after a capacity loss; who must be told what."""
         disruption = _disruption(file, site, line, capacity, start, days)
         proposed: list[dict[str, Any]] = []
+        if propose and time_limit is not None:
+            raise BrainError(
+                "--time-limit is not supported with --propose yet",
+                hint="propose with the default time limit: brain replan ... --propose",
+            )
         with open_brain(state) as brain:
             if propose:
                 plan, proposed, entry = brain.propose_replan(disruption, user)
+            elif time_limit is not None:
+                from companybrain.decisions.replan import replan as replan_network
+
+                plan = replan_network(brain, disruption, user, time_limit=time_limit)
             else:
                 plan = brain.replan(disruption, user)
         if format == "json":
@@ -131,7 +149,7 @@ def register(app: typer.Typer, state: Any) -> None:
             title="who must be told what",
         )
         console.print(
-            f"plan cost {plan.cost:,.0f} USD, proven lower bound {plan.lower_bound:,.0f} (LP relaxation), "
+            f"plan cost {plan.cost:,.0f} USD, proven lower bound {plan.lower_bound:,.0f} ({plan.bound_kind}), "
             f"gap {plan.gap:.2%}; {plan.items} order parts, solved in {plan.solve_seconds:.2f} s; as {plan.user}",
             style="dim",
         )

@@ -358,9 +358,12 @@ def synthetic_network(
     utilisation: float = 0.75,
     disruption_days: int = 10,
     cost: CostModel | None = None,
+    min_capacity: float = 1.0,
 ) -> Network:
     """A random network shaped like the demo's (for tests and benchmarks): site 0's line 1 is down
-    for `disruption_days` from the start; lines carry `utilisation` of their capacity on average."""
+    for `disruption_days` from the start; lines carry `utilisation` of their capacity on average and
+    make at least `min_capacity` units a week (order parts are 1-40 units: a high floor makes lots
+    small against capacity, as in the demo)."""
     rng = random.Random(seed)
     cost = cost or CostModel()
     start = date(2026, 3, 2)
@@ -391,7 +394,13 @@ def synthetic_network(
             items.append(Item(order_id, customer, tier, family, line.line_id, line.site_id, qty, value, due, 2.0 * qty))
             load[line.line_id] += qty
     lines = [
-        LineInfo(ln.line_id, ln.site_id, ln.name, max(1.0, load[ln.line_id] / HORIZON_WEEKS / utilisation), ln.families)
+        LineInfo(
+            ln.line_id,
+            ln.site_id,
+            ln.name,
+            max(min_capacity, load[ln.line_id] / HORIZON_WEEKS / utilisation),
+            ln.families,
+        )
         for ln in lines
     ]
     nominal = np.array([[ln.capacity_per_week] * HORIZON_WEEKS for ln in lines], dtype=float)

@@ -186,8 +186,17 @@ def _solve(
     return h, hs
 
 
-def solve_lp_bound(net: Network, opts: Options, time_limit: float = 60.0) -> tuple[float, np.ndarray]:
-    """The LP over class flows: (its optimal value = a lower bound on any plan, units per option)."""
+@dataclass
+class LpSolution:
+    """The class-flow LP: its value (a lower bound on any plan), units per option, duals per class."""
+
+    value: float
+    flows: np.ndarray
+    class_duals: np.ndarray
+
+
+def solve_lp(net: Network, opts: Options, time_limit: float = 60.0) -> LpSolution:
+    """The LP over class flows, with the duals of its demand rows (USD per unit of each class)."""
     T = net.weeks
     col_row = np.where(opts.line >= 0, opts.line * T + np.minimum(opts.week, T - 1), -1)
     h, hs = _solve(
@@ -204,41 +213,33 @@ def solve_lp_bound(net: Network, opts: Options, time_limit: float = 60.0) -> tup
     )
     if h.getModelStatus() != hs.HighsModelStatus.kOptimal:
         raise BrainError(f"the replan LP did not solve to optimality: {h.modelStatusToString(h.getModelStatus())}")
-    flows = np.asarray(h.getSolution().col_value)[: len(opts.cost)]
-    return float(h.getInfo().objective_function_value), flows
+    solution = h.getSolution()
+    flows = np.asarray(solution.col_value)[: len(opts.cost)]
+    duals = np.asarray(solution.row_dual)[: len(opts.class_qty)]
+    return LpSolution(float(h.getInfo().objective_function_value), flows, duals)
+
+
+def solve_lp_bound(net: Network, opts: Options, time_limit: float = 60.0) -> tuple[float, np.ndarray]:
+    """The LP over class flows: (its optimal value = a lower bound on any plan, units per option)."""
+    lp = solve_lp(net, opts, time_limit)
+    return lp.value, lp.flows
 
 
 def solve_order_mip(net: Network, opts: Options, time_limit: float = 60.0) -> dict[str, Any]:
-    """The order-level MIP (a binary per item x option), for checking small instances and benchmarks."""
-    qty = np.array([i.qty for i in net.items], dtype=float)
-    item_ids: list[int] = []
-    option_ids: list[int] = []
-    for n in range(len(net.items)):
-        span = opts.for_class(int(opts.item_class[n]))
-        item_ids.extend([n] * len(span))
-        option_ids.extend(span)
-    it, op = np.array(item_ids, dtype=np.int64), np.array(option_ids, dtype=np.int64)
-    T = net.weeks
-    col_row = np.where(opts.line[op] >= 0, opts.line[op] * T + np.minimum(opts.week[op], T - 1), -1)
-    h, hs = _solve(
-        net,
-        col_row,
-        qty[it],
-        opts.cost[op] * qty[it],
-        it,
-        np.ones(len(it)),
-        len(net.items),
-        np.ones(len(net.items)),
-        True,
-        time_limit,
-    )
-    info = h.getInfo()
+    """The order-level MIP (a binary per item x option, cumulative capacity rows), for checking small
+    instances and benchmarks. (The earlier carry-forward slack form made HiGHS 1.16's presolve report
+    'Optimal' above a known feasible plan on a 25-order network; the cumulative form does not.)"""
+    from companybrain.decisions.columns import Problem
+    from companybrain.decisions.item_mip import solve_items
+
+    problem = Problem.of(net, opts)
+    result = solve_items(problem.items, problem.qty, problem.columns(), problem.cum_capacity, time_limit, gap=0.0)
     return {
-        "status": h.modelStatusToString(h.getModelStatus()),
-        "optimal": h.getModelStatus() == hs.HighsModelStatus.kOptimal,
-        "objective": float(info.objective_function_value),
-        "dual_bound": float(info.mip_dual_bound),
-        "gap": float(info.mip_gap),
+        "status": result.status,
+        "optimal": result.optimal,
+        "objective": result.objective,
+        "dual_bound": result.dual_bound,
+        "gap": (result.objective - result.dual_bound) / result.objective if result.objective > 1e-9 else 0.0,
     }
 
 
@@ -305,6 +306,7 @@ class Plan:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     user: str | None = None
     assumptions: dict[str, Any] = field(default_factory=dict)
+    bound_kind: str = "LP relaxation"  # which proven lower bound `lower_bound` is (planner.py)
 
     def as_dict(self) -> dict[str, Any]:
         skip = {"assignment", "baseline_assignment"}
@@ -313,16 +315,18 @@ class Plan:
         return out
 
 
-def plan_network(net: Network, time_limit: float = 60.0) -> Plan:
-    """Solve a loaded network: LP bound, rounded plan, baseline, KPIs and actions (no notifications)."""
+def plan_network(net: Network, time_limit: float | None = None, target_gap: float = 1e-4) -> Plan:
+    """Solve a loaded network within `time_limit` seconds (default: by its size, `planner.default_time_limit`):
+    the planner's best plan and proven bound, baseline, KPIs and actions (no notifications)."""
     from companybrain.decisions.materials import expedites, shortages
     from companybrain.decisions.notify import actions_for, kpis
+    from companybrain.decisions.planner import optimise
 
     started = time.perf_counter()
     opts = build_options(net)
     solve_started = time.perf_counter()
-    bound, flows = solve_lp_bound(net, opts, time_limit)
-    chosen = assign_to_flows(net, opts, flows)
+    planned = optimise(net, opts, time_limit, target_gap)
+    chosen, bound = planned.assignment, planned.bound
     solve_seconds = time.perf_counter() - solve_started
     baseline = local_scramble(net, opts)
     cost, base_cost = plan_cost(net, opts, chosen), plan_cost(net, opts, baseline)
@@ -345,16 +349,17 @@ def plan_network(net: Network, time_limit: float = 60.0) -> Plan:
     }
     if bound > cost + 1e-6 * max(1.0, abs(cost)):
         raise BrainError(
-            f"replan: the LP bound {bound:,.2f} is above the plan's cost {cost:,.2f}, which cannot happen",
+            f"replan: the lower bound {bound:,.2f} is above the plan's cost {cost:,.2f}, which cannot happen",
             hint="report this with the disruption: the model or the solver misbehaved",
         )
-    bound = min(bound, cost)  # the LP value can exceed the cost only by the solver's tolerance
+    bound = min(bound, cost)  # a bound can exceed the cost only by the solver's tolerance
     return Plan(
         disruption=net.disruption,
         horizon={"start": net.start.isoformat(), "weeks": net.weeks, "end": net.week_start(net.weeks).isoformat()},
         cost=cost,
         lower_bound=bound,
         gap=(cost - bound) / cost if cost > 1e-9 else 0.0,
+        bound_kind=planned.bound_kind,
         solve_seconds=solve_seconds,
         total_seconds=time.perf_counter() - started,
         items=len(net.items),
@@ -368,6 +373,13 @@ def plan_network(net: Network, time_limit: float = 60.0) -> Plan:
         assumptions={
             "cost_model": {k: v for k, v in net.cost.__dict__.items()},
             "disrupted_lines": sorted(net.disrupted_lines),
+            "planner": {
+                "time_limit": planned.time_limit,
+                "stopped": planned.stopped,
+                "lp_bound": planned.lp_bound,
+                "steps": {k: round(v, 3) for k, v in planned.steps.items()},
+                "history": planned.history,
+            },
             "materials": net.materials_note
             or "parts checked after the solve: stock and open purchase orders per site against each week's "
             "need inside the parts' lead times; expedites are proposed beyond the undisrupted schedule's shortages",
@@ -375,10 +387,12 @@ def plan_network(net: Network, time_limit: float = 60.0) -> Plan:
     )
 
 
-def replan(brain: Brain, disruption: Disruption, user: str | Principal | None = None) -> Plan:
+def replan(
+    brain: Brain, disruption: Disruption, user: str | Principal | None = None, time_limit: float | None = None
+) -> Plan:
     """Replan the network after `disruption`, reading as `user` (policies and audit apply)."""
     net = load_network(brain, disruption, user)
-    plan = plan_network(net)
+    plan = plan_network(net, time_limit)
     from companybrain.decisions.notify import notifications
 
     plan.notifications = notifications(brain, net, plan, user)

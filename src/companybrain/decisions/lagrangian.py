@@ -1,0 +1,129 @@
+"""A lower bound on the replan's cost stronger than the LP: Lagrangian relaxation by line.
+
+Price each item's 'exactly one option' constraint with a multiplier v_n. What is left splits by
+line: each line picks, among the items it can make, which to complete by which week so that the
+whole units made by the end of every week fit its cumulative capacity — a nested knapsack, solved
+here by dynamic programming over units used (items taken week by week). Its value plus the sum of
+the multipliers is a valid lower bound for *any* multipliers; whole items in the knapsack are what
+the LP lacks (it may make 12 of an item's 40 units on time). The DP relaxes one thing more, so the
+bound stays valid: an item may be taken at two weeks of the same line.
+
+The multipliers start at the class LP's duals (the bound starts at least at the LP's value) and
+move by subgradient steps toward a target between the best bound and the incumbent."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from companybrain.decisions.columns import Columns, Problem
+
+EPS = 1e-9
+
+
+@dataclass
+class LagrangianBound:
+    """The best bound found, the multipliers that gave it, and the last line solutions."""
+
+    bound: float
+    multipliers: np.ndarray
+    iterations: int
+    seconds: float
+
+
+def nested_knapsack(
+    qty: np.ndarray, profit: np.ndarray, week: np.ndarray, cum_capacity: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Max profit of (item, week) pairs on one line: whole units completed by each week within its
+    cumulative capacity. Pairs are taken in week order, so a state (units used) reached at week t
+    fits every earlier week too. Returns (value, chosen mask)."""
+    order = np.lexsort((-profit, week))
+    q, p, w = qty[order].astype(np.int64), profit[order], week[order]
+    top = int(min(cum_capacity[-1], q.sum()))
+    best = np.full(top + 1, -np.inf)
+    best[0] = 0.0
+    took = np.zeros((len(q), top + 1), dtype=bool)
+    for i in range(len(q)):
+        cap = int(min(cum_capacity[w[i]], top))
+        if q[i] > cap:
+            continue
+        with_it = best[: cap + 1 - q[i]] + p[i]
+        better = with_it > best[q[i] : cap + 1]
+        best[q[i] : cap + 1] = np.where(better, with_it, best[q[i] : cap + 1])
+        took[i, q[i] : cap + 1] = better
+    used = int(np.argmax(best))
+    value = float(best[used])
+    chosen = np.zeros(len(q), dtype=bool)
+    for i in range(len(q) - 1, -1, -1):
+        if took[i, used]:
+            chosen[i] = True
+            used -= int(q[i])
+    mask = np.zeros(len(q), dtype=bool)
+    mask[order] = chosen
+    return value, mask
+
+
+def evaluate(
+    problem: Problem, cols: Columns, v: np.ndarray, picks: list[np.ndarray] | None = None
+) -> tuple[float, np.ndarray]:
+    """L(v) and, per item, how many options the relaxed solution gives it (the subgradient is 1 - that);
+    the columns it takes are appended to `picks` when given."""
+    T = problem.weeks
+    reduced = cols.cost - v[cols.item]
+    value = float(v.sum())
+    count = np.zeros(len(v))
+    negative = reduced < -EPS
+    beyond = np.flatnonzero(negative & (cols.line < 0))
+    value += float(reduced[beyond].sum())
+    np.add.at(count, cols.item[beyond], 1.0)
+    if picks is not None:
+        picks.append(beyond)
+    pick = np.flatnonzero(negative & (cols.line >= 0))
+    by_line = pick[np.argsort(cols.line[pick], kind="stable")]
+    lines = cols.line[by_line]
+    cuts = np.flatnonzero(np.diff(lines)) + 1
+    for part in np.split(by_line, cuts) if len(by_line) else []:
+        j = int(cols.line[part[0]])
+        week = np.minimum(cols.week[part], T - 1)
+        gain, chosen = nested_knapsack(problem.qty[cols.item[part]], -reduced[part], week, problem.cum_capacity[j])
+        value -= gain
+        np.add.at(count, cols.item[part[chosen]], 1.0)
+        if picks is not None:
+            picks.append(part[chosen])
+    return value, count
+
+
+def lagrangian_bound(
+    problem: Problem,
+    cols: Columns,
+    start: np.ndarray,
+    incumbent: float,
+    deadline: float,
+    max_iterations: int = 200,
+) -> LagrangianBound:
+    """Subgradient ascent on the multipliers from `start` until `deadline` (perf_counter seconds)."""
+    started = time.perf_counter()
+    v = start.astype(float).copy()
+    best, best_v = -np.inf, v.copy()
+    step, stale = 1.0, 0
+    direction = np.zeros_like(v)
+    iterations = 0
+    while iterations < max_iterations and time.perf_counter() < deadline:
+        value, count = evaluate(problem, cols, v)
+        iterations += 1
+        if not np.isfinite(best) or value > best + 1e-9 * max(1.0, abs(best)):
+            best, best_v, stale = value, v.copy(), 0
+        else:
+            stale += 1
+            if stale >= 4:
+                step, stale = step / 2, 0
+        g = 1.0 - count
+        direction = g + 0.5 * direction  # deflected: damps the zig-zag of plain subgradient steps
+        norm = float((direction * direction).sum())
+        if norm == 0.0 or best >= incumbent - 1e-9 * max(1.0, incumbent) or step < 1e-3:
+            break
+        target = min(incumbent, best + 0.5 * (incumbent - best) + 1e-3 * abs(best))
+        v = v + step * (target - value) / norm * direction
+    return LagrangianBound(best, best_v, iterations, time.perf_counter() - started)

@@ -1,0 +1,109 @@
+"""Large-neighbourhood search for the replan: free the items of a few lines, re-solve them exactly
+as a small order-level MIP (HiGHS) on the capacity the other items leave, keep the result when it
+is cheaper. The window's lines are chosen where the cost is (a line and the lines that make the
+same families, at its own site first), so the search spends its time where moves pay."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from companybrain.decisions.columns import Columns, Problem
+from companybrain.decisions.item_mip import solve_items
+
+
+@dataclass
+class Search:
+    """The incumbent and what the search learnt about window sizes."""
+
+    problem: Problem
+    cols: Columns  # every item's feasible columns, grouped by item
+    assignment: np.ndarray
+    cost: float
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(7))
+    lines_per_window: int = 3
+    columns_per_item: int = 8
+    windows: int = 0
+    improved: int = 0
+
+    def __post_init__(self) -> None:
+        net = self.problem.net
+        L = self.problem.lines
+        fam = [ln.families for ln in net.lines]
+        self.overlap = np.array([[len(fam[a] & fam[b]) for b in range(L)] for a in range(L)], dtype=float)
+        site = [ln.site_id for ln in net.lines]
+        self.same_site = np.array([[site[a] == site[b] for b in range(L)] for a in range(L)])
+        index = {ln.line_id: j for j, ln in enumerate(net.lines)}
+        self.home = np.array([index[i.line_id] for i in net.items], dtype=np.int64)
+        self.first = np.searchsorted(self.cols.item, np.arange(len(self.problem.qty) + 1))
+
+    def hot_line(self) -> int:
+        """A line drawn with probability growing with the cost of the items on it or from it."""
+        opts, p = self.problem.opts, self.problem
+        cost = opts.cost[self.assignment] * p.qty
+        line = opts.line[self.assignment]
+        where = np.where(line >= 0, line, self.home)
+        weight = np.zeros(p.lines)
+        np.add.at(weight, where, cost)
+        np.add.at(weight, self.home, cost)
+        weight = weight + 1e-3 * (weight.sum() + 1.0) / len(weight)
+        return int(self.rng.choice(p.lines, p=weight / weight.sum()))
+
+    def window(self, seed: int) -> np.ndarray:
+        """The seed line and the lines sharing most families with it (its own site first)."""
+        # moves within a site cost 1 USD a unit, between sites 15 USD and more: the site's lines first
+        score = self.overlap[seed] + 10.0 * self.same_site[seed] + self.rng.random(len(self.overlap)) * 0.4
+        score[seed] = np.inf
+        ranked = np.argsort(-score)
+        ranked = ranked[(self.overlap[seed][ranked] > 0) | self.same_site[seed][ranked]]
+        return ranked[: self.lines_per_window]
+
+    def improve(self, deadline: float, window_seconds: float = 0.5) -> None:
+        """Re-solve windows until `deadline` (perf_counter seconds)."""
+        while time.perf_counter() < deadline - 0.02:
+            self.step(min(window_seconds, deadline - time.perf_counter()))
+
+    def step(self, seconds: float) -> bool:
+        """One window: True when it found a cheaper plan."""
+        p, opts = self.problem, self.problem.opts
+        lines = self.window(self.hot_line())
+        inside = np.zeros(p.lines, dtype=bool)
+        inside[lines] = True
+        current = opts.line[self.assignment]
+        free = np.flatnonzero(((current >= 0) & inside[np.maximum(current, 0)]) | inside[self.home])
+        if len(free) == 0:
+            return False
+        spans = [np.arange(self.first[n], self.first[n + 1]) for n in free]
+        cols = self.cols.subset(np.concatenate(spans))
+        now = self.assignment[cols.item]
+        on_window = (cols.line >= 0) & inside[np.maximum(cols.line, 0)]
+        cols = cols.subset(on_window | (cols.line < 0) | (cols.option == now))
+        # keep each item's cheapest columns in the window, its current one and 'beyond the horizon'
+        starts = np.flatnonzero(np.r_[True, np.diff(cols.item) != 0])
+        rank = np.arange(len(cols)) - np.repeat(starts, np.diff(np.r_[starts, len(cols)]))
+        now = self.assignment[cols.item]
+        cols = cols.subset((rank < self.columns_per_item) | (cols.line < 0) | (cols.option == now))
+        # an item's current place outside the window keeps exactly the capacity it has: no row needed
+        outside = (cols.line >= 0) & ~inside[np.maximum(cols.line, 0)]
+        cols.line = np.where(outside, -1, cols.line)
+        load = p.loads(self.assignment) - p.loads(self.assignment, free)
+        residual = p.residual(load)
+        start = p.column_of(cols, self.assignment)
+        before = float((opts.cost[self.assignment[free]] * p.qty[free]).sum())
+        started = time.perf_counter()
+        result = solve_items(free, p.qty, cols, residual, seconds, start=start, gap=1e-4)
+        self.windows += 1
+        fast = result.optimal and time.perf_counter() - started < 0.4 * seconds
+        if fast and self.lines_per_window < p.lines:
+            self.lines_per_window += 1
+        elif not result.optimal and self.lines_per_window > 2:
+            self.lines_per_window -= 1
+        if result.chosen is None or result.objective >= before - 1e-6 * max(1.0, before):
+            return False
+        self.assignment = self.assignment.copy()
+        self.assignment[free] = cols.option[result.chosen]
+        self.cost = p.cost(self.assignment)
+        self.improved += 1
+        return True

@@ -1,0 +1,165 @@
+"""The replan's planner: anytime, with the best plan so far and its proven gap always at hand.
+
+1. The LP over class flows (`replan.solve_lp_bound`): a first lower bound and the guide.
+2. Rounding guided by the LP (`replan.assign_to_flows`): a first plan.
+3. The bound made stronger where the LP is weak (lots large against capacity): the Lagrangian
+   relaxation by line (`lagrangian.py`), started from the LP's duals.
+4. The plan made better until the time limit: on a small network the whole order-level MIP
+   (HiGHS, started from the plan; its dual bound is a bound too), on a larger one
+   large-neighbourhood search (`neighbourhoods.py`), re-solving windows of lines exactly.
+
+It stops early once the proven gap is at most `target_gap`. The bound reported is the best of
+the LP relaxation, the Lagrangian bound and the MIP's dual bound, and says which one it is."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from companybrain.decisions.columns import Problem
+from companybrain.decisions.item_mip import solve_items
+from companybrain.decisions.lagrangian import lagrangian_bound
+from companybrain.decisions.neighbourhoods import Search
+from companybrain.decisions.resequence import Resequencer
+
+if TYPE_CHECKING:
+    from companybrain.decisions.network import Network
+    from companybrain.decisions.replan import Options
+
+FULL_MIP_COLUMNS = 40_000  # up to this many order-level columns the whole MIP is solved at once
+LP_BOUND = "LP relaxation"
+LAGRANGIAN_BOUND = "Lagrangian relaxation by line"
+MIP_BOUND = "MIP dual bound"
+
+
+def default_time_limit(items: int) -> float:
+    """Seconds the planner may take by default: 2 s up to 8,000 order parts, then 1 s per 4,000 more."""
+    return float(min(25.0, max(2.0, items / 4000.0)))
+
+
+@dataclass
+class PlannerResult:
+    """The best plan found, its cost, the best proven lower bound and which kind of bound it is."""
+
+    assignment: np.ndarray
+    cost: float
+    bound: float
+    bound_kind: str
+    lp_bound: float
+    seconds: float
+    time_limit: float
+    stopped: str  # 'gap' (the target gap is proven), 'time' (the limit) or 'optimal'
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        return (self.cost - self.bound) / self.cost if self.cost > 1e-9 else 0.0
+
+
+def optimise(net: Network, opts: Options, time_limit: float | None = None, target_gap: float = 1e-4) -> PlannerResult:
+    """The best plan within `time_limit` seconds (default: `default_time_limit`), stopping once its
+    proven gap is at most `target_gap`."""
+    from companybrain.decisions.replan import assign_to_flows, solve_lp
+
+    started = time.perf_counter()
+    limit = default_time_limit(len(net.items)) if time_limit is None else float(time_limit)
+    deadline = started + limit
+    problem = Problem.of(net, opts)
+    lp = solve_lp(net, opts, max(limit, 1.0))
+    run = _Run(problem, assign_to_flows(net, opts, lp.flows), lp.value, started, target_gap)
+    run.steps["lp_and_rounding"] = time.perf_counter() - started
+    exact = _column_count(problem) <= MAX_EXACT_COLUMNS  # every column fits in memory: bounds beyond the LP
+    cols = problem.columns() if exact else problem.columns(per_item=SEARCH_COLUMNS_PER_ITEM)
+    if run.open(deadline):
+        t = time.perf_counter()
+        resequencer = Resequencer(problem, cols)
+        while run.open(deadline):
+            assignment, improved = resequencer.sweep(run.assignment, t + 0.15 * (deadline - t))
+            run.offer(assignment)
+            if not improved:
+                break
+        run.steps["resequence"] = time.perf_counter() - t
+    if exact and run.open(deadline):
+        t = time.perf_counter()
+        share = 0.15 if len(cols) <= FULL_MIP_COLUMNS else 0.3
+        multipliers = problem.qty * lp.class_duals[opts.item_class]  # their Lagrangian value is the LP's
+        lag = lagrangian_bound(problem, cols, multipliers, run.cost, t + share * (deadline - t))
+        run.raise_bound(lag.bound, LAGRANGIAN_BOUND)
+        run.steps["lagrangian"] = time.perf_counter() - t
+    if exact and len(cols) <= FULL_MIP_COLUMNS and run.open(deadline):
+        t = time.perf_counter()
+        start = problem.column_of(cols, run.assignment)
+        whole = solve_items(problem.items, problem.qty, cols, problem.cum_capacity, deadline - t, start=start,
+                            gap=target_gap)  # fmt: skip
+        if whole.chosen is not None:
+            run.offer(cols.option[whole.chosen])
+        run.raise_bound(whole.dual_bound, MIP_BOUND)
+        run.steps["whole_mip"] = time.perf_counter() - t
+    elif run.open(deadline):
+        t = time.perf_counter()
+        search = Search(problem, cols, run.assignment, run.cost)
+        while run.open(deadline):
+            if search.step(min(WINDOW_SECONDS, deadline - time.perf_counter())):
+                run.offer(search.assignment)
+        run.steps["search"] = time.perf_counter() - t
+        run.steps["windows"] = search.windows
+    return run.result(limit)
+
+
+MAX_EXACT_COLUMNS = 3_000_000  # beyond this many order-level columns: LP bound, cheapest columns only
+SEARCH_COLUMNS_PER_ITEM = 24
+WINDOW_SECONDS = 0.5
+
+
+def _column_count(problem: Problem) -> int:
+    opts = problem.opts
+    return int((opts.starts[opts.item_class + 1] - opts.starts[opts.item_class]).sum())
+
+
+class _Run:
+    """The incumbent, the best bound and its kind, and the history of both."""
+
+    def __init__(self, problem: Problem, assignment: np.ndarray, lp_bound: float, started: float, target: float):
+        self.problem, self.started, self.target, self.lp_bound = problem, started, target, lp_bound
+        self.assignment, self.cost = assignment, problem.cost(assignment)
+        self.bound, self.kind = min(lp_bound, self.cost), LP_BOUND
+        self.history: list[dict[str, float]] = []
+        self.steps: dict[str, float] = {}
+        self._record()
+
+    def gap(self) -> float:
+        return (self.cost - self.bound) / self.cost if self.cost > 1e-9 else 0.0
+
+    def open(self, deadline: float) -> bool:
+        """Time is left and the target gap is not proven yet."""
+        return time.perf_counter() < deadline - 0.01 and self.gap() > self.target
+
+    def offer(self, assignment: np.ndarray) -> None:
+        cost = self.problem.cost(assignment)
+        if cost < self.cost - 1e-9 * max(1.0, self.cost):
+            self.assignment, self.cost = assignment, cost
+            self._record()
+
+    def raise_bound(self, value: float, kind: str) -> None:
+        if value > self.bound + 1e-9 * max(1.0, abs(value)):
+            self.bound, self.kind = min(value, self.cost), kind
+            self._record()
+
+    def _record(self) -> None:
+        self.history.append(
+            {"seconds": round(time.perf_counter() - self.started, 3), "cost": self.cost, "bound": self.bound}
+        )
+
+    def result(self, limit: float) -> PlannerResult:
+        bound = min(self.bound, self.cost)
+        optimal = self.cost - bound <= 1e-9 * max(1.0, self.cost)
+        stopped = "optimal" if optimal else "gap" if self.gap() <= self.target else "time"
+        seconds = time.perf_counter() - self.started
+        return PlannerResult(
+            self.assignment, self.cost, bound, self.kind, self.lp_bound, seconds, limit, stopped, self.history,
+            self.steps,
+        )  # fmt: skip
