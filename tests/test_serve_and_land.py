@@ -145,6 +145,45 @@ def test_a_load_and_a_build_while_four_clients_read(small_demo: Callable[[str], 
         assert brain.audit.verify()["ok"]
 
 
+@pytest.mark.slow
+def test_an_approval_during_a_build_is_not_lost(
+    small_demo: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build replaces the tables it rebuilds with what it read when it began: an action applied meanwhile
+    (its decision object written at once) waits for the build to commit, and stays on the company model."""
+    staging = threading.Event()
+    build = LandingBrain.build
+
+    def slow_build(self: LandingBrain, progress: Any = None, full: bool = False) -> Any:
+        def each(name: str, done: int, total: int) -> None:  # inside the build's transaction
+            staging.set()
+            time.sleep(0.1)  # keep it open for a few seconds: the approval comes meanwhile
+
+        return build(self, each, full)
+
+    monkeypatch.setattr(LandingBrain, "build", slow_build)
+    app = create_app(small_demo("approve"))
+    svc: BrainService = app.state.service
+    cfo = auth(svc.tokens.create("cfo", ["read:objects", "write:actions"])[0])
+    ceo = auth(svc.tokens.create("ceo", ["read:objects", "write:actions"])[0])
+    admin = auth(svc.tokens.create("data_steward", ["admin:data"])[0])
+    with TestClient(app) as client:
+        line = client.get("/api/v1/objects/OrderLine?limit=1", headers=cfo).json()["objects"][0]
+        parameters = {"order_id": line["order_id"], "line": line["production_line_id"], "week": 2}
+        proposed = client.post("/api/v1/actions", json={"action_type": "prioritise_order", "parameters": parameters},
+                               headers=cfo)  # fmt: skip
+        assert proposed.status_code == 200, proposed.text
+        decisions = client.get("/api/v1/objects/OrderPriority/count", headers=cfo).json()["count"]
+        job = client.post("/api/v1/jobs/build", json={"full": True, "factory": False}, headers=admin).json()
+        assert staging.wait(60)
+        approved = client.post("/api/v1/actions/approve", json={"ids": [proposed.json()[0]["action_id"]]}, headers=ceo)
+        assert approved.status_code == 200 and approved.json()[0]["status"] == "applied", approved.text
+        assert client.get(f"/api/v1/jobs/{job['job_id']}", headers=admin).json()["status"] == "ok"  # it waited
+        job = client.get(f"/api/v1/jobs/{job['job_id']}?wait=60", headers=admin).json()
+        assert job["status"] == "ok", job["error"]
+        assert client.get("/api/v1/objects/OrderPriority/count", headers=cfo).json()["count"] == decisions + 1
+
+
 def test_audit_records_of_a_job_and_of_readers_form_one_chain(small_demo: Callable[[str], Path]) -> None:
     """A job's Brain appends on its own connection, under the service's lock: one chain, no seq twice."""
     root = small_demo("chain")

@@ -84,6 +84,7 @@ class BrainService:
         self.tokens = TokenStore(brain.warehouse, self.lock)
         self.local_secret = new_secret()
         self.jobs = JobRunner(self, ingest_every)
+        self.model_lock = threading.Lock()  # a build job, or a change to built objects (`changing`); never readers
         self._announced = 0  # bumped by every announced version: a re-read begun before it is stale
         self._published = False
         self._cache_lock = threading.Lock()
@@ -108,6 +109,14 @@ class BrainService:
     def use(self) -> Iterator[Brain]:
         """The Brain, held by this thread alone."""
         with self.lock:
+            yield self.brain
+
+    @contextmanager
+    def changing(self) -> Iterator[Brain]:
+        """The Brain, for a change to the built objects (an approval or rollback, scores written onto
+        objects): it waits for a build job to commit first. A build replaces the tables it rebuilds with
+        what its transaction read when it began, so a change committed meanwhile would be lost."""
+        with self.model_lock, self.lock:
             yield self.brain
 
     def data_version(self, wait: bool = True) -> str | None:

@@ -5,7 +5,9 @@ Jobs come from `POST /api/v1/jobs/ingest|build` (scope `admin:data`), from the C
 the embedded warehouse (delivery/local.py), and from a schedule (`brain serve --ingest-every 15m`: the
 sources, then a build when rows landed). A build commits in one transaction, so a read on the service's
 connection sees the previous build or the new one, never a part of it; the reads do not wait for the
-job (its only use of the service's lock is to append its audit records to the one hash chain).
+job (its only use of the service's lock is to append its audit records to the one hash chain). Changes
+to built objects (approvals, rollbacks, scores) wait for a build's transaction (`BrainService.changing`):
+the build would otherwise replace them with the objects it read when it began.
 
 No web framework is imported here: the CLI runs `ingest_report` and `build_report` itself when nothing
 serves the project.
@@ -18,9 +20,10 @@ import logging
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from companybrain.brain import Brain
@@ -51,14 +54,16 @@ def build_report(
     full: bool = False,
     factory: bool = True,
     progress: Any = None,
+    guard: AbstractContextManager[Any] | None = None,
     built: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """`brain build --format json`: build the objects, then train and score the use cases that are due
-    (`built` is called in between, when the new objects are committed)."""
+    """`brain build --format json`: build the objects (holding `guard`), then train and score the use cases
+    that are due (`built` is called in between, when the new objects are committed)."""
     from companybrain import factory as factory_mod
 
     try:
-        report = brain.build(progress, full=full)
+        with guard or nullcontext():
+            report = brain.build(progress, full=full)
     finally:
         if built is not None:
             built()
@@ -258,7 +263,9 @@ class JobRunner:
                     result = ingest_report(brain, job.params.get("sources"))
                 else:
                     full, factory = bool(job.params.get("full")), bool(job.params.get("factory"))
-                    result = build_report(brain, full, factory, built=lambda: self._announce(brain))
+                    result = build_report(
+                        brain, full, factory, guard=self.svc.model_lock, built=partial(self._announce, brain)
+                    )
         except Exception as exc:  # the job fails, the worker goes on with the next one
             if not isinstance(exc, BrainError):
                 log.exception("job %s (%s) failed", job.job_id, job.kind)

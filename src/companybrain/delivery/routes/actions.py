@@ -131,7 +131,7 @@ def propose(body: ProposeBody, caller: Writer, svc: Service) -> list[Action]:
 def approve(body: DecideBody, caller: Writer, svc: Service) -> list[Outcome]:
     from companybrain.delivery.alerts import deliver_action_messages
 
-    with svc.use() as brain:
+    with svc.changing() as brain:
         outcomes = brain.actions.approve(_ids(brain, body), caller.principal, body.note)
         if any(o.status == "applied" for o in outcomes):
             deliver_action_messages(brain)  # the notify effects of what was applied
@@ -145,7 +145,7 @@ def approve(body: DecideBody, caller: Writer, svc: Service) -> list[Outcome]:
     responses=problem_responses(400, 404, 409),
 )
 def reject(body: DecideBody, caller: Writer, svc: Service) -> list[Outcome]:
-    with svc.use() as brain:
+    with svc.changing() as brain:
         outcomes = brain.actions.reject(_ids(brain, body), caller.principal, body.note)
     return [Outcome.model_validate(o.as_dict()) for o in outcomes]
 
@@ -157,7 +157,7 @@ def reject(body: DecideBody, caller: Writer, svc: Service) -> list[Outcome]:
     responses=problem_responses(400, 404, 409),
 )
 def rollback(body: DecideBody, caller: Writer, svc: Service) -> list[Outcome]:
-    with svc.use() as brain:
+    with svc.changing() as brain:
         outcomes = brain.actions.rollback(_ids(brain, body), caller.principal)
     return [Outcome.model_validate(o.as_dict()) for o in outcomes]
 

@@ -125,7 +125,7 @@ def train(
 ) -> StepResult:
     from companybrain import factory
 
-    with svc.use() as brain:
+    with svc.changing() as brain:
         return StepResult(results=jsonable(factory.train(brain, usecase)))
 
 
@@ -135,5 +135,5 @@ def score(
 ) -> StepResult:
     from companybrain import factory
 
-    with svc.use() as brain:
+    with svc.changing() as brain:
         return StepResult(results=jsonable(factory.score(brain, usecase)))
