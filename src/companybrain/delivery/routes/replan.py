@@ -44,6 +44,7 @@ class PlanResult(ApiModel):
     horizon: dict[str, Any]
     cost: float
     lower_bound: float
+    bound_kind: str | None = Field(None, description="What the lower bound is (e.g. the LP relaxation).")
     gap: float
     solve_seconds: float
     total_seconds: float
