@@ -48,6 +48,7 @@ class AskAnswer(ApiModel):
     user: str
     kind: str = Field(description="answer, clarify or refuse (a proposal submitted is an answer).")
     answer: str = Field(description="The answer in words, the clarifying question, or the refusal's reason.")
+    reading: str | None = Field(None, description="How the question was read, in words (when the copilot says it).")
     plan: dict[str, Any] = Field(description="The validated plan (pass it back as context for a follow-up).")
     source: str = Field(description="parser, verified or llm.")
     seconds: float
