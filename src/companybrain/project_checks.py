@@ -9,6 +9,7 @@ from companybrain.errors import BrainError, Location, did_you_mean
 
 if TYPE_CHECKING:
     from companybrain.project import Project
+    from companybrain.specs.ontology import Link, ObjectType
     from companybrain.warehouse.base import Warehouse
 
 Problems = list[tuple[Location, str]]
@@ -343,6 +344,7 @@ def _ontology(project: Project) -> Problems:
             if link.through is not None and link.through not in raw_tables:
                 msg = f"unknown raw table {link.through!r}; {did_you_mean(link.through, raw_tables)}"
                 problems.append((loc("links", link_name, "through"), msg))
+            problems += [(loc("links", link_name, "to_keys"), msg) for msg in _to_keys_problems(link, target)]
             if link.reverse:
                 clash = link.reverse in target.properties or link.reverse in target.links
                 if clash or (link.to, link.reverse) in reverse_names:
@@ -359,6 +361,24 @@ def _ontology(project: Project) -> Problems:
                     (loc("contracts", i), f"unknown link {contract.link!r}; {did_you_mean(contract.link, obj.links)}")
                 )
     return problems
+
+
+def _to_keys_problems(link: Link, target: ObjectType) -> list[str]:
+    """A link on other properties of its target than the key is many-to-one only if they are unique
+    together there: a unique contract must say so (and the build checks it)."""
+    keys = link.to_keys
+    if not keys or keys == [target.key]:
+        return []
+    unknown = [k for k in keys if k not in target.properties]
+    if unknown:
+        return [f"{link.to} has no property {unknown[0]!r}; {did_you_mean(unknown[0], target.properties)}"]
+    declared = [{c.property} if c.property else set(c.properties) for c in target.contracts if c.type == "unique"]
+    if set(keys) not in declared:
+        return [
+            f"{' and '.join(keys)} must be unique together on {link.to} for the link to be many-to-one: "
+            f"add a contract of type unique with properties {', '.join(keys)} to {link.to}"
+        ]
+    return []
 
 
 def _metrics(project: Project) -> Problems:

@@ -39,7 +39,7 @@ def contracts_of(obj: ObjectType) -> list[Contract]:
     ]
     for name, link in obj.links.items():
         if link.required:  # queries rely on it to join without keeping unmatched rows
-            implicit.append(Contract(type="not_null", property=link.via, severity="blocking"))
+            implicit.append(Contract(type="not_null", properties=list(link.columns), severity="blocking"))
             implicit.append(Contract(type="links_resolve", link=name, severity="blocking"))
     return implicit + list(obj.contracts)
 
@@ -130,17 +130,18 @@ def _dangling(
     link = obj.links[link_name]
     target = objects[link.to]
     target_table = object_table(link.to, link.to in staged).as_("tgt")
-    if link.via:
+    if link.columns:
         here = object_table(name, name in staged).as_("src")
-        fk = col(link.via, "src")
+        pairs = [(col(mine, "src"), col(theirs, "tgt")) for mine, theirs in link.pairs(target)]
     else:
         here = link_table(name, link_name, name in staged).as_("src")
-        fk = col("to_key", "src")
+        pairs = [(col("to_key", "src"), col(target.key, "tgt"))]
+    # a link on several columns is set when all of them are
     query = (
-        exp.select(fk)
+        exp.select(*[fk for fk, _ in pairs])
         .from_(here)
-        .join(target_table, on=fk.eq(col(target.key, "tgt")), join_type="left")
-        .where(exp.and_(fk.is_(exp.null()).not_(), col(target.key, "tgt").is_(exp.null())))
+        .join(target_table, on=exp.and_(*[fk.eq(key) for fk, key in pairs]), join_type="left")
+        .where(exp.and_(*[fk.is_(exp.null()).not_() for fk, _ in pairs], pairs[0][1].is_(exp.null())))
     )
     violations = _count(wh, count_rows(query))
     return violations, (_sample(wh, query.distinct()) if violations else [])

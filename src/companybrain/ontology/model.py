@@ -50,14 +50,18 @@ class LinkView:
 
 
 def links_of(objects: dict[str, ObjectType], name: str) -> list[LinkView]:
-    """Every link an object type has, including the reverse side of links pointing at it."""
+    """Every link an object type has, including the reverse side of links pointing at it.
+
+    Links on several columns (or on properties other than the target's key) are left out: what lists
+    one object's links reads a link through one column; metrics and filters follow them all."""
     found = [
         LinkView(link_name, name, link.to, link.cardinality, link.via, link_name)
         for link_name, link in objects[name].links.items()
+        if link.via or link.through
     ]
     for other, obj in objects.items():
         for link_name, link in obj.links.items():
-            if link.to != name or link.reverse is None:
+            if link.to != name or link.reverse is None or not (link.via or link.through):
                 continue
             kind = "one_to_many" if link.via else "many_to_many"
             found.append(LinkView(link.reverse, other, other, kind, link.via, link_name))

@@ -72,7 +72,7 @@ def _ancestors(model: SemanticModel, base: str) -> list[str]:
     seen, queue = {base}, deque([base])
     while queue:
         for link in model.objects[queue.popleft()].links.values():
-            if link.via is not None and link.to not in seen:
+            if link.columns and link.to not in seen:
                 seen.add(link.to)
                 queue.append(link.to)
     return sorted(seen - {base})

@@ -6,7 +6,7 @@ import functools
 from typing import Annotated, Any, Literal
 
 import sqlglot
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from sqlglot import exp
 
 from companybrain.specs.base import DataType, Spec
@@ -61,8 +61,22 @@ class Property(Spec):
 
 
 class Link(Spec):
+    # dumped by the YAML names (`via`), so that a definition's digest does not depend on Python names
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True)
+
     to: Annotated[str, Field(pattern=OBJECT_NAME, description="Target object type.")]
-    via: str | None = Field(None, description="Property of this object holding the target's key (many-to-one).")
+    foreign_key: str | list[str] | None = Field(
+        None,
+        alias="via",
+        description="Property of this object holding the target's key (many-to-one), or several properties "
+        "that together match the target's `to_keys` (a key of several columns).",
+    )
+    to_keys: list[str] | None = Field(
+        None,
+        exclude_if=lambda keys: keys is None,
+        description="The target's properties that `via` matches, in the same order (default: the target's key). "
+        "They must be unique together on the target (declare a unique contract there).",
+    )
     through: str | None = Field(
         None, description="Raw table pairing the two keys (many-to-many), e.g. raw.hris__skills."
     )
@@ -78,8 +92,14 @@ class Link(Spec):
 
     @model_validator(mode="after")
     def _shape(self) -> Link:
-        if (self.via is None) == (self.through is None):
+        if (not self.columns) == (self.through is None):
             raise ValueError("a link needs exactly one of via (many-to-one) or through (many-to-many)")
+        if isinstance(self.foreign_key, list) and len(set(self.foreign_key)) != len(self.foreign_key):
+            raise ValueError("via names a property twice")
+        if self.to_keys is not None and len(self.to_keys) != len(self.columns):
+            raise ValueError(f"via has {len(self.columns)} properties but to_keys {len(self.to_keys)}: pair them")
+        if len(self.columns) > 1 and self.to_keys is None:
+            raise ValueError("a link via several properties needs to_keys: the target's properties they match")
         if self.through and not (self.from_column and self.to_column):
             raise ValueError("a many-to-many link needs from_column and to_column")
         if self.through and self.required:
@@ -87,8 +107,25 @@ class Link(Spec):
         return self
 
     @property
+    def columns(self) -> tuple[str, ...]:
+        """The properties of this object that hold the target's key (empty for a many-to-many link)."""
+        if self.foreign_key is None:
+            return ()
+        return (self.foreign_key,) if isinstance(self.foreign_key, str) else tuple(self.foreign_key)
+
+    @property
+    def via(self) -> str | None:
+        """The one property holding the target's own key; None for a many-to-many link and for a link on
+        several columns or on other properties of the target (see `columns` and `pairs`)."""
+        return self.columns[0] if len(self.columns) == 1 and self.to_keys is None else None
+
+    def pairs(self, target: ObjectType) -> list[tuple[str, str]]:
+        """(property here, property of the target) that must be equal for two objects to be linked."""
+        return list(zip(self.columns, self.to_keys or [target.key], strict=True))
+
+    @property
     def cardinality(self) -> Literal["many_to_one", "many_to_many"]:
-        return "many_to_one" if self.via else "many_to_many"
+        return "many_to_one" if self.columns else "many_to_many"
 
 
 class Contract(Spec):
@@ -169,8 +206,9 @@ class ObjectType(Spec):
         if self.time is not None and self.time not in self.properties:
             raise ValueError(f"time {self.time!r} is not one of its properties")
         for name, link in self.links.items():
-            if link.via and link.via not in self.properties:
-                raise ValueError(f"link {name!r}: via {link.via!r} is not a property")
+            for column in link.columns:
+                if column not in self.properties:
+                    raise ValueError(f"link {name!r}: via {column!r} is not a property")
             if name in self.properties:
                 raise ValueError(f"link {name!r} has the name of a property")
         return self
