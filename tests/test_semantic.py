@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from companybrain import Brain
 from companybrain.errors import QueryError
+from companybrain.governance.policy import Policy
+from companybrain.governance.principal import Principal
+from companybrain.project import Project
+from companybrain.semantic.compiler import compile_query
+from companybrain.semantic.joins import AmbiguousPath
+from companybrain.semantic.model import SemanticModel
+from companybrain.semantic.period import buckets, parse_period
 from companybrain.semantic.query import MetricQuery
-from tests.semantic_shop import expected_by_region, orders
+from companybrain.specs.ontology import Link
+from tests.semantic_shop import expected_by_region, orders, region_of
 
 
 @pytest.fixture
@@ -104,3 +116,143 @@ def test_cli_query_json_shape(brain: Brain, run_cli) -> None:
     code, out, _ = run_cli("-p", root, "metrics", "--format", "json")
     names = [m["name"] for m in json.loads(out)["metrics"]]
     assert "revenue" in names and "payroll" not in names  # the CEO may not read HR data
+
+
+SEMI_JOIN = """
+metrics:
+  customers_with_big_early_orders:
+    description: Customers with an order over 190 among the first thousand orders.
+    object: Customer
+    expr: count(*)
+    where: exists(orders, amount > 190 AND order_id <= 1000)
+    format: count
+"""
+
+
+def test_a_semi_join_counts_the_objects_that_have_a_linked_object(brain: Brain) -> None:
+    root = brain.project.root
+    brain.close()
+    (root / "metrics" / "semi_join.yaml").write_text(SEMI_JOIN, encoding="utf-8")
+    policies = root / "policies" / "shop.yaml"
+    policies.write_text(
+        policies.read_text().replace("metrics: [revenue,", "metrics: [customers_with_big_early_orders, revenue,")
+    )
+    buyers = {o["customer_id"] for o in orders() if o["amount"] > 190 and o["order_id"] <= 1000}
+    with Brain.open(root) as shop:
+        [[everyone]] = shop.query(MetricQuery(("customers_with_big_early_orders",))).rows
+        as_rep = shop.query(MetricQuery(("customers_with_big_early_orders",)), "emea_rep")
+        dialect = shop.warehouse.dialect
+    assert everyone == len(buyers) > 0
+    assert as_rep.rows == [[len([c for c in buyers if region_of(c) == "EMEA"])]]
+    # the reader's row filter holds on the objects the semi-join reads too (here the orders' customers)
+    semi_join = sqlglot.parse_one(as_rep.sql, dialect=dialect).find(exp.Exists)
+    assert semi_join is not None and exp.Literal.string("EMEA") in set(semi_join.find_all(exp.Literal))
+
+
+# --- link paths, checked on the TPC-H example's model (compiled, not run: no data needed) -----------
+
+TPCH = Path(__file__).resolve().parents[1] / "examples" / "tpch"
+
+
+@pytest.fixture(scope="module")
+def tpch() -> Project:
+    return Project.load(TPCH)
+
+
+def compile_tpch(project: Project, query: MetricQuery) -> str:
+    model = SemanticModel(project)
+    compiled = compile_query(model, query, Policy(project, Principal("local", unrestricted=True)), date(2026, 3, 1))
+    return compiled.tree.sql(dialect="duckdb")
+
+
+def test_a_type_reached_in_several_ways_is_never_chosen_silently(tpch: Project) -> None:
+    ways = ["supplier.nation.region.name", "order.customer.nation.region.name", "partsupp.supplier.nation.region.name"]
+    for query in (
+        MetricQuery(("revenue",), by=("Region.name",)),
+        MetricQuery(("revenue",), where="Region.name = 'ASIA'"),
+        MetricQuery(("revenue",), by=("Customer.name",), where="Region.name = 'ASIA'"),
+    ):
+        with pytest.raises(AmbiguousPath) as caught:
+            compile_tpch(tpch, query)
+        assert caught.value.candidates == [
+            tuple(w.split(".")[:-1]) for w in sorted(ways, key=lambda w: (len(w.split(".")), w))
+        ]
+        assert all(way in caught.value.message for way in ways)
+    # in a metric's definition, and in a named dimension that does not say which way it takes
+    project = dataclasses.replace(tpch)
+    project.metrics = {
+        **tpch.metrics,
+        "asian_revenue": tpch.metrics["revenue"].model_copy(update={"where": "Region.name = 'ASIA'"}),
+    }
+    with pytest.raises(AmbiguousPath, match="metric asian_revenue: Lineitem reaches Region in 3 ways"):
+        SemanticModel(project).check_metric("asian_revenue")
+    project.dimensions = {
+        **tpch.dimensions,
+        "supplier_nation": tpch.dimensions["supplier_nation"].model_copy(update={"paths": {}}),
+    }
+    with pytest.raises(AmbiguousPath, match="dimension supplier_nation: Lineitem reaches Supplier in 2 ways") as caught:
+        compile_tpch(project, MetricQuery(("revenue",), by=("supplier_nation",)))
+    assert "paths: {Lineitem: supplier}" in (caught.value.hint or "")
+    # one way only: named by type; a declared way: taken
+    assert '"t1"."orderdate"' in compile_tpch(tpch, MetricQuery(("revenue",), by=("Orders.orderdate",)))
+    compile_tpch(tpch, MetricQuery(("revenue",), by=("supplier_nation", "customer_nation")))
+
+
+def test_link_paths_of_any_length(tpch: Project) -> None:
+    four = "order.customer.nation.region.name"
+    sql = compile_tpch(tpch, MetricQuery(("revenue",), by=(four,), where=f"{four} <> 'ASIA'"))
+    assert sql.count("JOIN") == 4  # order, customer, nation, region; the time (order.orderdate) shares the first
+    compile_tpch(
+        tpch, MetricQuery(("revenue",), by=("partsupp.supplier.nation.region.name", "Customer.nation.region.name"))
+    )
+    project = dataclasses.replace(tpch)
+    project.metrics = {**tpch.metrics, "r": tpch.metrics["revenue"].model_copy(update={"where": f"{four} = 'ASIA'"})}
+    assert '"t4"."name" = \'ASIA\'' in compile_tpch(project, MetricQuery(("r",)))
+    # an error names the real problem
+    with pytest.raises(QueryError, match=r"ends at a link \(Nation.region, to Region\), not at a property") as caught:
+        compile_tpch(tpch, MetricQuery(("revenue",), by=("order.customer.nation.region",)))
+    assert "order.customer.nation.region.name" in (caught.value.hint or "")
+    with pytest.raises(QueryError, match="Region has no property 'nme'; did you mean 'name'"):
+        compile_tpch(tpch, MetricQuery(("revenue",), where="order.customer.nation.region.nme = 'ASIA'"))
+
+
+def test_semi_joins_and_links_on_two_columns(tpch: Project) -> None:
+    sql = compile_tpch(tpch, MetricQuery(("orders_received_late",)))
+    assert 'EXISTS(SELECT 1 FROM "ontology"."lineitem" AS "t_0_0" WHERE "t_0_0"."orderkey" = "t0"."orderkey"' in sql
+    on = 'ON "t0"."partkey" = "t2"."partkey" AND "t0"."suppkey" = "t2"."suppkey"'  # t1: the order, for the time
+    assert on in compile_tpch(tpch, MetricQuery(("profit",)))
+    project = dataclasses.replace(tpch)
+    for where, error in (
+        ("exists(customer, mktsegment = 'BUILDING')", "Orders.customer is many-to-one"),
+        ("exists(lineitem, commitdate < receiptdate)", "Orders has no link 'lineitem'; did you mean 'lineitems'"),
+        ("exists(lineitems, comitdate < receiptdate)", "Lineitem has no property 'comitdate'"),
+    ):
+        project.metrics = {
+            **tpch.metrics,
+            "m": tpch.metrics["orders_received_late"].model_copy(update={"where": where}),
+        }
+        with pytest.raises(QueryError, match=error):
+            compile_tpch(project, MetricQuery(("m",)))
+    with pytest.raises(ValueError, match="needs to_keys"):
+        Link(to="PartSupp", via=["partkey", "suppkey"])
+    with pytest.raises(ValueError, match="via has 2 properties but to_keys 1"):
+        Link(to="PartSupp", via=["partkey", "suppkey"], to_keys=["partkey"])
+
+
+def test_relative_periods_say_what_they_cover() -> None:
+    today = date(2026, 3, 1)
+    this_year = parse_period("this_year", today)
+    assert (this_year.start, this_year.last) == (date(2026, 1, 1), date(2026, 12, 31))
+    assert "not year-to-date" in (this_year.describe(today) or "") and "305 of its days are after today" in (
+        this_year.describe(today) or ""
+    )
+    assert parse_period("ytd", today).last == today and "after today" not in (
+        parse_period("ytd", today).describe(today) or ""
+    )
+    ninety = parse_period("last_90_days", today)
+    assert (ninety.end - ninety.start).days == 90 and ninety.last == today
+    assert parse_period("2025-Q4", today).describe(today) is None  # a period written as dates says itself
+    assert [b[0] for b in buckets(parse_period("2025-08-15..2025-11-02", today), "fiscal_quarter", 10)] == [
+        "FY2025-Q4",
+        "FY2026-Q1",
+    ]

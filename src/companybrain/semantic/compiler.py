@@ -18,8 +18,8 @@ from companybrain.semantic.disclosure import Protected, filtered, protected_type
 from companybrain.semantic.filters import parse_filter
 from companybrain.semantic.guard import check_read
 from companybrain.semantic.joins import JoinPlan
-from companybrain.semantic.model import TIME_GRAINS, SemanticModel
-from companybrain.semantic.period import Period, grain, parse_period
+from companybrain.semantic.model import AFTER_DAY, BUCKET, FIRST_DAY, SPINE, TIME_GRAINS, SemanticModel
+from companybrain.semantic.period import Period, buckets, grain, parse_period, trailing_year
 from companybrain.semantic.policies import row_filter_conditions
 from companybrain.semantic.query import MetricQuery
 from companybrain.specs.ontology import parse_expression
@@ -66,13 +66,22 @@ def compile_query(
         policy.require_metric(name, objects, model.tags_read(name))
         bases.extend(b for b in needed if b not in bases)
     period = parse_period(query.period, today) if query.period else None
+    averaged = [b for b in bases if model.metric(b).averaged_over_days]
+    if period is None and averaged:
+        # an average over days needs days to average over; the other metrics count over the same span
+        period = trailing_year(today)
     groups: dict[tuple[str, str], list[str]] = {}
     for base in bases:
         metric = model.metric(base)
         assert metric.object is not None
         time_key = metric.time or model.objects[metric.object].time or ""
+        if metric.averaged_over_days:
+            time_key = f"active {metric.active_from}..{metric.active_until}"
         groups.setdefault((metric.object, time_key), []).append(base)
     compiled = Compiled(exp.select(), [*query.by, *query.metrics], period)
+    described = period.describe(today) if period is not None else None
+    if described is not None:
+        compiled.notes.append(described)
     subqueries = [
         _group_query(model, query, policy, base_object, names, period, compiled, sources or {}, f"g{i}")
         for i, ((base_object, _), names) in enumerate(groups.items())
@@ -94,11 +103,19 @@ def _group_query(
     alias: str,
 ) -> exp.Select:
     plan = JoinPlan(model.objects, base, sources=sources)
+    # semi-joins (exists(...)) read other objects: the reader's row filters hold there too
+    plan.restrict = lambda nested: row_filter_conditions(model, policy, nested)[0]
     fiscal = model.project.calendar.fiscal_year_start_month
     time = model.time_expr(metrics[0], plan)
+    averaged = model.metric(metrics[0]).averaged_over_days
+    grains = [name for name in query.by if name in TIME_GRAINS]
+    if averaged and len(grains) > 1:
+        raise QueryError(f"{', '.join(metrics)} are averaged over days: break them down by one time grain at most")
     dims: list[exp.Expr] = []
     for name in query.by:
-        if name in TIME_GRAINS:
+        if name in TIME_GRAINS and averaged:
+            dims.append(col(BUCKET, SPINE))
+        elif name in TIME_GRAINS:
             if time is None:
                 raise QueryError(
                     f"{', '.join(metrics)} on {base} have no time, so they cannot be broken down by {name}"
@@ -111,7 +128,7 @@ def _group_query(
     # what the caller groups or filters on must be readable; the metric's own definition and
     # time column are covered by the grant of the metric
     asked = [*dims, *([user_filter] if user_filter is not None else [])]
-    if period is not None:
+    if period is not None and not averaged:
         if time is None:
             compiled.notes.append(f"{', '.join(metrics)}: a current value; the period does not apply")
         else:
@@ -162,7 +179,12 @@ def _group_query(
         *[exp.alias_(a, m, quoted=True) for a, m in zip(aggregates, metrics, strict=True)],
         *counts,
     )
+    active = model.active_days(metrics[0], plan) if averaged else None
     select = plan.from_clause(select)
+    if active is not None:
+        assert period is not None
+        spine = _spine(period, grains[0] if grains else None, fiscal)
+        select = select.join(spine, on=exp.LT(this=active[0], expression=active[1]), join_type="inner")
     if conditions:
         select = select.where(exp.and_(*conditions))
     if dims:
@@ -170,6 +192,26 @@ def _group_query(
     if having is not None:
         select = select.having(having)
     return select
+
+
+def _spine(period: Period, grain_name: str | None, fiscal: int) -> exp.Values:
+    """The calendar a metric averaged over days is spread on: a row per bucket of the time grain (or one
+    for the whole period), each cut to the period."""
+    rows = buckets(period, grain_name, fiscal) if grain_name else [(period.start, period.start, period.end)]
+
+    def day(value: date) -> exp.Expr:
+        return exp.Cast(this=exp.Literal.string(value.isoformat()), to=exp.DataType.build("DATE"))
+
+    return exp.Values(
+        expressions=[
+            exp.Tuple(expressions=[exp.Literal.string(b) if isinstance(b, str) else day(b), day(first), day(after)])
+            for b, first, after in rows
+        ],
+        alias=exp.TableAlias(
+            this=exp.to_identifier(SPINE, quoted=True),
+            columns=[exp.to_identifier(c, quoted=True) for c in (BUCKET, FIRST_DAY, AFTER_DAY)],
+        ),
+    )
 
 
 def _group_sizes(

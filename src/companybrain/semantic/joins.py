@@ -1,12 +1,15 @@
-"""Reaching linked objects from a base object: many-to-one link paths become LEFT JOINs.
+"""Reaching linked objects from a base object: many-to-one link paths become joins.
 
 Only many-to-one links are followed, so a join never multiplies the base rows: this is what
 keeps a metric from double counting when it is broken down by a linked object's property.
+`Type.property` names the one chain of links that reaches Type; where several do, none is
+chosen for the user (`one_chain` lists them).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -17,6 +20,7 @@ from companybrain.specs.ontology import ObjectType
 from companybrain.warehouse.ddl import col
 
 LinkPath = tuple[str, ...]
+MAX_LINKS = 12  # a chain longer than this is not a question anyone asks (references.MAX_PARTS)
 
 
 def type_at(objects: dict[str, ObjectType], base: str, path: LinkPath) -> str:
@@ -35,17 +39,29 @@ def type_at(objects: dict[str, ObjectType], base: str, path: LinkPath) -> str:
             if reverse:
                 raise QueryError(
                     f"{current}.{link_name} is one-to-many: following it would count {current} rows many times",
-                    hint=f"put the metric on the other object type instead ({reverse[0].split('.')[0]})",
+                    hint=f"put the metric on the other object type instead ({reverse[0].split('.')[0]}), "
+                    f"or test for a linked object with exists({link_name}, <condition>) in a metric's where",
                 )
             raise QueryError(f"{current} has no link {link_name!r}; {did_you_mean(link_name, obj.links)}")
-        if link.via is None:
-            raise QueryError(f"{current}.{link_name} is many-to-many: it cannot be followed in a metric or dimension")
+        if not link.columns:
+            raise QueryError(
+                f"{current}.{link_name} is many-to-many: it cannot be followed in a metric or dimension",
+                hint=f"test for a linked object with exists({link_name}, <condition>) in a metric's where",
+            )
         current = link.to
     return current
 
 
 class Unreachable(QueryError):
     """No chain of many-to-one links leads from one object type to the other."""
+
+
+class AmbiguousPath(QueryError):
+    """Several chains of many-to-one links lead from one object type to another: which one is meant?"""
+
+    def __init__(self, message: str, *, candidates: list[LinkPath], hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.candidates = candidates
 
 
 def shortest_paths(objects: dict[str, ObjectType], base: str, target: str) -> list[LinkPath]:
@@ -60,7 +76,7 @@ def shortest_paths(objects: dict[str, ObjectType], base: str, target: str) -> li
         if found and len(path) >= len(found[0]):
             break
         for name, link in objects[current].links.items():
-            if link.via is None:
+            if not link.columns:
                 continue
             step = (*path, name)
             if link.to == target:
@@ -69,37 +85,88 @@ def shortest_paths(objects: dict[str, ObjectType], base: str, target: str) -> li
                 seen[link.to] = len(step)
                 queue.append((link.to, step))
     if not found:
-        raise Unreachable(
-            f"{target} cannot be reached from {base} through many-to-one links",
-            hint=f"choose a dimension that {base} links to, or a metric on {target}",
-        )
+        raise _unreachable(base, target)
     return sorted(set(found))
 
 
-def shortest_path(objects: dict[str, ObjectType], base: str, target: str) -> LinkPath:
-    """The one shortest chain of many-to-one links from `base` to `target` (error if none or several)."""
-    found = shortest_paths(objects, base, target)
-    if len(found) > 1:
-        options = " or ".join(".".join(p) for p in found)
-        raise QueryError(
-            f"{base} reaches {target} in more than one way ({options})",
-            hint=f"name the link path instead, e.g. {'.'.join(found[0])}.<property>",
-        )
-    return found[0]
+def chains(
+    objects: dict[str, ObjectType], base: str, target: str, declared: dict[str, LinkPath] | None = None
+) -> list[LinkPath]:
+    """Every chain of many-to-one links from `base` to `target` that passes through no type twice,
+    shortest first (raises Unreachable). From a type in `declared` (a named dimension's `paths:`)
+    only its declared path is followed."""
+    declared = declared or {}
+    if base in declared:
+        return [declared[base]]
+    if base == target:
+        return [()]
+    found: set[LinkPath] = set()
+
+    def walk(current: str, path: LinkPath, seen: frozenset[str]) -> None:
+        for name, link in objects[current].links.items():
+            if not link.columns or link.to in seen:
+                continue
+            step = (*path, name)
+            if link.to == target:
+                found.add(step)
+            elif link.to in declared:
+                found.add((*step, *declared[link.to]))
+            elif len(step) < MAX_LINKS:
+                walk(link.to, step, seen | {link.to})
+
+    walk(base, (), frozenset({base}))
+    if not found:
+        raise _unreachable(base, target)
+    return sorted(found, key=lambda p: (len(p), p))
+
+
+def one_chain(
+    objects: dict[str, ObjectType],
+    base: str,
+    target: str,
+    declared: dict[str, LinkPath] | None = None,
+    tail: LinkPath = (),
+) -> LinkPath:
+    """The one chain of many-to-one links from `base` to `target`; when several lead there, none is
+    chosen: AmbiguousPath lists them (each followed by `tail`, the rest of the reference)."""
+    found = chains(objects, base, target, declared)
+    if len(found) == 1:
+        return found[0]
+    shown = [".".join((*p, *tail)) for p in found]
+    listed = ", ".join(shown[:-1]) + " or " + shown[-1]
+    raise AmbiguousPath(
+        f"{base} reaches {target} in {len(found)} ways, so {'.'.join((target, *tail))} could mean {listed}",
+        candidates=found,
+        hint=f"name the one you mean, e.g. {shown[0]}",
+    )
+
+
+def _unreachable(base: str, target: str) -> Unreachable:
+    return Unreachable(
+        f"{target} cannot be reached from {base} through many-to-one links",
+        hint=f"choose a dimension that {base} links to, or a metric on {target}",
+    )
 
 
 @dataclass
 class JoinPlan:
-    """The FROM clause for one base object: its table plus one LEFT JOIN per link path used."""
+    """The FROM clause for one base object: its table plus one join per link path used.
+
+    A plan made for a semi-join (`exists(link, condition)`) is `nested` in the plan it tests from,
+    with aliases of its own; `restrict` gives the conditions (the reader's row filters) that every
+    plan of a governed read must hold, nested ones included."""
 
     objects: dict[str, ObjectType]
     base: str
     aliases: dict[LinkPath, str] = field(default_factory=dict)
     # object type -> what to read instead of its table (a scenario's overlay over the baseline)
     sources: dict[str, exp.Query] = field(default_factory=dict)
+    prefix: str = "t"
+    restrict: Callable[[JoinPlan], list[exp.Expr]] | None = None
+    nested: list[JoinPlan] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.aliases[()] = "t0"
+        self.aliases[()] = f"{self.prefix}0"
 
     def alias(self, path: LinkPath) -> str:
         """The table alias for a link path, adding the joins it needs."""
@@ -107,7 +174,7 @@ class JoinPlan:
             prefix = path[:end]
             if prefix not in self.aliases:
                 type_at(self.objects, self.base, prefix)  # validates the step
-                self.aliases[prefix] = f"t{len(self.aliases)}"
+                self.aliases[prefix] = f"{self.prefix}{len(self.aliases)}"
         return self.aliases[path]
 
     def column(self, path: LinkPath, prop: str) -> exp.Column:
@@ -118,22 +185,31 @@ class JoinPlan:
             )
         return col(prop, self.alias(path))
 
+    def nest(self, base: str) -> JoinPlan:
+        """A plan for a semi-join from this one, over `base`, with aliases of its own."""
+        plan = JoinPlan(self.objects, base, sources=self.sources, prefix=f"{self.prefix}_{len(self.nested)}_")
+        plan.restrict = self.restrict
+        self.nested.append(plan)
+        return plan
+
     def from_clause(self, select: exp.Select) -> exp.Select:
-        select = select.from_(self._source(self.base, "t0"))
+        select = select.from_(self.source(self.base, self.aliases[()]))
         for path, alias in sorted(self.aliases.items(), key=lambda kv: len(kv[0])):
             if not path:
                 continue
             parent_type = type_at(self.objects, self.base, path[:-1])
             link = self.objects[parent_type].links[path[-1]]
-            target = self.objects[link.to]
-            assert link.via is not None
-            on = col(link.via, self.aliases[path[:-1]]).eq(col(target.key, alias))
+            parent = self.aliases[path[:-1]]
+            on = exp.and_(
+                *[col(mine, parent).eq(col(theirs, alias)) for mine, theirs in link.pairs(self.objects[link.to])]
+            )
             # an inner join drops no row only when every step to here is a required link
             join_type = "inner" if self._required(path) else "left"
-            select = select.join(self._source(link.to, alias), on=on, join_type=join_type)
+            select = select.join(self.source(link.to, alias), on=on, join_type=join_type)
         return select
 
-    def _source(self, type_name: str, alias: str) -> exp.Expr:
+    def source(self, type_name: str, alias: str) -> exp.Expr:
+        """What a type's objects are read from in this plan (its table, or a scenario's overlay), as `alias`."""
         query = self.sources.get(type_name)
         if query is None:
             return object_table(type_name).as_(alias, quoted=True)
@@ -149,7 +225,18 @@ class JoinPlan:
         return True
 
     def types_used(self) -> set[str]:
-        return {type_at(self.objects, self.base, p) for p in self.aliases}
+        """Every object type the plan reads, its semi-joins' included."""
+        found = {type_at(self.objects, self.base, p) for p in self.aliases}
+        for plan in self.nested:
+            found |= plan.types_used()
+        return found
+
+    def reads(self) -> dict[str, tuple[JoinPlan, LinkPath]]:
+        """alias -> (plan, link path) of every table the plan and its semi-joins read."""
+        found = {alias: (self, path) for path, alias in self.aliases.items()}
+        for plan in self.nested:
+            found.update(plan.reads())
+        return found
 
 
 def overlay_schema(scenario: str) -> str:

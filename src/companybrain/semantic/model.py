@@ -7,17 +7,23 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from companybrain.errors import QueryError, did_you_mean
+from companybrain.ontology.model import link_table
 from companybrain.semantic.filters import FUNCTIONS as FILTER_FUNCTIONS
-from companybrain.semantic.joins import JoinPlan, LinkPath, shortest_path, type_at
+from companybrain.semantic.joins import AmbiguousPath, JoinPlan, LinkPath, one_chain, type_at
 from companybrain.semantic.references import parse_reference, path_parts
 from companybrain.specs.metrics import Metric
-from companybrain.specs.ontology import parse_expression
+from companybrain.specs.ontology import ObjectType, parse_expression
+from companybrain.warehouse.ddl import col
 
 if TYPE_CHECKING:
     from companybrain.project import Project
 
 TIME_GRAINS = ("day", "week", "month", "quarter", "year", "fiscal_quarter", "fiscal_year")
 AGGREGATES = (exp.Sum, exp.Count, exp.Avg, exp.Min, exp.Max, exp.Median, exp.Stddev, exp.Quantile, exp.ApproxDistinct)
+# the calendar a metric averaged over days is spread on: one row per bucket of the period (compiler.py)
+SPINE = "sp"
+BUCKET, FIRST_DAY, AFTER_DAY = "bucket", "first_day", "after_day"
+DAY = exp.var("DAY")
 
 
 class SemanticModel:
@@ -83,6 +89,8 @@ class SemanticModel:
         tree = self.resolve(parse_expression(metric.expr), plan, f"metric {name}")
         if not any(isinstance(node, AGGREGATES) for node in tree.walk()):
             raise QueryError(f"metric {name!r}: {metric.expr!r} has no aggregate (sum, count, avg, min, max, ...)")
+        if metric.averaged_over_days:
+            tree = self._daily_average(name, tree, plan)
         if metric.where and filtered:
             condition = self.resolve(parse_expression(metric.where), plan, f"metric {name}")
             tree = tree.transform(
@@ -93,6 +101,37 @@ class SemanticModel:
                 )
             )
         return tree
+
+    def active_days(self, name: str, plan: JoinPlan) -> tuple[exp.Expr, exp.Expr]:
+        """(first, after): the days an object of a metric averaged over days counts, cut to the spine's bucket."""
+        metric = self.metric(name)
+        assert metric.active_from is not None
+        first_day, after_day = col(FIRST_DAY, SPINE), col(AFTER_DAY, SPINE)
+        since = self.resolve(parse_expression(metric.active_from), plan, f"metric {name} active_from")
+        first = exp.Greatest(this=exp.func("coalesce", since, first_day.copy()), expressions=[first_day])
+        if metric.active_until is None:
+            return first, after_day
+        until = self.resolve(parse_expression(metric.active_until), plan, f"metric {name} active_until")
+        after = exp.Least(this=exp.func("coalesce", until, after_day.copy()), expressions=[after_day])
+        return first, after
+
+    def _daily_average(self, name: str, tree: exp.Expr, plan: JoinPlan) -> exp.Expr:
+        """count(*) or sum(x) of the objects active on an average day of each bucket of the spine:
+        sum(x * days active in the bucket / days of the bucket)."""
+        if isinstance(tree, exp.Count) and isinstance(tree.this, exp.Star):
+            value: exp.Expr = exp.Literal.number(1)
+        elif isinstance(tree, exp.Sum) and not isinstance(tree.this, exp.Distinct):
+            value = exp.paren(tree.this, copy=False)
+        else:
+            raise QueryError(
+                f"metric {name!r}: a metric averaged over the days objects are active (active_from) "
+                f"is count(*) or sum(...), not {self.metric(name).expr!r}"
+            )
+        first, after = self.active_days(name, plan)
+        active = exp.DateDiff(this=after, expression=first, unit=DAY)
+        days = exp.DateDiff(this=col(AFTER_DAY, SPINE), expression=col(FIRST_DAY, SPINE), unit=DAY)
+        share = exp.Div(this=exp.Cast(this=active, to=exp.DataType.build("DOUBLE")), expression=days)
+        return exp.Sum(this=exp.Mul(this=value, expression=share))
 
     def derived(self, name: str, columns: dict[str, exp.Expr]) -> exp.Expr:
         """A derived metric as an expression over the columns of its base metrics; x / 0 is NULL."""
@@ -117,9 +156,12 @@ class SemanticModel:
         return tree.transform(_safe_division, copy=False)
 
     def time_expr(self, name: str, plan: JoinPlan) -> exp.Expr | None:
-        """The time column of an object metric (its own `time`, else its object type's), or None."""
+        """The time column of an object metric (its own `time`, else its object type's), or None; None too
+        for a metric averaged over days, which is spread on a calendar instead."""
         metric = self.metric(name)
         assert metric.object is not None
+        if metric.averaged_over_days:
+            return None
         text = metric.time or self.objects[metric.object].time
         return self.resolve(parse_expression(text), plan, f"metric {name} time") if text else None
 
@@ -161,11 +203,21 @@ class SemanticModel:
         """A `--by` value other than a time grain: a named dimension or Type.property."""
         if text in self.dimensions:
             dim = self.dimensions[text]
-            declared = dim.paths.get(plan.base)
-            path = tuple(declared.split(".")) if declared else shortest_path(self.objects, plan.base, dim.object)
+            declared = {base: tuple(p.split(".")) for base, p in dim.paths.items()}
+            tail = tuple(path_parts(parse_expression(dim.expr)) or ())
+            try:
+                path = one_chain(self.objects, plan.base, dim.object, declared, tail)
+            except AmbiguousPath as exc:
+                example = ".".join(exc.candidates[0])
+                raise AmbiguousPath(
+                    f"dimension {text}: {exc.message}",
+                    candidates=exc.candidates,
+                    hint=f"the dimension must say which: paths: {{{plan.base}: {example}}} under dimensions.{text} "
+                    "in metrics/*.yaml; or name the path yourself",
+                ) from None
             if type_at(self.objects, plan.base, path) != dim.object:
                 raise QueryError(
-                    f"dimension {text}: the path {declared!r} from {plan.base} does not reach {dim.object}"
+                    f"dimension {text}: the path {'.'.join(path)!r} from {plan.base} does not reach {dim.object}"
                 )
             return self.resolve(parse_expression(dim.expr), plan, f"dimension {text}", prefix=path)
         if "." in text:
@@ -179,45 +231,126 @@ class SemanticModel:
     def resolve(self, tree: exp.Expr, plan: JoinPlan, what: str, prefix: LinkPath = ()) -> exp.Expr:
         """Rewrite every column of an expression to a joined table's column.
 
-        `Type.property` reaches the type by the shortest many-to-one path; `link.link.property`
-        follows the named links; a bare name is a property (of the object at `prefix`), or a
-        named dimension.
+        `Type.property` reaches the type by the one chain of many-to-one links that leads there (refused
+        with the chains listed when several do); `link.link.property` follows the named links; a bare
+        name is a property (of the object at `prefix`), or a named dimension; `exists(link, condition)`
+        is a semi-join over a one-to-many or many-to-many link.
         """
 
         def rewrite(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Exists) and not isinstance(node.this, exp.Query):
+                return self._semi_join(node, plan, what, prefix)
             names = path_parts(node) if isinstance(node, exp.Column | exp.Dot) else None
             if names is None:
                 return node
             parts, name = names[:-1], names[-1]
-            if parts and parts[0][:1].isupper():
-                if parts[0] not in self.objects:
-                    raise QueryError(
-                        f"{what}: unknown object type {parts[0]!r}; {did_you_mean(parts[0], self.objects)}"
-                    )
-                path = (*shortest_path(self.objects, plan.base, parts[0]), *parts[1:])
-            else:
-                path = (*prefix, *parts)
+            path = self._path(plan, parts, what, prefix, tail=(name,))
             target = type_at(self.objects, plan.base, path)
             if not parts and name not in self.objects[target].properties and name in self.dimensions:
                 return exp.paren(self.dimension(name, plan), copy=False)
-            if name not in self.objects[target].properties:
-                raise QueryError(
-                    f"{what}: {target} has no property {name!r}; "
-                    f"{did_you_mean(name, [*self.objects[target].properties, *self.objects[target].links])}"
-                )
+            self._require_property(target, name, [*parts, name], what)
             return plan.column(path, name)
 
         return tree.transform(rewrite)  # a copy: the caller's tree stays as it was
 
+    def _path(self, plan: JoinPlan, parts: list[str], what: str, prefix: LinkPath, tail: LinkPath) -> LinkPath:
+        """The link path of a reference's leading names: `Type.link...` (the one chain to Type) or `link...`."""
+        if not parts or not parts[0][:1].isupper():
+            return (*prefix, *parts)
+        if parts[0] not in self.objects:
+            raise QueryError(f"{what}: unknown object type {parts[0]!r}; {did_you_mean(parts[0], self.objects)}")
+        try:
+            chain = one_chain(self.objects, plan.base, parts[0], tail=(*parts[1:], *tail))
+        except AmbiguousPath as exc:
+            raise AmbiguousPath(
+                f"{what}: {exc.message}",
+                candidates=exc.candidates,
+                hint=f"{exc.hint}, or a named dimension (`brain metrics`) that declares its path",
+            ) from None
+        return (*chain, *parts[1:])
+
+    def _require_property(self, target: str, name: str, names: list[str], what: str) -> None:
+        obj = self.objects[target]
+        if name in obj.properties:
+            return
+        shown = ".".join(names)
+        link = obj.links.get(name)
+        if link is not None:
+            end = self.objects[link.to]
+            example = "name" if "name" in end.properties else end.key
+            raise QueryError(
+                f"{what}: {shown} ends at a link ({target}.{name}, to {link.to}), not at a property",
+                hint=f"name a property of {link.to} after it, e.g. {shown}.{example}",
+            )
+        raise QueryError(
+            f"{what}: {target} has no property {name!r}; {did_you_mean(name, [*obj.properties, *obj.links])}"
+        )
+
+    def _semi_join(self, node: exp.Exists, plan: JoinPlan, what: str, prefix: LinkPath) -> exp.Expr:
+        """`exists(link, condition)`: whether an object has a linked object (through a one-to-many or
+        many-to-many link) for which the condition holds, as EXISTS (SELECT 1 ...) over its own joins."""
+        names = path_parts(node.this)
+        if names is None:
+            raise QueryError(
+                f"{what}: {node.this.sql()!r} is not a link",
+                hint="write exists(<a one-to-many or many-to-many link>, <condition on the linked objects>)",
+            )
+        *parts, link_name = names
+        owner_path = self._path(plan, parts, what, prefix, tail=(link_name,))
+        owner = type_at(self.objects, plan.base, owner_path)
+        key = self.objects[owner].key
+        forward = self.objects[owner].links.get(link_name)
+        reverse = [
+            (source, declared_as, link)
+            for source, obj in self.objects.items()
+            for declared_as, link in obj.links.items()
+            if link.to == owner and link.reverse == link_name
+        ]
+        if forward is not None and forward.columns:
+            raise QueryError(
+                f"{what}: {owner}.{link_name} is many-to-one (an {owner} has at most one): test it directly, "
+                f"e.g. {'.'.join([*names, self.objects[forward.to].key])} IS NOT NULL"
+            )
+        if forward is None and not reverse:
+            known = [*self.objects[owner].links, *(r for o in self.objects.values() for r in _reverse_names(o, owner))]
+            raise QueryError(f"{what}: {owner} has no link {link_name!r}; {did_you_mean(link_name, known)}")
+        here = plan.alias(owner_path)
+        linked = forward.to if forward is not None else reverse[0][0]
+        inner = plan.nest(linked)
+        there = inner.aliases[()]
+        tests = [self.resolve(node.expression, inner, f"{what}, exists({'.'.join(names)})")] if node.expression else []
+        restricted = inner.restrict(inner) if inner.restrict is not None else []  # the reader's row filters
+        select = inner.from_clause(exp.select(exp.Literal.number(1)))
+        pairs = f"{inner.prefix}p"
+        linked_key = col(self.objects[linked].key, there)
+        if forward is not None:  # many-to-many, declared on the owner
+            select = select.join(
+                link_table(owner, link_name).as_(pairs, quoted=True), on=col("to_key", pairs).eq(linked_key)
+            )
+            correlated = [col("from_key", pairs).eq(col(key, here))]
+        elif reverse[0][2].columns:  # one-to-many: the reverse of a many-to-one link
+            correlated = [
+                col(mine, there).eq(col(theirs, here)) for mine, theirs in reverse[0][2].pairs(self.objects[owner])
+            ]
+        else:  # many-to-many, declared on the linked type
+            table = link_table(linked, reverse[0][1]).as_(pairs, quoted=True)
+            select = select.join(table, on=col("from_key", pairs).eq(linked_key))
+            correlated = [col("to_key", pairs).eq(col(key, here))]
+        return exp.Exists(this=select.where(exp.and_(*correlated, *tests, *restricted)))
+
     def touched_properties(self, tree: exp.Expr, plan: JoinPlan) -> list[tuple[str, str]]:
-        """(object type, property) of every column a resolved tree reads."""
-        by_alias = {alias: path for path, alias in plan.aliases.items()}
+        """(object type, property) of every column a resolved tree reads, in its semi-joins too."""
+        reads = plan.reads()
         found = []
         for column in tree.find_all(exp.Column):
-            path = by_alias.get(column.table)
-            if path is not None:
-                found.append((type_at(self.objects, plan.base, path), column.name))
+            read = reads.get(column.table)
+            if read is not None:
+                found.append((type_at(self.objects, read[0].base, read[1]), column.name))
         return found
+
+
+def _reverse_names(obj: ObjectType, target: str) -> list[str]:
+    return [link.reverse for link in obj.links.values() if link.to == target and link.reverse]
 
 
 def _safe_division(node: exp.Expr) -> exp.Expr:

@@ -13,19 +13,36 @@ from companybrain.errors import QueryError
 
 @dataclass(frozen=True)
 class Period:
-    """A half-open date range [start, end) with the text it came from."""
+    """A half-open date range [start, end) with the text it came from; `relative` says in words what a
+    period counted from today covers (None for a calendar period written as dates)."""
 
     text: str
     start: date
     end: date
+    relative: str | None = None
 
     def condition(self, time: exp.Expr) -> exp.Expr:
         start = exp.Cast(this=exp.Literal.string(self.start.isoformat()), to=exp.DataType.build("DATE"))
         end = exp.Cast(this=exp.Literal.string(self.end.isoformat()), to=exp.DataType.build("DATE"))
         return exp.and_(exp.GTE(this=time.copy(), expression=start), exp.LT(this=time.copy(), expression=end))
 
+    @property
+    def last(self) -> date:
+        return self.end - timedelta(days=1)
+
     def as_dict(self) -> dict[str, str]:
-        return {"period": self.text, "from": self.start.isoformat(), "to": (self.end - timedelta(days=1)).isoformat()}
+        return {"period": self.text, "from": self.start.isoformat(), "to": self.last.isoformat()}
+
+    def describe(self, today: date) -> str | None:
+        """What a relative period covers, in words, for the answer (None for a period written as dates)."""
+        if self.relative is None:
+            return None
+        days = (self.end - self.start).days
+        text = f"{self.text} is {self.start.isoformat()} to {self.last.isoformat()} ({days} days): {self.relative}"
+        after = (self.end - (today + timedelta(days=1))).days
+        if after > 0:
+            text += f"; {after} of its days are after today ({today.isoformat()})"
+        return text
 
 
 def _quarter_start(d: date) -> date:
@@ -54,32 +71,89 @@ def parse_period(text: str, today: date) -> Period:
             raise QueryError(f"period {text!r} ends before it starts")
         return Period(text, start, last + timedelta(days=1))
     this_month, this_quarter = date(today.year, today.month, 1), _quarter_start(today)
+    tomorrow = today + timedelta(days=1)
     relative = {
-        "today": (today, today + timedelta(days=1)),
-        "yesterday": (today - timedelta(days=1), today),
-        "this_month": (this_month, _add_months(this_month, 1)),
-        "last_month": (_add_months(this_month, -1), this_month),
-        "this_quarter": (this_quarter, _add_months(this_quarter, 3)),
-        "last_quarter": (_add_months(this_quarter, -3), this_quarter),
-        "this_year": (date(today.year, 1, 1), date(today.year + 1, 1, 1)),
-        "last_year": (date(today.year - 1, 1, 1), date(today.year, 1, 1)),
-        "ytd": (date(today.year, 1, 1), today + timedelta(days=1)),
-        "qtd": (this_quarter, today + timedelta(days=1)),
-        "mtd": (this_month, today + timedelta(days=1)),
+        "today": (today, tomorrow, "today only"),
+        "yesterday": (today - timedelta(days=1), today, "the day before today"),
+        "this_month": (this_month, _add_months(this_month, 1), "the whole calendar month, not month-to-date (mtd)"),
+        "last_month": (_add_months(this_month, -1), this_month, "the last full calendar month"),
+        "this_quarter": (
+            this_quarter,
+            _add_months(this_quarter, 3),
+            "the whole calendar quarter, not quarter-to-date (qtd)",
+        ),
+        "last_quarter": (_add_months(this_quarter, -3), this_quarter, "the last full calendar quarter"),
+        "this_year": (
+            date(today.year, 1, 1),
+            date(today.year + 1, 1, 1),
+            "the whole calendar year, not year-to-date (ytd)",
+        ),
+        "last_year": (date(today.year - 1, 1, 1), date(today.year, 1, 1), "the last full calendar year"),
+        "ytd": (date(today.year, 1, 1), tomorrow, "the calendar year to date, today included"),
+        "qtd": (this_quarter, tomorrow, "the calendar quarter to date, today included"),
+        "mtd": (this_month, tomorrow, "the calendar month to date, today included"),
     }
     if t in relative:
-        return Period(text, *relative[t])
+        start, end, words = relative[t]
+        return Period(text, start, end, words)
     if m := re.fullmatch(r"last_(\d+)_(days|weeks|months)", t):
         n = int(m[1])
-        start = today - timedelta(days=n) if m[2] == "days" else today - timedelta(weeks=n)
+        if n < 1:
+            raise QueryError(f"period {text!r} covers no time; count at least one {m[2][:-1]}")
         if m[2] == "months":
-            start = _add_months(this_month, -n)
-        return Period(text, start, today + timedelta(days=1))
+            words = f"the {n} full calendar months before this one, and this month to date (today included)"
+            return Period(text, _add_months(this_month, -n), tomorrow, words)
+        days = n if m[2] == "days" else 7 * n
+        return Period(text, tomorrow - timedelta(days=days), tomorrow, f"the {days} days up to today, today included")
     raise QueryError(
         f"unknown period {text!r}",
         hint="use 2025-Q4, 2025-03, 2025, 2025-01-01..2025-06-30, ytd, qtd, mtd, last_quarter, last_month, "
-        "last_year, this_quarter, last_90_days, last_6_months",
+        "last_year, this_quarter, this_year, last_90_days, last_6_months",
     )
+
+
+def trailing_year(today: date) -> Period:
+    """The 12 months to today, today included: the span of a rate over time when no period is given."""
+    start = date(today.year - 1, today.month, 1) + timedelta(days=today.day)  # the day after a year ago
+    if today.month == 2 and today.day == 29:
+        start = date(today.year - 1, 3, 1)
+    text = f"{start.isoformat()}..{today.isoformat()}"
+    return Period(text, start, today + timedelta(days=1), "no period was given: the 12 months up to today")
+
+
+# grain -> (months per bucket, or None for days and weeks)
+_MONTHS = {"month": 1, "quarter": 3, "year": 12, "fiscal_quarter": 3, "fiscal_year": 12}
+
+
+def buckets(period: Period, name: str, fiscal_start_month: int) -> list[tuple[date | str, date, date]]:
+    """The buckets of a time grain that meet a period: (label as `grain` writes it, first day, day after
+    the last), each cut to the period."""
+    found: list[tuple[date | str, date, date]] = []
+    day = period.start
+    while day < period.end:
+        if name == "day":
+            first, after = day, day + timedelta(days=1)
+        elif name == "week":  # ISO weeks start on Monday, as date_trunc('week') does in every engine
+            first = day - timedelta(days=day.weekday())
+            after = first + timedelta(days=7)
+        else:
+            step = _MONTHS[name]
+            anchor = fiscal_start_month - 1 if name.startswith("fiscal_") else 0
+            index = day.year * 12 + day.month - 1
+            start_index = index - (index - anchor) % step
+            first = date(start_index // 12, start_index % 12 + 1, 1)
+            after = _add_months(first, step)
+        found.append((_label(name, first, fiscal_start_month), max(first, period.start), min(after, period.end)))
+        day = after
+    return found
+
+
+def _label(name: str, first: date, fiscal_start_month: int) -> date | str:
+    if not name.startswith("fiscal_"):
+        return first
+    shifted = _add_months(first, (13 - fiscal_start_month) % 12)
+    label = f"FY{shifted.year}"
+    return label if name == "fiscal_year" else f"{label}-Q{(shifted.month - 1) // 3 + 1}"
 
 
 def grain(name: str, time: exp.Expr, fiscal_start_month: int) -> exp.Expr:

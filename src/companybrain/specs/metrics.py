@@ -28,6 +28,15 @@ class Metric(Spec):
     )
     where: SqlExpression | None = Field(None, description="Filter on the object's properties or link paths.")
     time: str | None = Field(None, description="Time property or path (default: the object type's time).")
+    active_from: str | None = Field(
+        None,
+        description="For an average over time (an average headcount): the date property from which an object "
+        "counts; the metric is then its count(*) or sum(...) on an average day of the period (of each time "
+        "grain asked for), and without a period over the 12 months to today.",
+    )
+    active_until: str | None = Field(
+        None, description="With active_from: the date from which the object no longer counts (null: still counts)."
+    )
     format: Literal["number", "currency", "percent", "count"] = "number"
     unit: str | None = None
 
@@ -35,10 +44,19 @@ class Metric(Spec):
     def derived(self) -> bool:
         return self.object is None
 
+    @property
+    def averaged_over_days(self) -> bool:
+        """Counted on each day an object is active, averaged over the days of the period."""
+        return self.active_from is not None
+
     @model_validator(mode="after")
     def _derived_has_no_filter(self) -> Metric:
-        if self.object is None and (self.where or self.time):
+        if self.object is None and (self.where or self.time or self.active_from):
             raise ValueError("a derived metric (no object) takes where and time from the metrics it uses")
+        if self.active_until and not self.active_from:
+            raise ValueError("active_until needs active_from: the date from which an object counts")
+        if self.active_from and self.time:
+            raise ValueError("a metric averaged over the days an object is active (active_from) has no time")
         return self
 
 
