@@ -142,8 +142,8 @@ def signature(project: Project, model: SemanticModel, rule: AlertRule, user: str
         return {t: type_view(model, policy, t, props) for t, props in _shown_types(project, rule).items()}
     try:
         compiled = compile_query(model, metric_query(rule), policy, today)
-    except PolicyDenied as exc:
-        return {"query": ("denied", exc.message)}
+    except BrainError as exc:  # denied, or a query that cannot compile (reported on its own)
+        return {"query": ("error", exc.message)}
     return {"query": compiled.tree.sql(dialect=SPEC_DIALECT)}
 
 

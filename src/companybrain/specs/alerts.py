@@ -1,5 +1,8 @@
-"""alerts/*.yaml: alert rules on metrics (threshold, change, anomaly) and on events, with their
-audience, channels (apprise URLs), deduplication, throttling and escalation."""
+"""alerts/*.yaml: alert rules on metrics (threshold, change, anomaly), predictions and events, with
+their audience, channels (apprise URLs), deduplication, throttling and escalation.
+
+What reaches a person is computed with that person's rights: a rule is evaluated as each recipient
+(delivery/recipients.py checks the rules against the policies when they load)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ Channels = Annotated[
     Field(
         min_length=1,
         description="Apprise URLs: mailto://, json://, slack://, workflows:// (Teams); ${ENV} is expanded. "
-        "Their hosts must be in brain.yaml egress.allow.",
+        "Their hosts must be in brain.yaml egress.allow. A URL with {user} (or a user attribute, {email}) is "
+        "personal: each recipient gets their own message on it. One without is shared by the whole audience, "
+        "which must then read the same for the rule (else the rule is refused).",
     ),
 ]
 
@@ -46,7 +51,11 @@ class RuleBase(Spec):
     severity: Literal["info", "warning", "critical"] = "warning"
     audience: Audience
     channels: Channels
-    as_user: str | None = Field(None, description="Evaluate as this user (default: the audience's first user).")
+    as_user: str | None = Field(
+        None,
+        description="Only with `replan`: the user the plan is computed as (it reads order values); each "
+        "recipient is told what they may read of it. Every other alert is computed as each recipient.",
+    )
     dedup_minutes: int = Field(60, ge=0, description="Same rule and key within this window: one alert.")
     max_per_hour: int = Field(20, gt=0, description="At most this many alerts of the rule per hour.")
     attempts: int = Field(3, ge=1, le=10, description="Delivery attempts per channel before it counts as failed.")
