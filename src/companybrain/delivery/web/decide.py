@@ -170,7 +170,7 @@ async def approve_batch(batch_id: int, request: Request, svc: Svc, viewer: Who) 
         return RedirectResponse(f"{PREFIX}/disruption#approval", status_code=303)
 
     def approve_all() -> str:
-        with svc.use() as brain:
+        with svc.changing() as brain:  # an approval waits for a build to commit, or the build would undo it
             desk = brain.actions
             outcomes = desk.approve(desk.batch_ids(batch_id), viewer.principal, note="approved in the cockpit")
         counts: dict[str, int] = {}
