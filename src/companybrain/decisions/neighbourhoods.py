@@ -1,7 +1,8 @@
 """Large-neighbourhood search for the replan: free the items of a few lines, re-solve them exactly
 as a small order-level MIP (HiGHS) on the capacity the other items leave, keep the result when it
-is cheaper. The window's lines are chosen where the cost is (a line and the lines that make the
-same families, at its own site first), so the search spends its time where moves pay."""
+is cheaper. Windows are drawn where the cost is: a costly line's whole site (moves within a site
+cost 1 USD a unit), or the line and the lines elsewhere that make the same families. A freed item
+may go to the window's lines or back to its own site; the other items keep their places."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from companybrain.decisions.columns import Columns, Problem
 from companybrain.decisions.item_mip import solve_items
 
 
+MAX_WINDOW_ITEMS = 400  # a window's MIP stays small enough to solve in a fraction of a second
+WINDOW_GAP = 0.002  # a window stops within 0.2% of its own optimum: the next window gains more
+
+
 @dataclass
 class Search:
     """The incumbent and what the search learnt about window sizes."""
@@ -24,7 +29,7 @@ class Search:
     cost: float
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(7))
     lines_per_window: int = 3
-    columns_per_item: int = 8
+    columns_per_item: int = 12
     windows: int = 0
     improved: int = 0
 
@@ -52,12 +57,14 @@ class Search:
         return int(self.rng.choice(p.lines, p=weight / weight.sum()))
 
     def window(self, seed: int) -> np.ndarray:
-        """The seed line and the lines sharing most families with it (its own site first)."""
-        # moves within a site cost 1 USD a unit, between sites 15 USD and more: the site's lines first
-        score = self.overlap[seed] + 10.0 * self.same_site[seed] + self.rng.random(len(self.overlap)) * 0.4
+        """Every other window: the seed line's site (moves there cost 1 USD a unit), else the seed line
+        and the lines elsewhere that share most families with it."""
+        if self.windows % 2 == 0:
+            return np.flatnonzero(self.same_site[seed])
+        score = self.overlap[seed] + self.rng.random(len(self.overlap)) * 0.4
         score[seed] = np.inf
         ranked = np.argsort(-score)
-        ranked = ranked[(self.overlap[seed][ranked] > 0) | self.same_site[seed][ranked]]
+        ranked = ranked[(self.overlap[seed][ranked] > 0) | (ranked == seed)]
         return ranked[: self.lines_per_window]
 
     def improve(self, deadline: float, window_seconds: float = 0.5) -> None:
@@ -75,25 +82,28 @@ class Search:
         free = np.flatnonzero(((current >= 0) & inside[np.maximum(current, 0)]) | inside[self.home])
         if len(free) == 0:
             return False
+        if len(free) > MAX_WINDOW_ITEMS:  # a big network's window: its costliest items and a random rest
+            cost = opts.cost[self.assignment[free]] * p.qty[free]
+            costly = free[np.argsort(-cost)[: MAX_WINDOW_ITEMS // 2]]
+            rest = np.setdiff1d(free, costly)
+            free = np.sort(np.r_[costly, self.rng.choice(rest, MAX_WINDOW_ITEMS - len(costly), replace=False)])
         spans = [np.arange(self.first[n], self.first[n + 1]) for n in free]
         cols = self.cols.subset(np.concatenate(spans))
         now = self.assignment[cols.item]
-        on_window = (cols.line >= 0) & inside[np.maximum(cols.line, 0)]
-        cols = cols.subset(on_window | (cols.line < 0) | (cols.option == now))
-        # keep each item's cheapest columns in the window, its current one and 'beyond the horizon'
+        line = np.maximum(cols.line, 0)
+        # a freed item may go to the window's lines, back to its own site, stay, or go beyond the horizon
+        allowed = (cols.line >= 0) & (inside[line] | self.same_site[line, self.home[cols.item]])
+        cols = cols.subset(allowed | (cols.line < 0) | (cols.option == now))
         starts = np.flatnonzero(np.r_[True, np.diff(cols.item) != 0])
         rank = np.arange(len(cols)) - np.repeat(starts, np.diff(np.r_[starts, len(cols)]))
         now = self.assignment[cols.item]
         cols = cols.subset((rank < self.columns_per_item) | (cols.line < 0) | (cols.option == now))
-        # an item's current place outside the window keeps exactly the capacity it has: no row needed
-        outside = (cols.line >= 0) & ~inside[np.maximum(cols.line, 0)]
-        cols.line = np.where(outside, -1, cols.line)
         load = p.loads(self.assignment) - p.loads(self.assignment, free)
         residual = p.residual(load)
         start = p.column_of(cols, self.assignment)
         before = float((opts.cost[self.assignment[free]] * p.qty[free]).sum())
         started = time.perf_counter()
-        result = solve_items(free, p.qty, cols, residual, seconds, start=start, gap=1e-4)
+        result = solve_items(free, p.qty, cols, residual, seconds, start=start, gap=WINDOW_GAP)
         self.windows += 1
         fast = result.optimal and time.perf_counter() - started < 0.4 * seconds
         if fast and self.lines_per_window < p.lines:
