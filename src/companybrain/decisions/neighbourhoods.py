@@ -14,7 +14,6 @@ import numpy as np
 from companybrain.decisions.columns import Columns, Problem
 from companybrain.decisions.item_mip import solve_items
 
-
 MAX_WINDOW_ITEMS = 400  # a window's MIP stays small enough to solve in a fraction of a second
 WINDOW_GAP = 0.002  # a window stops within 0.2% of its own optimum: the next window gains more
 
