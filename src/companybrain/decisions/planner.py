@@ -79,9 +79,9 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
     run.steps["lp_and_rounding"] = time.perf_counter() - started
     exact = _column_count(problem) <= MAX_EXACT_COLUMNS  # every column fits in memory: bounds beyond the LP
     cols = problem.columns() if exact else problem.columns(per_item=SEARCH_COLUMNS_PER_ITEM)
+    resequencer = Resequencer(problem, cols)
     if run.open(deadline):
         t = time.perf_counter()
-        resequencer = Resequencer(problem, cols)
         while run.open(deadline):
             assignment, improved = resequencer.sweep(run.assignment, t + 0.15 * (deadline - t))
             run.offer(assignment)
@@ -95,6 +95,14 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
         lag = lagrangian_bound(problem, cols, multipliers, run.cost, t + share * (deadline - t))
         run.raise_bound(lag.bound, LAGRANGIAN_BOUND)
         run.steps["lagrangian"] = time.perf_counter() - t
+        t = time.perf_counter()
+        priced = run.assignment
+        for prices in (lag.multipliers, lag.multipliers, lag.multipliers, None, None):
+            if not run.open(deadline):
+                break
+            priced, _ = resequencer.sweep(priced, t + 0.1 * (deadline - t), prices)
+            run.offer(priced)
+        run.steps["priced_resequence"] = time.perf_counter() - t
     if exact and len(cols) <= FULL_MIP_COLUMNS and run.open(deadline):
         t = time.perf_counter()
         start = problem.column_of(cols, run.assignment)

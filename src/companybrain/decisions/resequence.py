@@ -35,8 +35,10 @@ class Resequencer:
         self.beyond_of_class = np.empty(len(opts.class_qty), dtype=np.int64)
         self.beyond_of_class[opts.cls[beyond]] = beyond
 
-    def line(self, assignment: np.ndarray, j: int) -> tuple[np.ndarray, float]:
-        """The best re-sequencing of line j: (new assignment, cost saved)."""
+    def line(self, assignment: np.ndarray, j: int, prices: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """The best re-sequencing of line j: (new assignment, cost saved). With `prices` (USD per item,
+        e.g. Lagrangian multipliers), an item of the line is worth its price elsewhere rather than the
+        cheapest place it fits now: a move that pays only once other lines move too is seen."""
         p, opts = self.problem, self.problem.opts
         span = slice(self.bounds[j], self.bounds[j + 1])
         item, cost, week = self.cols.item[span], self.cols.cost[span], self.cols.week[span]
@@ -44,8 +46,10 @@ class Resequencer:
             return assignment, 0.0
         now = assignment[item]
         mine = opts.line[now] == j
-        elsewhere = self._elsewhere(assignment, j)
-        fallback = np.where(mine, elsewhere[item], opts.cost[now]) * p.qty[item]
+        if prices is None:
+            fallback = np.where(mine, self._elsewhere(assignment, j)[item] * p.qty[item], opts.cost[now] * p.qty[item])
+        else:
+            fallback = np.where(mine, prices[item], opts.cost[now] * p.qty[item])
         gain = fallback - cost
         useful = gain > EPS
         if not useful.any():
@@ -99,7 +103,9 @@ class Resequencer:
                     break
         del placed
 
-    def sweep(self, assignment: np.ndarray, deadline: float) -> tuple[np.ndarray, int]:
+    def sweep(
+        self, assignment: np.ndarray, deadline: float, prices: np.ndarray | None = None
+    ) -> tuple[np.ndarray, int]:
         """Every line once, costliest first, until `deadline`: (assignment, lines improved)."""
         p, opts = self.problem, self.problem.opts
         weight = np.zeros(p.lines)
@@ -109,6 +115,6 @@ class Resequencer:
         for j in np.argsort(-weight):
             if time.perf_counter() > deadline:
                 break
-            assignment, saved = self.line(assignment, int(j))
+            assignment, saved = self.line(assignment, int(j), prices)
             improved += saved > 0
         return assignment, improved
