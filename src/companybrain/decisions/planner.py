@@ -77,17 +77,18 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
     lp = solve_lp(net, opts, max(limit, 1.0))
     run = _Run(problem, assign_to_flows(net, opts, lp.flows), lp.value, started, target_gap)
     run.steps["lp_and_rounding"] = time.perf_counter() - started
+    if not run.open(deadline):  # the rounding is already proven within the target (the demo's line-down)
+        return run.result(limit)
     exact = _column_count(problem) <= MAX_EXACT_COLUMNS  # every column fits in memory: bounds beyond the LP
     cols = problem.columns() if exact else problem.columns(per_item=SEARCH_COLUMNS_PER_ITEM)
     resequencer = Resequencer(problem, cols)
-    if run.open(deadline):
-        t = time.perf_counter()
-        while run.open(deadline):
-            assignment, improved = resequencer.sweep(run.assignment, t + 0.15 * (deadline - t))
-            run.offer(assignment)
-            if not improved:
-                break
-        run.steps["resequence"] = time.perf_counter() - t
+    t = time.perf_counter()
+    while run.open(deadline):
+        assignment, improved = resequencer.sweep(run.assignment, t + 0.15 * (deadline - t))
+        run.offer(assignment)
+        if not improved:
+            break
+    run.steps["resequence"] = time.perf_counter() - t
     if exact and run.open(deadline):
         t = time.perf_counter()
         share = 0.15 if len(cols) <= FULL_MIP_COLUMNS else 0.5
