@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, print_json, print_rows
-from companybrain.copilot import Copilot, MetricPlan, parse_plan
-from companybrain.copilot.answer import ENGINES
-from companybrain.copilot.evaluate import TARGETS, default_golden, evaluate, load_golden
-from companybrain.copilot.scoring import TARGETS as VALUE_TARGETS
-from companybrain.copilot.scoring import evaluate_values, is_value_set, load_value_set
 from companybrain.errors import ConfigError, Location
+
+if TYPE_CHECKING:
+    from companybrain.copilot import MetricPlan
 
 
 def _previous(path: Path | None) -> MetricPlan | None:
     """The plan a follow-up modifies: a plan's JSON, or a whole `brain ask --format json` answer."""
     if path is None:
         return None
+    from companybrain.copilot import MetricPlan, parse_plan
+
     try:
         data = json.loads(path.read_text())
         plan = parse_plan(data.get("plan", data))
@@ -40,6 +40,8 @@ EngineOpt = Annotated[
 
 
 def _check_engine(engine: str | None) -> None:
+    from companybrain.copilot.answer import ENGINES
+
     if engine not in (None, *ENGINES):
         raise typer.BadParameter(f"choose one of: {', '.join(ENGINES)}", param_hint="--engine")
 
@@ -65,6 +67,8 @@ def register(app: typer.Typer, state: Any) -> None:
     ) -> None:
         """Ask the brain a question; answered through the governed query path as you. A change asked for is
         submitted as a proposal awaiting approval (`brain actions approve`), never applied."""
+        from companybrain.copilot import Copilot
+
         _check_engine(engine)
         previous = _previous(context)
         with open_brain(state) as brain:
@@ -98,6 +102,9 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Run the golden set: exact answers, correct abstentions, wrong answers, latency, by domain."""
+        from companybrain.copilot.evaluate import TARGETS, default_golden, evaluate, load_golden
+        from companybrain.copilot.scoring import is_value_set
+
         _check_engine(engine)
         if golden is not None and golden.is_file() and is_value_set(golden):
             _eval_values(golden, engine, format)
@@ -124,6 +131,9 @@ def register(app: typer.Typer, state: Any) -> None:
 
     def _eval_values(path: Path, engine: str | None, format: str) -> None:
         """An independent set (expected values from the source systems): exact, wrong, abstention, crashes."""
+        from companybrain.copilot.scoring import TARGETS as VALUE_TARGETS
+        from companybrain.copilot.scoring import evaluate_values, load_value_set
+
         with open_brain(state) as brain:
             report = evaluate_values(brain, load_value_set(path), engine)
         if format == "json":

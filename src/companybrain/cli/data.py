@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from companybrain.brain import Brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, RowsFormatOpt, console, err_console, print_csv, print_json, print_rows
-from companybrain.cli.served import service_of
-from companybrain.delivery.local import served_by
 from companybrain.errors import WarehouseError
+
+if TYPE_CHECKING:
+    from companybrain.brain import Brain
 
 
 @contextmanager
 def open_brain(state: Any) -> Iterator[Brain]:
+    from companybrain.brain import Brain
+    from companybrain.delivery.local import served_by
+
     brain = Brain.open(state.project)
     try:
         yield brain
@@ -38,6 +40,8 @@ def open_brain(state: Any) -> Iterator[Brain]:
 @contextmanager
 def row_progress() -> Iterator[Any]:
     """A live 'rows read' line per table on stderr; silent when stderr is not a terminal."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -60,6 +64,8 @@ def row_progress() -> Iterator[Any]:
 
 @contextmanager
 def step_progress(what: str) -> Iterator[Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn(what),
         BarColumn(),
@@ -92,6 +98,7 @@ def register(app: typer.Typer, state: Any) -> None:
     ) -> None:
         """Land the sources in the raw layer: incremental, idempotent, atomic; bad rows quarantined.
         While `brain serve` holds the warehouse, the service lands them (its readers keep reading)."""
+        from companybrain.cli.served import service_of
         from companybrain.delivery.jobs import ingest_report
 
         service = service_of(state)
@@ -162,6 +169,7 @@ def register(app: typer.Typer, state: Any) -> None:
         keeps the previous objects. Then train and score the use cases whose schedule is due.
         While `brain serve` holds the warehouse, the service builds (its readers see the last build
         until the new one commits)."""
+        from companybrain.cli.served import service_of
         from companybrain.delivery.jobs import build_report
 
         service = service_of(state)

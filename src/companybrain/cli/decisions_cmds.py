@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
@@ -18,6 +17,8 @@ from companybrain.errors import BrainError
 def _disruption(
     file: Path | None, site: str | None, line: str | None, capacity: float, start: str | None, days: int | None
 ) -> Any:
+    from pydantic import ValidationError
+
     from companybrain.decisions.network import Disruption, load_disruption
 
     if file is not None:

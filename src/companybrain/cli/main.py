@@ -43,6 +43,20 @@ class State:
 state = State()
 
 
+def _print_version(value: bool) -> None:
+    """`brain --version`: the installed package's version, from its metadata."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("companybrain")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from companybrain import __version__ as installed
+    typer.echo(f"brain {installed}")
+    raise typer.Exit()
+
+
 @app.callback()
 def root(
     project: Annotated[
@@ -50,6 +64,10 @@ def root(
         typer.Option("--project", "-p", envvar="BRAIN_PROJECT", help="Project folder (default: the current folder)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", envvar="BRAIN_DEBUG", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     state.project = project
     state.debug = debug

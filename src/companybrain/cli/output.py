@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
@@ -55,6 +54,8 @@ def print_rows(
     formats: dict[str, str] | None = None,
 ) -> None:
     """A table for people; `formats` (column -> percent, currency, count, number) shapes numbers."""
+    from rich.table import Table
+
     columns = columns or (list(rows[0]) if rows else [])
     formats = formats or {}
     table = Table(title=title, show_lines=False, header_style="bold")

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from companybrain.cli.output import FormatOpt, console, print_json
 from companybrain.errors import BrainError, ConfigError, Location
-from companybrain.project import Project, find_project
-from companybrain.scaffold import init_project
-from companybrain.specs.schema import KINDS, json_schema
+
+if TYPE_CHECKING:
+    from companybrain.project import Project
+
+# the kinds of specs.schema.KINDS, named here so that `brain --help` need not import the spec models
+# (tests/test_cli_startup.py checks that the two agree)
+SCHEMA_KINDS = ("project", "ontology")
 
 
 def register(app: typer.Typer, state: Any) -> None:
     @app.command()
     def init(folder: Annotated[Path, typer.Argument(help="Folder for the new project (created if missing).")]) -> None:
         """Scaffold an empty brain project."""
+        from companybrain.scaffold import init_project
+
         written = init_project(folder)
         console.print(f"Created a brain project in {folder} ({len(written)} files).")
         console.print(f"Next: add sources to {folder / 'brain.yaml'}, then `brain -p {folder} check`.")
@@ -26,6 +32,8 @@ def register(app: typer.Typer, state: Any) -> None:
     @app.command()
     def check(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """Validate every file of the project; report each problem with file, line, key and fix."""
+        from companybrain.project import Project, find_project
+
         root = find_project(state.project)
         problems: list[dict[str, Any]] = []
         summary: dict[str, Any] = {}
@@ -75,10 +83,12 @@ def register(app: typer.Typer, state: Any) -> None:
 
     @app.command()
     def schema(
-        kind: Annotated[str, typer.Argument(help=f"Which file: {', '.join(KINDS)}.")] = "project",
+        kind: Annotated[str, typer.Argument(help=f"Which file: {', '.join(SCHEMA_KINDS)}.")] = "project",
         out: Annotated[Path | None, typer.Option(help="Write every schema as DIR/<kind>.json instead.")] = None,
     ) -> None:
         """Print the JSON Schema of a project file (for editor completion and checks)."""
+        from companybrain.specs.schema import KINDS, json_schema
+
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             for name in KINDS:

@@ -10,7 +10,6 @@ import typer
 from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, RowsFormatOpt, console, print_csv, print_json, print_rows
-from companybrain.semantic.query import MetricQuery
 
 
 def register(app: typer.Typer, state: Any) -> None:
@@ -62,6 +61,8 @@ def register(app: typer.Typer, state: Any) -> None:
         format: RowsFormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Compute metrics through the governed query path."""
+        from companybrain.semantic.query import MetricQuery
+
         request = MetricQuery(tuple(metric_names), tuple(by or ()), where, period, tuple(order or ()), limit)
         with open_brain(state) as brain:
             result = brain.query(request, user)

@@ -14,12 +14,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from companybrain.delivery.local import ServedBy, is_loopback, served_by
 from companybrain.errors import BrainError
-from companybrain.project import find_project
+
+if TYPE_CHECKING:
+    from companybrain.delivery.local import ServedBy
 
 CONNECT_SECONDS = 15.0  # a service that has just started binds its socket before it accepts
 WAIT_SECONDS = 30  # one long poll of a job; the command waits for as many as the job takes
@@ -28,6 +29,9 @@ _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the 
 
 def service_of(state: Any) -> Service | None:
     """The running service that holds this project's warehouse, or None (then the command opens it)."""
+    from companybrain.delivery.local import served_by
+    from companybrain.project import find_project
+
     found = served_by(find_project(state.project))
     return Service(found) if found is not None else None
 
@@ -36,6 +40,8 @@ class Service:
     """A running `brain serve` of this project, as the CLI talks to it."""
 
     def __init__(self, served: ServedBy) -> None:
+        from companybrain.delivery.local import is_loopback
+
         if not is_loopback(urlsplit(served.url).hostname):  # served_by checks it; a second look costs nothing
             raise BrainError(f"refusing to send the local secret to {served.url}: not a loopback address")
         self.served = served

@@ -11,7 +11,6 @@ import typer
 from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, err_console, print_json, print_rows
-from companybrain.cli.served import service_of
 
 
 def register(app: typer.Typer, state: Any) -> None:
@@ -71,6 +70,7 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Create a token for USER and print it once: it is stored only as a hash."""
+        from companybrain.cli.served import service_of
         from companybrain.delivery.tokens import DEFAULT_SCOPES, TokenStore
 
         scopes = scope or list(DEFAULT_SCOPES)
@@ -97,6 +97,7 @@ def register(app: typer.Typer, state: Any) -> None:
     def tokens_demo(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """A sign-in token for every declared user, the same on every run (kept in .brain/demo-tokens.json):
         for demos only."""
+        from companybrain.cli.served import service_of
         from companybrain.delivery.web.signin_tokens import demo_tokens
 
         service = service_of(state)
@@ -115,6 +116,7 @@ def register(app: typer.Typer, state: Any) -> None:
     @tokens_app.command("list")
     def tokens_list(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """The tokens issued, without their secrets."""
+        from companybrain.cli.served import service_of
         from companybrain.delivery.tokens import TokenStore
 
         service = service_of(state)
@@ -136,6 +138,7 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Revoke a token; it stops working at once (also while `brain serve` runs: it revokes it)."""
+        from companybrain.cli.served import service_of
         from companybrain.delivery.tokens import TokenStore
 
         service = service_of(state)
