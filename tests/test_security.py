@@ -267,3 +267,12 @@ def test_a_missing_audit_key_is_reported(semantic_brain: Brain) -> None:
     key.unlink()
     report = brain.audit.verify()
     assert not report["ok"] and "audit key" in report["problems"][0]["problem"]
+
+
+def test_a_time_grain_over_a_masked_time_column_shows_only_large_groups(demo: Brain) -> None:
+    """Exits by quarter are the exits metric's own time column (masked for the CEO): allowed, as the metric
+    is granted; by day, the small groups of people leaving are withheld."""
+    by_quarter, notes = _rows(demo, MetricQuery(("exits",), by=("quarter",), period="2025"), "ceo")
+    assert len(by_quarter) == 4 and all(v is not None and v >= 5 for _, v in by_quarter) and not notes
+    by_day, notes = _rows(demo, MetricQuery(("exits",), by=("day",), period="2025-03"), "ceo")
+    assert by_day and all(v is None for _, v in by_day) and "withheld" in notes[-1]

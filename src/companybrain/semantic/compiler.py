@@ -126,8 +126,10 @@ def _group_query(
     conditions: list[exp.Expr] = []
     user_filter = model.resolve(parse_filter(query.where), plan, "filter") if query.where else None
     # what the caller groups or filters on must be readable; the metric's own definition and
-    # time column are covered by the grant of the metric
-    asked = [*dims, *([user_filter] if user_filter is not None else [])]
+    # time column are covered by the grant of the metric (a time grain groups on that column: masked
+    # values it reads are then shown only over large enough groups, disclosure.py)
+    grouped = [d for name, d in zip(query.by, dims, strict=True) if name not in TIME_GRAINS]
+    asked = [*grouped, *([user_filter] if user_filter is not None else [])]
     if period is not None and not averaged:
         if time is None:
             compiled.notes.append(f"{', '.join(metrics)}: a current value; the period does not apply")
