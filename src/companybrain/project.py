@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import re
+import sys
+import tempfile
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,9 @@ from companybrain.specs.usecases import UseCase
 
 PROJECT_FILE = "brain.yaml"
 ONE_PER_FILE = ("scenarios", "usecases")
+# the last project validated, kept for the next process (see Project.load)
+CACHE_FILE = Path(".brain") / "project.pickle"
+_CACHE_FORMAT = b"companybrain project cache 1"
 
 
 # folder -> (file model, the dict sections it declares)
@@ -60,13 +68,30 @@ class Project:
 
     @classmethod
     def load(cls, root: str | Path) -> Project:
-        """Load and validate every file; raise one ConfigError listing all problems found."""
+        """Load and validate every file; raise one ConfigError listing all problems found.
+
+        Validating takes a second or more on a big project, so a project that loaded without problems is kept
+        in `.brain/project.pickle` under a digest of what it was made from: the contents of every file read,
+        the project's folder, and the package's code and versions. A later load whose digest is the same reads
+        it back; any change (a file edited, added or removed, another version) validates anew, with the same
+        errors as ever. Only a file this user wrote and nobody else may change is read back."""
         root = Path(root).resolve()
         if not (root / PROJECT_FILE).is_file():
             raise ProjectNotFound(
                 f"no {PROJECT_FILE} in {root}",
                 hint="pass -p/--project DIR, set BRAIN_PROJECT, or create one with `brain init DIR`",
             )
+        digest = _files_digest(root)
+        kept = _read_kept(root, digest) if digest is not None else None
+        if kept is not None:
+            return kept
+        project = cls._validate(root)
+        if digest is not None and _files_digest(root) == digest:  # nothing changed while it was read
+            _keep(root, digest, project)
+        return project
+
+    @classmethod
+    def _validate(cls, root: Path) -> Project:
         problems: list[tuple[Location, str]] = []
         spec = None
         try:
@@ -77,7 +102,7 @@ class Project:
         origins: dict[tuple[str, str], tuple[str, dict]] = {}
         singles: dict[str, Any] = {}
         for folder, (model, names) in FOLDERS.items():
-            for path in sorted((root / folder).glob("*.y*ml")):
+            for path in _folder_files(root, folder):
                 display = str(path.relative_to(root))
                 try:
                     data, line_map = yaml_loader.read_yaml(path, display)
@@ -143,6 +168,82 @@ class Project:
         """A path from a project file: relative to the project root, environment expanded."""
         path = Path(expand_env(text)).expanduser()
         return path if path.is_absolute() else self.root / path
+
+
+def _folder_files(root: Path, folder: str) -> list[Path]:
+    return sorted((root / folder).glob("*.y*ml"))
+
+
+def _files_digest(root: Path) -> bytes | None:
+    """What a loaded project is made of: every file Project.load reads (name and contents), the folder and
+    the code; None when a file cannot be read (then nothing is kept or read back)."""
+    digest = hashlib.sha256(_code_digest())
+    digest.update(str(root).encode() + b"\0")
+    files = [root / PROJECT_FILE, *(path for folder in FOLDERS for path in _folder_files(root, folder))]
+    try:
+        for path in files:
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    except OSError:
+        return None
+    return digest.digest()
+
+
+@cache
+def _code_digest() -> bytes:
+    """The code that validates a project and the classes of what it holds: the package's source files
+    (name, size, modification time), its version and those of Python and the libraries the specs use."""
+    import pydantic
+    import sqlglot
+    from ruamel import yaml
+
+    from companybrain import __version__
+
+    package = Path(__file__).parent
+    digest = hashlib.sha256(_CACHE_FORMAT)
+    for version in (sys.version, __version__, pydantic.VERSION, sqlglot.__version__, yaml.__version__):
+        digest.update(str(version).encode() + b"\0")
+    for folder, dirs, files in sorted(os.walk(package)):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                stat = os.stat(os.path.join(folder, name))
+                digest.update(f"{os.path.relpath(folder, package)}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.digest()
+
+
+def _read_kept(root: Path, digest: bytes) -> Project | None:
+    """The project kept under `digest`, or None (none kept, another digest, or a file others could have written)."""
+    try:
+        with (root / CACHE_FILE).open("rb") as kept:
+            stat = os.fstat(kept.fileno())
+            if stat.st_mode & 0o022 or (hasattr(os, "getuid") and stat.st_uid != os.getuid()):
+                return None  # unpickling runs code: only a file of this user's that nobody else may change
+            if kept.readline() != digest.hex().encode() + b"\n":
+                return None
+            project = pickle.load(kept)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
+        return None  # a file cut short, or classes that changed under the same digest: validate anew
+    return project if isinstance(project, Project) else None
+
+
+def _keep(root: Path, digest: bytes, project: Project) -> None:
+    """Write the project for the next load, whole or not at all; a folder that cannot be written is skipped."""
+    folder = root / CACHE_FILE.parent
+    partial = None
+    try:
+        folder.mkdir(exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=folder, prefix="project.", suffix=".part")  # mode 0600
+        with os.fdopen(handle, "wb") as out:
+            out.write(digest.hex().encode() + b"\n")
+            pickle.dump(project, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, root / CACHE_FILE)
+        partial = None
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass  # not kept: the next load validates again
+    finally:
+        if partial is not None:
+            Path(partial).unlink(missing_ok=True)
 
 
 def expand_env(text: str) -> str:
