@@ -21,7 +21,7 @@ from companybrain.semantic.joins import AmbiguousPath
 from companybrain.semantic.model import SemanticModel
 from companybrain.semantic.period import buckets, parse_period
 from companybrain.semantic.query import MetricQuery
-from companybrain.specs.ontology import Link
+from companybrain.specs.ontology import Link, ObjectType, Property
 from tests.semantic_shop import expected_by_region, orders, region_of
 
 
@@ -166,7 +166,8 @@ def compile_tpch(project: Project, query: MetricQuery) -> str:
 
 
 def test_a_type_reached_in_several_ways_is_never_chosen_silently(tpch: Project) -> None:
-    ways = ["supplier.nation.region.name", "order.customer.nation.region.name", "partsupp.supplier.nation.region.name"]
+    # a line item reaches Region through its supplier and through its order's customer
+    ways = ["supplier.nation.region.name", "order.customer.nation.region.name"]
     for query in (
         MetricQuery(("revenue",), by=("Region.name",)),
         MetricQuery(("revenue",), where="Region.name = 'ASIA'"),
@@ -174,28 +175,44 @@ def test_a_type_reached_in_several_ways_is_never_chosen_silently(tpch: Project) 
     ):
         with pytest.raises(AmbiguousPath) as caught:
             compile_tpch(tpch, query)
-        assert caught.value.candidates == [
-            tuple(w.split(".")[:-1]) for w in sorted(ways, key=lambda w: (len(w.split(".")), w))
-        ]
+        assert caught.value.candidates == [tuple(w.split(".")[:-1]) for w in ways]
         assert all(way in caught.value.message for way in ways)
-    # in a metric's definition, and in a named dimension that does not say which way it takes
+    # in a metric's definition too
     project = dataclasses.replace(tpch)
-    project.metrics = {
-        **tpch.metrics,
-        "asian_revenue": tpch.metrics["revenue"].model_copy(update={"where": "Region.name = 'ASIA'"}),
-    }
-    with pytest.raises(AmbiguousPath, match="metric asian_revenue: Lineitem reaches Region in 3 ways"):
+    asian = tpch.metrics["revenue"].model_copy(update={"where": "Region.name = 'ASIA'"})
+    project.metrics = {**tpch.metrics, "asian_revenue": asian}
+    with pytest.raises(AmbiguousPath, match="metric asian_revenue: Lineitem reaches Region in 2 ways"):
         SemanticModel(project).check_metric("asian_revenue")
-    project.dimensions = {
-        **tpch.dimensions,
-        "supplier_nation": tpch.dimensions["supplier_nation"].model_copy(update={"paths": {}}),
-    }
+    # one way only: named by type
+    assert '"t1"."orderdate"' in compile_tpch(tpch, MetricQuery(("revenue",), by=("Orders.orderdate",)))
+
+
+def test_a_default_link_or_a_dimensions_paths_say_which_way(tpch: Project) -> None:
+    # Lineitem.supplier is the default way to Supplier: partsupp.supplier (the same supplier) is no rival
+    sql = compile_tpch(tpch, MetricQuery(("revenue",), by=("Supplier.name", "supplier_nation")))
+    assert "part_supp" not in sql and sql.count("JOIN") == 3  # the order (for the time), supplier, nation
+    # without it, Supplier.name and the dimension supplier_nation are refused, with the ways
+    project = dataclasses.replace(tpch, objects=dict(tpch.objects))
+    lineitem = tpch.objects["Lineitem"]
+    links = {**lineitem.links, "supplier": lineitem.links["supplier"].model_copy(update={"default": False})}
+    project.objects["Lineitem"] = lineitem.model_copy(update={"links": links})
+    with pytest.raises(AmbiguousPath, match=r"Lineitem reaches Supplier in 2 ways, so Supplier\.name could mean"):
+        compile_tpch(project, MetricQuery(("revenue",), by=("Supplier.name",)))
     with pytest.raises(AmbiguousPath, match="dimension supplier_nation: Lineitem reaches Supplier in 2 ways") as caught:
         compile_tpch(project, MetricQuery(("revenue",), by=("supplier_nation",)))
+    assert caught.value.candidates == [("supplier",), ("partsupp", "supplier")]
     assert "paths: {Lineitem: supplier}" in (caught.value.hint or "")
-    # one way only: named by type; a declared way: taken
-    assert '"t1"."orderdate"' in compile_tpch(tpch, MetricQuery(("revenue",), by=("Orders.orderdate",)))
-    compile_tpch(tpch, MetricQuery(("revenue",), by=("supplier_nation", "customer_nation")))
+    declared = tpch.dimensions["supplier_nation"].model_copy(update={"paths": {"Lineitem": "partsupp.supplier"}})
+    project.dimensions = {**tpch.dimensions, "supplier_nation": declared}
+    assert "part_supp" in compile_tpch(project, MetricQuery(("revenue",), by=("supplier_nation",)))
+    # a type has one default way to a type
+    with pytest.raises(ValueError, match="both the default way to Supplier"):
+        ObjectType(
+            key="k",
+            source="raw.x",
+            properties={"k": Property(), "s": Property(), "t": Property()},
+            links={"a": Link(to="Supplier", via="s", default=True), "b": Link(to="Supplier", via="t", default=True)},
+        )
 
 
 def test_link_paths_of_any_length(tpch: Project) -> None:

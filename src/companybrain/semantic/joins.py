@@ -94,7 +94,8 @@ def chains(
 ) -> list[LinkPath]:
     """Every chain of many-to-one links from `base` to `target` that passes through no type twice,
     shortest first (raises Unreachable). From a type in `declared` (a named dimension's `paths:`)
-    only its declared path is followed."""
+    only its declared path is followed; a link marked `default` is the only way from its type to
+    the link's target (a chain reaching that target from there another way is none)."""
     declared = declared or {}
     if base in declared:
         return [declared[base]]
@@ -102,22 +103,34 @@ def chains(
         return [()]
     found: set[LinkPath] = set()
 
-    def walk(current: str, path: LinkPath, seen: frozenset[str]) -> None:
-        for name, link in objects[current].links.items():
-            if not link.columns or link.to in seen:
+    def walk(path: LinkPath, types: tuple[str, ...]) -> None:
+        for name, link in objects[types[-1]].links.items():
+            if not link.columns or link.to in types:
                 continue
             step = (*path, name)
+            if not _default_way(objects, step, types, link.to):
+                continue
             if link.to == target:
                 found.add(step)
             elif link.to in declared:
                 found.add((*step, *declared[link.to]))
             elif len(step) < MAX_LINKS:
-                walk(link.to, step, seen | {link.to})
+                walk(step, (*types, link.to))
 
-    walk(base, (), frozenset({base}))
+    walk((), (base,))
     if not found:
         raise _unreachable(base, target)
     return sorted(found, key=lambda p: (len(p), p))
+
+
+def _default_way(objects: dict[str, ObjectType], step: LinkPath, types: tuple[str, ...], reached: str) -> bool:
+    """Whether a chain (`step`, through `types`) reaches `reached` the way every type it passed through
+    declares as its default to that type, if one does."""
+    for i, passed in enumerate(types):
+        default = next((n for n, lk in objects[passed].links.items() if lk.default and lk.to == reached), None)
+        if default is not None and step[i:] != (default,):
+            return False
+    return True
 
 
 def one_chain(

@@ -88,6 +88,13 @@ class Link(Spec):
         description="Every object has its linked object (key not null, always resolves): checked by blocking "
         "contracts at build, and lets queries join without keeping unmatched rows.",
     )
+    default: bool = Field(
+        False,
+        exclude_if=lambda value: not value,
+        description="The way to the target type when this object reaches it in several: `Type.property` and "
+        "named dimensions take this link (a claim's own order, not its order line's), and no chain that "
+        "reaches the type from here another way.",
+    )
     description: str = ""
 
     @model_validator(mode="after")
@@ -104,6 +111,8 @@ class Link(Spec):
             raise ValueError("a many-to-many link needs from_column and to_column")
         if self.through and self.required:
             raise ValueError("only a many-to-one link (via) can be required")
+        if self.through and self.default:
+            raise ValueError("only a many-to-one link (via) can be the default way to its type")
         return self
 
     @property
@@ -211,6 +220,11 @@ class ObjectType(Spec):
                     raise ValueError(f"link {name!r}: via {column!r} is not a property")
             if name in self.properties:
                 raise ValueError(f"link {name!r} has the name of a property")
+            rival = next(
+                (n for n, other in self.links.items() if n < name and other.default and other.to == link.to), None
+            )
+            if link.default and rival is not None:
+                raise ValueError(f"links {rival!r} and {name!r} are both the default way to {link.to}: keep one")
         return self
 
 
