@@ -288,6 +288,17 @@ class Brain:
 
         return self._read_objects("count", type_name, {"where": where}, user, count)
 
+    def count_by(
+        self, type_name: str, by: list[str], where: str | None = None, user: str | Principal | None = None
+    ) -> list[dict[str, Any]]:
+        """How many objects of a type the user may see, per value of the dimensions `by`."""
+
+        def count(name: str, policy: Policy) -> tuple[list[dict[str, Any]], exp.Select, int]:
+            table, query = objects_mod.count_by(self.warehouse, self.semantic, policy, name, by, where)
+            return table.to_pylist(), query, table.num_rows
+
+        return self._read_objects("count", type_name, {"by": by, "where": where}, user, count)
+
     def link_pairs(self, type_name: str, link: str, user: str | Principal | None = None) -> pa.Table:
         """(key, linked) pairs of a many-to-many link for every object of the type the user may see."""
 

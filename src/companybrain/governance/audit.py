@@ -160,7 +160,7 @@ class AuditLog:
         """
         self._ensure()
         rows = self.wh.query_arrow(exp.select(*[col(c) for c in COLUMNS]).from_(AUDIT).order_by(col("seq"))).to_pylist()
-        problems = []
+        problems: list[dict[str, Any]] = []
         key = AuditKey.load(self.key_path) if self.key_path is not None else None
         if rows and key is None and self.key_path is not None:
             problems.append(

@@ -31,22 +31,7 @@ def _select(
     if unknown:
         raise QueryError(f"{type_name} has no property {unknown[0]!r}; {did_you_mean(unknown[0], obj.properties)}")
     shown = columns or list(obj.properties)
-    plan = JoinPlan(model.objects, type_name)
-    conditions: list[exp.Expr] = []
-    if where:
-        tree = parse_filter(where)
-        for column in tree.find_all(exp.Column):
-            if column.table or column.name not in obj.properties:
-                raise QueryError(
-                    f"{type_name} has no property {column.sql()!r}; {did_you_mean(column.name, obj.properties)}"
-                )
-            if policy.masked(type_name, column.name):
-                raise PolicyDenied(
-                    f"{type_name}.{column.name} is masked for user {policy.principal.user!r}: it cannot be filtered on",
-                    policy="masking",
-                )
-        conditions.append(model.resolve(tree, plan, "filter"))
-    conditions.extend(row_filter_conditions(model, policy, plan)[0])
+    plan, conditions = scope(model, policy, type_name, where)
     masked = [p for p in shown if policy.masked(type_name, p)]
     projections = [exp.alias_(literal(MASK) if p in masked else plan.column((), p), p, quoted=True) for p in shown]
     select = plan.from_clause(exp.select(*projections))
@@ -55,6 +40,53 @@ def _select(
     if conditions:
         select = select.where(exp.and_(*conditions))
     return select, masked
+
+
+def scope(model: SemanticModel, policy: Policy, type_name: str, where: str | None) -> tuple[JoinPlan, list[exp.Expr]]:
+    """The joins and conditions that pick the objects of a type a user asks for and may see: their filter
+    (over the type's properties, or a linked object's through a link path, never a masked one) and the
+    row filters of the user's roles."""
+    plan = JoinPlan(model.objects, type_name)
+    conditions: list[exp.Expr] = []
+    if where:
+        resolved = model.resolve(parse_filter(where), plan, "filter")
+        for owner, prop in model.touched_properties(resolved, plan):
+            if policy.masked(owner, prop):
+                raise PolicyDenied(
+                    f"{owner}.{prop} is masked for user {policy.principal.user!r}: it cannot be filtered on",
+                    policy="masking",
+                )
+        conditions.append(resolved)
+    conditions.extend(row_filter_conditions(model, policy, plan)[0])
+    return plan, conditions
+
+
+def count_by(
+    wh: Warehouse, model: SemanticModel, policy: Policy, type_name: str, by: list[str], where: str | None
+) -> tuple[pa.Table, exp.Select]:
+    """How many objects of a type the user may see, per value of some dimensions (named, or Type.prop and
+    link paths reached from the type); a masked dimension is refused."""
+    policy.require_object(type_name)
+    plan, conditions = scope(model, policy, type_name, where)
+    dims = [model.dimension(name, plan) for name in by]
+    for dim in dims:
+        for owner, prop in model.touched_properties(dim, plan):
+            if policy.masked(owner, prop):
+                raise PolicyDenied(
+                    f"{owner}.{prop} is masked for user {policy.principal.user!r}: it cannot be grouped on",
+                    policy="masking",
+                )
+    count = exp.alias_(exp.Count(this=exp.Star()), "count", quoted=True)
+    select = plan.from_clause(
+        exp.select(*[exp.alias_(d, n, quoted=True) for d, n in zip(dims, by, strict=True)], count)
+    )
+    for used in plan.types_used():
+        policy.require_object(used)
+    if conditions:
+        select = select.where(exp.and_(*conditions))
+    positions = [exp.Literal.number(i + 1) for i in range(len(by))]
+    query = select.group_by(*positions).order_by(*positions)
+    return _arrow(wh, model, query), query
 
 
 def find_objects(
