@@ -61,7 +61,7 @@ def test_plan_rejects_unknown_keys_and_free_sql() -> None:
         ("revenue last quarter", "last_quarter", None),
         ("revenue ytd", "ytd", None),
         ("revenue in 2025", "2025", None),
-        ("revenue 2025 vs 2024", "2024-01-01..2025-12-31", "year"),
+        ("revenue 2025 vs 2024", None, None),
         ("revenue in q4 2025", "2025-Q4", None),
         ("revenue 2025 q3", "2025-Q3", None),
         ("revenue last month", "last_month", None),
@@ -78,6 +78,36 @@ def test_plan_rejects_unknown_keys_and_free_sql() -> None:
 def test_time_expressions_map_to_query_periods(text: str, period: str | None, grain: str | None) -> None:
     found = parse_time(text, TODAY)
     assert (found.period, found.grain) == (period, grain)
+
+
+@pytest.mark.parametrize(
+    ("text", "periods"),
+    [
+        ("revenue 2025 vs 2024", ["2025", "2024"]),
+        ("q3 this year against q3 last year", ["2026-Q3", "2025-Q3"]),
+        ("q4 last year against q4 the year before", ["2025-Q4", "2024-Q4"]),
+        ("revenue last month compared with the same month last year", ["2026-02", "2025-02"]),
+        ("the second quarter of last year against the first quarter of last year", ["2025-Q2", "2025-Q1"]),
+    ],
+)
+def test_comparisons_are_two_periods(text: str, periods: list[str]) -> None:
+    assert parse_time(text, TODAY).compare == periods
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        ("the second quarter of last year", "2025-Q2"),
+        ("q4 last year", "2025-Q4"),
+        ("the first half of last year", "2025-01-01..2025-06-30"),
+        ("over the last eight weeks", "last_8_weeks"),
+        ("since february", "2026-02-01..2026-03-01"),
+    ],
+)
+def test_time_words_people_use(text: str, period: str) -> None:
+    from companybrain.copilot.lexicon import lexicon
+
+    assert parse_time(text, TODAY, lexicon().numbers).period == period
 
 
 def test_same_table_allows_ties_at_the_cut_only() -> None:
@@ -126,11 +156,11 @@ def test_policies_apply_to_every_answer(copilot: Copilot) -> None:
     rep = copilot.ask("revenue by region in 2025", "emea_rep")
     assert rep.result is not None and [r[0] for r in rep.result.rows] == ["EMEA"]
     assert rep.result.policy["row_filters"] and "limited by your policy" in rep.text
-    apac = copilot.ask("revenue in APAC in 2025", "emea_rep")
-    assert apac.result is not None and apac.result.rows == [[None]] and "No data" in apac.text
+    apac = copilot.ask("revenue in APAC in 2025", "emea_rep")  # a region the rep's rows hold nothing of
+    assert isinstance(apac.plan, RefusePlan) and apac.plan.policy == "row-filter" and apac.result is None
     for question, user in [
         ("show me salaries", "emea_rep"),
-        ("show me salaries", "emea_hrbp"),
+        ("what is the salary of each employee", "ceo"),
         ("headcount", "emea_rep"),
     ]:
         refused = copilot.ask(question, user)

@@ -28,10 +28,11 @@ def brain(small_demo: Callable[[str], Path]) -> Iterator[Brain]:
         ("revenue in Germany in 2025", {"metrics": ["revenue"], "where": {"country": ["DE"]}, "period": "2025"}),
         ("how much did we sell in the USA", {"metrics": ["revenue"], "where": {"country": ["US"]}}),
         ("margin % in South Korea", {"metrics": ["margin_pct"], "where": {"country": ["KR"]}}),
-        ("revenue growth in 2025", {"metrics": ["revenue"], "by": ["year"], "period": "2024-01-01..2025-12-31"}),
-        ("how did orders grow in Q1 2025", {"metrics": ["orders"], "by": ["quarter"],
-                                            "period": "2024-10-01..2025-03-31"}),
-        ("revenue year over year", {"metrics": ["revenue"], "by": ["year"], "period": "2024-01-01..2025-12-31"}),
+        ("revenue growth in 2025", {"metrics": ["revenue"], "compare": ["2025", "2024"]}),
+        ("how did orders grow in Q1 2025", {"metrics": ["orders"], "compare": ["2025-Q1", "2024-Q4"]}),
+        ("revenue year over year", {"metrics": ["revenue"], "compare": ["2025", "2024"]}),
+        ("revenue growth by quarter in 2025", {"metrics": ["revenue"], "by": ["quarter"],
+                                                "period": "2024-10-01..2025-12-31"}),
     ],
 )  # fmt: skip
 def test_phrasings_become_metric_plans(brain: Brain, question: str, plan: dict[str, Any]) -> None:
@@ -42,7 +43,9 @@ def test_phrasings_become_metric_plans(brain: Brain, question: str, plan: dict[s
 
 def test_growth_is_said_in_words_and_unnamed_periods_ask(brain: Brain) -> None:
     answer = Copilot(brain).ask("revenue growth in 2025", "ceo")
-    assert answer.result is not None and "From 2024 to 2025:" in answer.text and "%)" in answer.text
+    table = answer.extra["table"]
+    assert [row[0] for row in table["rows"]] == ["2025", "2024"]
+    assert "in 2025 against" in answer.text and "in 2024 (" in answer.text and "%)" in answer.text
     assert Copilot(brain).ask("show me revenue growth", "ceo").kind == "clarify"
     assert Copilot(brain).ask("revenue growth ytd", "ceo").kind == "clarify"
     today = date(2026, 3, 1)
@@ -60,14 +63,17 @@ def test_objects_are_counted_as_the_user_may_see_them(brain: Brain) -> None:
     assert rep.extra["count"] == emea.extra["count"] < everyone.extra["count"]
     assert rep.extra["count"] == brain.count_objects("Customer", "region = 'EMEA'", "ceo")
     body = rep.as_dict()
-    assert body["plan"] == {"kind": "object_count", "object": "Customer", "where": {}}
+    assert body["plan"] == {"kind": "object_count", "object": "Customer", "where": {}, "by": []}
     assert body["table"] == {"columns": ["count"], "rows": [[rep.extra["count"]]]}
     german = copilot.ask("how many customers do we have in Germany", "ceo")
     assert german.plan.model_dump()["where"] == {"country": ["DE"]}
     machines = copilot.ask("how many machines", "ceo")
     assert machines.plan.kind == "object_count"  # not machine_failures
     assert copilot.ask("how many orders in 2025", "ceo").plan.kind == "metric_query"  # a metric wins
-    assert copilot.ask("number of customers by region", "ceo").kind == "clarify"
+    per_region = copilot.ask("number of customers by region", "ceo")
+    assert per_region.plan.model_dump()["by"] == ["region"] and per_region.kind == "answer"
+    rows = {row[0]: row[1] for row in per_region.extra["table"]["rows"]}
+    assert rows["EMEA"] == emea.extra["count"]
     assert copilot.ask("how many employees", "emea_rep").kind == "refuse"  # headcount is HR data
 
 

@@ -13,14 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
+import companybrain.copilot.predictions as predictions
+from companybrain.copilot.compare import compared
 from companybrain.copilot.intents import recognise
 from companybrain.copilot.intents import run as run_intent
-from companybrain.copilot.parser import AnyPlan, plan_question, screen
+from companybrain.copilot.lexicon import project_lexicon
+from companybrain.copilot.parser import plan_question, screen
 from companybrain.copilot.plan import (
+    AnyPlan,
     ClarifyPlan,
     CountPlan,
     LookupPlan,
     MetricPlan,
+    PredictionListPlan,
     ProposePlan,
     ReasonsPlan,
     RefusePlan,
@@ -68,6 +73,7 @@ class Answer:
     source: str = "parser"  # parser | verified | llm
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    reading: str | None = None  # how the question was read, and what was ignored
 
     @property
     def kind(self) -> str:
@@ -84,6 +90,8 @@ class Answer:
             "source": self.source,
             "seconds": round(self.seconds, 4),
         }
+        if self.reading:
+            out["reading"] = self.reading
         if "count" in self.extra:
             out.update(
                 table={"columns": ["count"], "rows": [[self.extra["count"]]]},
@@ -126,6 +134,7 @@ class Copilot:
             raise BrainError(f"engine={self.engine!r} is not a copilot engine", hint=hint)
         self._verified: dict[tuple[str, ...], dict[str, Any]] | None = None
         self._examples: list[tuple[str, dict[str, Any]]] = []
+        self._reading: str | None = None
 
     def plan(
         self, question: str, user: str | Principal | None = None, previous: MetricPlan | None = None
@@ -145,19 +154,35 @@ class Copilot:
             plan, source = intent, "parser"
         else:
             today = self.brain.project.spec.today or date.today()
-            plan = plan_question(
-                question, vocabulary(self.brain, user), today, lambda p: validate_plan(self.brain, p, user), previous
+            understood = plan_question(
+                question,
+                vocabulary(self.brain, user),
+                today,
+                lambda p: self._validate(p, user),
+                previous,
+                project_lexicon(self.brain.project.root),
             )
-            source = "parser"
+            plan, source = understood.plan, "parser"
+            self._reading = understood.reading
         return plan, source
+
+    def _validate(self, plan: MetricPlan | CountPlan, user: str | Principal | None) -> None:
+        if isinstance(plan, CountPlan):
+            validate_count(self.brain, plan, user)
+        else:
+            validate_plan(self.brain, plan, user)
 
     def ask(self, question: str, user: str | Principal | None = None, previous: MetricPlan | None = None) -> Answer:
         """Answer a question as `user`; `previous` is the plan a follow-up modifies."""
         started = time.perf_counter()
         name = self.brain.principal(user).user
+        self._reading = None
         plan, source = self.plan(question, user, previous)
         answer = self.run(question, plan, user)
         answer.source, answer.user = source, name
+        if self._reading and answer.kind == "answer":
+            answer.reading = self._reading
+            answer.text = f"{answer.text} ({self._reading})"
         answer.seconds = time.perf_counter() - started
         return answer
 
@@ -177,11 +202,29 @@ class Copilot:
                 done = run_intent(self.brain, plan, user)
                 table = {"columns": done["columns"], "rows": done["rows"]}
                 return Answer(question, name, plan, done["text"], extra={"table": table})
+            if isinstance(plan, CountPlan) and plan.by:
+                rows = self.brain.count_by(plan.object, plan.by, plan.where_sql(), user)
+                table = {"columns": [*plan.by, "count"], "rows": [[r[c] for c in (*plan.by, "count")] for r in rows]}
+                text = f"{plan.object} objects you can see, counted by {', '.join(plan.by)}: {len(rows)} groups."
+                return Answer(question, name, plan, text, extra={"table": table})
             if isinstance(plan, CountPlan):
                 count = self.brain.count_objects(plan.object, plan.where_sql(), user)
                 extra = {"count": count, "object": plan.object}
                 return Answer(question, name, plan, count_text(plan, count), extra=extra)
-            result = self.brain.query(plan.metric_query(), user)
+            if isinstance(plan, PredictionListPlan):
+                done = predictions.run(self.brain, plan, user)
+                table = {"columns": done["columns"], "rows": done["rows"]}
+                return Answer(question, name, plan, done["text"], extra={"table": table})
+            if plan.compare:
+                done = compared(self.brain, plan, user)
+                return Answer(question, name, plan, done["text"], extra={"table": done["table"]})
+            result = self._query(plan, user)
+            if plan.where and result.policy.get("row_filters") and _no_data(plan, result):
+                raise PolicyDenied(
+                    f"nothing for {describe_filters(plan)} is in the rows you may see "
+                    f"({'; '.join(result.policy['row_filters'])})",
+                    policy="row-filter",
+                )
         except PolicyDenied as exc:
             refusal = RefusePlan(reason=exc.message, policy=exc.policy)
             return Answer(question, name, refusal, f"I can't answer that: {exc.message} (policy: {exc.policy})")
@@ -189,6 +232,18 @@ class Copilot:
             clarify = ClarifyPlan(question=f"I cannot answer that as asked: {exc.message}")
             return Answer(question, name, clarify, clarify.question)
         return Answer(question, name, plan, describe(plan, result), result, chart_spec(plan, result))
+
+    def _query(self, plan: MetricPlan, user: str | Principal | None) -> Result:
+        """The plan's result; a ranking leaves out the group of rows with no value for what is ranked (a
+        'sales play' of none is not the best play)."""
+        ranked = [d for d in plan.by if d not in TIME_GRAINS]
+        if not (plan.order_by and plan.limit and ranked):
+            return self.brain.query(plan.metric_query(), user)
+        result = self.brain.query(plan.model_copy(update={"limit": None}).metric_query(), user)
+        keep = [i for i, c in enumerate(result.columns) if c in ranked]
+        rows = [r for r in result.rows if any(r[i] is not None for i in keep)]
+        result.rows = rows[: plan.limit]
+        return result
 
     def _propose(self, question: str, plan: ProposePlan, user: str | Principal | None) -> Answer:
         """Submit the proposal as the user (or check it, in a dry run); a denial is a refusal naming the
@@ -254,6 +309,15 @@ class Copilot:
         except PolicyDenied as exc:
             return RefusePlan(reason=exc.message, policy=exc.policy)
         return plan
+
+
+def _no_data(plan: MetricPlan, result: Result) -> bool:
+    records = result.records()
+    return not records or all(all(r.get(m) in (None, 0) for m in plan.metrics) for r in records)
+
+
+def describe_filters(plan: MetricPlan) -> str:
+    return "; ".join(f"{d} = {', '.join(v)}" for d, v in sorted(plan.where.items()))
 
 
 def count_text(plan: CountPlan, count: int) -> str:

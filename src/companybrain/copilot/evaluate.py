@@ -146,8 +146,15 @@ def _expected(brain: Brain, plan: Any, user: str | None) -> list[dict[str, Any]]
         if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan):
             done = run_intent(brain, plan, user)
             return [dict(zip(done["columns"], row, strict=True)) for row in done["rows"]]
+        if isinstance(plan, CountPlan) and plan.by:
+            return brain.count_by(plan.object, plan.by, plan.where_sql(), user)
         if isinstance(plan, CountPlan):
             return [{"count": brain.count_objects(plan.object, plan.where_sql(), user)}]
+        if plan.compare:
+            from companybrain.copilot.compare import compared
+
+            table = compared(brain, plan, user)["table"]
+            return [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
         return brain.query(plan.metric_query(), user).records()
     except PolicyDenied:
         return None

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     from companybrain.governance.principal import Principal
 
 WHAT_IF = re.compile(r"\b(what[- ]if|scenario|simulate)\b")
-DOWN = re.compile(r"\b(is|are|goes|went|will be)\s+(down|out|stopped|offline)\b|\b(outage|breakdown)\b")
+DOWN = re.compile(
+    r"\b(is|are|goes|go|went|will be|were|was)\s+(down|out|stopped|offline)\b"
+    r"|\b(outage|breaks down|stops|stopped for)\b"
+)
 LOOKUP = re.compile(r"^\s*(show( me)?|tell me about|look up|lookup|details (of|for)|open)\b")
 WHY_RISK = re.compile(r"\bwhy\b.*\b(risk|likely|probability|anomal\w*)\b")
 DAYS = re.compile(r"\b(\d{1,2})\s*(days?|weeks?)\b")
@@ -39,14 +42,14 @@ def recognise(brain: Brain, question: str, user: str | Principal | None) -> AnyP
     text = question.lower()
     if WHY_RISK.search(text):
         return _reasons(brain, question)
+    if DOWN.search(text):
+        return _replan(brain, text)
     if WHAT_IF.search(text):
         return _scenario(brain, text)
     if LOOKUP.search(text):
         found = _lookup(brain, question)
         if found is not None:
             return found
-    if DOWN.search(text):
-        return _replan(brain, text)
     return None
 
 
@@ -93,18 +96,35 @@ def _scenario(brain: Brain, text: str) -> AnyPlan:
     if not scenarios:
         return ClarifyPlan(question="This project declares no what-if scenarios (scenarios/*.yaml) to run.")
     asked = _stems(text)
+    # a declared scenario is meant only when every word of its name is asked (but the direction words:
+    # "raise pump prices" is pumps_price_up) and every figure given is the scenario's: "prices go up" is not
+    # pumps_price_up (which products? by how much?), nor is "pump prices up 3%" - ask, never run another one
+    figures = set(re.findall(r"(\d+(?:\.\d+)?)\s*(?:%|percent|days?|weeks?)", text))
+    named = [
+        n
+        for n, spec in scenarios.items()
+        if _stems(n.replace("_", " ")) - DIRECTIONS <= asked and figures <= _figures(spec)
+    ]
+    if len(named) == 1:
+        return ScenarioPlan(name=named[0])
     scored = sorted(
         ((len(asked & _stems(f"{n.replace('_', ' ')} {s.description}")), n) for n, s in scenarios.items()),
         reverse=True,
     )
-    best, name = scored[0]
-    runner_up = scored[1][0] if len(scored) > 1 else 0
-    if best < 2 or best == runner_up:  # no scenario clearly meant: ask, never guess
-        return ClarifyPlan(
-            question="Which what-if do you mean? I can run the project's declared scenarios.",
-            options=[n for _, n in scored[:6]],
-        )
-    return ScenarioPlan(name=name)
+    return ClarifyPlan(
+        question="Which what-if do you mean? I run the project's declared scenarios; say which (or what changes, "
+        "where and by how much, for the data team to declare it).",
+        options=[n for _, n in scored[:6]],
+    )
+
+
+DIRECTIONS = {"up", "down", "new", "more", "less", "higher", "lower", "rise", "raise", "cut", "increase", "decrease"}
+
+
+def _figures(spec: Any) -> set[str]:
+    """Every number a scenario declares (its changes' percents, days, ...), as text."""
+    found = set(re.findall(r"\d+(?:\.\d+)?", spec.model_dump_json()))
+    return found | {f.rstrip("0").rstrip(".") for f in found if "." in f}
 
 
 def _replan(brain: Brain, text: str) -> AnyPlan:

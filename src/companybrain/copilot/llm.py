@@ -18,9 +18,10 @@ from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from companybrain.copilot.parser import AnyPlan, screen
+from companybrain.copilot.parser import screen
 from companybrain.copilot.plan import (
     PLAN_ADAPTER,
+    AnyPlan,
     ClarifyPlan,
     CountPlan,
     MetricPlan,

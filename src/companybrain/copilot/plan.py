@@ -50,35 +50,57 @@ def _where_sql(where: dict[str, list[str]]) -> str | None:
 
 
 class MetricPlan(_Plan):
-    """Metrics by dimensions, filtered on dimension values, over a period, optionally ranked."""
+    """Metrics by dimensions, filtered on dimension values, over a period (or periods set side by side in
+    `compare`, each with the change from the last one), optionally ranked."""
 
     kind: Literal["metric_query"] = "metric_query"
     metrics: list[str] = Field(min_length=1)
     by: list[str] = []
     where: dict[str, list[str]] = {}
     period: str | None = None
+    compare: list[str] = Field(default=[], max_length=12)
     order_by: list[str] = []
     limit: int | None = Field(default=None, ge=1, le=1000)
 
     _check_where = field_validator("where")(_names)
 
+    @field_validator("metrics")
+    @classmethod
+    def _once(cls, metrics: list[str]) -> list[str]:
+        return list(dict.fromkeys(metrics))  # "top reps by closed-won amount" names one metric twice
+
     def where_sql(self) -> str | None:
         return _where_sql(self.where)
 
-    def metric_query(self) -> MetricQuery:
+    def metric_query(self, period: str | None = None) -> MetricQuery:
         return MetricQuery(
-            tuple(self.metrics), tuple(self.by), self.where_sql(), self.period, tuple(self.order_by), self.limit
+            tuple(self.metrics),
+            tuple(self.by),
+            self.where_sql(),
+            period or self.period,
+            tuple(self.order_by),
+            self.limit,
         )
 
 
 class CountPlan(_Plan):
-    """How many objects of a type the user may see, filtered on values of the type's own properties."""
+    """How many objects of a type the user may see, filtered on values of its properties or of linked
+    objects' (a link path), optionally per value of some dimensions."""
 
     kind: Literal["object_count"] = "object_count"
     object: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     where: dict[str, list[str]] = {}
+    by: list[str] = []
 
     _check_where = field_validator("where")(_names)
+
+    @field_validator("by")
+    @classmethod
+    def _by_names(cls, by: list[str]) -> list[str]:
+        for name in by:
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a dimension name")
+        return by
 
     def where_sql(self) -> str | None:
         return _where_sql(self.where)
@@ -135,6 +157,21 @@ class LookupPlan(_Plan):
     key: str = Field(max_length=64)
 
 
+class PredictionListPlan(_Plan):
+    """The objects a use case scored highest (or at least a threshold), as the user may see them."""
+
+    kind: Literal["prediction_list"] = "prediction_list"
+    usecase: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    where: dict[str, list[str]] = {}
+    limit: int | None = Field(default=None, ge=1, le=1000)
+    at_least: float | None = None
+
+    _check_where = field_validator("where")(_names)
+
+    def where_sql(self) -> str | None:
+        return _where_sql(self.where)
+
+
 class ProposePlan(_Plan):
     """Propose an action of a type declared in actions/*.yaml with the parameters the question gives; the
     rest are read from the company's data (`of:`) or computed (`expr:`) when it runs, never guessed."""
@@ -161,6 +198,7 @@ AnyPlan = (
     | ReplanPlan
     | ReasonsPlan
     | LookupPlan
+    | PredictionListPlan
     | ProposePlan
 )
 Plan = Annotated[AnyPlan, Field(discriminator="kind")]
@@ -182,7 +220,9 @@ def validate_plan(brain: Brain, plan: MetricPlan, user: str | Principal | None) 
             raise QueryError(f"order_by={name!r} is neither a metric nor a dimension of the plan")
     policy = Policy(brain.project, brain.principal(user))
     today = brain.project.spec.today or date.today()
-    compile_query(brain.semantic, plan.metric_query(), policy, today)
+    periods: list[str | None] = [*plan.compare] or [plan.period]
+    for period in periods:
+        compile_query(brain.semantic, plan.metric_query(period), policy, today)
 
 
 def validate_count(brain: Brain, plan: CountPlan, user: str | Principal | None) -> None:
@@ -191,11 +231,16 @@ def validate_count(brain: Brain, plan: CountPlan, user: str | Principal | None) 
 
     obj = brain.project.object_type(plan.object)  # NotFound names the types
     for prop in plan.where:
-        if prop not in obj.properties:
+        if "." not in prop and prop not in obj.properties and prop not in brain.project.dimensions:
             raise QueryError(f"{plan.object} has no property {prop!r}")
     policy = Policy(brain.project, brain.principal(user))
     if not policy.can_read_object(plan.object):
         raise PolicyDenied(f"user {policy.principal.user!r} may not read {plan.object} objects", policy="objects")
+    from companybrain.semantic import objects as objects_mod
+
+    plan_, _ = objects_mod.scope(brain.semantic, policy, plan.object, plan.where_sql())  # filters resolve
+    for name in plan.by:
+        brain.semantic.dimension(name, plan_)
 
 
 def validate_propose(brain: Brain, plan: ProposePlan, user: str | Principal | None) -> None:

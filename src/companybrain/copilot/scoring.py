@@ -125,6 +125,12 @@ def _row_matches(expected: list[Cell], row: list[Any]) -> bool:
 
 
 def _has_value(row: list[Any], columns: list[str], measures: set[str]) -> bool:
+    """A row that says something: a figure other than 0, for a group that has a name (the group of rows
+    with no value for the dimension, shown or not, is not another answer)."""
+    if measures:
+        labels = [c for name, c in zip(columns, row, strict=False) if name not in measures]
+        if labels and all(c is None for c in labels):
+            return False
     cells = [c for name, c in zip(columns, row, strict=False) if name in measures] if measures else row
     return any(_number(c) not in (None, 0.0) for c in cells)
 

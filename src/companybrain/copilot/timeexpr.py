@@ -52,11 +52,13 @@ _RELATIVE = [
 
 @dataclass
 class TimeParse:
-    """The period and grain found in a question, and the text spans they used."""
+    """The period and grain found in a question, the periods it compares (if any), and the text spans
+    they used."""
 
     period: str | None = None
     grain: str | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)
+    compare: list[str] = field(default_factory=list)
 
 
 def _last_completed(month: int, today: date) -> int:
@@ -68,9 +70,105 @@ def _end(d: date) -> str:
     return (d - timedelta(days=1)).isoformat()
 
 
-def parse_time(text: str, today: date) -> TimeParse:
-    """Find one period and one grain in lower-case `text`; first match of the most specific kind wins."""
+_ORDINAL = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "last": 4}
+_YEAR_WORDS = r"(20\d\d|this year|last year|the year before(?: last)?|the previous year|the prior year)"
+
+
+def _year_of(words: str, today: date) -> int:
+    """'2025', 'this year', 'last year', 'the year before' (two years back) as a year."""
+    if re.fullmatch(r"20\d\d", words):
+        return int(words)
+    back = {"this year": 0, "last year": 1, "the previous year": 1, "the prior year": 1}
+    return today.year - back.get(words, 2)
+
+
+def _quarter_text(year: int, quarter: int) -> str:
+    return f"{year}-Q{quarter}"
+
+
+def _spoken_numbers(text: str, numbers: dict[tuple[str, ...], int] | None) -> str:
+    """'eight weeks' -> '8 weeks' (number words of the lexicon), so one pattern reads both."""
+    for words, value in sorted((numbers or {}).items(), key=lambda kv: -len(kv[0])):
+        spoken = " ".join(words)  # the number padded with zeros to the words' length keeps every span valid
+        text = re.sub(rf"\b{re.escape(spoken)}\b", str(value).zfill(len(spoken)), text)
+    return text
+
+
+def _comparisons(text: str, today: date, found: TimeParse) -> str:
+    """Two periods set against each other: 'Q3 this year against Q3 last year', '2025 vs 2024', 'last month
+    compared with the same month last year', 'Q4 last year against Q4 the year before'. Returns the text
+    with them blanked out (same length, so spans stay valid)."""
+    against = r"\s*(?:vs\.?|versus|compared (?:to|with)|against|and|to)\s*"
+    quarter = rf"(?:the )?(?:q([1-4])|(first|second|third|fourth|1st|2nd|3rd|4th) quarter)(?: of)? ?{_YEAR_WORDS}"
+    other = (
+        r"(?:the )?(?:q([1-4]) |(first|second|third|fourth|1st|2nd|3rd|4th) quarter (?:of )?|same quarter (?:of )?)?"
+    )
+    patterns: list[tuple[str, object]] = [
+        (rf"\b{quarter}{against}{other}{_YEAR_WORDS}\b", "quarter"),
+        (r"\b(20\d\d)" + against + r"(20\d\d)\b", "year"),
+        (
+            r"\b(last month|this month)"
+            + against
+            + r"(?:the )?same month (?:(?:of )?last year|a year (?:ago|before|earlier))",
+            "month",
+        ),
+        (
+            r"\b(last quarter|this quarter)"
+            + against
+            + r"(?:the )?same quarter (?:(?:of )?last year|a year (?:ago|before))",
+            "q",
+        ),
+    ]
+    for pattern, kind in patterns:
+        for m in re.finditer(pattern, text):
+            if kind == "quarter":
+                q1 = int(m[1]) if m[1] else _ORDINAL[m[2]]
+                q2 = int(m[4]) if m[4] else (_ORDINAL[m[5]] if m[5] else q1)
+                periods = [_quarter_text(_year_of(m[3], today), q1), _quarter_text(_year_of(m[6], today), q2)]
+            elif kind == "year":
+                periods = [m[1], m[2]]
+            elif kind == "month":
+                start = date(today.year, today.month, 1)
+                if m[1] == "last month":
+                    start = date(start.year - (start.month == 1), (start.month - 2) % 12 + 1, 1)
+                periods = [f"{start.year}-{start.month:02d}", f"{start.year - 1}-{start.month:02d}"]
+            else:
+                index = today.year * 4 + (today.month - 1) // 3 - (m[1] == "last quarter")
+                periods = [_quarter_text(index // 4, index % 4 + 1), _quarter_text(index // 4 - 1, index % 4 + 1)]
+            found.compare = periods
+            found.spans.append(m.span())
+            return text[: m.start()] + " " * (m.end() - m.start()) + text[m.end() :]
+    return text
+
+
+def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | None = None) -> TimeParse:
+    """Find one period and one grain in lower-case `text` (or two periods compared); first match of the
+    most specific kind wins."""
     found = TimeParse()
+    spoken = _spoken_numbers(text, numbers)
+    if len(spoken) == len(text):  # spans must stay valid in the caller's text
+        text = spoken
+    text = _comparisons(text, today, found)
+    for m in re.finditer(
+        rf"\b(?:the )?(first|second|third|fourth|1st|2nd|3rd|4th|last) quarter (?:of )?{_YEAR_WORDS}\b", text
+    ):
+        found.spans.append(m.span())
+        if found.period is None:
+            found.period = _quarter_text(_year_of(m[2], today), _ORDINAL[m[1]])
+    for m in re.finditer(rf"\bq([1-4]) (?:of )?{_YEAR_WORDS}\b", text):
+        found.spans.append(m.span())
+        if found.period is None:
+            found.period = _quarter_text(_year_of(m[2], today), int(m[1]))
+    for m in re.finditer(
+        rf"\b(?:the )?(first|second|1st|2nd) half (?:of )?{_YEAR_WORDS}\b|\bh([12]) {_YEAR_WORDS}\b", text
+    ):
+        found.spans.append(m.span())
+        half = 1 if (m[1] in ("first", "1st") or m[3] == "1") else 2
+        year = _year_of(m[2] or m[4], today)
+        start = date(year, 1 if half == 1 else 7, 1)
+        end = date(year, 7, 1) if half == 1 else date(year + 1, 1, 1)
+        if found.period is None:
+            found.period = f"{start.isoformat()}..{_end(end)}"
 
     def take(m: re.Match[str], period: str | None = None, grain: str | None = None) -> None:
         found.spans.append(m.span())
@@ -83,8 +181,8 @@ def parse_time(text: str, today: date) -> TimeParse:
         a, b = sorted((int(m[1]), int(m[2])))
         take(m, f"{a}-01-01..{b}-12-31", "year")
     for m in re.finditer(r"\bq([1-4])\s*(?:of\s*)?(20\d\d)\b|\b(20\d\d)\s*-?\s*q([1-4])\b", text):
-        quarter, year = (m[1], m[2]) if m[1] else (m[4], m[3])
-        take(m, f"{year}-Q{quarter}")
+        q_text, y_text = (m[1], m[2]) if m[1] else (m[4], m[3])
+        take(m, f"{y_text}-Q{q_text}")
     for m in re.finditer(r"\b(?:h([12])|(first|second) half(?: of)?)\s*(20\d\d)\b", text):
         half = 1 if (m[1] == "1" or m[2] == "first") else 2
         start = date(int(m[3]), 1 if half == 1 else 7, 1)
@@ -99,7 +197,7 @@ def parse_time(text: str, today: date) -> TimeParse:
     for m in re.finditer(rf"\b{_MONTH}\s+(20\d\d)\b", text):
         take(m, f"{m[2]}-{MONTHS[m[1]]:02d}")
     for m in re.finditer(r"\b(?:last|past|previous) (\d+) (day|week|month)s?\b", text):
-        take(m, f"last_{m[1]}_{m[2]}s")
+        take(m, f"last_{int(m[1])}_{m[2]}s")
     for m in re.finditer(r"\b(?:last|past) (week|twelve months|year)\b", text):
         if m[1] == "week":
             take(m, "last_7_days")

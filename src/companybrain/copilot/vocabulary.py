@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from companybrain.copilot.countries import COUNTRY_NAMES, holds_countries
 from companybrain.derived import derived, project_digest
-from companybrain.errors import PolicyDenied
+from companybrain.errors import BrainError, PolicyDenied
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
@@ -22,12 +22,17 @@ _SUFFIXES = {
 }  # fmt: skip
 _SITE_WORDS = {"plant", "works", "work", "factory", "site"}
 _MAX_VALUES = 5000
+KEY_PREFIX = "key:"  # a value pair naming the shape of an object type's keys
+_MAX_CATEGORIES = 60  # a property with more distinct values than this is not a category
+_MAX_ROWS = 600_000  # object types with more objects are not scanned for categories
 
 
 def singular(word: str) -> str:
     """A crude singular, applied to questions and vocabulary alike, so only consistency matters."""
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "xes", "ches", "shes", "zes")):
+        return word[:-2]
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
@@ -46,10 +51,11 @@ def tokens(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Term:
-    """What a phrase means: a metric, a dimension, or a value of a dimension."""
+    """What a phrase means: a metric, a named dimension, a property of an object type (`Type.prop`),
+    an object type, or a value of a dimension or property."""
 
-    kind: str  # metric | dimension | value
-    name: str  # metric or dimension name
+    kind: str  # metric | dimension | property | object | value
+    name: str  # metric, dimension, Type.prop or Type name
     value: str | None = None
 
 
@@ -64,6 +70,19 @@ class Vocabulary:
     metric_descriptions: dict[str, str] = field(default_factory=dict)
     object_types: dict[tuple[str, ...], str] = field(default_factory=dict)  # ("order", "line") -> OrderLine
     properties: dict[str, tuple[str, str]] = field(default_factory=dict)  # dimension -> (object, property)
+    metric_objects: dict[str, set[str]] = field(default_factory=dict)  # metric -> its base object types
+    dimension_objects: dict[str, str] = field(default_factory=dict)  # named dimension -> its object type
+    dimension_paths: dict[str, dict[str, str]] = field(default_factory=dict)  # dimension -> base type -> path
+    seen_values: dict[str, set[str]] = field(default_factory=dict)  # dimension -> values read as the user
+    predicted: dict[str, str] = field(default_factory=dict)  # Type.prop -> the use case that scores it
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)  # use case -> named score levels
+    key_shapes: dict[str, set[str]] = field(default_factory=dict)  # object type -> shapes of its keys
+    object_keys: dict[str, str] = field(default_factory=dict)  # object type -> its key property
+    links: dict[str, set[str]] = field(default_factory=dict)  # object type -> the types it links to (many-to-one)
+    masked: set[str] = field(default_factory=set)  # Type.prop the user sees masked
+    readable: set[str] = field(default_factory=set)  # the object types the user may read
+    metric_words: dict[str, set[str]] = field(default_factory=dict)  # metric -> the words of its names
+    metric_phrases: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # metric -> name, synonyms
     longest: int = 1
 
     def add(self, phrase: str, term: Term) -> None:
@@ -91,6 +110,17 @@ class Vocabulary:
             if words != full:
                 self.add(" ".join(words), term)
 
+    def types_of_key(self, key: str) -> list[str]:
+        """The object types whose keys look like this one (C00117 like a customer's, MKE-L3 like a line's)."""
+        shape = key_shape(key)
+        return sorted(t for t, shapes in self.key_shapes.items() if shape in shapes)
+
+    def seen(self, dimension: str, value: str) -> bool:
+        """Whether the user may see this value (False only when the dimension's values were read and it is
+        not among them: a value named in a description that the user's row filters hide)."""
+        seen = self.seen_values.get(dimension)
+        return seen is None or value in seen
+
     def words(self) -> set[str]:
         return {w for key in self.phrases for w in key}
 
@@ -109,41 +139,147 @@ def vocabulary(brain: Brain, user: str | Principal | None) -> Vocabulary:
         else:
             kept, _ = derived(brain, user, "copilot_values", lambda: _read_values(brain, user))
             values = [(d, v) for d, v in kept]
-        _CACHE[key] = _build(brain, values)
+        _CACHE[key] = _build(brain, values, brain.principal(user))
     return _CACHE[key]
 
 
 def _read_values(brain: Brain, user: str | Principal | None) -> list[tuple[str, str]]:
-    """Dimension values the user may see, read through the governed path."""
-    by_object: dict[str, list[tuple[str, str]]] = {}
+    """Values the user may see, read through the governed path: of the named dimensions, and of the
+    categorical text properties (few distinct values: a ticket's priority, a machine's maker) of the
+    object types they may read, as `Type.prop`."""
+    from companybrain.governance.policy import Policy
+
+    policy = Policy(brain.project, brain.principal(user))
+    wanted: dict[str, list[tuple[str, str]]] = {}
     for name, dim in brain.project.dimensions.items():
         if re.fullmatch(r"\w+", dim.expr) and not dim.expr.endswith("_id"):
-            by_object.setdefault(dim.object, []).append((name, dim.expr))
+            wanted.setdefault(dim.object, []).append((name, dim.expr))
+    for type_name, obj in brain.project.objects.items():
+        if not policy.can_read_object(type_name):
+            continue
+        for prop_name, prop in obj.properties.items():
+            if _categorical(obj.key, prop_name, prop) and not policy.masked(type_name, prop_name):
+                wanted.setdefault(type_name, []).append((f"{type_name}.{prop_name}", prop_name))
     pairs: list[tuple[str, str]] = []
-    for type_name, dims in by_object.items():
+    for type_name, obj in brain.project.objects.items():
+        if policy.can_read_object(type_name) and not policy.masked(type_name, obj.key):
+            try:
+                keys = brain.read(type_name, limit=20, user=user, columns=[obj.key]).column(0).to_pylist()
+            except PolicyDenied:
+                continue
+            pairs.extend((f"{KEY_PREFIX}{type_name}", key_shape(k)) for k in keys if k is not None)
+    for type_name, columns in wanted.items():
         try:
-            table = brain.read(type_name, limit=_MAX_VALUES * 4, user=user)
+            if brain.count_objects(type_name, user=user) > _MAX_ROWS:
+                columns = [(n, c) for n, c in columns if "." not in n]  # a big table: named dimensions only
+            if not columns:
+                continue
+            table = brain.read(type_name, user=user, columns=sorted({c for _, c in columns}))
         except PolicyDenied:  # the user may not read these objects: their values stay unknown
             continue
-        for name, column in dims:
-            if column not in table.column_names:
-                continue
+        for name, column in columns:
             values = {v for v in table.column(column).to_pylist() if isinstance(v, str) and v != "***"}
-            if len(values) <= _MAX_VALUES:
+            limit = _MAX_VALUES if "." not in name else _MAX_CATEGORIES
+            if len(values) <= limit:
                 pairs.extend((name, value) for value in sorted(values))
     return pairs
 
 
-def _build(brain: Brain, values: list[tuple[str, str]]) -> Vocabulary:
+def _many_to_one(link: Any) -> bool:
+    columns = getattr(link, "columns", None)
+    return bool(columns) if columns is not None else getattr(link, "via", None) is not None
+
+
+def distances(vocab: Vocabulary, starts: set[str]) -> dict[str, int]:
+    """How many many-to-one links away each object type is from the nearest of `starts`."""
+    found = dict.fromkeys(starts, 0)
+    frontier = list(starts)
+    while frontier:
+        nxt = []
+        for current in frontier:
+            for target in vocab.links.get(current, ()):
+                if target not in found:
+                    found[target] = found[current] + 1
+                    nxt.append(target)
+        frontier = nxt
+    return found
+
+
+def key_shape(key: str) -> str:
+    """A key's shape: letters as A, digits as 9 (C00117 -> A99999, MKE-L3 -> AAA-A9); any number is `9+`."""
+    text = str(key)
+    return "9+" if text.isdigit() else re.sub(r"\d", "9", re.sub(r"[A-Za-z]", "A", text))
+
+
+def _add_head_words(vocab: Vocabulary, values: list[tuple[str, str]]) -> None:
+    """'pumps' for the family Hydraulic Pumps: the last word of a value of a small named dimension, where
+    it is no other value's last word and no other phrase."""
+    by_dim: dict[str, list[str]] = {}
+    for name, value in values:
+        if "." not in name and not name.startswith(KEY_PREFIX):
+            by_dim.setdefault(name, []).append(value)
+    for name, dim_values in by_dim.items():
+        if len(dim_values) > _MAX_CATEGORIES:
+            continue
+        heads = [tokens(v)[-1] if len(tokens(v)) > 1 else "" for v in dim_values]
+        metric_words = {w for words in vocab.metric_words.values() for w in words}
+        for value, head in zip(dim_values, heads, strict=True):
+            if len(head) >= 4 and heads.count(head) == 1 and (head,) not in vocab.phrases and head not in metric_words:
+                vocab.add(head, Term("value", name, value))
+
+
+def _categorical(key: str, name: str, prop: Any) -> bool:
+    """A text property that sorts objects into a few kinds (not a key, an id, free text or personal data)."""
+    return (
+        prop.type == "string"
+        and name != key
+        and not name.endswith(("_id", "_key", "_code"))
+        and not {"pii", "untrusted"} & set(prop.tags)
+        and name not in ("name", "full_name", "first_name", "last_name", "email", "phone", "subject", "body")
+    )
+
+
+def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | None = None) -> Vocabulary:
     vocab = Vocabulary()
     for name, metric in brain.project.metrics.items():
         vocab.metric_formats[name] = metric.format or "number"
         vocab.metric_descriptions[name] = metric.description or ""
         for phrase in [name.replace("_", " "), *metric.synonyms]:
             vocab.add(phrase, Term("metric", name))
-    for type_name in brain.project.objects:
-        vocab.object_types[tuple(tokens(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type_name)))] = type_name
+    for name in brain.project.metrics:
+        words = {
+            w for phrase in [name.replace("_", " "), *brain.project.metrics[name].synonyms] for w in tokens(phrase)
+        }
+        vocab.metric_words[name] = words
+        vocab.metric_phrases[name] = [
+            tuple(tokens(ph)) for ph in [name.replace("_", " "), *brain.project.metrics[name].synonyms] if tokens(ph)
+        ]
+        try:
+            bases = brain.semantic.base_metrics(name)
+        except BrainError:
+            continue
+        vocab.metric_objects[name] = {o for b in bases if (o := brain.project.metrics[b].object)}
+    from companybrain.governance.policy import Policy
+
+    policy = Policy(brain.project, principal) if principal is not None else None
+    for type_name, obj in brain.project.objects.items():
+        if policy is not None:
+            vocab.masked |= {f"{type_name}.{p}" for p in obj.properties if policy.masked(type_name, p)}
+            if policy.can_read_object(type_name):
+                vocab.readable.add(type_name)
+        vocab.object_keys[type_name] = obj.key
+        vocab.links[type_name] = {link.to for link in obj.links.values() if _many_to_one(link)}
+        spoken = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type_name)
+        vocab.object_types[tuple(tokens(spoken))] = type_name
+        for phrase in [spoken, *obj.synonyms]:
+            vocab.add(phrase, Term("object", type_name))
+        for prop_name, prop in obj.properties.items():
+            if prop_name == obj.key or not prop_name.endswith("_id"):
+                for phrase in [prop_name.replace("_", " "), *prop.synonyms]:
+                    vocab.add(phrase, Term("property", f"{type_name}.{prop_name}"))
     for name, dim in brain.project.dimensions.items():
+        vocab.dimension_objects[name] = dim.object
+        vocab.dimension_paths[name] = dict(dim.paths)
         if re.fullmatch(r"\w+", dim.expr):
             vocab.properties[name] = (dim.object, dim.expr)
         for phrase in [name.replace("_", " "), *dim.synonyms]:
@@ -153,12 +289,33 @@ def _build(brain: Brain, values: list[tuple[str, str]]) -> Vocabulary:
             for value in enumeration[1].split(","):
                 vocab.add_value(name, value.strip())
     for name, value in values:
+        if name.startswith(KEY_PREFIX):
+            vocab.key_shapes.setdefault(name[len(KEY_PREFIX) :], set()).add(value)
+            continue
         vocab.add_value(name, value)
+        vocab.seen_values.setdefault(name, set()).add(value)
+    _add_head_words(vocab, values)
+    for uc_name, uc in brain.project.usecases.items():
+        if uc.entity is None or uc.output.property is None:
+            continue
+        target = f"{uc.entity}.{uc.output.property}"
+        vocab.predicted[target] = uc_name
+        vocab.thresholds[uc_name] = dict(uc.thresholds)
+        spoken = " ".join(w for w in uc.output.property.split("_") if not any(c.isdigit() for c in w))
+        for phrase in {spoken, uc_name.replace("_", " ")}:
+            vocab.add(phrase, Term("property", target))
+    outputs = {t: [w for w in t.split(".", 1)[1].split("_") if w.isalpha()] for t in vocab.predicted}
+    heads = [parts[-1] for parts in outputs.values() if parts]
+    for target, parts in outputs.items():  # "anomaly" alone, where one use case's output ends in it
+        head = parts[-1] if parts else ""
+        if heads.count(head) == 1 and head.isalpha() and (head,) not in vocab.phrases:
+            vocab.add(head, Term("property", target))
     countries = {
         name
         for name, dim in brain.project.dimensions.items()
         if holds_countries(name, dim.description or "", list(dim.synonyms))
     }
+    countries |= {name for name, _ in values if name.endswith(".country")}
     for name, value in values:
         # "Germany" is the value DE of a country dimension (only codes the user can see are named)
         for country in COUNTRY_NAMES.get(value, ()) if name in countries else ():
