@@ -179,3 +179,16 @@ def test_brain_check_reports_a_mapped_column_the_loaded_data_lacks(tmp_path: Pat
     assert code == 1 and not report["ok"]
     [problem] = report["problems"]
     assert problem["file"] == "ontology/shop.yaml" and "regoin" in problem["message"]
+
+
+@pytest.mark.slow
+def test_brain_check_refuses_a_shared_channel_for_an_audience_that_reads_unalike(small_demo: Any, run_cli: Any) -> None:
+    root = small_demo("check-alerts")
+    path = root / "alerts" / "operations.yaml"
+    text = path.read_text()
+    assert '"json://127.0.0.1:8099/alerts/{user}"' in text
+    path.write_text(text.replace('"json://127.0.0.1:8099/alerts/{user}"', '"json://127.0.0.1:8099/alerts"', 1))
+    code, out, _ = run_cli("-p", str(root), "check", "--format", "json")
+    report = json.loads(out)
+    problems = [p for p in report["problems"] if p["file"] == "alerts/operations.yaml"]
+    assert code == 1 and any("{user}" in p["message"] for p in problems)

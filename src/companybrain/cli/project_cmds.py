@@ -44,7 +44,7 @@ def register(app: typer.Typer, state: Any) -> None:
                 "tables": len(project.raw_tables()),
                 "object_types": len(project.objects),
             }
-            found = _loaded_data_problems(project)
+            found = _alert_problems(project) + _loaded_data_problems(project)
         except ConfigError as exc:
             found = exc.problems
         problems = [{"file": loc.file, "line": loc.line, "key": loc.key, "message": msg} for loc, msg in found]
@@ -62,6 +62,14 @@ def register(app: typer.Typer, state: Any) -> None:
             )
         if problems:
             raise typer.Exit(1)
+
+    def _alert_problems(project: Project) -> list[tuple[Location, str]]:
+        """What the alert engine would refuse when it loads (a shared channel whose audience reads unalike,
+        as_user on a rule that is not a replan, ...), said by `brain check` first."""
+        from companybrain.delivery.recipients import check_rules
+        from companybrain.semantic.model import SemanticModel
+
+        return check_rules(project, SemanticModel(project))
 
     def _loaded_data_problems(project: Project) -> list[tuple[Location, str]]:
         """What the landed data shows (a mapped column the raw table lacks), when the warehouse can be read
