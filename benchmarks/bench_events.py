@@ -39,7 +39,7 @@ RULES = """alerts:
     dedup_minutes: 0
     max_per_hour: 100000000
     attempts: 1
-    audience: {{roles: [plant_manager]}}
+    audience: {{users: [data_steward]}}   # machines the benchmark makes up: only who reads every machine
     channels: ["json://127.0.0.1:{port}/hot"]
   bench_line_down:
     type: event
@@ -49,7 +49,7 @@ RULES = """alerts:
     as_user: cfo
     replan: {{days: 7}}
     audience: {{roles: [plant_manager], users: [data_steward]}}
-    channels: ["json://127.0.0.1:{port}/line-down"]
+    channels: ["json://127.0.0.1:{port}/line-down/{{user}}"]   # each recipient's own plan
 """
 SENT_AT = re.compile(r'"sent_at": ([0-9.]+)')
 
@@ -72,7 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         found = SENT_AT.search(body["message"])
         if found:
-            self.server.latencies.setdefault(self.path, []).append(arrived - float(found.group(1)))
+            path = "/line-down" if self.path.startswith("/line-down/") else self.path
+            self.server.latencies.setdefault(path, []).append(arrived - float(found.group(1)))
         self.server.messages.append(body["message"])
         self.send_response(200)
         self.send_header("Content-Length", "0")
@@ -182,11 +183,12 @@ def main() -> None:
     ]
     result, _ = run(processor, down, 1.0)
     time.sleep(0.2)
-    [latency] = receiver.latencies["/line-down"] or [float("nan")]
+    told = receiver.latencies["/line-down"]
+    latency = max(told) if told else float("nan")  # until the last recipient has their own plan
     plan = result["plans"][0] if result["plans"] else {}
     replan = plan.get("seconds", float("nan"))
     print(
-        f"line_down -> plan and notification delivered: {latency:.2f} s (target < 10 s) "
+        f"line_down -> plan and notifications delivered to {len(told)} recipients: {latency:.2f} s (target < 10 s) "
         f"{'MET' if latency < 10 else 'MISSED'}\n  of which Brain.replan {replan:.2f} s ({plan.get('actions', 0)} "
         f"actions, {plan.get('notifications', 0)} people to tell), event path and delivery {latency - replan:.2f} s"
     )
