@@ -428,6 +428,13 @@ def _policies(project: Project) -> Problems:
             if rule.object not in project.objects:
                 msg = f"unknown object type {rule.object!r}; {did_you_mean(rule.object, project.objects)}"
                 problems.append((project.locate("roles", name, "row_filters", i), msg))
+        for i, shown in enumerate(role.cockpit.overview if role.cockpit else []):
+            where = project.locate("roles", name, "cockpit", "overview", i)
+            if shown not in project.metrics:
+                problems.append((where, f"unknown metric {shown!r}; {did_you_mean(shown, project.metrics)}"))
+            elif "*" not in role.metrics and shown not in role.metrics:
+                msg = f"metric {shown!r} is not granted to role {name!r}: grant it, or take it off the overview"
+                problems.append((where, msg))
     for name, user in project.users.items():
         for role_name in user.roles:
             if role_name not in project.roles:

@@ -39,6 +39,13 @@ class Metric(Spec):
     )
     format: Literal["number", "currency", "percent", "count"] = "number"
     unit: str | None = None
+    label: str | None = Field(None, description="Its name for people (cockpit tiles, tables): On-time delivery.")
+    target: float | None = Field(
+        None, description="The value the business aims for, in the metric's own terms (0.95 for 95%): tiles show it."
+    )
+    better: Literal["higher", "lower"] | None = Field(
+        None, description="Which way is good news (a cost: lower): colours changes and the gap to the target."
+    )
 
     @property
     def derived(self) -> bool:
@@ -62,6 +69,7 @@ class Metric(Spec):
 
 class Dimension(Spec):
     description: str = ""
+    label: str | None = Field(None, description="Its name for people (cockpit filters, tables): Sales region.")
     synonyms: list[str] = Field(default_factory=list)
     object: Annotated[str, Field(pattern=OBJECT_NAME)] = Field(description="Object type that holds it.")
     expr: SqlExpression = Field(description="A property of the object, or an expression over its properties.")

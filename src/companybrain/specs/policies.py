@@ -19,6 +19,15 @@ class RowFilter(Spec):
     )
 
 
+class CockpitView(Spec):
+    """What the role's people land on in the web cockpit."""
+
+    overview: list[str] = Field(
+        default_factory=list,
+        description="Metrics on the role's overview, in this order (default: chosen from the metrics it grants).",
+    )
+
+
 class Role(Spec):
     description: str = ""
     objects: Names = Field(
@@ -31,6 +40,7 @@ class Role(Spec):
     deny_metrics: list[str] = Field(default_factory=list)
     row_filters: list[RowFilter] = Field(default_factory=list)
     unmask: list[str] = Field(default_factory=list, description="Property tags it may see unmasked: pii, salary, ...")
+    cockpit: CockpitView | None = Field(None, description="Its overview in the web cockpit.")
 
 
 class User(Spec):
