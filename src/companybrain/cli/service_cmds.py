@@ -29,29 +29,42 @@ def register(app: typer.Typer, state: Any) -> None:
                 help="Land the sources on this schedule (30s, 15m, 2h, 1d), and build when rows landed.",
             ),
         ] = None,
+        log_level: Annotated[
+            str,
+            typer.Option(
+                "--log-level",
+                envvar="BRAIN_LOG_LEVEL",
+                help="debug, info (with the access log: one line per request), warning or error.",
+            ),
+        ] = "info",
     ) -> None:
         """Serve the REST API (OpenAPI at /openapi.json) until interrupted. While it holds an embedded
         warehouse, `brain ingest`, `build`, `tokens` and `audit verify` send their work to it."""
         import uvicorn
 
-        from companybrain.delivery.app import create_app
+        from companybrain.delivery.app import LOG_LEVELS, configure_logging, create_app
         from companybrain.delivery.local import loopback_url
 
+        if log_level.lower() not in LOG_LEVELS:
+            raise typer.BadParameter(f"{log_level!r}: use one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+        logs: dict[str, Any] = {"log_config": configure_logging(log_level), "log_level": log_level.lower()}
+        logs["access_log"] = log_level.lower() in ("debug", "info")  # one line per request
         every = parse_interval(ingest_every) if ingest_every else None
         api = create_app(state.project, ingest_every=every)
         svc = api.state.service
         embedded = svc.embedded  # opens the warehouse now: a second `brain serve` of the project stops here
-        config = uvicorn.Config(api, host=host, port=port, log_level="warning")
+        config = uvicorn.Config(api, host=host, port=port, **logs)
         sockets = [config.bind_socket()]
         port = sockets[0].getsockname()[1]
         local_url = loopback_url(host, port)
         if local_url is None:  # another interface only: the CLI on this machine still needs loopback
-            sockets.append(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning").bind_socket())
+            sockets.append(uvicorn.Config(api, host="127.0.0.1", port=port, **logs).bind_socket())
             local_url = f"http://127.0.0.1:{port}"
         if embedded:  # removed when the service stops (its lifespan), or ignored once this process is gone
             svc.publish_local(local_url)
-        console.print(f"Company Brain API on http://{host}:{port}  (OpenAPI: http://{host}:{port}/openapi.json)")
-        console.print(f"Cockpit on http://{host}:{port}/cockpit/  (sign in with an API token)", highlight=False)
+        base = f"http://{host}:{port}"
+        console.print(f"Company Brain API on {base}  (docs: {base}/docs, OpenAPI: {base}/openapi.json)", soft_wrap=True)
+        console.print(f"Cockpit on {base}/cockpit/  (sign in with an API token)", highlight=False, soft_wrap=True)
         if every:
             console.print(f"Landing the sources every {ingest_every}, building when rows landed", highlight=False)
         try:

@@ -297,6 +297,8 @@ def create_app(
         description="Governed metrics, objects and the audit log of one brain project. Every read runs "
         "as the caller's principal: their policies apply and the audit log records it.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own files: FastAPI's pages load them from a CDN
+        redoc_url=None,
     )
     app.state.service = svc
     install_error_handlers(app)
@@ -317,6 +319,7 @@ def create_app(
     app.include_router(jobs.router, prefix=API_PREFIX)
     app.include_router(local.router, prefix=API_PREFIX)
     mcp = mount_mcp(app, svc)
+    mount_docs(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -327,6 +330,73 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def mount_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc, whose scripts, styles and icon come from this service (the
+    fastapi-offline package ships them): the pages work with no internet and ask no other host."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    assets = str(files("fastapi_offline") / "static")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            oauth2_redirect_url=redirect,
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="/cockpit/static/favicon.svg",
+            swagger_ui_parameters={"validatorUrl": None},  # the spec is never sent to an outside validator
+        )
+
+    @app.get(redirect, include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API reference",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url="/cockpit/static/favicon.svg",
+            with_google_fonts=False,
+        )
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def configure_logging(level: str) -> dict[str, Any]:
+    """One log level for the service: the brain's own loggers and uvicorn's (its access log is on at info and
+    debug). Returns uvicorn's logging config, for `uvicorn.Config(log_config=...)`."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    name = level.lower()
+    if name not in LOG_LEVELS:
+        from companybrain.errors import BrainError
+
+        raise BrainError(f"unknown log level {level!r}", hint=f"use one of {', '.join(LOG_LEVELS)}")
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    for formatter in config["formatters"].values():  # a time on every line: the access log is a record
+        formatter["fmt"] = "%(asctime)s " + formatter["fmt"]
+    config["loggers"]["companybrain"] = {"handlers": ["default"], "level": name.upper(), "propagate": False}
+    for logger in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        config["loggers"].setdefault(logger, {})["level"] = name.upper()
+    return config
 
 
 def _problems_as_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
