@@ -66,3 +66,43 @@ def test_one_object_by_its_key_as_the_asker_sees_it(brain: Brain) -> None:
     other = next(c for c in brain.objects("Customer", limit=50, user="cfo") if c["region"] != "EMEA")
     hidden = Copilot(brain).ask(f"tell me about customer {other['customer_id']}", "emea_rep").as_dict()
     assert hidden["kind"] != "answer" and other["name"] not in hidden["answer"]  # another region's customer
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("what if prices go up?", "Which products"),
+        ("raise gearbox prices", "By how much"),
+        ("what if demand changes in APAC?", "By how much"),
+        ("what if a supplier is late?", "Which supplier"),
+        ("open a second line in Monterrey", "capacity"),
+        ("what if a line goes down?", "Which site"),
+        ("what if Milwaukee L3 goes down?", "For how long"),
+    ],
+)
+def test_a_what_if_with_a_slot_missing_asks_for_it(brain: Brain, question: str, asked: str) -> None:
+    answer = Copilot(brain).ask(question, "cfo").as_dict()
+    assert answer["kind"] == "clarify" and asked in answer["answer"], answer["answer"]
+    assert answer["plan"].get("name") is None  # never another declared scenario
+
+
+def test_a_what_if_in_other_words_runs_as_asked(brain: Brain) -> None:
+    answer = Copilot(brain).ask("raise gearbox prices by 3%", "cfo").as_dict()
+    assert answer["kind"] == "answer"
+    assert answer["plan"]["change"] == {
+        "type": "price",
+        "elasticity": "estimated",
+        "family": "Gearboxes",
+        "change_pct": 3.0,
+    }
+    assert "prices +3% (family Gearboxes)" in answer["answer"] and answer["table"]["rows"]
+    assert "ask_" not in " ".join(brain.project.scenarios)  # run for this question only
+    down = Copilot(brain).ask("Milwaukee line L3 stopped for five days from the 16th, what now?", "cfo").as_dict()
+    assert down["plan"] == {
+        "kind": "replan",
+        "site": "MKE",
+        "line": "L3",
+        "start": date(2026, 3, 16),
+        "days": 5,
+        "capacity": 0.0,
+    }

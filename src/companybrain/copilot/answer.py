@@ -31,6 +31,7 @@ from companybrain.copilot.plan import (
     RefusePlan,
     ReplanPlan,
     ScenarioPlan,
+    WhatIfPlan,
     parse_plan,
     validate_count,
     validate_plan,
@@ -198,7 +199,7 @@ class Copilot:
         if isinstance(plan, ProposePlan):
             return self._propose(question, plan, user)
         try:
-            if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan):
+            if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan | WhatIfPlan):
                 done = run_intent(self.brain, plan, user)
                 table = {"columns": done["columns"], "rows": done["rows"]}
                 return Answer(question, name, plan, done["text"], extra={"table": table})

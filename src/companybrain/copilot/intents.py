@@ -12,14 +12,27 @@ import re
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from companybrain.copilot.plan import AnyPlan, ClarifyPlan, LookupPlan, ReasonsPlan, ReplanPlan, ScenarioPlan
+from companybrain.copilot.plan import (
+    AnyPlan,
+    ClarifyPlan,
+    LookupPlan,
+    ReasonsPlan,
+    ReplanPlan,
+    ScenarioPlan,
+    WhatIfPlan,
+)
 from companybrain.errors import BrainError, PolicyDenied
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
     from companybrain.governance.principal import Principal
 
-WHAT_IF = re.compile(r"\b(what[- ]if|scenario|simulate)\b")
+WHAT_IF = re.compile(r"\b(what[- ]if|scenario|simulate|what happens if|what would happen)\b")
+# a change asked for in the imperative: "raise gearbox prices by 3%" (a what-if, never applied)
+WHATIF_CHANGE = re.compile(
+    r"^\s*(?:let's |lets |suppose |say )?(?:(?:raise|lower|cut|increase|decrease) \w"
+    r"|open (?:a|another|one more) (?:new |second |third |extra )?(?:production )?line)"
+)
 DOWN = re.compile(
     r"\b(is|are|goes|go|went|will be|were|was)\s+(down|out|stopped|offline)\b"
     r"|\b(outage|breaks down|stops|stopped for)\b"
@@ -44,8 +57,8 @@ def recognise(brain: Brain, question: str, user: str | Principal | None) -> AnyP
         return _reasons(brain, question)
     if DOWN.search(text):
         return _replan(brain, text)
-    if WHAT_IF.search(text):
-        return _scenario(brain, text)
+    if WHAT_IF.search(text) or WHATIF_CHANGE.search(text):
+        return _scenario(brain, text, user)
     if LOOKUP.search(text):
         found = _lookup(brain, question)
         if found is not None:
@@ -91,7 +104,7 @@ def _stems(text: str) -> set[str]:
     return {w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words if w not in STOP}
 
 
-def _scenario(brain: Brain, text: str) -> AnyPlan:
+def _scenario(brain: Brain, text: str, user: str | Principal | None = None) -> AnyPlan:
     scenarios = brain.project.scenarios
     if not scenarios:
         return ClarifyPlan(question="This project declares no what-if scenarios (scenarios/*.yaml) to run.")
@@ -107,6 +120,13 @@ def _scenario(brain: Brain, text: str) -> AnyPlan:
     ]
     if len(named) == 1:
         return ScenarioPlan(name=named[0])
+    from companybrain.copilot import whatif
+    from companybrain.copilot.vocabulary import vocabulary
+
+    today = brain.project.spec.today or date.today()
+    adhoc = whatif.recognise(brain, _spoken(text), vocabulary(brain, user), today)
+    if adhoc is not None:
+        return adhoc
     scored = sorted(
         ((len(asked & _stems(f"{n.replace('_', ' ')} {s.description}")), n) for n, s in scenarios.items()),
         reverse=True,
@@ -135,17 +155,45 @@ def _replan(brain: Brain, text: str) -> AnyPlan:
     site = next((key for label, key in names if re.search(rf"\b{re.escape(label)}\b", text)), None)
     if site is None:
         return ClarifyPlan(question="Which site is down?", options=sorted({k for _, k in names})[:12])
+    text = _spoken(text)
     days_match = DAYS.search(text)
     if days_match is None:
         return ClarifyPlan(question="For how long? Say e.g. 'for 10 days'.")
     days = int(days_match.group(1)) * (7 if days_match.group(2).startswith("week") else 1)
     today = brain.project.spec.today or date.today()
-    start_match = ISO_DAY.search(text)
-    start = date.fromisoformat(start_match.group(1)) if start_match else today + timedelta(days=1)
+    start = _start(text, today)
     line_match = LINE.search(text)
     return ReplanPlan(
         site=site, line=line_match.group(1).upper() if line_match else None, start=start, days=min(days, 91)
     )
+
+
+def _spoken(text: str) -> str:
+    """'five days' -> '5 days': the lexicon's number words as digits."""
+    from companybrain.copilot.lexicon import lexicon
+
+    for words, value in sorted(lexicon().numbers.items(), key=lambda kv: -len(kv[0])):
+        text = re.sub(rf"\b{re.escape(' '.join(words))}\b", str(value), text)
+    return text
+
+
+def _start(text: str, today: date) -> date:
+    """The first day down: an ISO date, 'from the 16th' (the next 16th from today), else tomorrow."""
+    iso = ISO_DAY.search(text)
+    if iso:
+        return date.fromisoformat(iso.group(1))
+    day = re.search(r"\b(?:from|starting|since|on) (?:the )?(\d{1,2})(?:st|nd|rd|th)\b", text)
+    if day and 1 <= int(day[1]) <= 31:
+        year, month = today.year, today.month
+        for _ in range(2):
+            try:
+                found = date(year, month, int(day[1]))
+            except ValueError:
+                found = None
+            if found is not None and found >= today:
+                return found
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return today + timedelta(days=1)
 
 
 def _site_names(brain: Brain) -> list[tuple[str, str]]:
@@ -190,9 +238,15 @@ def _lookup(brain: Brain, question: str) -> AnyPlan | None:
 
 
 def run(
-    brain: Brain, plan: ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan, user: str | Principal | None
+    brain: Brain,
+    plan: ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan | WhatIfPlan,
+    user: str | Principal | None,
 ) -> dict[str, Any]:
     """Run the plan as the user: the answer's words, and a table of evidence."""
+    if isinstance(plan, WhatIfPlan):
+        from companybrain.copilot import whatif
+
+        return whatif.run(brain, plan, user)
     if isinstance(plan, ScenarioPlan):
         from companybrain.decisions.scenarios import run_scenario
 

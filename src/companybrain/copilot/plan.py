@@ -157,6 +157,15 @@ class LookupPlan(_Plan):
     key: str = Field(max_length=64)
 
 
+class WhatIfPlan(_Plan):
+    """A what-if in the question's words: one change of a kind scenarios declare (specs/scenarios.py), run as
+    a scenario of this question only over `period`."""
+
+    kind: Literal["what_if"] = "what_if"
+    change: dict[str, Any]
+    period: str = Field(pattern=r"^[0-9A-Za-z_.:-]{1,40}$")
+
+
 class PredictionListPlan(_Plan):
     """The objects a use case scored highest (or at least a threshold), as the user may see them."""
 
@@ -199,6 +208,7 @@ AnyPlan = (
     | ReasonsPlan
     | LookupPlan
     | PredictionListPlan
+    | WhatIfPlan
     | ProposePlan
 )
 Plan = Annotated[AnyPlan, Field(discriminator="kind")]
