@@ -87,3 +87,15 @@ def test_a_count_plan_is_validated_like_any_other() -> None:
 def test_every_country_code_has_a_name() -> None:
     assert len(COUNTRY_NAMES) == 249 and all(len(code) == 2 and code.isupper() for code in COUNTRY_NAMES)
     assert COUNTRY_NAMES["GB"][:2] == ("United Kingdom", "UK")
+
+
+def test_the_dimension_of_the_object_asked_about(brain: Brain) -> None:
+    copilot = Copilot(brain)
+    tickets = copilot.ask("tickets by category in 2025", "ceo")  # the ticket's own category, not product family's
+    assert tickets.plan.model_dump()["by"] == ["Ticket.category"], tickets.text
+    people = copilot.ask("people per region", "ceo")  # the employee's region, not the customer's
+    assert people.plan.model_dump()["by"] == ["Employee.region"] and people.plan.model_dump()["metrics"] == [
+        "headcount"
+    ]
+    pipeline = copilot.ask("pipeline by territory", "ceo")  # several ways and none declared: asked, never picked
+    assert pipeline.kind == "clarify" and any("territory" in option for option in pipeline.plan.options)  # type: ignore[union-attr]
