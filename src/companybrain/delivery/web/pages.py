@@ -1,93 +1,70 @@
-"""Cockpit pages for the business: Overview, Margin explorer, Sales."""
+"""The cockpit's pages of figures: each viewer's overview, and a page per metrics file of the project (tiles,
+a breakdown to drill into by the dimensions the viewer may use, the trend), all over a chosen period and
+filters. What the viewer may not read is not drawn: the page says once what is hidden and why."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from companybrain.delivery.web import reads
+from companybrain.delivery.web import layout, reads
 from companybrain.delivery.web.deps import Svc, Who
 from companybrain.delivery.web.inbox import alerts_for
-from companybrain.delivery.web.reads import NO_MODEL, NO_SCORES, Panel, metric, quote
+from companybrain.delivery.web.objects import object_href
+from companybrain.delivery.web.predictions import panel, visible_usecases
+from companybrain.delivery.web.reads import NO_MODEL, Panel, metric
 from companybrain.delivery.web.render import PREFIX, page, refused
+from companybrain.delivery.web.tiles import tiles
+from companybrain.delivery.web.view import PERIODS, View, parse_view
 from companybrain.semantic.query import MetricQuery
 
 router = APIRouter(include_in_schema=False)
-
-KPIS = [
-    ("revenue", "Revenue"),
-    ("gross_margin", "Gross margin"),
-    ("cost_to_serve", "Cost to serve"),
-    ("on_time_delivery", "On-time delivery"),
-    ("backlog", "Backlog"),
-]
-# (type, property, what a high score means, properties shown beside it)
-RISKS = [
-    ("Order", "late_risk", "orders at risk of shipping late", ("order_id", "customer_id", "due_date")),
-    ("Machine", "failure_risk_7d", "machines at risk of failing within 7 days", ("machine_id", "line_id")),
-    ("Employee", "attrition_risk", "people at risk of leaving", ("employee_id", "site_id", "function")),
-]
-HIGH_RISK = 0.5
-MARGIN_DIMS = ["region", "segment", "customer", "product", "family", "site"]
-DRILL_NEXT = {"region": "segment", "segment": "customer", "family": "product", "site": "product"}
-SALES_DIMS = {"sales_play": "Sales play", "sales_region": "Region", "segment": "Segment", "rep": "Rep"}
+BREAKDOWN_ROWS = 40
 
 
-def _series(panel: Panel, dim: str, name: str) -> list[tuple[Any, float | None]]:
-    return [(r[dim], r.get(name)) for r in panel.rows]
+def view_of(request: Request, svc: Svc, viewer: Who, own: tuple[str, ...] = ()) -> View:
+    """The period and filters asked for in the page's address."""
+    return parse_view(
+        request.url.path, dict(request.query_params), reads.today(svc), set(reads.dimensions(svc, viewer)), own
+    )
 
 
-def _combined(svc: Svc, viewer: Who, names: list[str], **query: Any) -> dict[str, Panel]:
-    """One query for several metrics; when it is denied, one per metric so each panel says why."""
-    if not names:
-        return {}
-    together = metric(svc, viewer, MetricQuery(tuple(names), **query))
-    if together.ok or len(names) == 1:
-        return dict.fromkeys(names, together)
-    return {n: metric(svc, viewer, MetricQuery((n,), **query)) for n in names}
+def picker(svc: Svc, viewer: Who, view: View) -> dict[str, Any]:
+    """What the period picker and the filter bar show."""
+    project = svc.brain.project
+    return {
+        "periods": PERIODS,
+        "view": view,
+        "crumbs": [
+            {"label": layout.dimension_label(project, d), "value": v, "remove": view.filtered(d, None)}
+            for d, v in view.filters.items()
+        ],
+        "filter_dims": [(d, layout.dimension_label(project, d)) for d in reads.dimensions(svc, viewer)],
+    }
 
 
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
-    """The executive overview: five KPIs with their trend, top risks, open alerts."""
-    period = reads.trailing_year(svc)
+    """The viewer's overview: the metrics declared for their role (or chosen from its grants), the models'
+    highest scores they may read, their open alerts."""
+    project = svc.brain.project
     readable = reads.catalog(svc, viewer)
-    names = [n for n, _ in KPIS if n in readable]
-    flows = [n for n in names if n != "backlog"]
-    totals = _combined(svc, viewer, flows, period=period)
-    if "backlog" in names:  # the order book today, whenever the orders were placed
-        totals["backlog"] = metric(svc, viewer, MetricQuery(("backlog",)))
-    trends = _combined(svc, viewer, names, by=("month",), period=period)
-    tiles: list[dict[str, Any]] = []
-    for name, title in KPIS:
-        info = readable.get(name)
-        if info is None:
-            tiles.append({"name": name, "title": title, "problem": "Not available to you"})
-            continue
-        total, trend = totals[name], trends[name]
-        value = total.rows[0][name] if total.ok and total.rows else None
-        tiles.append(
-            {
-                "name": name,
-                "title": title,
-                "value": value,
-                "form": info["format"],
-                "unit": info["unit"],
-                "trend": _series(trend, "month", name) if trend.ok else [],
-                "problem": total.problem or trend.problem,
-                "note": "open orders today; trend by order month" if name == "backlog" else None,
-            }
-        )
-    past_due, past_due_problem = reads.count(
-        svc, viewer, "Order", f"status = 'open' AND due_date < CAST({quote(reads.today(svc).isoformat())} AS DATE)"
-    )
-    risks = [_risk(svc, viewer, *spec) for spec in RISKS]
-    forecast = _forecast(svc, viewer, readable)
+    view = view_of(request, svc, viewer)
+    chosen = layout.overview_for(project, viewer.principal, set(readable))
+    link = _metric_link(svc, view)
+    shown_tiles = tiles(svc, viewer, chosen.metrics, view, readable, link=None)
+    for tile in shown_tiles:
+        tile["href"] = link(tile["name"])
+    usecases, hidden_models = visible_usecases(svc, viewer, readable)
+    models = [panel(svc, viewer, uc, readable) for uc in usecases]
+    hidden = []
+    if chosen.hidden:
+        names = ", ".join(layout.metric_label(project, m) for m in chosen.hidden)
+        hidden.append(f"{names}: your roles do not grant them")
+    if hidden_models:
+        hidden.append(f"{'; '.join(hidden_models)}: your roles do not give access to what these models predict")
     return page(
         request,
         svc,
@@ -95,173 +72,180 @@ def overview(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
         "overview.html",
         readable=readable,
         title="Overview",
-        period=period,
-        tiles=tiles,
-        past_due=past_due,
-        past_due_problem=past_due_problem,
-        risks=risks,
-        forecast=forecast,
+        why=chosen.why,
+        tiles=shown_tiles,
+        models=[m for m in models if not _untrained(m)][:4],
+        untrained=[m["title"] for m in models if _untrained(m)],
+        more_models=len(models) > 4,
         alerts=alerts_for(svc, viewer, status="open")[:8],
+        hidden=hidden,
+        no_model=NO_MODEL,
+        **picker(svc, viewer, view),
     )
 
 
-def _risk(svc: Svc, viewer: Who, type_name: str, prop: str, label: str, shown: tuple[str, ...]) -> dict[str, Any]:
-    """A prediction written back as a property: how many score high, and the highest ones."""
-    if not reads.has_property(svc, type_name, prop):
-        return {"label": label, "problem": NO_MODEL, "rows": []}
-    scored, problem = reads.count(svc, viewer, type_name, f"{prop} IS NOT NULL")
-    if problem or not scored:
-        return {"label": label, "problem": problem or NO_SCORES, "rows": []}
-    panel = reads.objects(svc, viewer, type_name, f"{prop} >= {HIGH_RISK}", None)
-    rows = sorted(panel.rows, key=lambda r: -float(r.get(prop) or 0))
-    reasons = f"{prop}_reasons"
-    top = [{**{k: r.get(k) for k in shown}, "risk": r.get(prop), "reasons": r.get(reasons)} for r in rows[:5]]
-    return {"label": label, "problem": panel.problem, "count": len(rows), "rows": top, "shown": shown}
+def _untrained(model: dict[str, Any]) -> bool:
+    return str(model.get("problem") or "").startswith("No model")
 
 
-def _forecast(svc: Svc, viewer: Who, readable: dict[str, Any]) -> dict[str, Any]:
-    """Forecast vs actual: the first forecast use case's rows (an object type the factory writes) summed
-    per period, after the metric's actual values over twice the horizon before them."""
-    usecases = svc.brain.project.usecases
-    uc = next((u for u in usecases.values() if u.output.object and u.series is not None), None)
-    if uc is None or uc.series is None or uc.output.object is None:
-        return {"problem": NO_MODEL}
-    name, grain = uc.series.metric, uc.series.grain
-    if name not in readable:
-        return {"problem": f"Not available to you: the metric {name} is not granted to your roles"}
-    rows = reads.objects(svc, viewer, uc.output.object, None, None)
-    if not rows.ok or not rows.rows:
-        return {"problem": rows.problem or NO_SCORES}
-    ahead: dict[Any, float] = defaultdict(float)
-    for r in rows.rows:
-        if isinstance(r.get("forecast"), int | float):
-            ahead[r["period"]] += float(r["forecast"])
-    first = min(ahead)
-    span = timedelta(days={"day": 1, "week": 7, "month": 31}.get(grain, 7) * 2 * len(ahead))
-    period = f"{(first - span).isoformat()}..{(first - timedelta(days=1)).isoformat()}"
-    actual = metric(svc, viewer, MetricQuery((name,), by=(grain,), period=period))
-    info = readable[name]
-    return {
-        "problem": actual.problem,
-        "title": f"{name} per {grain}: actual, then forecast ({uc.name})",
-        "series": [("actual", _series(actual, grain, name)), ("forecast", sorted(ahead.items()))],
-        "form": info["format"],
-        "unit": info["unit"],
-    }
+def _metric_link(svc: Svc, view: View) -> Any:
+    """A metric's page (its metrics file), with the same period and filters, the metric chosen."""
+    where = {m: a.slug for a in layout.areas(svc.brain.project) for m in a.metrics}
+
+    def link(name: str) -> str | None:
+        return view.url(f"{PREFIX}/{where[name]}", metric=name) if name in where else None
+
+    return link
 
 
-@router.get("/margin", response_class=HTMLResponse)
-def margin(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
-    """True margin by region, segment, customer, product, family or site; drill down to orders."""
-    params = request.query_params
-    by = params.get("by", "region")
-    if by not in [*MARGIN_DIMS, "order"]:
-        by = "region"
-    filters = {d: params[d] for d in MARGIN_DIMS if params.get(d)}
-    where = " AND ".join(f"{d} = {quote(v)}" for d, v in filters.items()) or None
+def register_areas(router: APIRouter) -> None:
+    """The page of each metrics file, at /cockpit/<file stem>; added after every fixed page."""
+
+    @router.get("/{slug}", response_class=HTMLResponse)
+    def area(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
+        return area_page(slug, request, svc, viewer)
+
+
+def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
+    """A page of metrics: tiles, then one metric broken down (click to drill) and its trend."""
+    project = svc.brain.project
+    found = layout.area_of(project, slug)
+    if found is None:
+        from fastapi import HTTPException
+
+        raise HTTPException(404, f"no cockpit page {slug!r}")
     readable = reads.catalog(svc, viewer)
-    if (denied := refused(request, svc, viewer, readable, "margin")) is not None:
+    if (denied := refused(request, svc, viewer, readable, slug)) is not None:
         return denied
-    main = "true_margin" if "true_margin" in readable else "gross_margin"
-    pct = f"{main}_pct" if main == "true_margin" else "margin_pct"
-    names = [m for m in ("revenue", main, pct) if m in readable]
-    period = reads.trailing_year(svc)
-    dims = ("Order.order_id", "Order.order_date") if by == "order" else (by,)
-    breakdown = (
-        metric(
+    names = [m for m in found.metrics if m in readable]
+    view = view_of(request, svc, viewer, own=("metric", "by"))
+    chosen = view.params.get("metric", "")
+    chosen = chosen if chosen in names else names[0]
+    dims = layout.dimensions_for(svc.brain.semantic, chosen, reads.dimensions(svc, viewer))
+    by = _breakdown_dimension(svc, chosen, dims, view)
+    info = readable[chosen]
+    shown_tiles = tiles(svc, viewer, names, view, readable, link=None)
+    for tile in shown_tiles:
+        tile["href"] = view.url(metric=tile["name"])
+        tile["active"] = tile["name"] == chosen
+    order = "-" + chosen
+    if by is not None:
+        breakdown = metric(
             svc,
             viewer,
-            MetricQuery(tuple(names), by=dims, where=where, period=period, order_by=(f"-{main}",), limit=40),
+            MetricQuery(
+                (chosen,),
+                by=(by,),
+                where=view.where(),
+                period=view.period_text,
+                order_by=(order,),
+                limit=BREAKDOWN_ROWS,
+            ),
         )
-        if main in readable
-        else Panel(denied="Not available to you: neither true nor gross margin is granted to your roles")
-    )
-    trend = (
-        metric(svc, viewer, MetricQuery((pct,), by=("month",), where=where, period=period)) if pct in names else Panel()
-    )
-
-    def link(**extra: str) -> str:
-        return f"{PREFIX}/margin?{urlencode({**filters, **extra})}"
-
+    else:
+        breakdown = Panel(error="This figure cannot be broken down by anything you may use.")
+    trend = metric(svc, viewer, MetricQuery((chosen,), by=(view.grain,), where=view.where(), period=view.period_text))
     bars, links = [], []
-    if by != "order":
-        nxt = "order" if by in ("customer", "product") else DRILL_NEXT.get(by, "customer")
-        for r in breakdown.rows:
-            bars.append((r[by], r.get(main)))
-            links.append(link(by=nxt, **{by: str(r[by])}) if r[by] is not None else None)
-    crumbs = [
-        {
-            "dim": d,
-            "value": v,
-            "remove": f"{PREFIX}/margin?{urlencode({'by': by, **{k: x for k, x in filters.items() if k != d}})}",
-        }
-        for d, v in filters.items()
-    ]
+    nxt = _next_dimension(dims, view, by)
+    for r in breakdown.rows:
+        value = r.get(by or "")
+        bars.append((_shown(value), r.get(chosen)))
+        drill = view.filtered(by, str(value), by=nxt) if value is not None and by in dims and by and nxt else None
+        links.append(drill)
+    hidden_count = len(found.metrics) - len(names)
     return page(
         request,
         svc,
         viewer,
-        "margin.html",
+        "area.html",
         readable=readable,
-        title="Margin explorer",
+        title=found.title,
+        tiles=shown_tiles,
+        chosen=chosen,
+        chosen_label=layout.metric_label(project, chosen),
+        info=info,
         by=by,
-        dims=[{"name": d, "href": link(by=d), "active": d == by} for d in [*MARGIN_DIMS, "order"]],
-        crumbs=crumbs,
-        main=main,
-        pct=pct,
-        names=names,
-        note=None if main == "true_margin" else "True margin (after cost to serve) is not available to you.",
+        by_label=layout.dimension_label(project, by) if by else "",
+        dims=[
+            {"name": d, "label": layout.dimension_label(project, d), "href": view.url(by=d), "active": d == by}
+            for d in _tabs(svc, chosen, dims)
+        ],
         breakdown=breakdown,
         bars=bars,
         links=links,
-        trend=_series(trend, "month", pct) if trend.ok else [],
+        table=_table(svc, breakdown, by, chosen, info, view, dims) if by else None,
+        trend=[(r.get(view.grain), r.get(chosen)) for r in trend.rows] if trend.ok else [],
         trend_problem=trend.problem,
-        period=period,
+        grain=view.grain,
+        export=_export(view, chosen, by, order),
+        hidden=[f"{hidden_count} figure{'s' if hidden_count > 1 else ''} of this page: your roles do not grant them"]
+        if hidden_count
+        else [],
+        **picker(svc, viewer, view),
     )
 
 
-@router.get("/sales", response_class=HTMLResponse)
-def sales(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
-    """Which plays work, by region, segment and rep: win rate, cycle time, won amount; and margin."""
-    by = request.query_params.get("by", "sales_play")
-    if by not in SALES_DIMS:
-        by = "sales_play"
-    readable = reads.catalog(svc, viewer)
-    if (denied := refused(request, svc, viewer, readable, "sales")) is not None:
-        return denied
-    period = reads.trailing_year(svc)
-    names = tuple(m for m in ("win_rate", "sales_cycle_days", "won_amount", "deals_closed") if m in readable)
-    plays = (
-        metric(svc, viewer, MetricQuery(names, by=(by,), period=period, order_by=("-deals_closed",), limit=30))
-        if "deals_closed" in names
-        else Panel(denied="Not available to you: the pipeline metrics are not granted to your roles")
-    )
-    margins = {
-        dim: metric(
-            svc,
-            viewer,
-            MetricQuery(("gross_margin", "margin_pct"), by=(dim,), period=period, order_by=("-gross_margin",)),
-        )
-        for dim in ("region", "segment")
+def _shown(value: Any) -> Any:
+    return "Not recorded" if value is None or value == "" else value
+
+
+def _record_level(svc: Svc, name: str) -> str | None:
+    """`Type.key` of the records a metric counts (its own, or its first part's): the last drill level."""
+    model = svc.brain.semantic
+    for base in model.base_metrics(name):
+        obj = model.metric(base).object
+        if obj is not None:
+            return f"{obj}.{svc.brain.project.objects[obj].key}"
+    return None
+
+
+def _tabs(svc: Svc, name: str, dims: list[str]) -> list[str]:
+    level = _record_level(svc, name)
+    return [*dims, *([level] if level else [])]
+
+
+def _breakdown_dimension(svc: Svc, name: str, dims: list[str], view: View) -> str | None:
+    asked = view.params.get("by", "")
+    if asked in _tabs(svc, name, dims):
+        return asked
+    return _next_dimension(dims, view, None) or _record_level(svc, name)
+
+
+def _next_dimension(dims: list[str], view: View, current: str | None) -> str | None:
+    """Where a click on a bar leads: the next dimension not filtered yet, after the current one."""
+    rest = [d for d in dims if d not in view.filters and d != current]
+    if current in dims:
+        after = dims[dims.index(current) + 1 :]
+        rest = [d for d in after if d not in view.filters] + [d for d in rest if d not in after]
+    return rest[0] if rest else None
+
+
+def _table(
+    svc: Svc, panel: Panel, by: str, name: str, info: dict[str, Any], view: View, dims: list[str]
+) -> dict[str, Any]:
+    """The figures under the chart: each value links to its object, or filters the page by it."""
+    project = svc.brain.project
+    target = layout.object_link(project, by)
+    rows = []
+    for r in panel.rows:
+        value = r.get(by)
+        href = None
+        if value is not None and target is not None:
+            type_name, prop = target
+            key = project.objects[type_name].key
+            href = object_href(type_name, value) if prop == key else object_href(type_name, None, {prop: value})
+        rows.append({"label": _shown(value), "href": href, "value": r.get(name)})
+    return {
+        "by": layout.dimension_label(project, by),
+        "metric": layout.metric_label(project, name),
+        "form": info["format"],
+        "unit": info["unit"],
+        "rows": rows,
     }
-    win_prob: dict[str, Any] = {"problem": NO_MODEL, "rows": []}
-    if reads.has_property(svc, "Opportunity", "win_probability"):
-        panel = reads.objects(svc, viewer, "Opportunity", "NOT is_closed AND win_probability IS NOT NULL", None)
-        rows = sorted(panel.rows, key=lambda r: -float(r.get("win_probability") or 0))[:10]
-        win_prob = {"problem": panel.problem or (None if rows else NO_SCORES), "rows": rows}
-    return page(
-        request,
-        svc,
-        viewer,
-        "sales.html",
-        readable=readable,
-        title="Sales",
-        by=by,
-        dims=[
-            {"name": d, "title": t, "href": f"{PREFIX}/sales?by={d}", "active": d == by} for d, t in SALES_DIMS.items()
-        ],
-        plays=plays,
-        margins=margins,
-        win_prob=win_prob,
-        period=period,
-    )
+
+
+def _export(view: View, name: str, by: str | None, order: str) -> str:
+    from urllib.parse import urlencode
+
+    params = {"m": name, **({"by": by} if by else {}), "order": order, "limit": str(BREAKDOWN_ROWS)}
+    return f"{PREFIX}/export.csv?" + urlencode({**params, **view.query()})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from companybrain.errors import BrainError, PolicyDenied
@@ -42,13 +42,25 @@ class Panel:
 
 
 def guarded(read: Callable[[], T]) -> tuple[T | None, str | None, str | None]:
-    """(value, denied message, error message) of a read."""
+    """(value, denied message, error message) of a read, in words for the people reading the page."""
     try:
         return read(), None, None
     except PolicyDenied as exc:
-        return None, f"Not available to you ({exc.policy or 'policy'}: {exc.message})", None
+        return None, f"Not available to you: {denial(exc.policy)}.", None
     except BrainError as exc:
         return None, None, exc.message + (f" — {exc.hint}" if exc.hint else "")
+
+
+def denial(policy: str | None) -> str:
+    """Why a read was refused, in the words of the business rather than of the policy engine."""
+    kind = (policy or "").split(":")[0]
+    return {
+        "metric-access": "your role does not give access to this figure",
+        "object-access": "your role does not give access to these records",
+        "default-hr-deny": "it reads HR data, which only HR roles may see",
+        "masking": "it would reveal values that are hidden from you",
+        "row-filter": "your user profile lacks what your role's data access needs (ask an administrator)",
+    }.get(kind, "your access rights do not allow it")
 
 
 def metric(svc: BrainService, viewer: Viewer, query: MetricQuery) -> Panel:
@@ -84,9 +96,34 @@ def count(svc: BrainService, viewer: Viewer, type_name: str, where: str | None) 
 
 def catalog(svc: BrainService, viewer: Viewer) -> dict[str, dict[str, Any]]:
     """The metrics the viewer may read, by name."""
-    with svc.use() as brain:
-        found = brain.metrics_catalog(viewer.principal)
-    return {m["name"]: m for m in found["metrics"]}
+    return full_catalog(svc, viewer)[0]
+
+
+def dimensions(svc: BrainService, viewer: Viewer) -> list[str]:
+    """The named dimensions the viewer may break down and filter by, in the project's order."""
+    return full_catalog(svc, viewer)[1]
+
+
+def full_catalog(svc: BrainService, viewer: Viewer) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """(metrics by name, dimension names) the viewer may read; kept for the request (pages ask often)."""
+    kept: dict[str, Any] = viewer.session.data.setdefault("_catalog", {})
+    key = (viewer.principal.reader_key(), id(svc.brain.project))
+    if kept.get("key") != key:
+        with svc.use() as brain:
+            found = brain.metrics_catalog(viewer.principal)
+        kept.update(
+            key=key, metrics={m["name"]: m for m in found["metrics"]}, dims=[d["name"] for d in found["dimensions"]]
+        )
+    return kept["metrics"], kept["dims"]
+
+
+def can_read(svc: BrainService, viewer: Viewer, type_name: str) -> bool:
+    """Whether the viewer's roles grant the object type at all (row filters may still narrow it)."""
+    from companybrain.governance.policy import Policy
+
+    return type_name in svc.brain.project.objects and Policy(svc.brain.project, viewer.principal).can_read_object(
+        type_name
+    )
 
 
 def has_property(svc: BrainService, type_name: str, prop: str) -> bool:
@@ -103,10 +140,9 @@ def today(svc: BrainService) -> date:
 
 def trailing_year(svc: BrainService) -> str:
     """The 12 full months before the current one, as a period: 2025-03-01..2026-02-28."""
-    t = today(svc)
-    end = date(t.year, t.month, 1) - timedelta(days=1)
-    start = date(end.year - 1, end.month, 1) + timedelta(days=32)
-    return f"{date(start.year, start.month, 1).isoformat()}..{end.isoformat()}"
+    from companybrain.delivery.web.view import trailing_months
+
+    return trailing_months(today(svc)).text
 
 
 def quote(value: str) -> str:

@@ -16,18 +16,6 @@ if TYPE_CHECKING:
     from companybrain.delivery.app import BrainService
     from companybrain.delivery.web.session import Viewer
 
-# slug, title, metrics of which the viewer must read at least one (empty: everyone)
-PAGES: list[tuple[str, str, tuple[str, ...]]] = [
-    ("", "Overview", ()),
-    ("margin", "Margin", ("true_margin", "gross_margin")),
-    ("sales", "Sales", ("win_rate",)),
-    ("talent", "Talent", ("headcount", "attrition_rate", "skills_coverage")),
-    ("operations", "Operations", ("capacity_utilisation", "downtime_hours")),
-    ("disruption", "Disruption", ()),
-    ("scenarios", "Scenarios", ()),
-    ("alerts", "Alerts", ()),
-    ("ask", "Ask", ()),
-]
 PREFIX = "/cockpit"
 
 
@@ -57,17 +45,36 @@ def pairs(rows: list[dict[str, Any]], label: str, value: str) -> list[tuple[Any,
     return [(r.get(label), r.get(value)) for r in rows]
 
 
-def allowed_pages(readable: set[str]) -> list[dict[str, Any]]:
-    """The navigation: every page, marked available or not for the viewer."""
-    return [
-        {
-            "slug": slug,
-            "title": title,
-            "href": f"{PREFIX}/{slug}",
-            "available": not needs or bool(readable & set(needs)),
-        }
-        for slug, title, needs in PAGES
+def navigation(project: Any, readable: set[str], predictions: bool) -> list[dict[str, Any]]:
+    """The navigation, read from the project: the overview, a page per metrics file (greyed out, with why,
+    when the viewer may read none of its metrics), the models' predictions, and the pages of the decisions
+    the project declares what for."""
+    from companybrain.delivery.web.layout import areas
+
+    entries: list[dict[str, Any]] = [{"slug": "", "title": "Overview", "available": True}]
+    for area in areas(project):
+        available = bool(readable & set(area.metrics))
+        entries.append({"slug": area.slug, "title": area.title, "available": available})
+    if predictions:
+        entries.append({"slug": "predictions", "title": "Predictions", "available": True})
+    if _plans_networks(project):
+        entries.append({"slug": "disruption", "title": "Disruption", "available": True})
+    if project.scenarios:
+        entries.append({"slug": "scenarios", "title": "Scenarios", "available": True})
+    entries += [
+        {"slug": "alerts", "title": "Alerts", "available": True},
+        {"slug": "ask", "title": "Ask", "available": True},
     ]
+    for e in entries:
+        e["href"] = f"{PREFIX}/{e['slug']}"
+    return entries
+
+
+def _plans_networks(project: Any) -> bool:
+    """Whether the project has the object types a network replan reads (decisions/notify.py)."""
+    from companybrain.decisions.notify import PLAN_TYPES
+
+    return all(t in project.objects for t in PLAN_TYPES)
 
 
 def page(
@@ -79,9 +86,13 @@ def page(
     **context: Any,
 ) -> HTMLResponse:
     """A full page as the viewer: the frame (navigation, user, sign-out) around `template`."""
+    from companybrain.delivery.web.layout import forecast_usecases, scored_usecases
     from companybrain.delivery.web.reads import catalog
 
     readable = set(context.pop("readable", None) or catalog(svc, viewer))
+    project = svc.brain.project
+    models = bool(scored_usecases(project) or forecast_usecases(project))
+    context.setdefault("hidden", [])
     html = (
         environment()
         .get_template(template)
@@ -90,7 +101,7 @@ def page(
             user=viewer.user,
             roles=", ".join(viewer.principal.roles),
             csrf=viewer.session.csrf,
-            pages=allowed_pages(readable),
+            pages=navigation(project, readable, models),
             path=request.url.path,
             **context,
         )
@@ -118,9 +129,14 @@ def refused(
     request: Request, svc: BrainService, viewer: Viewer, readable: dict[str, Any], slug: str
 ) -> HTMLResponse | None:
     """A 403 page when the viewer may read none of the page's metrics."""
-    title, needs = next((t, n) for s, t, n in PAGES if s == slug)
-    if any(n in readable for n in needs):
+    from companybrain.delivery.web.layout import area_of, metric_label
+
+    area = area_of(svc.brain.project, slug)
+    if area is None or any(n in readable for n in area.metrics):
         return None
+    roles = ", ".join(viewer.principal.roles) or "none"
+    shown = ", ".join(metric_label(svc.brain.project, m) for m in area.metrics[:6])
+    more = f" and {len(area.metrics) - 6} more" if len(area.metrics) > 6 else ""
     return page(
         request,
         svc,
@@ -128,7 +144,7 @@ def refused(
         "refused.html",
         status=403,
         readable=readable,
-        title=title,
-        message=f"The {title} page is not available to you: your roles ({', '.join(viewer.principal.roles)}) "
-        f"grant none of {', '.join(needs)}.",
+        title=area.title,
+        message=f"The {area.title} page is not available to you: your roles ({roles}) give access to none of "
+        f"its figures ({shown}{more}).",
     )

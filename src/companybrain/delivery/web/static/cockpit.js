@@ -14,6 +14,12 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   };
   if (kind) { kind.addEventListener("change", sync); sync(); }
+  // the period picker shows its dates only for a period of chosen dates
+  const period = document.getElementById("period");
+  const dates = () => {
+    for (const label of document.querySelectorAll("#picker .dates")) label.hidden = period.value !== "custom";
+  };
+  if (period) { period.addEventListener("change", dates); dates(); }
   // long-running forms say so instead of looking stuck
   for (const form of document.querySelectorAll("form[data-busy]")) {
     form.addEventListener("submit", () => {
