@@ -79,6 +79,25 @@ def test_a_value_is_kept_per_build_reader_key_and_policies(root: Path) -> None:
     with Brain.open(root) as brain:
         assert derived(brain, "cfo", "probe", make) == ({"n": 7, "when": "2026-03-01"}, False)
         assert derived(brain, "cfo", "probe", make) == ({"n": 7, "when": "2026-03-01"}, True)
+    # pickled (the copilot's vocabulary): read back as the same objects; a damaged file is made again
+    pickled_calls: list[int] = []
+
+    def vocabulary() -> dict[str, Any]:
+        pickled_calls.append(1)
+        return {"terms": {("on", "time"): {("metric", "otd")}}, "n": len(pickled_calls)}
+
+    with Brain.open(root) as brain:
+        assert derived(brain, "cfo", "probe_pickle", vocabulary, pickled=True)[1] is False
+    with Brain.open(root) as brain:
+        value, kept_back = derived(brain, "cfo", "probe_pickle", vocabulary, pickled=True)
+        assert kept_back and value == {"terms": {("on", "time"): {("metric", "otd")}}, "n": 1}
+    for path in (root / FOLDER).glob("probe_pickle-*.pickle"):
+        path.write_bytes(b"\x80\x05not a pickle")
+    with Brain.open(root) as brain:
+        assert derived(brain, "cfo", "probe_pickle", vocabulary, pickled=True) == (
+            {"terms": {("on", "time"): {("metric", "otd")}}, "n": 2},
+            False,
+        )
     # files of a later build id: a warehouse made anew left them (written before this build) and they go;
     # another process's newer build (written since) stays
     folder = root / FOLDER

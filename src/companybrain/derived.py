@@ -2,7 +2,8 @@
 
 Some results depend only on the built objects and on who reads them, not on the question or the
 scenario at hand: the words the copilot knows, the price elasticity estimated from the whole order
-history, the baseline's network plan. Each is kept as JSON in `.brain/derived/`, under a name made
+history, the baseline's network plan. Each is kept in `.brain/derived/` (as JSON, or pickled where it
+is made of the package's own classes and reading it back must be quick), under a name made
 of the build (its id and when it ran), the reader (user, roles, attributes, purpose), the project as
 the reading Brain loaded it (brain.yaml, object types with the decision types actions add, metrics,
 dimensions, roles, users) and the package's code: a new build, another policy or a code change gives
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import re
 import tempfile
 from collections.abc import Callable
@@ -32,14 +34,21 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 FOLDER = Path(".brain") / "derived"
-NAME = re.compile(r"(?P<kind>[a-z_]+)-(?P<build>\d+)-")  # kind-build-digest.json (kinds have no dash)
+NAME = re.compile(r"(?P<kind>[a-z_]+)-(?P<build>\d+)-")  # kind-build-digest.json|pickle (kinds have no dash)
 
 
 def derived(
-    brain: Brain, user: str | Principal | None, kind: str, make: Callable[[], T], key: Any = None
+    brain: Brain,
+    user: str | Principal | None,
+    kind: str,
+    make: Callable[[], T],
+    key: Any = None,
+    *,
+    pickled: bool = False,
 ) -> tuple[T, bool]:
-    """`make()` (JSON data) for this build, reader and `key` (anything else it depends on), and whether
-    it was kept from an earlier run (read back) rather than computed now (and kept)."""
+    """`make()` (JSON data, or any picklable value when `pickled`) for this build, reader and `key`
+    (anything else it depends on), and whether it was kept from an earlier run (read back) rather than
+    computed now (and kept)."""
     assert NAME.fullmatch(f"{kind}-1-"), f"a kind is lower-case words joined by _, not {kind!r}"
     build = brain.require_built()
     principal = brain.principal(user)
@@ -49,10 +58,10 @@ def derived(
     digest.update(_code_digest())
     folder = brain.project.root / FOLDER
     prefix = f"{kind}-{build['build_id']}-"
-    path = folder / f"{prefix}{digest.hexdigest()[:16]}.json"
+    path = folder / f"{prefix}{digest.hexdigest()[:16]}.{'pickle' if pickled else 'json'}"
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        value = pickle.loads(path.read_bytes()) if pickled else json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
         value = None
     if value is not None:
         request = {"kind": kind, "file": path.name}
@@ -69,10 +78,13 @@ def derived(
                 old.unlink(missing_ok=True)
         handle, partial = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".part")
         os.fchmod(handle, 0o666 & ~_umask())  # as any file the user writes (mkstemp's is theirs alone)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump({"value": made}, out, default=str)
+        with os.fdopen(handle, "wb") as out:
+            if pickled:
+                pickle.dump({"value": made}, out, protocol=pickle.HIGHEST_PROTOCOL)
+            else:
+                out.write(json.dumps({"value": made}, default=str).encode("utf-8"))
         os.replace(partial, path)  # whole or not at all: nobody reads half a file
-    except OSError:
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
         pass
     return made, False
 

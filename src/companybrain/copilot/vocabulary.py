@@ -3,9 +3,10 @@ semantic model, and dimension values read through the governed path as the askin
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from companybrain.copilot.countries import COUNTRY_NAMES, holds_countries
 from companybrain.derived import derived, project_digest
@@ -49,10 +50,10 @@ def tokens(text: str) -> list[str]:
     return [singular(w) for w in raw_tokens(text)]
 
 
-@dataclass(frozen=True)
-class Term:
+class Term(NamedTuple):
     """What a phrase means: a metric, a named dimension, a property of an object type (`Type.prop`),
-    an object type, or a value of a dimension or property."""
+    an object type, or a value of a dimension or property. (A tuple: a vocabulary holds tens of
+    thousands, and reads them back from disk in every `brain ask`.)"""
 
     kind: str  # metric | dimension | property | object | value
     name: str  # metric, dimension, Type.prop or Type name
@@ -135,11 +136,18 @@ def vocabulary(brain: Brain, user: str | Principal | None) -> Vocabulary:
     key = (str(brain.project.root), name, version, project_digest(brain.project))  # a reopened, edited project
     if key not in _CACHE:
         if version is None:  # nothing built: no values to read (and nothing to keep)
-            values = _read_values(brain, user)
-        else:
-            kept, _ = derived(brain, user, "copilot_values", lambda: _read_values(brain, user))
-            values = [(d, v) for d, v in kept]
-        _CACHE[key] = _build(brain, values, brain.principal(user))
+            _CACHE[key] = _build(brain, _read_values(brain, user), brain.principal(user))
+        else:  # kept whole: reading it back is a tenth of building it
+            specs = sorted(brain.project.usecases.items())  # what is predicted, and its levels
+            usecases = hashlib.sha256(b"".join(n.encode() + s.model_dump_json().encode() for n, s in specs)).hexdigest()
+            _CACHE[key], _ = derived(
+                brain,
+                user,
+                "copilot_vocabulary",
+                lambda: _build(brain, _read_values(brain, user), brain.principal(user)),
+                key=usecases,
+                pickled=True,
+            )
     return _CACHE[key]
 
 
