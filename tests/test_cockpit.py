@@ -41,12 +41,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCOPES = ["read:metrics", "read:objects", "write:actions"]
+# the demo's pages: a page per metrics file (metrics/finance.yaml -> Finance), then the fixed ones
 PAGES = {
     "": "Overview",
-    "margin": "Margin explorer",
-    "sales": "Sales",
-    "talent": "Talent",
+    "finance": "Finance",
     "operations": "Operations",
+    "people": "People",
+    "sales": "Sales",
+    "predictions": "Predictions",
     "disruption": "Disruption response",
     "scenarios": "Scenarios",
     "alerts": "Alerts",
@@ -262,6 +264,10 @@ def ceo_alert(svc: BrainService) -> str:
     return "al_cockpit01"
 
 
+def tile_value(page: Any, name: str) -> float:
+    return float(page.get_attribute(f".tile[data-metric={name}]", "data-value") or "nan")
+
+
 @pytest.mark.services
 def test_ceo_reads_every_page_with_the_facades_figures(
     browser: Any, server: str, svc: BrainService, tokens: dict[str, str], shots: Path, requests_seen: list[str]
@@ -270,14 +276,24 @@ def test_ceo_reads_every_page_with_the_facades_figures(
     print(f"overview after sign-in: {seconds:.2f} s (target < {OVERVIEW_TARGET_SECONDS} s)")
     assert seconds < OVERVIEW_TARGET_SECONDS
     period = trailing_year(svc)
-    for name in ("revenue", "gross_margin", "cost_to_serve", "on_time_delivery"):
+    # the executive's overview is the one their role declares (policies/acme.yaml: cockpit: overview)
+    declared = svc.brain.project.roles["executive"].cockpit
+    assert declared is not None
+    tiles = page.locator(".tile").evaluate_all("els => els.map(e => e.dataset.metric)")
+    assert tiles == declared.overview
+    for name in ("revenue", "gross_margin", "cost_to_serve", "on_time_delivery", "backlog"):
         expected = facade(svc, MetricQuery((name,), period=period), "ceo")[0][0]
-        shown = float(page.get_attribute(f".tile[data-metric={name}]", "data-value") or "nan")
-        assert close(shown, expected), name
+        assert close(tile_value(page, name), expected), name
+    for name in ("revenue", "on_time_delivery"):
         assert page.locator(f".tile[data-metric={name}] svg.chart circle").count() == 12  # one point a month
-    backlog = facade(svc, MetricQuery(("backlog",)), "ceo")[0][0]
-    assert close(float(page.get_attribute(".tile[data-metric=backlog]", "data-value") or "nan"), backlog)
+    # the change against the 12 months before, and the target the metric declares
+    before = facade(svc, MetricQuery(("revenue",), period="2024-03-01..2025-02-28"), "ceo")[0][0]
+    now = facade(svc, MetricQuery(("revenue",), period=period), "ceo")[0][0]
+    assert page.inner_text(".tile[data-metric=revenue] .delta") == f"{(now - before) / abs(before):+.1%}"
+    assert page.get_attribute(".tile[data-metric=on_time_delivery] .target", "data-target") == "0.95"
+    assert "below target" in page.inner_text(".tile[data-metric=on_time_delivery] .target")
     assert "No model trained yet" in page.inner_text("#risks") or "score" in page.inner_text("#risks")
+    assert page.locator(".problem.denied").count() == 0  # nothing the CEO may not read is drawn
     page.screenshot(path=str(shots / "ceo-overview.png"), full_page=True)
     for slug, title in PAGES.items():
         page.goto(f"{server}/cockpit/{slug}")
@@ -285,31 +301,69 @@ def test_ceo_reads_every_page_with_the_facades_figures(
         assert "Internal Server Error" not in page.content()
         page.screenshot(path=str(shots / f"ceo-{slug or 'overview'}.png"), full_page=True)
 
-    # margin: the bars are the facade's true margin by region; drill region -> segment -> customer -> orders
-    page.goto(f"{server}/cockpit/margin")
+    # the period picker: the query path's relative periods
+    page.goto(f"{server}/cockpit/")
+    page.select_option("#period", "last_quarter")
+    page.click("#picker button[type=submit]")
+    page.wait_for_url("**period=last_quarter**")
+    quarter = facade(svc, MetricQuery(("revenue",), period="2025-10-01..2025-12-31"), "ceo")[0][0]
+    assert close(tile_value(page, "revenue"), quarter)
+    assert "2025-10-01 to 2025-12-31" in page.inner_text("#period-words")
+    # a filter by a dimension the CEO may use: every tile it reaches follows it
+    page.select_option("#fdim", "region")
+    page.fill("#fval", "EMEA")
+    page.click("#picker button[type=submit]")
+    page.wait_for_url("**fval=EMEA**")
+    emea = facade(svc, MetricQuery(("revenue",), where="region = 'EMEA'", period="2025-10-01..2025-12-31"), "ceo")
+    assert close(tile_value(page, "revenue"), emea[0][0])
+    assert "Region = EMEA" in page.inner_text("#filters")
+    page.screenshot(path=str(shots / "ceo-overview-filtered.png"), full_page=True)
+
+    # finance: true margin by region as the facade computes it; drill region -> segment, then to a customer
+    page.goto(f"{server}/cockpit/finance?metric=true_margin")
     rows = facade(svc, MetricQuery(("true_margin",), by=("region",), period=period, order_by=("-true_margin",)), "ceo")
-    assert bar_labels(page, "#margin-breakdown") == [r[0] or "(none)" for r in rows]
-    page.locator("#margin-breakdown a").first.click()
-    assert "by=segment" in page.url and "region=" in page.url
-    page.locator("#margin-breakdown a").first.click()
-    assert "by=customer" in page.url
-    page.locator("#margin-breakdown a").first.click()
-    assert "by=order" in page.url
-    assert page.locator("#margin-breakdown table.orders tbody tr").count() > 0
-    page.screenshot(path=str(shots / "ceo-margin-orders.png"), full_page=True)
+    assert bar_labels(page, "#breakdown") == [r[0] or "Not recorded" for r in rows]
+    page.locator("#breakdown svg a").first.click()
+    assert "by=segment" in page.url and "f.region=" in page.url
+    region = page.url.split("f.region=")[1].split("&")[0]
+    segments = facade(
+        svc,
+        MetricQuery(("true_margin",), by=("segment",), where=f"region = '{region}'", period=period),
+        "ceo",
+    )
+    assert sorted(bar_labels(page, "#breakdown")) == sorted(r[0] for r in segments)
+    # CSV export of what is shown: the same figures, full precision
+    csv_text = page.request.get(server + (page.get_attribute("#export", "href") or "")).text()
+    exported = [line.split(",") for line in csv_text.strip().splitlines()]
+    assert exported[0] == ["Segment", "True margin"]
+    assert {r[0]: float(r[1]) for r in exported[1:]} == pytest.approx({r[0]: r[1] for r in segments})
+    # the record level: each row links to its object's page (read through Brain.object)
+    page.goto(f"{server}/cockpit/finance?metric=revenue&by=customer")
+    page.locator("#figures a").first.click()
+    page.wait_for_selector("#properties")
+    assert "/cockpit/objects/Customer/" in page.url
+    assert page.locator("#properties tr").count() > 3
+    page.screenshot(path=str(shots / "ceo-object-customer.png"), full_page=True)
+    page.goto(f"{server}/cockpit/finance?metric=revenue&by=OrderLine.order_line_id")
+    page.locator("#figures a").first.click()
+    page.wait_for_selector("#properties")
+    assert "/cockpit/objects/OrderLine/" in page.url
+    page.locator("#properties a").first.click()  # an order line's order, product, ...: each a link
+    page.wait_for_selector("#properties")
 
     # sales: win rate by play as the facade computes it
-    page.goto(f"{server}/cockpit/sales")
-    plays = facade(svc, MetricQuery(("deals_closed",), by=("sales_play",), period=period), "ceo")
-    assert page.locator("#win-rate text.blabel").count() == len(plays)
+    page.goto(f"{server}/cockpit/sales?metric=win_rate&by=sales_play")
+    plays = facade(svc, MetricQuery(("win_rate",), by=("sales_play",), period=period), "ceo")
+    assert page.locator("#breakdown text.blabel").count() == len(plays)
+    assert "(none)" not in page.inner_text("#breakdown")
 
-    # operations: one bar per site; talent: headcount by site
-    page.goto(f"{server}/cockpit/operations")
+    # operations: one bar per site; people: headcount by site
+    page.goto(f"{server}/cockpit/operations?metric=capacity_utilisation&by=site")
     sites = facade(svc, MetricQuery(("capacity_utilisation",), by=("site",), period=period), "ceo")
-    assert page.locator("#utilisation-by-site text.blabel").count() == len(sites)
-    page.goto(f"{server}/cockpit/talent")
-    headcount = facade(svc, MetricQuery(("headcount",), by=("site",)), "ceo")
-    assert page.locator("#headcount-by-site text.blabel").count() == len(headcount)
+    assert page.locator("#breakdown text.blabel").count() == len(sites)
+    page.goto(f"{server}/cockpit/people?metric=headcount&by=site")
+    headcount = facade(svc, MetricQuery(("headcount",), by=("site",), period=period), "ceo")
+    assert page.locator("#breakdown text.blabel").count() == len(headcount)
     context.close()
 
 
@@ -408,33 +462,46 @@ def test_emea_rep_sees_emea_only_and_no_people_pages(
     browser: Any, server: str, svc: BrainService, tokens: dict[str, str], shots: Path, requests_seen: list[str]
 ) -> None:
     context, page, _ = session_for(browser, server, tokens["emea_rep"], requests_seen)
-    assert page.inner_text(".tile[data-metric=cost_to_serve]").count("Not available to you") == 1
+    # the rep lands on the sales overview of their role: no box for what they may not read
     assert page.get_attribute(".tile[data-metric=revenue]", "data-value") is not None
+    assert page.locator(".tile[data-metric=cost_to_serve]").count() == 0
+    assert "Not available" not in page.inner_text("main")
     period = trailing_year(svc)
-    page.goto(f"{server}/cockpit/margin")
-    assert "True margin (after cost to serve) is not available to you" in page.inner_text("#margin-note")
-    assert bar_labels(page, "#margin-breakdown") == ["EMEA"]
+    page.goto(f"{server}/cockpit/finance?metric=gross_margin")
+    assert page.locator(".tile[data-metric=true_margin]").count() == 0
+    assert "your roles do not grant them" in page.inner_text("#hidden-note")  # said once, in words
+    assert bar_labels(page, "#breakdown") == ["EMEA"]
     expected = facade(svc, MetricQuery(("gross_margin",), by=("region",), period=period), "emea_rep")
     assert [r[0] for r in expected] == ["EMEA"]
-    page.goto(f"{server}/cockpit/sales?by=sales_region")
-    assert set(bar_labels(page, "#win-rate")) == {"EMEA"}
+    page.goto(f"{server}/cockpit/sales?metric=win_rate&by=sales_region")
+    assert set(bar_labels(page, "#breakdown")) == {"EMEA"}
     page.screenshot(path=str(shots / "emea-rep-sales.png"), full_page=True)
-    for slug in ("talent", "operations"):
-        response = page.goto(f"{server}/cockpit/{slug}")
-        assert response is not None and response.status == 403
-        assert "not available to you" in page.inner_text("#refused")
-        assert page.locator("header nav .off", has_text=PAGES[slug]).count() == 1
-    page.screenshot(path=str(shots / "emea-rep-talent-refused.png"), full_page=True)
+    response = page.goto(f"{server}/cockpit/people")
+    assert response is not None and response.status == 403
+    assert "not available to you" in page.inner_text("#refused")
+    assert page.locator("header nav .off", has_text="People").count() == 1
+    page.screenshot(path=str(shots / "emea-rep-people-refused.png"), full_page=True)
+    # an object outside the rep's rows: refused in words, never shown
+    with svc.use() as brain:
+        other = brain.objects("Customer", "region = 'NA'", 1, "ceo")[0]["customer_id"]
+    response = page.goto(f"{server}/cockpit/objects/Customer/{other}")
+    assert response is not None and response.status in (403, 404)
+    assert other not in page.inner_text("#properties") if page.locator("#properties").count() else True
     context.close()
 
 
 @pytest.mark.services
 def test_emea_hrbp_sees_emea_people(
-    browser: Any, server: str, svc: BrainService, tokens: dict[str, str], requests_seen: list[str]
+    browser: Any, server: str, svc: BrainService, tokens: dict[str, str], shots: Path, requests_seen: list[str]
 ) -> None:
     context, page, _ = session_for(browser, server, tokens["emea_hrbp"], requests_seen)
-    page.goto(f"{server}/cockpit/talent")
-    sites = facade(svc, MetricQuery(("headcount",), by=("site",)), "emea_hrbp")
-    labels = set(bar_labels(page, "#headcount-by-site"))
+    # the HR partner's overview: the people metrics of their role, and no policy-denial boxes
+    tiles = page.locator(".tile").evaluate_all("els => els.map(e => e.dataset.metric)")
+    assert tiles[:3] == ["headcount", "attrition_rate", "exits"]
+    assert page.locator(".problem.denied").count() == 0 and "Not available" not in page.inner_text("main")
+    page.screenshot(path=str(shots / "emea-hrbp-overview.png"), full_page=True)
+    page.goto(f"{server}/cockpit/people?metric=headcount&by=site")
+    sites = facade(svc, MetricQuery(("headcount",), by=("site",), period=trailing_year(svc)), "emea_hrbp")
+    labels = set(bar_labels(page, "#breakdown"))
     assert labels == {r[0] for r in sites} and 0 < len(labels) < 8  # the EMEA plants only
     context.close()

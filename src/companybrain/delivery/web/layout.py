@@ -27,9 +27,15 @@ RESERVED |= {"predictions"}
 
 def humanize(name: str) -> str:
     """`on_time_delivery` -> `On time delivery`, `margin_pct` -> `Margin %`, `order_id` -> `Order ID`."""
-    words = [WORDS.get(w, w) for w in re.split(r"[_\s]+", name.strip()) if w]
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())  # OrderLine -> Order_Line
+    words = [WORDS.get(w.lower(), _lower(w)) for w in re.split(r"[_\s]+", spaced) if w]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
+
+
+def _lower(word: str) -> str:
+    """A capitalised word in lower case (Line -> line); an acronym as written (SKU)."""
+    return word.lower() if word[:1].isupper() and word[1:].islower() else word
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,9 @@ def one_object(type_name: str, key: str, request: Request, svc: Svc, viewer: Who
 
     found, denied, error = guarded(read)
     title = f"{layout.humanize(type_name)} {key}"
-    if found is None:
-        return page(
-            request, svc, viewer, "object.html", status=404 if error else 403, title=title, problem=denied or error
-        )
+    if found is None:  # not there, or not among the rows the viewer may see: the page does not say which
+        said = denied or f"There is no {layout.humanize(type_name).lower()} {key} that you may see."
+        return page(request, svc, viewer, "object.html", status=404 if error else 403, title=title, failure=said)
     obj = project.objects[type_name]
     values = found["properties"]
     predicted = {p: spec.predicted_by for p, spec in obj.properties.items() if spec.predicted_by}
@@ -129,7 +128,7 @@ def one_object(type_name: str, key: str, request: Request, svc: Svc, viewer: Who
         scores=scores,
         links=links,
         hidden=[f"{', '.join(hidden)}: your roles do not give access to those records"] if hidden else [],
-        problem=None,
+        failure=None,
     )
 
 
@@ -180,7 +179,7 @@ def object_list(type_name: str, request: Request, svc: Svc, viewer: Who) -> HTML
         columns=[layout.property_label(project, type_name, p) for p in shown],
         rows=rows,
         more=len(panel.rows) > LIST_ROWS,
-        problem=panel.problem,
+        failure=panel.problem,
         export=f"{PREFIX}/export.csv?" + urlencode({"type": type_name, **{MATCH + p: v for p, v in match.items()}}),
     )
 

@@ -38,7 +38,9 @@ def visible_usecases(svc: BrainService, viewer: Viewer, readable: dict[str, Any]
         (shown if readable_scores else hidden).append(uc)
     for uc in layout.forecast_usecases(project):
         assert uc.series is not None
-        (shown if uc.series.metric in readable else hidden).append(uc)
+        assert uc.output.object is not None
+        readable_rows = uc.series.metric in readable and reads.can_read(svc, viewer, uc.output.object)
+        (shown if readable_rows else hidden).append(uc)
     return shown, [uc.description.rstrip(".") or layout.humanize(uc.name) for uc in hidden]
 
 
