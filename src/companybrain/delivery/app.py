@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -333,6 +334,10 @@ def create_app(
 
 
 DOCS_ASSETS = "/docs-assets"
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+)
 
 
 def mount_docs(app: FastAPI) -> None:
@@ -341,38 +346,58 @@ def mount_docs(app: FastAPI) -> None:
     from importlib.resources import files
 
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, Response
     from fastapi.staticfiles import StaticFiles
 
     assets = str(files("fastapi_offline") / "static")
     app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
     redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
 
+    def offline(page: HTMLResponse) -> HTMLResponse:
+        # the browser may fetch nothing from another host (ReDoc's sidebar links a logo on its CDN)
+        page.headers["Content-Security-Policy"] = DOCS_CSP
+        return page
+
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} - API",
-            oauth2_redirect_url=redirect,
-            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url="/cockpit/static/favicon.svg",
-            swagger_ui_parameters={"validatorUrl": None},  # the spec is never sent to an outside validator
+        return offline(
+            get_swagger_ui_html(
+                openapi_url=app.openapi_url or "/openapi.json",
+                title=f"{app.title} - API",
+                oauth2_redirect_url=redirect,
+                swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                swagger_favicon_url="/cockpit/static/favicon.svg",
+                swagger_ui_parameters={"validatorUrl": None},  # the spec is never sent to an outside validator
+            )
         )
 
     @app.get(redirect, include_in_schema=False)
     def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
+    @app.get("/docs/redoc.js", include_in_schema=False)
+    def redoc_script() -> Response:
+        return Response(_redoc_script(assets), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} - API reference",
-            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url="/cockpit/static/favicon.svg",
-            with_google_fonts=False,
+        return offline(
+            get_redoc_html(
+                openapi_url=app.openapi_url or "/openapi.json",
+                title=f"{app.title} - API reference",
+                redoc_js_url="/docs/redoc.js",
+                redoc_favicon_url="/cockpit/static/favicon.svg",
+                with_google_fonts=False,
+            )
         )
+
+
+@functools.cache
+def _redoc_script(assets: str) -> bytes:
+    """ReDoc's script with the one outside file it shows (the Redocly logo in its sidebar) taken from here."""
+    script = (Path(assets) / "redoc.standalone.js").read_bytes()
+    return script.replace(b"https://cdn.redoc.ly/redoc/logo-mini.svg", b"/cockpit/static/favicon.svg")
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -1,11 +1,20 @@
 """How the brain CLI reaches the `brain serve` that holds this project's embedded warehouse.
 
-DuckDB lets one process hold the warehouse file, so while the service runs, `brain ingest`, `build`,
-`tokens` and `audit verify` send their work to it. At start the service writes `.brain/serve.json`
-(mode 0600: readable by the user who runs it) with its process id, a loopback URL and a secret made
-for this run; the CLI sends that secret as its bearer credential to that URL only, and the service
-takes it only from a loopback client. The file goes when the service stops; one left by a killed
-service names a process that is gone, and is ignored.
+DuckDB lets one process hold the warehouse file, so while the service runs, the CLI's commands that
+open the warehouse send their work to it: `brain ingest` and `build` as jobs, `tokens` and `audit
+verify`, and the reads and decisions (`query`, `objects`, `ask`, `replan`, `actions ...`; see
+delivery/commands.py). At start the service writes `.brain/serve.json` (mode 0600: readable by the
+user who runs it) with its process id, a loopback URL and a secret made for this run; the CLI sends
+that secret as its bearer credential to that URL only, and the service takes it only from a loopback
+client. The file goes when the service stops; one left by a killed service names a process that is
+gone, and is ignored.
+
+The secret's authority is the local operator's: whoever can read serve.json runs as the service's OS
+user and can open the project's files (the warehouse, the audit key) once the service lets go of
+them, and the CLI reads as any `--as` user without a credential. So the service lets the local secret
+do what the CLI would do on the files: run these commands as the `--as` user (or the project's
+default user), their policies applied and their reads audited as on the CLI. It is not an API
+credential: no other route takes it, and it never leaves the machine.
 
 No web framework is imported here: the CLI reads this on every command.
 """
@@ -13,12 +22,16 @@ No web framework is imported here: the CLI reads this on every command.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import decimal
 import ipaddress
 import json
+import math
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from companybrain.errors import BrainError
@@ -125,3 +138,61 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # alive, but another user's: its file would not be readable either
         return True
     return True
+
+
+# --- what a command's data looks like on the wire ---------------------------------------------------
+# JSON with the types a table cell shows differently tagged, so that what the CLI prints from the
+# service's answer is what it prints from its own: {"$": "date", "v": "2026-03-02"}. A dict that has a
+# "$" key of its own travels as {"$": "dict", "v": [[key, value], ...]}.
+
+_TAGS: dict[str, Any] = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+    "decimal": decimal.Decimal,
+    "bytes": bytes.fromhex,
+    "float": float,
+}
+
+
+def to_wire(value: Any) -> Any:
+    """A command's data as plain JSON (see above); numpy scalars and arrays as Python numbers and lists."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$": "float", "v": repr(value)}
+    if isinstance(value, dict):
+        if "$" in value:
+            return {"$": "dict", "v": [[to_wire(k), to_wire(v)] for k, v in value.items()]}
+        return {str(k): to_wire(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_wire(v) for v in value]
+    if isinstance(value, dt.datetime):  # before date: a datetime is a date
+        return {"$": "datetime", "v": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$": "date", "v": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {"$": "time", "v": value.isoformat()}
+    if isinstance(value, decimal.Decimal):
+        return {"$": "decimal", "v": str(value)}
+    if isinstance(value, bytes):
+        return {"$": "bytes", "v": value.hex()}
+    if hasattr(value, "tolist"):  # numpy: a scalar's tolist() is its Python number
+        return to_wire(value.tolist())
+    return str(value)
+
+
+def from_wire(value: Any) -> Any:
+    """The data `to_wire` encoded, with its dates, decimals and non-finite floats back."""
+    if isinstance(value, list):
+        return [from_wire(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    tag = value.get("$")
+    if tag is None:
+        return {k: from_wire(v) for k, v in value.items()}
+    if tag == "dict":
+        return {from_wire(k): from_wire(v) for k, v in value["v"]}
+    if tag not in _TAGS:
+        raise ValueError(f"unknown wire tag {tag!r}")
+    return _TAGS[tag](value["v"])

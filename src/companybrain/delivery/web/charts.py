@@ -30,8 +30,8 @@ def fmt(value: Any, form: str = "number", unit: str | None = None) -> str:
     if form == "count":
         return f"{value:,.0f}"
     text = _compact(float(value))
-    if form == "currency":
-        return f"{text} {unit or 'USD'}".strip() if unit != "USD per year" else f"{text} USD/yr"
+    if form == "currency":  # the metric's own currency; none said (an axis tick), none written
+        return f"{text} {unit}".strip() if unit and unit != "USD per year" else f"{text} USD/yr" if unit else text
     return f"{text} {unit}" if unit else text
 
 
@@ -59,7 +59,7 @@ def _ticks(low: float, high: float, count: int = 4) -> list[float]:
 def _label(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()[:7] if getattr(value, "day", 1) == 1 else value.isoformat()[:10]
-    return "(none)" if value is None else str(value)
+    return "Not recorded" if value is None else str(value)
 
 
 def line_chart(

@@ -110,7 +110,44 @@ async def snooze(alert_id: str, request: Request, viewer: Who) -> RedirectRespon
 
 @router.get("/ask", response_class=HTMLResponse)
 def ask_form(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
-    return page(request, svc, viewer, "ask.html", title="Ask", question="", answer=None, history=_history(viewer))
+    return page(
+        request,
+        svc,
+        viewer,
+        "ask.html",
+        title="Ask",
+        question="",
+        answer=None,
+        history=_history(viewer),
+        suggestions=suggestions(svc, viewer),
+        choices=[],
+    )
+
+
+def suggestions(svc: Svc, viewer: Who, count: int = 4) -> list[str]:
+    """Questions to start from: the viewer's overview figures, by a dimension they may use or by month."""
+    from companybrain.delivery.web import layout, reads
+
+    readable = reads.catalog(svc, viewer)
+    names = layout.overview_for(svc.brain.project, viewer.principal, set(readable)).metrics[:count]
+    dims = reads.dimensions(svc, viewer)
+    out = []
+    for i, name in enumerate(names):
+        words = name.replace("_", " ")
+        reach = layout.dimensions_for(svc.brain.semantic, name, dims)
+        if reach and i % 2 == 0:
+            out.append(f"{words} by {reach[0].replace('_', ' ')} last quarter")
+        else:
+            out.append(f"{words} by month last year")
+    return out
+
+
+def choices(question: str, answer: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A clarifying answer's options as questions to click: (what the button says, the question it asks)."""
+    if not answer or answer.get("kind") != "clarify":
+        return []
+    options = (answer.get("plan") or {}).get("options") or []
+    return [(str(o).replace("_", " "), f"{question} {str(o).replace('_', ' ')}") for o in options]
 
 
 @router.post("/ask", response_class=HTMLResponse)
@@ -145,6 +182,8 @@ async def ask(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
             answer=found,
             failure=denied or error,
             history=_history(viewer)[1:] if found else _history(viewer),
+            suggestions=[] if found else suggestions(svc, viewer),
+            choices=choices(question, found),
         )
     )
 

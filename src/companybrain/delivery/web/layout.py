@@ -158,6 +158,8 @@ def overview_for(project: Project, principal: Principal, readable: set[str]) -> 
         for names in pages:
             if names and len(chosen) < OVERVIEW_TILES:
                 chosen.append(names.pop(0))
+    if not roles:
+        return Overview(chosen, "Chosen from the project's figures (it declares no roles yet)")
     return Overview(chosen, f"Chosen from what your role ({named}) may read")
 
 

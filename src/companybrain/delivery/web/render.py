@@ -36,8 +36,19 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.globals.update(fmt=charts.fmt, line_chart=charts.line_chart, bar_chart=charts.bar_chart, prefix=PREFIX)
-    env.globals.update(grouped_bars=charts.grouped_bars, pairs=pairs)
+    from companybrain.delivery.web.layout import humanize
+
+    env.globals.update(grouped_bars=charts.grouped_bars, pairs=pairs, run_label=run_label, humanize=humanize)
     return env
+
+
+def run_label(name: str) -> str:
+    """A scenario run as people name it: a what-if built in the cockpit is 'What-if 2', not its key."""
+    from companybrain.delivery.web.layout import humanize
+
+    if name.startswith("cockpit_"):
+        return f"What-if {name.rsplit('_', 1)[-1]}"
+    return humanize(name)
 
 
 def pairs(rows: list[dict[str, Any]], label: str, value: str) -> list[tuple[Any, Any]]:
