@@ -155,6 +155,39 @@ def test_sign_out_drops_the_session(client: TestClient, tokens: dict[str, str]) 
     assert client.get("/cockpit/", follow_redirects=False).status_code == 303
 
 
+def test_reasons_and_thresholds_read_as_the_use_case_says(brain: Brain) -> None:
+    """A model's reasons in the features' words with their values formatted; the use case's own threshold."""
+    from companybrain.delivery.web import layout
+
+    uc = brain.project.usecases["machine_failure_risk"]
+    assert layout.threshold(uc) == ("high", 0.2)  # the alert rule's level, not a fixed 0.5
+    said = layout.reasons(
+        brain.project,
+        uc,
+        "vibration_rise=1.84 (+0.31); machine_age_days=2.69e+04 (+7.4 pts); temperature_1d=101.25 (+0.1)",
+    )
+    assert said == [
+        "Yesterday's vibration against the 4-week norm: 1.84",
+        "Days since install date: 26,900",
+        "Machine temperature of the last day: 101.2",
+    ]
+
+
+def test_every_page_is_drawn_from_the_project(brain: Brain) -> None:
+    """Pages are the metrics files; an overview declared per role, or chosen from the role's grants."""
+    from companybrain.delivery.web import layout
+
+    assert [a.slug for a in layout.areas(brain.project)] == [
+        "finance",
+        "operations",
+        "people",
+        "sales",
+        "scenario-kpis",
+    ]
+    chosen = layout.overview_for(brain.project, brain.principal("mke_plant_manager"), {"units_produced", "revenue"})
+    assert chosen.metrics == ["units_produced"] and chosen.hidden  # declared, and what of it may not be read
+
+
 # --- the browser -----------------------------------------------------------------------------------
 
 

@@ -191,14 +191,12 @@ def score_format(uc: UseCase) -> str:
     return "number" if uc.task == "regress" else "percent"
 
 
-_REASON = re.compile(r"\s*([a-z][a-z0-9_]*)=(.*?)\s*\(([+-][0-9.]+)\)\s*")
+_REASON = re.compile(r"\s*([a-z][a-z0-9_]*)=(.*?)\s*\(([+-][^)]*)\)\s*")  # name=value (+effect)
 
 
 def reasons(project: Project, uc: UseCase, text: str | None) -> list[str]:
     """A model's reasons ('vibration_rise=1.8 (+0.31); ...') as people read them: each feature's description
     (or what it is computed from) and its value, formatted."""
-    from companybrain.delivery.web.charts import fmt
-
     out = []
     for part in (text or "").split(";"):
         found = _REASON.fullmatch(part)
@@ -211,8 +209,16 @@ def reasons(project: Project, uc: UseCase, text: str | None) -> list[str]:
             value: Any = float(raw)
         except ValueError:
             value = raw
-        out.append(f"{feature_label(project, uc, name)}: {fmt(value, 'number')}")
+        out.append(f"{feature_label(project, uc, name)}: {reason_value(value)}")
     return out
+
+
+def reason_value(value: Any) -> str:
+    """A feature's value as written in a reason: 6,489 / 43.1 / 3.58 (never 2.69e+04)."""
+    if not isinstance(value, float):
+        return str(value)
+    size = abs(value)
+    return f"{value:,.0f}" if size >= 1000 else f"{value:,.1f}" if size >= 10 else f"{value:.2f}"
 
 
 def feature_label(project: Project, uc: UseCase, name: str) -> str:

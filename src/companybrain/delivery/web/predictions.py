@@ -74,12 +74,15 @@ def scored(svc: BrainService, viewer: Viewer, uc: UseCase, top: int = 5) -> dict
     panel = reads.objects(svc, viewer, entity, f"{prop} >= {float(level)!r}", None)
     if not panel.ok:
         return {**out, "problem": panel.problem}
+    high = len(panel.rows)
+    if high < top:  # few score high: show the highest anyway, under the threshold
+        panel = reads.objects(svc, viewer, entity, f"{prop} IS NOT NULL", None)
     rows = sorted(panel.rows, key=lambda r: -float(r.get(prop) or 0))
     key = project.objects[entity].key
     shown = [p for p in layout.shown_properties(project, entity) if p != key]
     out.update(
         problem=None,
-        count=len(rows),
+        count=high,
         scored=scored_count,
         columns=[{"name": p, "label": layout.property_label(project, entity, p)} for p in shown],
         rows=[
@@ -88,6 +91,7 @@ def scored(svc: BrainService, viewer: Viewer, uc: UseCase, top: int = 5) -> dict
                 "href": f"{PREFIX}/objects/{entity}/{r.get(key)}",
                 "values": [_linked(project, entity, p, r.get(p)) for p in shown],
                 "score": r.get(prop),
+                "high": float(r.get(prop) or 0) >= level,
                 "reasons": layout.reasons(project, uc, r.get(f"{prop}_reasons")),
             }
             for r in rows[:top]
