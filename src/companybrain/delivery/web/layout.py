@@ -20,7 +20,16 @@ if TYPE_CHECKING:
 OVERVIEW_TILES = 6
 DEFAULT_THRESHOLD = 0.5
 # words written short in names, as people say them
-WORDS = {"pct": "%", "id": "ID", "qty": "quantity", "avg": "average", "num": "number", "no": "number", "kpi": "KPI"}
+WORDS = {
+    "pct": "%",
+    "id": "ID",
+    "qty": "quantity",
+    "avg": "average",
+    "num": "number",
+    "no": "number",
+    "kpi": "KPI",
+    "hr": "HR",
+}
 RESERVED = {"", "signin", "signout", "static", "alerts", "ask", "scenarios", "disruption", "objects", "export.csv"}
 RESERVED |= {"predictions"}
 

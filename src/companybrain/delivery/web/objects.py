@@ -63,8 +63,12 @@ def one_object(type_name: str, key: str, request: Request, svc: Svc, viewer: Who
         return page(request, svc, viewer, "object.html", status=404 if error else 403, title=title, failure=said)
     obj = project.objects[type_name]
     values = found["properties"]
-    predicted = {p: spec.predicted_by for p, spec in obj.properties.items() if spec.predicted_by}
-    scores_of = {f"{p}_reasons" for p in predicted} | {f"{p}_version" for p in predicted}
+    predicted = {
+        p: spec.predicted_by
+        for p, spec in obj.properties.items()
+        if spec.predicted_by and f"{p}_reasons" in obj.properties  # the score (its reasons and version beside it)
+    }
+    scores_of = {p for p, spec in obj.properties.items() if spec.predicted_by}
     rows = []
     for prop, spec in obj.properties.items():
         if prop in scores_of or prop in predicted:

@@ -22,6 +22,7 @@ from companybrain.semantic.query import MetricQuery
 
 router = APIRouter(include_in_schema=False)
 BREAKDOWN_ROWS = 40
+AREA_TILES = 8
 
 
 def view_of(request: Request, svc: Svc, viewer: Who, own: tuple[str, ...] = ()) -> View:
@@ -124,10 +125,13 @@ def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
     dims = layout.dimensions_for(svc.brain.semantic, chosen, reads.dimensions(svc, viewer))
     by = _breakdown_dimension(svc, chosen, dims, view)
     info = readable[chosen]
-    shown_tiles = tiles(svc, viewer, names, view, readable, link=None)
+    # tiles for the first figures of the page (and the one chosen); the others are a click away
+    tiled = list(dict.fromkeys([*names[:AREA_TILES], chosen]))
+    shown_tiles = tiles(svc, viewer, tiled, view, readable, link=None)
     for tile in shown_tiles:
         tile["href"] = view.url(metric=tile["name"])
         tile["active"] = tile["name"] == chosen
+    others = [{"label": layout.metric_label(project, m), "href": view.url(metric=m)} for m in names if m not in tiled]
     order = "-" + chosen
     if by is not None:
         breakdown = metric(
@@ -144,6 +148,7 @@ def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
         )
     else:
         breakdown = Panel(error="This figure cannot be broken down by anything you may use.")
+    today_only = any(t.get("today_only") for t in shown_tiles if t["name"] == chosen)
     trend = metric(svc, viewer, MetricQuery((chosen,), by=(view.grain,), where=view.where(), period=view.period_text))
     bars, links = [], []
     nxt = _next_dimension(dims, view, by)
@@ -161,6 +166,7 @@ def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
         readable=readable,
         title=found.title,
         tiles=shown_tiles,
+        others=others,
         chosen=chosen,
         chosen_label=layout.metric_label(project, chosen),
         info=info,
@@ -175,7 +181,8 @@ def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
         links=links,
         table=_table(svc, breakdown, by, chosen, info, view, dims) if by else None,
         trend=[(r.get(view.grain), r.get(chosen)) for r in trend.rows] if trend.ok else [],
-        trend_problem=trend.problem,
+        trend_problem=None if today_only else trend.problem,
+        today_only=today_only,
         grain=view.grain,
         export=_export(view, chosen, by, order),
         hidden=[f"{hidden_count} figure{'s' if hidden_count > 1 else ''} of this page: your roles do not grant them"]

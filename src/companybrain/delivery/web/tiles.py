@@ -78,6 +78,9 @@ def _tile(
     spec = project.metrics[name]
     form, unit = info["format"], info["unit"]
     value, prior = _value(total, name), _value(before, name)
+    # a figure of today (a headcount, a coverage) has no period: no trend, no change, said so
+    notes = total.result.notes if total.result is not None else []
+    today_only = any("period does not apply" in n and name in n.split(":")[0].split(", ") for n in notes)
     tile: dict[str, Any] = {
         "name": name,
         "title": layout.metric_label(project, name),
@@ -85,12 +88,13 @@ def _tile(
         "value": value,
         "form": form,
         "unit": unit,
-        "trend": [(r.get(view.grain), r.get(name)) for r in trend.rows] if trend.ok else [],
-        "problem": total.problem or trend.problem,
-        "note": None,
+        "trend": [(r.get(view.grain), r.get(name)) for r in trend.rows] if trend.ok and not today_only else [],
+        "problem": total.problem,
+        "note": "As it stands today: the period does not apply." if today_only else None,
+        "today_only": today_only,
         "href": link.format(metric=name) if link else None,
     }
-    tile.update(change(value, prior, form, spec.better))
+    tile.update(change(value, None if today_only else prior, form, spec.better))
     tile.update(target(value, spec.target, form, unit, spec.better))
     return tile
 
