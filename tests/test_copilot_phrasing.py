@@ -99,3 +99,20 @@ def test_the_dimension_of_the_object_asked_about(brain: Brain) -> None:
     ]
     pipeline = copilot.ask("pipeline by territory", "ceo")  # several ways and none declared: asked, never picked
     assert pipeline.kind == "clarify" and any("territory" in option for option in pipeline.plan.options)  # type: ignore[union-attr]
+
+
+def test_a_boolean_property_s_own_word_is_a_filter(brain: Brain) -> None:
+    """'active reps' is Rep.is_active = true, 'orders under a promotion' Order.promotion = true; a word that is
+    a value of other objects only ('active' employees, for a count of reps) is asked about, never dropped."""
+    copilot = Copilot(brain)
+    active = copilot.ask("how many active sales reps do we have?", "cfo")
+    assert active.plan.model_dump()["where"] == {"is_active": ["true"]}, active.text
+    assert active.extra["count"] == brain.count_objects("Rep", "is_active", "cfo") < brain.count_objects("Rep")
+    promoted = copilot.ask("how much revenue came from orders placed under a promotion in 2025?", "cfo")
+    assert promoted.plan.model_dump()["where"] == {"Order.promotion": ["true"]}, promoted.text
+    assert promoted.kind == "answer" and "Order.promotion = true" in promoted.text
+    everything = copilot.ask("revenue in 2025", "cfo").result
+    assert promoted.result is not None and everything is not None
+    assert 0 < promoted.result.records()[0]["revenue"] < everything.records()[0]["revenue"]
+    # 'open' is a value of tickets and deals, not of customers: not silently left out of the count
+    assert copilot.ask("how many open customers", "cfo").kind != "answer"

@@ -467,6 +467,10 @@ class Planner(Resolver):
         where: dict[str, list[str]] = {}
         for mention in self.r.mentions:
             values = self._values_of(mention, subject)
+            if not values and mention.of("value") and not mention.of("metric", "object", "dimension", "property"):
+                kinds = sorted({t.name for t in mention.of("value")})  # a value of other objects: not dropped
+                return ClarifyPlan(question=f"I cannot count {subject} objects by {mention.text!r} ({', '.join(kinds)})"
+                                   "; ask with a value of theirs.", options=[])  # fmt: skip
             if not values:
                 continue
             chosen = self._count_value(subject, mention, values)

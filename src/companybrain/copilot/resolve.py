@@ -10,7 +10,7 @@ from datetime import date
 
 from companybrain.copilot.plan import AnyPlan, ClarifyPlan, CountPlan, MetricPlan, RefusePlan
 from companybrain.copilot.reading import Mention, Reading
-from companybrain.copilot.vocabulary import Term, Vocabulary, distances, tokens
+from companybrain.copilot.vocabulary import FLAG, Term, Vocabulary, distances, tokens
 from companybrain.errors import BrainError, PolicyDenied
 from companybrain.semantic.joins import AmbiguousPath
 
@@ -327,6 +327,13 @@ class Resolver:
             return []
         if mention.before in TOPIC:
             return values  # "complaints about deliveries"
+        flags = [
+            t
+            for t in values
+            if t.value == FLAG and mention.of("property") and Term("property", t.name) in mention.terms
+        ]
+        if flags:
+            return flags  # "revenue from orders under a promotion": the property's own word, as a filter
         if mention.of("metric", "object", "dimension", "property") and not self._qualifier(mention):
             return []
         if subject is not None and any(t.name.startswith(subject + ".") for t in values):

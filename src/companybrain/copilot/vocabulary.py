@@ -23,6 +23,7 @@ _SUFFIXES = {
 }  # fmt: skip
 _SITE_WORDS = {"plant", "works", "work", "factory", "site"}
 _MAX_VALUES = 5000
+FLAG = "true"  # the value a boolean property's own word names ("active" for is_active)
 KEY_PREFIX = "key:"  # a value pair naming the shape of an object type's keys
 _MAX_CATEGORIES = 60  # a property with more distinct values than this is not a category
 _MAX_ROWS = 600_000  # object types with more objects are not scanned for categories
@@ -285,6 +286,10 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
             if prop_name == obj.key or not prop_name.endswith("_id"):
                 for phrase in [prop_name.replace("_", " "), *prop.synonyms]:
                     vocab.add(phrase, Term("property", f"{type_name}.{prop_name}"))
+            readable = policy is None or (policy.can_read_object(type_name) and not policy.masked(type_name, prop_name))
+            if prop.type == "boolean" and readable:  # "active reps", "orders under a promotion": a flag is true
+                flag = re.sub(r"^(is|has)_", "", prop_name).replace("_", " ")
+                vocab.add(flag, Term("value", f"{type_name}.{prop_name}", FLAG))
     for name, dim in brain.project.dimensions.items():
         vocab.dimension_objects[name] = dim.object
         vocab.dimension_paths[name] = dict(dim.paths)
