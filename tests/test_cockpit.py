@@ -155,6 +155,26 @@ def test_sign_out_drops_the_session(client: TestClient, tokens: dict[str, str]) 
     assert client.get("/cockpit/", follow_redirects=False).status_code == 303
 
 
+def test_ask_suggests_questions_and_a_clarification_is_clicked(client: TestClient, tokens: dict[str, str]) -> None:
+    import html
+
+    signed_in(client, tokens["emea_hrbp"])
+    form = client.get("/cockpit/ask").text
+    suggested = [
+        html.unescape(q) for q in re.findall(r'name="question" value="([^"]+)"', form.split('id="suggestions"')[1])
+    ]
+    assert suggested and suggested[0].startswith("headcount")  # from the HR partner's own overview
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    asked = client.post("/cockpit/ask", data={"csrf": csrf.group(1), "question": suggested[0]})
+    assert 'data-kind="answer"' in asked.text
+    unclear = client.post("/cockpit/ask", data={"csrf": csrf.group(1), "question": "how are we doing"})
+    options = re.findall(r'name="question" value="([^"]+)"', unclear.text.split('id="choices"')[1])
+    assert options and all(o.startswith("how are we doing ") for o in options)
+    picked = client.post("/cockpit/ask", data={"csrf": csrf.group(1), "question": html.unescape(options[0])})
+    assert 'id="answer"' in picked.text
+
+
 def test_reasons_and_thresholds_read_as_the_use_case_says(brain: Brain) -> None:
     """A model's reasons in the features' words with their values formatted; the use case's own threshold."""
     from companybrain.delivery.web import layout

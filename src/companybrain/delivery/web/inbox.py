@@ -121,6 +121,7 @@ def ask_form(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
         history=_history(viewer),
         suggestions=suggestions(svc, viewer),
         choices=[],
+        labels={},
     )
 
 
@@ -140,6 +141,14 @@ def suggestions(svc: Svc, viewer: Who, count: int = 4) -> list[str]:
         else:
             out.append(f"{words} by month last year")
     return out
+
+
+def _labels(svc: Svc, answer: dict[str, Any] | None) -> dict[str, str]:
+    """The answer's columns as people name them (Order, not Order.order_id)."""
+    from companybrain.delivery.web.layout import column_label
+
+    columns = ((answer or {}).get("table") or {}).get("columns") or []
+    return {str(c): column_label(svc.brain.project, str(c)) for c in columns}
 
 
 def choices(question: str, answer: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -183,6 +192,7 @@ async def ask(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
             failure=denied or error,
             history=_history(viewer)[1:] if found else _history(viewer),
             suggestions=[] if found else suggestions(svc, viewer),
+            labels=_labels(svc, found),
             choices=choices(question, found),
         )
     )
