@@ -96,9 +96,11 @@ class ActionDesk:
         if not items:
             raise QueryError("nothing to propose", hint="brain actions propose TYPE --param name=value ...")
         self.parameters.new_batch(dry_run)
-        checked = []
         for name, params in items:
             self.require_submit(name, principal, params)
+        self.parameters.prefetch(items, principal)
+        checked = []
+        for name, params in items:
             checked.append((name, self.parameters.checked(name, self.action_type(name), params, principal)))
         self.parameters.require_objects(checked, principal)
         if dry_run:
@@ -132,10 +134,9 @@ class ActionDesk:
                     proposed_at=_now(),
                     approvals="[]",
                 )
-                store.insert(self.wh, row)
                 rows.append(row)
-        for row in rows:
-            self._audit(principal, "action.propose", row, "ok")
+            store.insert_many(self.wh, rows)
+        self._audit_many(principal, "action.propose", rows, "ok")
         return [store.decoded(r) for r in rows]
 
     def approval_needed(self, name: str, params: dict[str, Any]) -> str:
@@ -195,15 +196,17 @@ class ActionDesk:
                 self._deny(principal, row, "approval", message)
         outcomes: dict[int, Outcome] = {}
         ready = []
+        at = _now()
         for row in rows:
             approvals = row["approvals"]
-            approvals.append({"user": principal.user, "roles": list(principal.roles), "at": _now(), "note": note})
-            store.update(self.wh, row["action_id"], approvals=json.dumps(approvals))
-            self._audit(principal, "action.approve", row, "ok")
+            approvals.append({"user": principal.user, "roles": list(principal.roles), "at": at, "note": note})
             if ap.missing(rules[row["action_id"]], ap.people(self.project, approvals), row["parameters"])[0]:
                 ready.append(row)
             else:
                 outcomes[row["action_id"]] = Outcome(row["action_id"], "proposed", "approval recorded; more needed")
+        with self.wh.transaction():
+            store.replace(self.wh, rows)
+        self._audit_many(principal, "action.approve", rows, "ok")
         if ready:
             outcomes.update({o.action_id: o for o in self._apply(ready, principal)})
         return [outcomes[r["action_id"]] for r in rows]
@@ -222,11 +225,12 @@ class ActionDesk:
                     "approval",
                     f"user {principal.user!r} may not reject action {row['action_id']}: it needs {ap.describe(rule)}",
                 )
+        at = _now()
         for row in rows:
-            store.update(
-                self.wh, row["action_id"], status="rejected", decided_by=principal.user, decided_at=_now(), error=reason
-            )
-            self._audit(principal, "action.reject", row, "ok")
+            row.update(status="rejected", decided_by=principal.user, decided_at=at, error=reason)
+        with self.wh.transaction():
+            store.replace(self.wh, rows)
+        self._audit_many(principal, "action.reject", rows, "ok")
         self._ledger(rows)
         return [Outcome(r["action_id"], "rejected", reason or "rejected") for r in rows]
 
@@ -248,8 +252,8 @@ class ActionDesk:
                     principal, row, "rollback", f"user {principal.user!r} may not roll back action {row['action_id']}"
                 )
         allow = list(self.project.spec.egress.allow)
-        outcomes = []
-        with self.wh.transaction():
+        at = _now()
+        with self.wh.transaction(), fx.client() as http:
             for row in rows:
                 for undo in reversed(row["undo"] or []):
                     if undo["type"] == "write":
@@ -257,93 +261,117 @@ class ActionDesk:
                     elif undo["type"] == "notify":
                         fx.cancel_notice(self.wh, undo)
                     elif undo.get("rollback"):
-                        fx.send(undo["rollback"], allow, undo.get("timeout", 10.0))
-                store.update(
-                    self.wh, row["action_id"], status="rolled_back", decided_by=principal.user, decided_at=_now()
-                )
-        for row in rows:
-            self._audit(principal, "action.rollback", row, "ok")
-            outcomes.append(Outcome(row["action_id"], "rolled_back", "effects undone"))
+                        fx.send(undo["rollback"], allow, undo.get("timeout", 10.0), http)
+                row.update(status="rolled_back", decided_by=principal.user, decided_at=at)
+            store.replace(self.wh, rows)
+        self._audit_many(principal, "action.rollback", rows, "ok")
         self._ledger(rows)
-        return outcomes
+        return [Outcome(r["action_id"], "rolled_back", "effects undone") for r in rows]
 
     def _apply(self, rows: list[dict[str, Any]], principal: Principal) -> list[Outcome]:
-        """Run the effects of these actions as one unit: all applied, or none (webhooks compensated)."""
+        """Run the effects of these actions as one unit: all applied, or none (webhooks compensated).
+
+        Each effect runs for every action of its type at once (a write-back of thousands of rows is a few
+        statements; the webhooks a few at a time over one client), in the order the type declares them."""
         allow = list(self.project.spec.egress.allow)
-        for row in rows:
-            for effect in self.action_type(row["action_type"]).effects:
+        kinds = {row["action_type"]: self.action_type(row["action_type"]) for row in rows}
+        for spec in kinds.values():
+            for effect in spec.effects:
                 if isinstance(effect, WriteEffect):
-                    fx.ensure_writeback(self.wh, self.action_type(row["action_type"]), effect)
+                    fx.ensure_writeback(self.wh, spec, effect)
                 elif isinstance(effect, NotifyEffect):
                     fx.ensure_outbox(self.wh)
+        values = {
+            row["action_id"]: {
+                **row["parameters"],
+                "action_id": row["action_id"],
+                "batch_id": row["batch_id"],
+                "action_type": row["action_type"],
+                "proposed_by": row["proposed_by"],
+                "approved_by": principal.user,
+            }
+            for row in rows
+        }
+        undo: dict[int, list[dict[str, Any]]] = {row["action_id"]: [] for row in rows}
         made: list[dict[str, Any]] = []  # rollback calls of the webhooks already made
         waiting: dict[int, str] = {}
         try:
-            with self.wh.transaction():
-                for row in rows:
-                    spec = self.action_type(row["action_type"])
-                    values = {
-                        **row["parameters"],
-                        "action_id": row["action_id"],
-                        "batch_id": row["batch_id"],
-                        "action_type": row["action_type"],
-                        "proposed_by": row["proposed_by"],
-                        "approved_by": principal.user,
-                    }
-                    undo: list[dict[str, Any]] = []
+            with self.wh.transaction(), fx.client() as http:
+                for name, spec in kinds.items():
+                    mine = [(values[r["action_id"]], r["action_id"]) for r in rows if r["action_type"] == name]
                     for effect in spec.effects:
                         if isinstance(effect, WriteEffect):
-                            undo.append(fx.apply_write(self.wh, spec, effect, values, row["action_id"], principal.user))
-                            continue
-                        if isinstance(effect, NotifyEffect):
-                            undo.append(fx.queue_notice(self.wh, effect, values, row["action_id"]))
-                            continue
-                        call = fx.rendered_call(effect, values)
-                        fx.send(call, allow, effect.timeout_seconds)
-                        back = fx.rendered_call(effect.rollback, values) if effect.rollback else None
-                        if back:
-                            made.append({**back, "timeout": effect.timeout_seconds})
-                        undo.append(
-                            {"type": "webhook", "call": call, "rollback": back, "timeout": effect.timeout_seconds}
-                        )
-                    later = sorted({u["object"]["type"] for u in undo if not u.get("object", {}).get("shown", True)})
+                            done = fx.apply_writes(self.wh, spec, effect, mine, principal.user)
+                        elif isinstance(effect, NotifyEffect):
+                            done = fx.queue_notices(self.wh, effect, mine)
+                        else:
+                            done = self._call(effect, mine, allow, http, made)
+                        for (_, action_id), entry in zip(mine, done, strict=True):
+                            undo[action_id].append(entry)
+                at = _now()
+                for row in rows:
+                    later = sorted(
+                        {
+                            u["object"]["type"]
+                            for u in undo[row["action_id"]]
+                            if not u.get("object", {}).get("shown", True)
+                        }
+                    )
                     if later:  # recorded in the write-back table; not yet on objects built otherwise
                         waiting[row["action_id"]] = (
                             f"; {', '.join(later)} is not built as declared now: the decision is on the "
                             "company model after the next `brain build`"
                         )
-                    store.update(
-                        self.wh,
-                        row["action_id"],
+                    row.update(
                         status="applied",
                         decided_by=principal.user,
-                        decided_at=_now(),
-                        undo=json.dumps(undo, default=str),
+                        decided_at=at,
+                        undo=json.dumps(undo[row["action_id"]], default=str),
                     )
+                store.replace(self.wh, rows)
         except BrainError as exc:
             problems = [exc.message]
-            for back in reversed(made):
-                try:
-                    fx.send(back, allow, back["timeout"])
-                except BrainError as undo_exc:  # the source system must be fixed by hand: say so loudly
-                    problems.append(f"COULD NOT UNDO {back['method']} {back['url']}: {undo_exc.message}")
+            with fx.client() as http:
+                for back in reversed(made):
+                    try:
+                        fx.send(back, allow, back["timeout"], http)
+                    except BrainError as undo_exc:  # the source system must be fixed by hand: say so loudly
+                        problems.append(f"COULD NOT UNDO {back['method']} {back['url']}: {undo_exc.message}")
             error = "; ".join(problems)
+            at = _now()
             for row in rows:
-                store.update(
-                    self.wh,
-                    row["action_id"],
-                    status="failed",
-                    decided_by=principal.user,
-                    decided_at=_now(),
-                    error=error,
-                )
-                self._audit(principal, "action.apply", row, f"error: {error[:200]}")
+                row.update(status="failed", decided_by=principal.user, decided_at=at, error=error, undo=None)
+            with self.wh.transaction():
+                store.replace(self.wh, rows)
+            self._audit_many(principal, "action.apply", rows, f"error: {error[:200]}")
             self._ledger(rows)
             return [Outcome(r["action_id"], "failed", f"nothing applied: {error}") for r in rows]
-        for row in rows:
-            self._audit(principal, "action.apply", row, "ok")
+        self._audit_many(principal, "action.apply", rows, "ok")
         self._ledger(rows, approved_by=principal.user)
         return [Outcome(r["action_id"], "applied", "effects applied" + waiting.get(r["action_id"], "")) for r in rows]
+
+    def _call(
+        self,
+        effect: Any,
+        actions: list[tuple[dict[str, Any], int]],
+        allow: list[str],
+        http: Any,
+        made: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """A webhook effect for these actions: every call made (a few at a time); the rollback calls of those
+        that succeeded go to `made`, and the first failure raises (the caller undoes what was made)."""
+        calls = [fx.rendered_call(effect, v) for v, _ in actions]
+        backs = [fx.rendered_call(effect.rollback, v) if effect.rollback else None for v, _ in actions]
+        errors = fx.send_many(calls, allow, effect.timeout_seconds, http)
+        made.extend({**b, "timeout": effect.timeout_seconds} for b, e in zip(backs, errors, strict=True) if b and not e)
+        failed = [e for e in errors if e is not None]
+        if failed:
+            more = f" (and {len(failed) - 1} more calls failed)" if len(failed) > 1 else ""
+            raise fx.EffectFailed(failed[0].message + more)
+        return [
+            {"type": "webhook", "call": c, "rollback": b, "timeout": effect.timeout_seconds}
+            for c, b in zip(calls, backs, strict=True)
+        ]
 
     def _ledger(self, rows: list[dict[str, Any]], approved_by: str | None = None) -> None:
         """Bring the value ledger entries of these actions' batches up to date."""
@@ -398,7 +426,14 @@ class ActionDesk:
         raise PolicyDenied(message, policy=f"action-{policy}:{row['action_type']}")
 
     def _audit(self, principal: Principal, what: str, row: dict[str, Any], outcome: str) -> None:
-        request: dict[str, Any] = {
-            k: row.get(k) for k in ("action_id", "batch_id", "action_type", "parameters") if k in row
-        }
-        self.brain.audit.append(principal, what, request, None, None, self.brain.data_version(), outcome)
+        self._audit_many(principal, what, [row], outcome)
+
+    def _audit_many(self, principal: Principal, what: str, rows: list[dict[str, Any]], outcome: str) -> None:
+        """One audit record per action, written together (one head read, one write)."""
+        entries = [(what, _request(row), outcome) for row in rows]
+        self.brain.audit.append_many(principal, entries, self.brain.data_version())
+
+
+def _request(row: dict[str, Any]) -> dict[str, Any]:
+    """What an action's audit record keeps of it."""
+    return {k: row.get(k) for k in ("action_id", "batch_id", "action_type", "parameters") if k in row}

@@ -168,6 +168,83 @@ def apply_write(
     }
 
 
+def apply_writes(
+    wh: Warehouse,
+    action: ActionType,
+    effect: WriteEffect,
+    actions: list[tuple[dict[str, Any], int]],
+    user: str,
+) -> list[dict[str, Any]]:
+    """`apply_write` for several actions of one type (their values and ids, in the order they apply), in a
+    few statements per chunk of keys rather than four per action: each action's undo (the row it replaced,
+    an earlier action's of this batch included, and its decision type), in that order."""
+    target = table(WRITEBACK, effect.table)
+    columns = write_columns(action, effect)
+    templates = decisions.column_templates(action, effect)
+    keys = [{k: _stored(values[k]) for k in effect.key} for values, _ in actions]
+    current: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for chunk in _chunks(_distinct(keys)):
+        found = wh.query_arrow(exp.select("*").from_(target).where(_keys_match(chunk))).to_pylist()
+        for old in found:
+            current.setdefault(tuple(str(old[k]) for k in effect.key), []).append(_stored_row(old))
+    applied_at = datetime.now(UTC).isoformat(timespec="seconds")
+    name, obj = decisions.decision_type(action, effect)
+    definition = obj.model_dump(mode="json", exclude_defaults=True)
+    undos: list[dict[str, Any]] = []
+    final: dict[tuple[str, ...], dict[str, Any]] = {}
+    for (values, action_id), key in zip(actions, keys, strict=True):
+        row: dict[str, Any] = dict.fromkeys(columns)
+        row.update(key)
+        row.update({column: _stored(render(t, values)) for column, t in templates.items()})
+        row.update(action_id=action_id, action_type=values.get("action_type"), applied_at=applied_at, applied_by=user)
+        ident = tuple(str(v) for v in key.values())
+        undos.append({"type": "write", "table": effect.table, "key": key, "previous": current.get(ident, [])})
+        current[ident] = [row]
+        final[ident] = row
+    distinct = _distinct(keys)
+    for chunk in _chunks(distinct):
+        wh.execute(exp.delete(target, where=_keys_match(chunk)))
+    wh.write_arrow(target, _arrow(wh, target, list(final.values())), create=False)
+    shown = decisions.refresh_many(wh, name, obj, distinct)  # False: on the objects from the next build
+    for undo in undos:
+        undo["object"] = {"type": name, "definition": definition, "shown": shown}
+    return undos
+
+
+def _distinct(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list({tuple(str(v) for v in k.values()): k for k in keys}.values())
+
+
+def _chunks(items: list[Any], size: int = 250) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _keys_match(keys: list[dict[str, Any]]) -> exp.Expr:
+    """Rows whose key is one of these (values from the brain's own records, as literals)."""
+    if len(keys[0]) == 1:
+        (name,) = keys[0]
+        return col(name).isin(*[literal(k[name]) for k in keys])
+    names = list(keys[0])
+    rows = [exp.Tuple(expressions=[literal(k[c]) for c in names]) for k in keys]
+    return exp.Tuple(expressions=[col(c) for c in names]).isin(*rows)
+
+
+def _arrow(wh: Warehouse, target: exp.Table, rows: list[dict[str, Any]]) -> Any:
+    """Rows as an Arrow table of the target's own column types (ISO dates as dates)."""
+    import pyarrow as pa
+
+    schema = wh.table_schema(target)
+    assert schema is not None  # ensure_writeback made it
+    arrays = []
+    for field in schema:
+        values = [r.get(field.name) for r in rows]
+        try:
+            arrays.append(pa.array(values, type=field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays.append(pa.array(values).cast(field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def ensure_outbox(wh: Warehouse) -> None:
     wh.ensure_schema("brain")
     wh.execute(create_table(OUTBOX, OUTBOX_COLUMNS))
@@ -189,6 +266,33 @@ def queue_notice(wh: Warehouse, effect: NotifyEffect, values: dict[str, Any], ac
     }
     wh.execute(insert_values(OUTBOX, row))
     return {"type": "notify", "message_id": message_id}
+
+
+def queue_notices(
+    wh: Warehouse, effect: NotifyEffect, actions: list[tuple[dict[str, Any], int]]
+) -> list[dict[str, Any]]:
+    """`queue_notice` for several actions, in one write; their undos in order."""
+    import pyarrow as pa
+
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    suffix = abs(hash((effect.title, effect.message))) % 10**8
+    rows = [
+        {
+            "message_id": f"msg_{action_id}_{suffix}",
+            "action_id": action_id,
+            "title": str(render(effect.title, values)),
+            "body": str(render(effect.message, values)),
+            "channels": json.dumps(effect.channels),
+            "status": "pending",
+            "created_at": created,
+            "delivered_at": None,
+            "attempts": None,
+        }
+        for values, action_id in actions
+    ]
+    schema = pa.schema([(c, pa.int64() if t == "integer" else pa.string()) for c, t in OUTBOX_COLUMNS.items()])
+    wh.write_arrow(OUTBOX, pa.Table.from_pylist(rows, schema=schema), create=False)
+    return [{"type": "notify", "message_id": r["message_id"]} for r in rows]
 
 
 def cancel_notice(wh: Warehouse, undo: dict[str, Any]) -> None:
@@ -245,17 +349,48 @@ def rendered_call(call: HttpCall, values: dict[str, Any]) -> dict[str, Any]:
     return {"url": render(call.url, values), "method": call.method, "body": render(call.body, values)}
 
 
-def send(call: dict[str, Any], allow: list[str], timeout: float) -> int:
+def send(call: dict[str, Any], allow: list[str], timeout: float, http: Any = None) -> int:
     """Make one HTTP call (JSON body); EffectFailed unless the system answers 2xx. Straight to the allowed
-    host: no proxy from the environment, no redirect followed (a redirect could lead anywhere)."""
+    host: no proxy from the environment, no redirect followed (a redirect could lead anywhere). `http`: a
+    client (`client`) shared by the calls of one apply."""
     import httpx2
 
     check_egress(call["url"], allow)
     try:
-        with httpx2.Client(timeout=timeout, trust_env=False, follow_redirects=False) as http:
-            response = http.request(call["method"], call["url"], json=call["body"])
+        if http is None:
+            with client(timeout) as own:
+                response = own.request(call["method"], call["url"], json=call["body"])
+        else:
+            response = http.request(call["method"], call["url"], json=call["body"], timeout=timeout)
     except httpx2.HTTPError as exc:
         raise EffectFailed(f"{call['method']} {call['url']} failed: {exc}") from None
     if not 200 <= response.status_code < 300:
         raise EffectFailed(f"{call['method']} {call['url']} answered {response.status_code} {response.reason_phrase}")
     return int(response.status_code)
+
+
+def client(timeout: float = 10.0) -> Any:
+    """An HTTP client for webhooks: no proxy from the environment, no redirects; made once per apply (a
+    client's TLS set-up costs tens of milliseconds: not per call)."""
+    import httpx2
+
+    return httpx2.Client(timeout=timeout, trust_env=False, follow_redirects=False)
+
+
+def send_many(
+    calls: list[dict[str, Any]], allow: list[str], timeout: float, http: Any, workers: int = 8
+) -> list[BrainError | None]:
+    """Make these calls, a few at a time; for each, None when it was answered 2xx, else its error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(call: dict[str, Any]) -> BrainError | None:
+        try:
+            send(call, allow, timeout, http)
+        except BrainError as exc:
+            return exc
+        return None
+
+    if len(calls) <= 1:
+        return [one(c) for c in calls]
+    with ThreadPoolExecutor(max_workers=min(workers, len(calls)), thread_name_prefix="webhook") as pool:
+        return list(pool.map(one, calls))

@@ -147,6 +147,52 @@ class AuditLog:
             self.wh.execute(insert_values(AUDIT, record))
         return record
 
+    def append_many(
+        self, principal: Principal, entries: list[tuple[str, dict[str, Any], str]], data_version: str | None
+    ) -> list[dict[str, Any]]:
+        """Write one record per (action, request, outcome) of one principal, chained in that order, in one
+        transaction: what `append` writes for each, with one read of the head and one write for them all
+        (a batch of thousands of actions records each of them in well under a second)."""
+        import pyarrow as pa
+
+        if not entries:
+            return []
+        self._ensure()
+        with self.wh.transaction():
+            last = self.wh.query_arrow(
+                exp.select(col("seq"), col("hash"))
+                .from_(AUDIT)
+                .order_by(exp.Ordered(this=col("seq"), desc=True))
+                .limit(1)
+            ).to_pylist()
+            seq = (last[0]["seq"] + 1) if last else 1
+            previous = last[0]["hash"] if last else GENESIS
+            if self._key is None and self.key_path is not None:
+                self._key = AuditKey.create(self.key_path, seq)
+            records = []
+            for action, request, outcome in entries:
+                record: dict[str, Any] = {
+                    "seq": seq,
+                    "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+                    "user_name": principal.user,
+                    "roles": ",".join(principal.roles),
+                    "purpose": principal.purpose,
+                    "action": action,
+                    "request": json.dumps(request, sort_keys=True, default=str),
+                    "sql": None,
+                    "row_count": None,
+                    "data_version": data_version,
+                    "outcome": outcome,
+                    "prev_hash": previous,
+                }
+                record["hash"] = previous = _digest(record, self._key)
+                records.append(record)
+                seq += 1
+            types = {"integer": pa.int64(), "string": pa.string()}
+            schema = pa.schema([(c, types[t]) for c, t in COLUMNS.items()])
+            self.wh.write_arrow(AUDIT, pa.Table.from_pylist(records, schema=schema), create=False)
+        return records
+
     def tail(self, limit: int = 20) -> list[dict[str, Any]]:
         self._ensure()
         query = exp.select(*[col(c) for c in COLUMNS]).from_(AUDIT).order_by(exp.Ordered(this=col("seq"), desc=True))
