@@ -224,7 +224,7 @@ def test_approval_rules_write_back_and_rollback(demo: Brain, orders: list[int], 
     assert erp.calls[calls:] == [
         {
             "path": f"/erp/orders/{orders[1]}/production",
-            "body": {"line": "MKE-L4", "site": "MKE", "week": 2, "qty": 5, "brain_action": aid},
+            "body": {"line": "MKE-L4", "from_line": "MKE-L3", "site": "MKE", "week": 2, "qty": 5, "brain_action": aid},
         }
     ]
     with pytest.raises(Conflict, match="is applied; only a proposed action can be approved"):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -127,6 +130,69 @@ def make_app(state: Any) -> typer.Typer:
         console.print(f"written to {summary.out} in {summary.seconds:.1f} s; next: brain -p {summary.out} ingest")
 
     @app.command()
+    def systems(
+        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    ) -> None:
+        """Serve the demo's stand-ins for the systems its brain writes to (the ERP's order API on :8099, the
+        chat bridge and the account team's inbox on :8099 and :8098) until interrupted."""
+        import threading
+
+        from companybrain.demo.systems import ERP_PORT, INBOX_PORT, Servers
+        from companybrain.errors import BrainError
+        from companybrain.project import find_project
+
+        root = find_project(state.project)
+        try:
+            servers = Servers(root, host)
+        except OSError as exc:
+            raise BrainError(
+                f"the demo's stand-in systems cannot listen on {host}:{ERP_PORT} and :{INBOX_PORT}: {exc.strerror}",
+                hint="another `brain demo serve` (or `brain demo systems`) runs already: stop it first",
+            ) from None
+        console.print(
+            f"Stand-in systems of the demo on {host}: the ERP's order API (:{ERP_PORT}/erp/orders/ID/production, "
+            f"into {servers.stand_ins.erp}), the message receivers (:{ERP_PORT}/alerts/USER, "
+            f":{INBOX_PORT}/account-team; kept in {servers.stand_ins.messages})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            servers.close()
+
+    @app.command("serve")
+    def serve_demo(
+        host: Annotated[str, typer.Option(help="Interface the service listens on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port of the service.")] = 8000,
+    ) -> None:
+        """The demo as it runs: its stand-in systems (a process of their own: what the approved actions'
+        webhooks and messages reach), the demo users' sign-in tokens, then `brain serve`; Ctrl-C stops all."""
+        from companybrain.project import find_project
+
+        root = str(find_project(state.project))
+        brain = [sys.executable, "-m", "companybrain.cli.main", "-p", root]
+        stand_ins = subprocess.Popen([*brain, "demo", "systems"])
+        service: subprocess.Popen[bytes] | None = None
+        try:
+            _wait_listening(stand_ins)
+            if subprocess.call([*brain, "tokens", "demo"]) != 0:
+                raise typer.Exit(1)
+            service = subprocess.Popen([*brain, "serve", "--host", host, "--port", str(port)])
+            code = service.wait()
+        except KeyboardInterrupt:  # the terminal sent it to every process of the group: let them finish
+            code = 130
+        finally:
+            if service is not None:
+                _stop(service)  # it had the Ctrl-C too: its running job and its serve.json are its to finish
+            stand_ins.terminate()  # they keep nothing in memory
+            stand_ins.wait()
+        if code:
+            raise typer.Exit(code)
+
+    @app.command()
     def stream(
         target: Annotated[
             str, typer.Option(help="mqtt://host:port or http(s)://... to send events to.")
@@ -165,6 +231,40 @@ def make_app(state: Any) -> typer.Typer:
             )
 
     return app
+
+
+def _wait_listening(stand_ins: subprocess.Popen[bytes], seconds: float = 20.0) -> None:
+    """Until the stand-ins accept connections; a warning if they could not start (the service still serves)."""
+    from companybrain.demo.systems import ERP_PORT
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and stand_ins.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", ERP_PORT), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    err_console.print(
+        "warning: the demo's stand-in systems did not start: approving a move will fail (nothing answers "
+        f"on 127.0.0.1:{ERP_PORT})",
+        highlight=False,
+    )
+
+
+def _stop(child: subprocess.Popen[bytes], seconds: float = 15.0) -> None:
+    """Let a child finish on its own (it had the Ctrl-C too), then ask it to stop, then end it."""
+    try:
+        child.wait(seconds)
+        return
+    except subprocess.TimeoutExpired:
+        child.terminate()
+    except KeyboardInterrupt:
+        child.terminate()
+    try:
+        child.wait(seconds)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def _factory_row(trained: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
