@@ -15,9 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: demo-data  ## the demo, then the brain serving it: the cockpit's address and a sign-in token per demo user
-	$(BIN)/brain -p demo/acme tokens demo
-	$(BIN)/brain -p demo/acme serve --host 127.0.0.1 --port $(PORT)
+demo: demo-data  ## the demo, then the brain serving it (with its stand-in ERP and inboxes): a sign-in token per demo user
+	$(BIN)/brain -p demo/acme demo serve --host 127.0.0.1 --port $(PORT)
 
 demo-data: install  ## generate Acme Industrial (medium), ingest, build, check; no server (CI)
 	$(BIN)/brain demo --scale $(SCALE) --out demo/acme

@@ -390,7 +390,7 @@ def test_cli_goes_through_the_running_service(
         assert code == 0 and json.loads(out)["ok"]
         code, _, err = run_cli(*p, "ingest", "nowhere")
         assert code == 1 and "Error:" in err and "nowhere" in err
-        code, _, err = run_cli(*p, "sources", "status")  # not sent to the service: says who holds the warehouse
+        code, _, err = run_cli(*p, "alerts", "list")  # not sent to the service: says who holds the warehouse
         assert code == 1 and f"pid {process.pid}" in err
     assert not control_path(root).exists()  # gone with the service (uvicorn re-raises SIGTERM after shutdown)
 

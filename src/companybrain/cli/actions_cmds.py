@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, print_json, print_rows
+from companybrain.cli.served import run_command
 from companybrain.errors import BrainError
 
 IdsArg = Annotated[list[int] | None, typer.Argument(help="Action ids (brain actions list).")]
@@ -23,14 +23,6 @@ def _params(pairs: list[str]) -> dict[str, Any]:
             raise BrainError(f"--param takes name=value, got {pair!r}", hint="--param order_id=11655 --param week=2")
         params[name.strip()] = value
     return params
-
-
-def _ids(brain: Any, ids: list[int] | None, batch: int | None) -> list[int]:
-    if batch is not None:
-        return [*(ids or []), *brain.actions.batch_ids(batch)]
-    if not ids:
-        raise BrainError("name action ids or --batch N", hint="brain actions list")
-    return ids
 
 
 def _print_actions(rows: list[dict[str, Any]], title: str) -> None:
@@ -49,16 +41,15 @@ def _print_actions(rows: list[dict[str, Any]], title: str) -> None:
     print_rows(shown, title=title)
 
 
-def _outcomes(outcomes: list[Any], format: str) -> None:
-    rows = [o.as_dict() for o in outcomes]
+def _outcomes(rows: list[dict[str, Any]], format: str) -> None:
     if format == "json":
         print_json(rows)
     else:
         print_rows(rows, title="actions")
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [o for o in rows if o["status"] == "failed"]
     if failed:
         raise BrainError(
-            f"{len(failed)} action(s) failed, {failed[0].message}",
+            f"{len(failed)} action(s) failed, {failed[0]['message']}",
             hint="fix the system that refused, then propose the actions again",
         )
 
@@ -70,8 +61,7 @@ def register(app: typer.Typer, state: Any) -> None:
     @group.command("types")
     def types(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """The declared action types: parameters, who submits, who approves, what they write."""
-        with open_brain(state) as brain:
-            found = brain.actions.types()
+        found = run_command(state, "actions.types")
         if format == "json":
             print_json(found)
             return
@@ -94,8 +84,7 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Actions, newest last."""
-        with open_brain(state) as brain:
-            rows = brain.actions.find(status, batch, limit)
+        rows = run_command(state, "actions.list", status=status, batch=batch, limit=limit)
         if format == "json":
             print_json(rows)
         else:
@@ -104,8 +93,7 @@ def register(app: typer.Typer, state: Any) -> None:
     @group.command()
     def show(action_id: Annotated[int, typer.Argument()], format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """One action with its parameters, approvals and what applying it did."""
-        with open_brain(state) as brain:
-            row = brain.actions.get(action_id)
+        row = run_command(state, "actions.show", action_id=action_id)
         if format == "json":
             print_json(row)
         else:
@@ -119,8 +107,9 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Propose one action; it is applied once the people its approval rule names approve it."""
-        with open_brain(state) as brain:
-            rows = brain.actions.propose([(action_type, _params(param or []))], user)
+        rows = run_command(
+            state, "actions.propose", action_type=action_type, parameters=_params(param or []), user=user
+        )
         if format == "json":
             print_json(rows)
         else:
@@ -135,13 +124,8 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Approve actions; those whose approval is complete are applied together, or none of them."""
-        from companybrain.delivery.alerts import deliver_action_messages
-
-        with open_brain(state) as brain:
-            outcomes = brain.actions.approve(_ids(brain, ids, batch), user, note)
-            if any(o.status == "applied" for o in outcomes):
-                deliver_action_messages(brain)  # the notify effects of what was applied
-        _outcomes(outcomes, format)
+        outcomes = run_command(state, "actions.approve", ids=ids or [], batch=batch, user=user, note=note)
+        _outcomes(outcomes, format)  # what was applied told whom its notify effects name, already
 
     @group.command()
     def reject(
@@ -152,8 +136,7 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Reject proposed actions: nothing of them is applied."""
-        with open_brain(state) as brain:
-            outcomes = brain.actions.reject(_ids(brain, ids, batch), user, reason)
+        outcomes = run_command(state, "actions.reject", ids=ids or [], batch=batch, user=user, reason=reason)
         _outcomes(outcomes, format)
 
     @group.command()
@@ -164,8 +147,7 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Undo applied actions: write-back rows restored, the source systems' rollback calls made."""
-        with open_brain(state) as brain:
-            outcomes = brain.actions.rollback(_ids(brain, ids, batch), user)
+        outcomes = run_command(state, "actions.rollback", ids=ids or [], batch=batch, user=user)
         _outcomes(outcomes, format)
 
     @app.command()
@@ -175,8 +157,7 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """The value ledger: expected vs realised impact of approved recommendations, by use case."""
-        with open_brain(state) as brain:
-            report = brain.value(user, use_case)
+        report = run_command(state, "value", user=user, use_case=use_case)
         if format == "json":
             print_json(report)
             return

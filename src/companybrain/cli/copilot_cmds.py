@@ -67,26 +67,34 @@ def register(app: typer.Typer, state: Any) -> None:
     ) -> None:
         """Ask the brain a question; answered through the governed query path as you. A change asked for is
         submitted as a proposal awaiting approval (`brain actions approve`), never applied."""
-        from companybrain.copilot import Copilot
+        from companybrain.cli.served import run_command
 
         _check_engine(engine)
         previous = _previous(context)
-        with open_brain(state) as brain:
-            answer = Copilot(brain, engine).ask(question, user, previous)
+        found = run_command(
+            state,
+            "ask",
+            question=question,
+            previous=previous.model_dump(mode="json") if previous is not None else None,
+            user=user,
+            engine=engine,
+        )
+        answer = found["answer"]
         if format == "json":
-            print_json(answer.as_dict())
+            print_json(answer)
             return
-        console.print(answer.text)
-        if answer.plan.kind == "propose_action" and "table" in answer.extra:  # what was proposed, and from where
-            table = answer.extra["table"]
+        console.print(answer["answer"])
+        table = found["proposal"]
+        if table is not None:  # what was proposed, and from where
             print_rows([dict(zip(table["columns"], row, strict=True)) for row in table["rows"]])
-        if answer.result is not None:
-            forms = {m: d.get("format", "number") for m, d in answer.result.definitions.items()}
-            print_rows(answer.result.records()[:50], formats=forms)
-            console.print(f"[dim]plan: {json.dumps(answer.plan.model_dump(exclude_defaults=True))}[/dim]")
-            console.print(
-                f"[dim]data: {answer.result.freshness.get('data_version')}; as {answer.user}; by {answer.source}[/dim]"
-            )
+        if "definitions" in answer:  # a metric plan's result
+            forms = {m: d.get("format", "number") for m, d in answer["definitions"].items()}
+            columns = answer["table"]["columns"]
+            records = [dict(zip(columns, row, strict=True)) for row in answer["table"]["rows"]]
+            print_rows(records[:50], formats=forms)
+            console.print(f"[dim]plan: {json.dumps(found['plan_shown'])}[/dim]")
+            version = answer["freshness"].get("data_version")
+            console.print(f"[dim]data: {version}; as {answer['user']}; by {answer['source']}[/dim]")
 
     @copilot_app.command("eval")
     def eval_(

@@ -30,8 +30,8 @@ def open_brain(state: Any) -> Iterator[Brain]:
             raise
         raise WarehouseError(
             exc.message,
-            hint=f"`brain serve` (pid {served.pid}) holds this project's warehouse: ingest, build, tokens and "
-            "audit verify go through it; for this command stop it, or ask its API",
+            hint=f"`brain serve` (pid {served.pid}) holds this project's warehouse: the reads, the decisions, "
+            "ingest, build, tokens and audit verify go through it; for this command stop it, or ask its API",
         ) from None
     finally:
         brain.close()
@@ -131,8 +131,9 @@ def register(app: typer.Typer, state: Any) -> None:
     @sources_app.command("status")
     def sources_status(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """The last load of every source table and the rows it holds."""
-        with open_brain(state) as brain:
-            rows = brain.sources_status()
+        from companybrain.cli.served import run_command
+
+        rows = run_command(state, "sources.status")["tables"]
         if format == "json":
             print_json({"tables": rows})
         else:
@@ -145,9 +146,10 @@ def register(app: typer.Typer, state: Any) -> None:
         format: RowsFormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Rows a source sent that were not loaded, with the reason."""
+        from companybrain.cli.served import run_command
+
         name, _, table = source.partition(".")
-        with open_brain(state) as brain:
-            rows = brain.quarantine(name, table or None, limit)
+        rows = run_command(state, "sources.quarantine", source=name, table=table or None, limit=limit)
         if format == "json":
             print_json({"source": name, "table": table or None, "rows": rows})
         elif format == "csv":
@@ -197,18 +199,19 @@ def register(app: typer.Typer, state: Any) -> None:
     @app.command()
     def contracts(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """Run the data contracts on the current objects; exit 1 if a blocking one fails."""
-        with open_brain(state) as brain:
-            results = brain.contracts()
-        passed = sum(r.passed for r in results)
+        from companybrain.cli.served import run_command
+
+        results = run_command(state, "contracts")
+        passed = sum(r["passed"] for r in results)
         if format == "json":
-            print_json({"passed": passed, "failed": len(results) - passed, "results": [r.as_dict() for r in results]})
+            print_json({"passed": passed, "failed": len(results) - passed, "results": results})
         else:
-            rows = [{**r.as_dict(), "ok": "✓" if r.passed else "✗", "sample": r.sample or ""} for r in results]
+            rows = [{**r, "ok": "✓" if r["passed"] else "✗", "sample": r["sample"] or ""} for r in results]
             print_rows(
                 rows, title="contracts", columns=["ok", "object", "contract", "target", "severity", "detail", "sample"]
             )
             console.print(f"{passed} passed, {len(results) - passed} failed")
-        if any(not r.passed and r.severity == "blocking" for r in results):
+        if any(not r["passed"] and r["severity"] == "blocking" for r in results):
             raise typer.Exit(1)
 
     @app.command()
@@ -224,12 +227,13 @@ def register(app: typer.Typer, state: Any) -> None:
         format: RowsFormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """List objects of a type (as you may see them: row filters and masking apply)."""
-        with open_brain(state) as brain:
-            if count:
-                n = brain.count_objects(type_name, where, user)
-                print_json({"count": n}) if format == "json" else console.print(n)
-                return
-            rows = brain.objects(type_name, where, limit, user)
+        from companybrain.cli.served import run_command
+
+        found = run_command(state, "objects", type_name=type_name, where=where, limit=limit, user=user, count=count)
+        if count:
+            print_json({"count": found["count"]}) if format == "json" else console.print(found["count"])
+            return
+        rows = found["rows"]
         if columns:
             wanted = [c.strip() for c in columns.split(",") if c.strip()]
             unknown = [c for c in wanted if rows and c not in rows[0]]
@@ -251,8 +255,9 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Show one object with its linked objects."""
-        with open_brain(state) as brain:
-            found = brain.object(type_name, key, user)
+        from companybrain.cli.served import run_command
+
+        found = run_command(state, "object", type_name=type_name, key=key, user=user)
         if format == "json":
             print_json(found)
             return

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, print_json, print_rows
 from companybrain.errors import BrainError
@@ -48,7 +47,7 @@ def register(app: typer.Typer, state: Any) -> None:
         start: Annotated[str | None, typer.Option("--from", help="First day of the disruption (YYYY-MM-DD).")] = None,
         days: Annotated[int | None, typer.Option(help="Length of the disruption in days.")] = None,
         file: Annotated[Path | None, typer.Option("--file", help="The disruption as a YAML or JSON file.")] = None,
-        actions: Annotated[int, typer.Option(help="Actions to show in the table (json has all).")] = 25,
+        actions: Annotated[int, typer.Option(help="Actions to list in the summary (json has them all).")] = 10,
         propose: Annotated[
             bool, typer.Option("--propose", help="Propose the plan's actions as one batch (brain actions approve).")
         ] = False,
@@ -64,93 +63,140 @@ def register(app: typer.Typer, state: Any) -> None:
         user: AsOpt = None,
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
-        """Replan orders across sites, lines and weeks after a capacity loss; who must be told what."""
+        """Replan orders across sites, lines and weeks after a capacity loss; who must be told what. Prints a
+        summary (the KPIs, what moves where, the delays, the first actions and messages); --format json has
+        every action and message."""
+        from companybrain.cli.served import run_command
+
         disruption = _disruption(file, site, line, capacity, start, days)
-        proposed: list[dict[str, Any]] = []
         if propose and time_limit is not None:
             raise BrainError(
                 "--time-limit is not supported with --propose yet",
                 hint="propose with the default time limit: brain replan ... --propose",
             )
-        with open_brain(state) as brain:
-            if propose:
-                plan, proposed, entry = brain.propose_replan(disruption, user)
-            elif time_limit is not None:
-                from companybrain.decisions.replan import replan as replan_network
-
-                plan = replan_network(brain, disruption, user, time_limit=time_limit)
-            else:
-                plan = brain.replan(disruption, user)
+        found = run_command(
+            state,
+            "replan",
+            disruption=disruption.model_dump(mode="json"),
+            user=user,
+            propose=propose,
+            time_limit=time_limit,
+        )
+        plan = found["plan"]
         if format == "json":
-            print_json({**plan.as_dict(), "proposed": proposed, "ledger_entry": entry} if propose else plan.as_dict())
+            extra = {"proposed": found["proposed"], "ledger_entry": found["ledger_entry"]} if propose else {}
+            print_json({**plan, **extra})
             return
+        _print_summary(plan, actions)
         if propose:
+            proposed, entry = found["proposed"], found["ledger_entry"]
             batch = proposed[0]["batch_id"] if proposed else None
             console.print(
                 f"proposed {len(proposed)} action(s) as batch {batch} (value ledger entry {entry}): "
-                f"brain actions approve --batch {batch}"
+                f"brain actions list --batch {batch}; brain actions approve --batch {batch}"
                 if proposed
                 else "the plan has no actions to propose",
                 style="bold",
+                soft_wrap=True,
             )
-        k = plan.kpis
-        rows = []
-        for key in (
-            "revenue_at_risk",
-            "late_orders_total",
-            "weighted_lateness_days",
-            "lateness_penalty",
-            "extra_freight",
-            "production_cost_delta",
-            "parts_short",
-            "expedite_cost",
-            "margin_impact",
-            "objective",
-            "moved_items",
-        ):
-            row = {
+
+
+def _print_summary(plan: dict[str, Any], shown: int) -> None:
+    """The plan in a screen or two: KPIs, what moves where, delays, the first actions and messages."""
+    from companybrain.decisions.proposals import plan_summary
+
+    summary = plan_summary(plan)
+    k = plan["kpis"]
+    rows = []
+    for key in (
+        "revenue_at_risk",
+        "late_orders_total",
+        "weighted_lateness_days",
+        "lateness_penalty",
+        "extra_freight",
+        "production_cost_delta",
+        "parts_short",
+        "expedite_cost",
+        "margin_impact",
+        "objective",
+        "moved_items",
+    ):
+        rows.append(
+            {
                 "kpi": key,
                 "no disruption": k["no_disruption"][key],
                 "baseline (local scramble)": k["baseline"][key],
                 "plan": k["plan"][key],
-                "improvement": plan.improvement.get(key),
+                "improvement": plan["improvement"].get(key),
             }
-            rows.append(row)
-        for tier in ("strategic", "key", "standard"):
-            rows.append(
-                {
-                    "kpi": f"late orders: {tier}",
-                    **{
-                        c: k[s]["late_orders"][tier]
-                        for c, s in (
-                            ("no disruption", "no_disruption"),
-                            ("baseline (local scramble)", "baseline"),
-                            ("plan", "plan"),
-                        )
-                    },
-                }
-            )
-        numbers = {c: "currency" for c in ("no disruption", "baseline (local scramble)", "plan", "improvement")}
-        print_rows(rows, title=f"replan: {', '.join(plan.assumptions['disrupted_lines'])}", formats=numbers)
-        shown = plan.actions[:actions]
-        print_rows(
-            [{"action": a["action"], "tier": a.get("tier", ""), "what": a["text"]} for a in shown],
-            title=f"actions ({len(shown)} of {len(plan.actions)})",
         )
+    columns = (("no disruption", "no_disruption"), ("baseline (local scramble)", "baseline"), ("plan", "plan"))
+    for tier in ("strategic", "key", "standard"):
+        rows.append({"kpi": f"late orders: {tier}", **{c: k[s]["late_orders"][tier] for c, s in columns}})
+    numbers = {c: "currency" for c in ("no disruption", "baseline (local scramble)", "plan", "improvement")}
+    horizon = plan["horizon"]
+    title = (
+        f"replan: {', '.join(plan['assumptions']['disrupted_lines'])}, {horizon.get('start')} .. {horizon.get('end')}"
+    )
+    print_rows(rows, title=title, formats=numbers)
+    kinds = ", ".join(f"{n:,} {kind}" for kind, n in summary["by_kind"].items()) or "none"
+    customers = summary["customers"]
+    tiers = ", ".join(f"{n} {t}" for t, n in customers["by_tier"].items())
+    console.print(
+        f"{summary['actions']:,} actions ({kinds}); {customers['total']:,} customers affected"
+        + (f" ({tiers})" if tiers else ""),
+        soft_wrap=True,
+    )
+    if summary["flows"]:
+        flows = summary["flows"]
+        print_rows(
+            [
+                {
+                    "from": f"{f['from_line']} ({f['from_site']})",
+                    "to": f"{f['to_line']} ({f['to_site']})",
+                    "order parts": f["parts"],
+                    "units": f["units"],
+                    "value": f["value"],
+                    "freight": f["freight"],
+                }
+                for f in flows[:12]
+            ],
+            title="what moves where" + (f" (the 12 largest of {len(flows)} flows)" if len(flows) > 12 else ""),
+            formats={"order parts": "count", "units": "count", "value": "currency", "freight": "currency"},
+        )
+    delays = summary["delays"]
+    if delays["orders"]:
+        print_rows(
+            [
+                {"tier": t, "orders delayed": d["orders"], "value": d["value"], "longest delay (days)": d["days"]}
+                for t, d in delays["by_tier"].items()
+            ],
+            title=f"delays ({delays['orders']:,} orders)",
+            formats={"orders delayed": "count", "value": "currency"},
+        )
+    first = plan["actions"][:shown]
+    if first:
+        print_rows(
+            [{"action": a["action"], "tier": a.get("tier", ""), "what": a["text"]} for a in first],
+            title=f"actions (the first {len(first)} of {len(plan['actions']):,})",
+        )
+    messages = plan["notifications"]
+    if messages:
         print_rows(
             [
                 {
                     "to": f"{n['role']} {n['employee_id'] or n['about']}"
                     + (f" ({n['name']})" if n.get("name") else ""),
                     "subject": n["subject"],
-                    "message": n["message"],
                 }
-                for n in plan.notifications
+                for n in messages[:shown]
             ],
-            title="who must be told what",
+            title=f"who must be told what (the first {min(shown, len(messages))} of {len(messages):,} messages)",
         )
-        console.print(
-            f"plan cost {plan.cost:,.0f} USD, proven lower bound {plan.lower_bound:,.0f} ({plan.bound_kind}), "
-            f"gap {plan.gap:.2%}; {plan.items} order parts, solved in {plan.solve_seconds:.2f} s; as {plan.user}",
-            style="dim",
-        )
+    console.print(
+        f"plan cost {plan['cost']:,.0f} USD, proven lower bound {plan['lower_bound']:,.0f} ({plan['bound_kind']}), "
+        f"gap {plan['gap']:.2%}; {plan['items']} order parts, solved in {plan['solve_seconds']:.2f} s; as "
+        f"{plan['user']}; every action and message: --format json",
+        style="dim",
+        soft_wrap=True,
+    )

@@ -142,10 +142,9 @@ def register(app: typer.Typer, state: Any) -> None:
     @group.command("list")
     def list_(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """The project's use cases with their champion and its backtest against the baseline."""
-        from companybrain import factory
+        from companybrain.cli.served import run_command
 
-        with open_brain(state) as brain:
-            rows = factory.list_usecases(brain)
+        rows = run_command(state, "factory.list")
         if format == "json":
             print_json(rows)
         else:
@@ -181,10 +180,9 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Versions, the champion's backtest, lineage, feature drift and live accuracy."""
-        from companybrain import factory
+        from companybrain.cli.served import run_command
 
-        with open_brain(state) as brain:
-            report = factory.show(brain, usecase)
+        report = run_command(state, "factory.show", usecase=usecase)
         if format == "json":
             print_json(report)
             return

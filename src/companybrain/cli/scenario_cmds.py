@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from companybrain.cli.data import open_brain
 from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, err_console, print_json, print_rows
 
@@ -104,10 +103,9 @@ def register(app: typer.Typer, state: Any) -> None:
     @group.command("list")
     def list_(format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """The declared scenarios and whether their overlays are current, stale or not run."""
-        from companybrain.decisions.scenarios import list_scenarios
+        from companybrain.cli.served import run_command
 
-        with open_brain(state) as brain:
-            rows = list_scenarios(brain)
+        rows = run_command(state, "scenario.list")
         if format == "json":
             print_json(rows)
         else:
@@ -125,15 +123,13 @@ def register(app: typer.Typer, state: Any) -> None:
     ) -> None:
         """Rebuild a scenario's overlays from the current objects and show its KPIs against the baseline,
         then the forecast and the 13-week plan where the scenario reaches them."""
-        from companybrain.decisions.scenarios import run_scenario
+        from companybrain.cli.served import run_command
+        from companybrain.decisions.scenarios import ScenarioRun
 
-        proposed: list[dict[str, Any]] = []
-        entry = None
-        with open_brain(state) as brain:
-            if propose:
-                result, proposed, entry = brain.propose_scenario(name, user)
-            else:
-                result = run_scenario(brain, name, user, ahead=not kpis_only)
+        found = run_command(state, "scenario.run", name=name, propose=propose, ahead=not kpis_only, user=user)
+        result = ScenarioRun(**found["run"])
+        proposed: list[dict[str, Any]] = found.get("proposed", [])
+        entry = found.get("ledger_entry")
         if format == "json":
             extra = {"proposed": proposed, "ledger_entry": entry} if propose else {}
             print_json({**result.as_dict(), **extra})
@@ -151,10 +147,13 @@ def register(app: typer.Typer, state: Any) -> None:
         format: FormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Several scenarios side by side (overlays reused; built when missing, flagged when stale)."""
-        from companybrain.decisions.scenarios import compare_scenarios
+        from companybrain.cli.served import run_command
+        from companybrain.decisions.scenarios import ScenarioRun
 
-        with open_brain(state) as brain:
-            runs = compare_scenarios(brain, names, user, ahead=not kpis_only)
+        runs = [
+            ScenarioRun(**r)
+            for r in run_command(state, "scenario.compare", names=names, ahead=not kpis_only, user=user)
+        ]
         if format == "json":
             print_json([r.as_dict() for r in runs])
             return

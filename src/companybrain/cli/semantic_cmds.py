@@ -19,8 +19,9 @@ def register(app: typer.Typer, state: Any) -> None:
     @app.command()
     def metrics(user: AsOpt = None, format: FormatOpt = "table") -> None:  # type: ignore[assignment]
         """List the metrics and dimensions you may read."""
-        with open_brain(state) as brain:
-            catalog = brain.metrics_catalog(user)
+        from companybrain.cli.served import run_command
+
+        catalog = run_command(state, "metrics", user=user)
         if format == "json":
             print_json(catalog)
             return
@@ -61,11 +62,21 @@ def register(app: typer.Typer, state: Any) -> None:
         format: RowsFormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """Compute metrics through the governed query path."""
-        from companybrain.semantic.query import MetricQuery
+        from companybrain.cli.served import run_command
+        from companybrain.semantic.query import Result
 
-        request = MetricQuery(tuple(metric_names), tuple(by or ()), where, period, tuple(order or ()), limit)
-        with open_brain(state) as brain:
-            result = brain.query(request, user)
+        found = run_command(
+            state,
+            "query",
+            metrics=list(metric_names),
+            by=list(by or ()),
+            where=where,
+            period=period,
+            order=list(order or ()),
+            limit=limit,
+            user=user,
+        )
+        result = Result(**found)
         if format == "json":
             print_json(result.as_dict())
         elif format == "csv":
@@ -116,8 +127,9 @@ def register(app: typer.Typer, state: Any) -> None:
         format: RowsFormatOpt = "table",  # type: ignore[assignment]
     ) -> None:
         """The latest audit records."""
-        with open_brain(state) as brain:
-            rows = brain.audit.tail(n)
+        from companybrain.cli.served import run_command
+
+        rows = run_command(state, "audit.tail", n=n)
         if format == "json":
             print_json({"records": rows})
         elif format == "csv":

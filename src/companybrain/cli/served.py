@@ -1,5 +1,7 @@
-"""Commands against a served project: while `brain serve` holds the project's embedded warehouse, `brain
-ingest`, `build`, `tokens` and `audit verify` send their work to it and print what they print otherwise.
+"""Commands against a served project: while `brain serve` holds the project's embedded warehouse, the
+commands that open it send their work to it and print what they print otherwise: `brain ingest` and
+`build` as jobs, `tokens` and `audit verify`, and the reads and decisions (`brain query`, `objects`,
+`ask`, `replan`, `scenario run`, `actions ...`: `run_command`, delivery/commands.py).
 
 The service's loopback URL and local secret come from `.brain/serve.json` (delivery/local.py); the
 request goes to that loopback address only, never through a proxy. A failure comes back as the
@@ -24,7 +26,24 @@ if TYPE_CHECKING:
 
 CONNECT_SECONDS = 15.0  # a service that has just started binds its socket before it accepts
 WAIT_SECONDS = 30  # one long poll of a job; the command waits for as many as the job takes
+COMMAND_SECONDS = 3600.0  # a command runs in the request (a replan of a large network, a scenario)
 _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the secret never leaves loopback
+
+
+def run_command(state: Any, name: str, /, **args: Any) -> Any:
+    """A command's data (delivery/commands.py): computed by the service that holds the warehouse, else here
+    on the warehouse. Both pass through the same encoding, so what the CLI prints is the same."""
+    from companybrain.delivery import commands
+    from companybrain.delivery.local import from_wire, to_wire
+
+    service = service_of(state)
+    if service is not None:
+        return service.command(name, args)
+    from companybrain.cli.data import open_brain
+
+    with open_brain(state) as brain:
+        data = commands.run(brain, name, args)
+    return from_wire(to_wire(data))
 
 
 def service_of(state: Any) -> Service | None:
@@ -70,6 +89,14 @@ class Service:
                         "that is gone is ignored)",
                     ) from None
                 time.sleep(0.2)
+
+    def command(self, name: str, args: dict[str, Any]) -> Any:
+        """Run a CLI command in the service (as the `--as` user in `args`); its data, decoded."""
+        from companybrain.delivery.local import from_wire, to_wire
+
+        with _waiting(f"{name.replace('.', ' ')}: in `brain serve` (pid {self.served.pid})"):
+            answer = self.call("POST", f"/api/v1/local/commands/{name}", {"args": to_wire(args)}, COMMAND_SECONDS)
+        return from_wire(answer)
 
     def run_job(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         """Queue an ingest or build job and wait for it; its result, or the BrainError it failed with."""

@@ -148,3 +148,53 @@ def propose_scenario(
     use_case = brain.project.actions[types[0]].use_case
     entry = ledger.record(brain, proposed[0]["batch_id"], use_case, title, expected, scope, principal.user)
     return run, proposed, entry
+
+
+def plan_summary(plan: dict[str, Any]) -> dict[str, Any]:
+    """What a plan (`Plan.as_dict()`) comes to, before its thousand lines: its actions by kind, what moves
+    where (order parts from line to line), the delays by customer tier, the customers it touches, the parts
+    to expedite and the messages it drafts; for `brain replan` and the cockpit to show first."""
+    actions = plan.get("actions", [])
+    kinds: dict[str, int] = defaultdict(int)
+    for a in actions:
+        kinds[a["action"]] += 1
+    flows: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for a in actions:
+        if a["action"] != "move":
+            continue
+        key = (a["from_site"], a["from_line"], a["to_site"], a["to_line"])
+        flow = flows.setdefault(
+            key,
+            {"from_site": key[0], "from_line": key[1], "to_site": key[2], "to_line": key[3], "parts": 0, "units": 0},
+        )
+        flow["parts"] += 1
+        flow["units"] += int(a.get("qty") or 0)
+        flow["value"] = round(flow.get("value", 0.0) + float(a.get("value") or 0), 2)
+        flow["freight"] = round(flow.get("freight", 0.0) + float(a.get("freight") or 0), 2)
+    delays = [a for a in actions if a["action"] == "delay"]
+    by_tier: dict[str, dict[str, Any]] = {}
+    for a in delays:
+        tier = by_tier.setdefault(a.get("tier") or "unknown", {"orders": 0, "value": 0.0, "days": 0.0})
+        tier["orders"] += 1
+        tier["value"] = round(tier["value"] + float(a.get("value") or 0), 2)
+        tier["days"] = max(tier["days"], float(a.get("delay_days") or 0))
+    customers: dict[str, str] = {}
+    for a in actions:
+        if a.get("customer_id"):
+            customers[a["customer_id"]] = a.get("tier") or "unknown"
+    tiers: dict[str, int] = defaultdict(int)
+    for name in customers.values():
+        tiers[name] += 1
+    parts = [a for a in actions if a["action"] == "expedite"]
+    roles: dict[str, int] = defaultdict(int)
+    for n in plan.get("notifications", []):
+        roles[n["role"]] += 1
+    return {
+        "actions": len(actions),
+        "by_kind": dict(sorted(kinds.items())),
+        "flows": sorted(flows.values(), key=lambda f: (-f["parts"], f["from_line"], f["to_line"])),
+        "delays": {"orders": len(delays), "by_tier": by_tier},
+        "customers": {"total": len(customers), "by_tier": dict(sorted(tiers.items()))},
+        "expedites": {"parts": len(parts), "premium": round(sum(float(a.get("expedite_cost") or 0) for a in parts), 2)},
+        "messages": {"total": len(plan.get("notifications", [])), "by_role": dict(sorted(roles.items()))},
+    }
