@@ -89,7 +89,7 @@ def line_chart(
         low, high = (low - pad if low - pad >= 0 or low < 0 else 0.0), high + pad  # no negative axis for >= 0 data
     ticks = _ticks(low, high, 3 if height < 150 else 4)
     lo, hi = ticks[0], ticks[-1]
-    labels = [fmt(t, form, "") for t in ticks]
+    labels = [fmt(t, "number" if form == "count" else form, "") for t in ticks]  # axis ticks: short (30k)
     left = max(36, 7 * max(len(t) for t in labels) + 10)  # room for the widest tick label
 
     def x_at(i: int) -> float:

@@ -112,9 +112,8 @@ def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
     project = svc.brain.project
     found = layout.area_of(project, slug)
     if found is None:
-        from fastapi import HTTPException
-
-        raise HTTPException(404, f"no cockpit page {slug!r}")
+        message = f"There is no page {slug!r} in this cockpit: its pages are the project's metrics files."
+        return page(request, svc, viewer, "refused.html", status=404, title="Not found", message=message)
     readable = reads.catalog(svc, viewer)
     if (denied := refused(request, svc, viewer, readable, slug)) is not None:
         return denied
