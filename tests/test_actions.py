@@ -278,10 +278,11 @@ def test_a_failed_step_leaves_nothing_applied(demo: Brain, orders: list[int], er
         erp.fail_order = None
     assert [o.status for o in outcomes] == ["failed", "failed"]
     assert "answered 500" in outcomes[0].message and "nothing applied" in outcomes[0].message
-    # the first order's call went through and was undone; the second failed; no row was written
+    # the first order's call went through and was undone; the second failed; no row was written (the calls
+    # of one apply go out a few at a time: in either order)
     paths = [(c["path"], bool(c["body"].get("undo"))) for c in erp.calls[calls:]]
     first, second = f"/erp/orders/{orders[3]}/production", f"/erp/orders/{orders[4]}/production"
-    assert paths == [(first, False), (second, False), (first, True)]
+    assert sorted(paths[:2]) == sorted([(first, False), (second, False)]) and paths[2:] == [(first, True)]
     assert writeback(demo, "order_moves") == before
     assert {desk.get(i)["status"] for i in ids} == {"failed"}
     assert audit_of(demo, ids[0])[-1] == ("action.apply", "ceo", audit_of(demo, ids[0])[-1][2])

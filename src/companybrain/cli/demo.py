@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import signal
 import socket
 import subprocess
 import sys
@@ -174,6 +175,7 @@ def make_app(state: Any) -> typer.Typer:
 
         root = str(find_project(state.project))
         brain = [sys.executable, "-m", "companybrain.cli.main", "-p", root]
+        signal.signal(signal.SIGTERM, _interrupted)  # stopped by a supervisor: stop the children as on Ctrl-C
         stand_ins = subprocess.Popen([*brain, "demo", "systems"])
         service: subprocess.Popen[bytes] | None = None
         try:
@@ -233,6 +235,10 @@ def make_app(state: Any) -> typer.Typer:
     return app
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def _wait_listening(stand_ins: subprocess.Popen[bytes], seconds: float = 20.0) -> None:
     """Until the stand-ins accept connections; a warning if they could not start (the service still serves)."""
     from companybrain.demo.systems import ERP_PORT
@@ -252,19 +258,18 @@ def _wait_listening(stand_ins: subprocess.Popen[bytes], seconds: float = 20.0) -
 
 
 def _stop(child: subprocess.Popen[bytes], seconds: float = 15.0) -> None:
-    """Let a child finish on its own (it had the Ctrl-C too), then ask it to stop, then end it."""
-    try:
-        child.wait(seconds)
-        return
-    except subprocess.TimeoutExpired:
-        child.terminate()
-    except KeyboardInterrupt:
-        child.terminate()
-    try:
-        child.wait(seconds)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
+    """Let the service finish on its own (a Ctrl-C in the terminal reached it too), else interrupt it as Ctrl-C
+    would (it stops gracefully: its running job, its serve.json), then end it."""
+    for ask, wait in ((None, 3.0), (signal.SIGINT, seconds), (signal.SIGTERM, seconds)):
+        if ask is not None and child.poll() is None:
+            child.send_signal(ask)
+        try:
+            child.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    child.kill()
+    child.wait()
 
 
 def _factory_row(trained: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:

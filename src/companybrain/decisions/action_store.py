@@ -10,7 +10,7 @@ from sqlglot import exp
 from companybrain.errors import NotFound, QueryError
 from companybrain.sources.load_log import META
 from companybrain.warehouse.base import Warehouse
-from companybrain.warehouse.ddl import col, create_table, insert_values, literal, table
+from companybrain.warehouse.ddl import col, insert_values, literal, table
 
 ACTIONS = table(META, "actions")
 COLUMNS = {
@@ -27,13 +27,25 @@ COLUMNS = {
     "decided_at": "string",
     "undo": "string",
     "error": "string",
+    "submission": "string",  # the proposer's key of the submission: a repeated one proposes nothing new
 }
 JSON_COLUMNS = ("parameters", "approvals", "undo")
 
 
 def ensure(wh: Warehouse) -> None:
     wh.ensure_schema(META)
-    wh.execute(create_table(ACTIONS, COLUMNS))
+    wh.ensure_table(ACTIONS, COLUMNS)  # a table made before a column was added gets it
+
+
+def by_submission(wh: Warehouse, user: str, key: str) -> list[dict[str, Any]]:
+    """The actions a user proposed under a submission key (a batch), or none."""
+    query = (
+        exp.select(*[col(c) for c in COLUMNS])
+        .from_(ACTIONS)
+        .where(exp.and_(col("submission").eq(literal(key)), col("proposed_by").eq(literal(user))))
+        .order_by(col("action_id"))
+    )
+    return [decoded(r) for r in wh.query_arrow(query).to_pylist()]
 
 
 def next_ids(wh: Warehouse) -> tuple[int, int]:
@@ -91,6 +103,31 @@ def find(wh: Warehouse, status: str | None = None, batch: int | None = None, lim
         query = query.where(col("batch_id").eq(literal(batch)))
     query = query.order_by(exp.Ordered(this=col("action_id"), desc=True)).limit(limit)
     return [decoded(r) for r in reversed(wh.query_arrow(query).to_pylist())]
+
+
+def latest_batches(wh: Warehouse, limit: int = 10) -> list[int]:
+    """The ids of the latest batches, newest first."""
+    query = (
+        exp.select(col("batch_id"))
+        .from_(ACTIONS)
+        .group_by(col("batch_id"))
+        .order_by(exp.Ordered(this=col("batch_id"), desc=True))
+        .limit(limit)
+    )
+    return [int(r["batch_id"]) for r in wh.query_arrow(query).to_pylist()]
+
+
+def of_batches(wh: Warehouse, batches: list[int]) -> list[dict[str, Any]]:
+    """Every action of these batches, by id."""
+    if not batches:
+        return []
+    query = (
+        exp.select(*[col(c) for c in COLUMNS])
+        .from_(ACTIONS)
+        .where(col("batch_id").isin(*[literal(b) for b in batches]))
+        .order_by(col("action_id"))
+    )
+    return [decoded(r) for r in wh.query_arrow(query).to_pylist()]
 
 
 def rows(wh: Warehouse, ids: list[int]) -> list[dict[str, Any]]:

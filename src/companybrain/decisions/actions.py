@@ -88,11 +88,17 @@ class ActionDesk:
         user: str | Principal | None,
         source: str = "manual",
         dry_run: bool = False,
+        submission: str | None = None,
     ) -> list[dict[str, Any]]:
         """Check and record a batch of proposals (all or none); returns the recorded actions. A dry run
         checks exactly the same (submit rights, parameters, facts read, objects, checks) and records
-        nothing: its actions carry no id and the status `dry_run`."""
+        nothing: its actions carry no id and the status `dry_run`. A `submission` key the proposer used
+        before returns that batch and records nothing (a second click, a request sent again)."""
         principal = self.brain.principal(user)
+        if submission is not None and not dry_run:
+            earlier = store.by_submission(self.wh, principal.user, submission)
+            if earlier:
+                return earlier
         if not items:
             raise QueryError("nothing to propose", hint="brain actions propose TYPE --param name=value ...")
         self.parameters.new_batch(dry_run)
@@ -133,6 +139,7 @@ class ActionDesk:
                     proposed_by=principal.user,
                     proposed_at=_now(),
                     approvals="[]",
+                    submission=submission,
                 )
                 rows.append(row)
             store.insert_many(self.wh, rows)

@@ -98,3 +98,36 @@ def could_approve(rule: ApprovalRule, principal: Principal, params: dict[str, An
 
 def is_one_of(principal: Principal, roles: list[str], users: list[str]) -> bool:
     return principal.unrestricted or principal.user in users or bool(set(principal.roles) & set(roles))
+
+
+def people_who(project: Project, approver: Approver, params: dict[str, Any], exclude: set[str]) -> list[str]:
+    """The project's users (but `exclude`) that this approver names for these parameters."""
+    return sorted(
+        name
+        for name, spec in project.users.items()
+        if name not in exclude and matches(approver, (name, list(spec.roles), dict(spec.attributes)), params)
+    )
+
+
+def who_may_approve(
+    project: Project, rule: ApprovalRule, params: dict[str, Any], approvals: list[dict[str, Any]], exclude: set[str]
+) -> list[list[str]]:
+    """The ways the rule can still be completed by the project's users (but `exclude`, e.g. the proposer): each
+    way a list of users who together complete it - one user for an `any_of`, one per missing `all_of`
+    approver. Empty: nobody can (it waits for ever unless rejected)."""
+    done = {a["user"] for a in approvals}
+    ways: list[list[str]] = [[u] for ap in rule.any_of for u in people_who(project, ap, params, exclude | done)]
+    _, left = missing(rule, people(project, approvals), params)
+    if rule.all_of and left:
+        chosen: list[str] = []
+        for ap in left:  # one distinct person per approver still missing (the first who fits)
+            who = next((u for u in people_who(project, ap, params, exclude | done) if u not in chosen), None)
+            if who is None:
+                break
+            chosen.append(who)
+        else:
+            ways.append(chosen)
+    unique: dict[tuple[str, ...], list[str]] = {}
+    for way in ways:
+        unique.setdefault(tuple(sorted(way)), sorted(way))
+    return list(unique.values())

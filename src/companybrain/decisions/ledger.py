@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from companybrain.sources.load_log import META
-from companybrain.warehouse.ddl import col, create_table, insert_values, literal, table
+from companybrain.warehouse.ddl import col, insert_values, literal, table
 
 if TYPE_CHECKING:
     from companybrain.brain import Brain
@@ -40,13 +40,14 @@ COLUMNS = {
     "approved_at": "string",
     "expected": "string",
     "scope": "string",
+    "summary": "string",  # what the recommendation comes to (a plan's flows, delays, customers), shown first
 }
 COUNTED = ("approved", "partly approved")
 
 
 def _ensure(brain: Brain) -> None:
     brain.warehouse.ensure_schema(META)
-    brain.warehouse.execute(create_table(LEDGER, COLUMNS))
+    brain.warehouse.ensure_table(LEDGER, COLUMNS)  # a ledger made before a column was added gets it
 
 
 def record(
@@ -57,6 +58,7 @@ def record(
     expected: dict[str, Any],
     scope: list[dict[str, Any]],
     user: str,
+    summary: dict[str, Any] | None = None,
 ) -> int:
     """Record a recommendation with its expected impact and the orders it is about; returns its entry id."""
     _ensure(brain)
@@ -75,6 +77,7 @@ def record(
             "approved_at": None,
             "expected": json.dumps(expected, default=str),
             "scope": json.dumps(scope, default=str),
+            "summary": json.dumps(summary, default=str) if summary is not None else None,
         }
         wh.execute(insert_values(LEDGER, row))
     return entry
@@ -107,12 +110,47 @@ def batch_changed(brain: Brain, batch_id: int, approved_by: str | None = None) -
     wh.execute(exp.update(LEDGER, {k: literal(v) for k, v in values.items()}, where=where))
 
 
-def entries(brain: Brain) -> list[dict[str, Any]]:
+def entries(brain: Brain, batch_id: int | None = None) -> list[dict[str, Any]]:
     _ensure(brain)
-    rows = brain.warehouse.query_arrow(exp.select("*").from_(LEDGER).order_by(col("entry_id"))).to_pylist()
+    query = exp.select("*").from_(LEDGER).order_by(col("entry_id"))
+    if batch_id is not None:
+        query = query.where(col("batch_id").eq(literal(batch_id)))
+    rows = brain.warehouse.query_arrow(query).to_pylist()
     for r in rows:
         r["expected"], r["scope"] = json.loads(r["expected"]), json.loads(r["scope"])
+        r["summary"] = json.loads(r["summary"]) if r.get("summary") else None
     return rows
+
+
+def entry_of_batch(brain: Brain, batch_id: int, user: str | Principal | None = None) -> dict[str, Any] | None:
+    """The ledger entry of one batch as `user` may read it (the same rule and audit as `report`: it sums
+    orders of every region and their values), without its order scope; None when the batch has none."""
+    _require_whole(brain, user, {"batch": batch_id})
+    found = entries(brain, batch_id)
+    if not found:
+        return None
+    entry = {k: v for k, v in found[0].items() if k != "scope"}
+    entry["scope_items"] = len(found[0]["scope"])
+    return entry
+
+
+def _require_whole(brain: Brain, user: str | Principal | None, request: dict[str, Any]) -> Principal:
+    """PolicyDenied (audited) unless the user may read orders unfiltered and unmasked; the read audited."""
+    from companybrain.errors import PolicyDenied
+    from companybrain.governance.policy import Policy
+
+    principal = brain.principal(user)
+    policy = Policy(brain.project, principal)
+    whole = policy.can_read_object("Order") and not any(policy.row_filter(t) is not None for t in brain.project.objects)
+    if not whole or policy.masked("Order", "order_total"):
+        brain.audit.append(principal, "value", request, None, None, brain.data_version(), "denied: value-ledger")
+        raise PolicyDenied(
+            f"the value ledger sums every region's orders and their values, which {principal.user} may not read",
+            policy="value-ledger",
+            hint="ask someone with finance or executive rights",
+        )
+    brain.audit.append(principal, "value", request, None, None, brain.data_version(), "ok")
+    return principal
 
 
 def measure(brain: Brain, entry: dict[str, Any], user: str | Principal | None, today: date) -> dict[str, Any]:
@@ -189,23 +227,7 @@ def report(brain: Brain, user: str | Principal | None = None, use_case: str | No
 
     The ledger sums orders of every customer and region, and their values: only a caller who may read
     orders unfiltered and unmasked gets it (fail closed), and every read of it is audited."""
-    from companybrain.errors import PolicyDenied
-    from companybrain.governance.policy import Policy
-
-    principal = brain.principal(user)
-    policy = Policy(brain.project, principal)
-    whole = policy.can_read_object("Order") and not any(policy.row_filter(t) is not None for t in brain.project.objects)
-    if not whole or policy.masked("Order", "order_total"):
-        brain.audit.append(
-            principal, "value", {"use_case": use_case}, None, None, brain.data_version(), "denied: value-ledger"
-        )
-        raise PolicyDenied(
-            f"the value ledger sums every region's orders and their values, which {principal.user} may not read",
-            policy="value-ledger",
-            hint="ask someone with finance or executive rights",
-        )
-    brain.audit.append(principal, "value", {"use_case": use_case}, None, None, brain.data_version(), "ok")
-    user = principal
+    user = _require_whole(brain, user, {"use_case": use_case})
     today = brain.project.spec.today or date.today()
     out_entries = []
     totals: dict[str, dict[str, Any]] = {}
@@ -214,7 +236,8 @@ def report(brain: Brain, user: str | Principal | None = None, use_case: str | No
             continue
         realized = measure(brain, e, user, today) if e["status"] in COUNTED else None
         out_entries.append(
-            {k: v for k, v in e.items() if k != "scope"} | {"scope_items": len(e["scope"]), "realized": realized}
+            {k: v for k, v in e.items() if k not in ("scope", "summary")}
+            | {"scope_items": len(e["scope"]), "realized": realized}
         )
         t = totals.setdefault(
             e["use_case"],

@@ -62,27 +62,61 @@ def order_scope(net: Any, plan: Plan) -> list[dict[str, Any]]:
     return scope
 
 
-def propose_replan(
-    brain: Brain, disruption: Disruption, user: str | Principal | None = None
-) -> tuple[Plan, list[dict[str, Any]], int | None]:
-    """Replan, then propose the plan's actions as one batch; (plan, proposed actions, ledger entry)."""
-    from companybrain.decisions import ledger
-    from companybrain.decisions.actions import ActionDesk
+def plan_with_network(brain: Brain, disruption: Disruption, user: str | Principal | None = None) -> tuple[Plan, Any]:
+    """The plan of a disruption, as `user` reads the network, and the network it was planned on (what
+    `propose_plan` needs to record its expected value): what `brain replan` computes."""
     from companybrain.decisions.network import load_network
     from companybrain.decisions.notify import notifications
     from companybrain.decisions.replan import plan_network
 
-    desk = ActionDesk(brain)
-    types = {t.from_replan: name for name, t in brain.project.actions.items() if t.from_replan}
-    principal = brain.principal(user)
-    for name in sorted(set(types.values())):  # before planning: a user who may not propose learns it at once
-        desk.require_submit(name, principal)
     net = load_network(brain, disruption, user)
     plan = plan_network(net)
     plan.notifications = notifications(brain, net, plan, user)
-    plan.user = principal.user
+    plan.user = brain.principal(user).user
+    return plan, net
+
+
+def propose_replan(
+    brain: Brain, disruption: Disruption, user: str | Principal | None = None, submission: str | None = None
+) -> tuple[Plan, list[dict[str, Any]], int | None]:
+    """Replan, then propose the plan's actions as one batch; (plan, proposed actions, ledger entry)."""
+    from companybrain.decisions.actions import ActionDesk
+
+    desk = ActionDesk(brain)
+    principal = brain.principal(user)
+    for name in sorted({n for n, t in brain.project.actions.items() if t.from_replan}):
+        desk.require_submit(name, principal)  # before planning: a user who may not propose learns it at once
+    plan, net = plan_with_network(brain, disruption, principal)
+    proposed, entry = propose_plan(brain, disruption, plan, net, principal, submission)
+    return plan, proposed, entry
+
+
+def propose_plan(
+    brain: Brain,
+    disruption: Disruption,
+    plan: Plan,
+    net: Any,
+    user: str | Principal | None = None,
+    submission: str | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Propose a plan already computed (the one its proposer saw) as one batch, with its expected value in the
+    ledger; (proposed actions, ledger entry). A `submission` key this user used before answers that batch
+    and proposes nothing new (a second click on the same plan)."""
+    from companybrain.decisions import action_store, ledger
+    from companybrain.decisions.actions import ActionDesk
+
+    desk = ActionDesk(brain)
+    types = {t.from_replan: name for name, t in brain.project.actions.items() if t.from_replan}
+    principal = brain.principal(user)
+    if submission is not None:
+        earlier = action_store.by_submission(brain.warehouse, principal.user, submission)
+        if earlier:
+            found = ledger.entries(brain, earlier[0]["batch_id"])
+            return earlier, found[0]["entry_id"] if found else None
+    for name in sorted(set(types.values())):
+        desk.require_submit(name, principal)
     if not plan.actions:
-        return plan, [], None
+        return [], None
     if "expedite" not in types:  # a project that plans parts but declares no way to act on them
         plan.actions = [a for a in plan.actions if a["action"] != "expedite"]
         plan.assumptions["expedites"] = "not proposed: no action type declares `from_replan: expedite`"
@@ -98,12 +132,20 @@ def propose_replan(
         items.append((types[a["action"]], {p: a[p] for p in spec.parameters if a.get(p) is not None}))
     where = disruption.site + (f" {disruption.line}" if disruption.line else "")
     source = f"replan {where} from {disruption.start} for {disruption.days} days"
-    proposed = desk.propose(items, principal, source=source)
+    proposed = desk.propose(items, principal, source=source, submission=submission)
     use_case = brain.project.actions[items[0][0]].use_case
+    summary = plan_summary(plan.as_dict())
     entry = ledger.record(
-        brain, proposed[0]["batch_id"], use_case, source, expected_impact(plan), order_scope(net, plan), principal.user
+        brain,
+        proposed[0]["batch_id"],
+        use_case,
+        source,
+        expected_impact(plan),
+        order_scope(net, plan),
+        principal.user,
+        summary,
     )
-    return plan, proposed, entry
+    return proposed, entry
 
 
 def scenario_fields(run: ScenarioRun, period: str) -> dict[str, Any]:

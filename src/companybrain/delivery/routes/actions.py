@@ -53,11 +53,19 @@ class Action(ApiModel):
     decided_at: str | None
     undo: list[dict[str, Any]] | None = Field(description="What applying did, as needed to undo it.")
     error: str | None
+    submission: str | None = Field(None, description="The proposer's key of the submission that made it.")
 
 
 class ProposeBody(ApiModel):
     action_type: str = Field(min_length=1, max_length=64, examples=["delay_order"])
     parameters: dict[str, str | int | float | bool | None] = Field(max_length=50)
+    submission: str | None = Field(
+        None,
+        min_length=8,
+        max_length=100,
+        description="A key of the caller's choosing: sending the same key again answers the actions it proposed "
+        "and proposes nothing new (a retried request, a second click).",
+    )
 
 
 class DecideBody(ApiModel):
@@ -118,7 +126,9 @@ def get_action(action_id: Annotated[int, Path(ge=1, le=2**31 - 1)], caller: Read
 @router.post("", response_model=list[Action], summary="Propose an action", responses=problem_responses(400, 404))
 def propose(body: ProposeBody, caller: Writer, svc: Service) -> list[Action]:
     with svc.use() as brain:
-        rows = brain.actions.propose([(body.action_type, dict(body.parameters))], caller.principal, source="api")
+        rows = brain.actions.propose(
+            [(body.action_type, dict(body.parameters))], caller.principal, source="api", submission=body.submission
+        )
     return [Action.model_validate(jsonable(r)) for r in rows]
 
 
