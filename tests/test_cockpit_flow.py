@@ -1,7 +1,8 @@
 """The headline flow in the cockpit, end to end in headless Chromium, on the small demo with its stand-in
 systems (the ERP's order API on :8099, the account team's inbox on :8098, companybrain/demo/systems.py):
 
-the planner declares Milwaukee L3 down, sees the plan summarised first (what it saves and costs, the
+the plant reports Milwaukee L3 down (an event), the planner plans for it from the disruption page and
+sees the plan summarised first (what it saves and costs, the
 customers, what moves where as a flow chart) and submits it - a second click, even sent twice at once,
 makes no second batch; the CFO and the planner see why they may not approve it; the CEO previews the
 batch (what approving does, who must approve, the value expected) and approves it in one step; the
@@ -80,6 +81,7 @@ def demo(small_demo: Callable[[str], Path]) -> Iterator[Demo]:
     app = create_app(brain=brain)
     svc: BrainService = app.state.service
     tokens = {u: svc.tokens.create(u, SCOPES)[0] for u in ("planner", "ceo", "cfo")}
+    tokens["sensors"] = svc.tokens.create("data_steward", ["write:events"])[0]  # the plant's line-down feed
     try:
         with serve(app) as url:
             yield Demo(root, svc, url, tokens, stand_ins)
@@ -153,9 +155,25 @@ def test_line_down_plan_approve_applied_told_and_in_the_ledger(
     browser: Any, demo: Demo, seen: list[str], tmp_path: Path
 ) -> None:
     before = demo.batches()
-    # the planner: declare Milwaukee L3 down, the plan summarised first
+    # the line goes down: the plant's feed posts the event (its rule replans and alerts the plant managers)
+    event = {
+        "type": "line_down", "site_id": "MKE", "line_id": "MKE-L3", "machine_id": "MKE-L3-M1",
+        "ts": "2026-03-02T06:00:00", "reason": "failure", "expected_duration_hours": 240,
+    }  # fmt: skip
+    posted = httpx2.post(
+        f"{demo.url}/api/v1/events", json=event, headers={"Authorization": f"Bearer {demo.tokens['sensors']}"},
+        timeout=120,
+    )  # fmt: skip
+    assert posted.status_code == 200 and posted.json()["plans"] == 1, posted.text
+    # the planner sees it on the disruption page and plans for it: Milwaukee L3, 10 days, summarised first
     context, page = signed_in(browser, demo, "planner", seen)
-    declare(page, demo, "L3", 10)
+    page.goto(f"{demo.url}/cockpit/disruption")
+    assert "MKE-L3" in page.inner_text("#line-down-events")
+    page.click("#line-down-events a")
+    assert page.input_value("input[name=line]") == "MKE-L3" and page.input_value("input[name=days]") == "10"
+    assert page.input_value("input[name=start]") == "2026-03-02"
+    page.click("#disruption-form button[type=submit]")
+    page.wait_for_selector("#plan", timeout=120_000)
     assert "MKE-L3" in page.inner_text("#plan h2")
     tiles = page.locator("#plan-summary .tile")
     assert tiles.count() == 4

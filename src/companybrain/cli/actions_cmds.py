@@ -41,11 +41,21 @@ def _print_actions(rows: list[dict[str, Any]], title: str) -> None:
     print_rows(shown, title=title)
 
 
+SHOWN = 20  # outcomes listed one by one; a batch of thousands is summed up (--format json lists them all)
+
+
 def _outcomes(rows: list[dict[str, Any]], format: str) -> None:
     if format == "json":
         print_json(rows)
-    else:
+    elif len(rows) <= SHOWN:
         print_rows(rows, title="actions")
+    else:
+        counts: dict[str, int] = {}
+        for o in rows:
+            counts[o["status"]] = counts.get(o["status"], 0) + 1
+        first = [o for o in rows if o["status"] == "failed"][:SHOWN] or rows[:SHOWN]
+        print_rows(first, title=f"actions (the first {len(first)} of {len(rows):,}; --format json lists them all)")
+        console.print(", ".join(f"{n:,} {status}" for status, n in sorted(counts.items())), style="bold")
     failed = [o for o in rows if o["status"] == "failed"]
     if failed:
         raise BrainError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from typing import Any
 
 from sqlglot import exp
@@ -32,9 +33,17 @@ COLUMNS = {
 JSON_COLUMNS = ("parameters", "approvals", "undo")
 
 
+_ENSURED: weakref.WeakSet[Warehouse] = weakref.WeakSet()  # connections whose table is as declared now
+
+
 def ensure(wh: Warehouse) -> None:
+    """The actions table, as declared now (a table made before a column was added gets it); checked once per
+    connection: every use of `brain.actions` asks."""
+    if wh in _ENSURED:
+        return
     wh.ensure_schema(META)
-    wh.ensure_table(ACTIONS, COLUMNS)  # a table made before a column was added gets it
+    wh.ensure_table(ACTIONS, COLUMNS)
+    _ENSURED.add(wh)
 
 
 def by_submission(wh: Warehouse, user: str, key: str) -> list[dict[str, Any]]:

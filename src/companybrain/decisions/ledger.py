@@ -14,6 +14,7 @@ orders measured so far.
 from __future__ import annotations
 
 import json
+import weakref
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -45,9 +46,17 @@ COLUMNS = {
 COUNTED = ("approved", "partly approved")
 
 
+_ENSURED: weakref.WeakSet[Any] = weakref.WeakSet()  # connections whose ledger is as declared now
+
+
 def _ensure(brain: Brain) -> None:
-    brain.warehouse.ensure_schema(META)
-    brain.warehouse.ensure_table(LEDGER, COLUMNS)  # a ledger made before a column was added gets it
+    """The ledger table as declared now (a ledger made before a column was added gets it), once per connection."""
+    wh = brain.warehouse
+    if wh in _ENSURED:
+        return
+    wh.ensure_schema(META)
+    wh.ensure_table(LEDGER, COLUMNS)
+    _ENSURED.add(wh)
 
 
 def record(

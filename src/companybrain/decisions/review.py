@@ -155,6 +155,7 @@ def _channel(url: str) -> str:
 def _approval(brain: Brain, proposed: list[dict[str, Any]], principal: Principal) -> dict[str, Any]:
     """Who may approve the proposed actions (named users, by the rule that applies), and this user's part."""
     project = brain.project
+    desk = brain.actions
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     mine = 0
     reasons: dict[str, int] = defaultdict(int)
@@ -169,7 +170,7 @@ def _approval(brain: Brain, proposed: list[dict[str, Any]], principal: Principal
             reasons[str(getattr(exc, "message", exc))] += 1
             continue
         exclude = set() if spec.approval.self_approval else {row["proposed_by"]}
-        described = brain.actions.approval_needed(row["action_type"], row["parameters"])
+        described = desk.approval_needed(row["action_type"], row["parameters"])
         ways = ap.who_may_approve(project, rule, row["parameters"], row["approvals"], exclude)
         names = " or ".join(" and ".join(w) for w in ways) or "nobody"
         group = groups.setdefault(

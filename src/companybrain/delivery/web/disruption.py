@@ -56,7 +56,7 @@ def _defaults(svc: Svc) -> dict[str, Any]:
 def _disruption_page(request: Request, svc: Svc, viewer: Who, **context: Any) -> HTMLResponse:
     sites = reads.objects(svc, viewer, "Site", None, None)
     lines = reads.objects(svc, viewer, "Line", None, None)
-    context.setdefault("form", viewer.session.data.get("disruption_form") or _defaults(svc))
+    context.setdefault("form", _asked(request) or viewer.session.data.get("disruption_form") or _defaults(svc))
     return page(
         request,
         svc,
@@ -68,6 +68,7 @@ def _disruption_page(request: Request, svc: Svc, viewer: Who, **context: Any) ->
         plan=viewer.session.data.get("plan"),
         approval=viewer.session.data.pop("approval", None),
         batches=_batches(svc, viewer),
+        events=_line_down_events(svc, {str(r.get("site_id")) for r in sites.rows}),
         rules=_rules(svc),
         kpis=PLAN_KPIS,
         plan_series=_plan_series,
@@ -75,6 +76,63 @@ def _disruption_page(request: Request, svc: Svc, viewer: Who, **context: Any) ->
         can_write="write:actions" in viewer.session.scopes,
         **context,
     )
+
+
+def _asked(request: Request) -> dict[str, str] | None:
+    """A disruption given in the address (`?site=MKE&line=MKE-L3&start=...&days=...`: a line-down event's
+    link), to fill the form with; None when the address names none."""
+    query = request.query_params
+    if not query.get("site"):
+        return None
+    fields = ("site", "line", "capacity", "start", "days")
+    return {k: query.get(k, "") for k in fields} | {"capacity": query.get("capacity") or "0"}
+
+
+def _line_down_events(svc: Svc, sites: set[str], limit: int = 5) -> list[dict[str, Any]]:
+    """The latest `line_down` events received (MQTT or POST /api/v1/events) at the sites the viewer may read,
+    each with the disruption it suggests: its line at capacity 0 from its day for its expected duration."""
+    import json
+    import math
+
+    from sqlglot import exp
+
+    from companybrain.delivery.events import EVENTS
+    from companybrain.warehouse.ddl import col, literal
+
+    with svc.use() as brain:
+        if "events" not in brain.warehouse.list_tables(EVENTS.db):
+            return []
+        query = (
+            exp.select(col("site_id"), col("line_id"), col("ts"), col("payload"), col("received_at"))
+            .from_(EVENTS)
+            .where(col("type").eq(literal("line_down")))
+            .order_by(exp.Ordered(this=col("received_at"), desc=True))
+            .limit(limit * 10)
+        )
+        rows = brain.warehouse.query_arrow(query).to_pylist()
+    found = []
+    for r in rows:
+        if r["site_id"] not in sites or not r["ts"]:
+            continue
+        try:
+            payload = json.loads(r["payload"] or "{}")
+        except ValueError:
+            payload = {}
+        hours = payload.get("expected_duration_hours")
+        days = max(1, math.ceil(float(hours) / 24)) if isinstance(hours, int | float) else 7
+        found.append(
+            {
+                "site": r["site_id"],
+                "line": r["line_id"] or "",
+                "start": str(r["ts"])[:10],
+                "days": days,
+                "reason": payload.get("reason") or payload.get("description") or "",
+                "received_at": str(r["received_at"])[:19].replace("T", " "),
+            }
+        )
+        if len(found) == limit:
+            break
+    return found
 
 
 def _plan_series(plan: dict[str, Any]) -> list[tuple[str, list[float | None]]]:
