@@ -116,3 +116,75 @@ def test_a_boolean_property_s_own_word_is_a_filter(brain: Brain) -> None:
     assert 0 < promoted.result.records()[0]["revenue"] < everything.records()[0]["revenue"]
     # 'open' is a value of tickets and deals, not of customers: not silently left out of the count
     assert copilot.ask("how many open customers", "cfo").kind != "answer"
+
+
+@pytest.mark.parametrize(
+    ("question", "plan"),
+    [
+        # verbs and adverbs it does not know are left out, and said to be
+        ("which plant racked up the highest labour cost last quarter?",
+         {"metrics": ["labour_cost"], "by": ["site"], "period": "last_quarter", "order_by": ["-labour_cost"],
+          "limit": 1}),
+        ("revenue in 2025, and how does that stack up against 2024?",
+         {"metrics": ["revenue"], "compare": ["2025", "2024"]}),
+        # two periods named apart and set against each other; the past n quarters; biggest first is an order
+        ("scrap rate over the past two quarters, quarter by quarter",
+         {"metrics": ["scrap_rate"], "by": ["quarter"], "period": "2025-07-01..2025-12-31"}),
+        ("revenue by family in 2025, biggest first",
+         {"metrics": ["revenue"], "by": ["family"], "period": "2025", "order_by": ["-revenue"]}),
+        # a share of a count is the ratio whose top it is; a site's key is a name of the site
+        ("what share of purchase orders came in late last year?",
+         {"metrics": ["supplier_late_rate"], "period": "last_year"}),
+        ("labour cost at MKE last quarter",
+         {"metrics": ["labour_cost"], "where": {"production_line.site.site_id": ["MKE"]}, "period": "last_quarter"}),
+        # a value word that a metric's own name holds is that metric
+        ("how many support tickets are open right now?", {"metrics": ["open_tickets"]}),
+    ],
+)  # fmt: skip
+def test_words_it_does_not_know_are_left_out_only_when_they_cannot_narrow_the_figure(
+    brain: Brain, question: str, plan: dict[str, Any]
+) -> None:
+    answer = Copilot(brain).ask(question, "ceo")
+    assert answer.plan == parse_plan({"kind": "metric_query", **plan}), answer.text
+    assert answer.kind == "answer"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what is the revenue of our competitors",  # a kind of thing the data does not hold
+        "revenue from returning customers",
+        "revenue for the blue widgets",
+        "revenue in Milwuakee",  # a near spelling of a value: asked, not dropped
+        "breakdowns per plant since the start of the fiscal period",  # a word about time it could not place
+        "how many machines were installed before 2010",  # a count of objects has no period
+        "how many orders got cancelled last year",  # orders leave cancelled ones out by definition
+        "is that good?",  # one word of 'cost of goods sold' names no figure
+        "revenue in 2027",  # not happened yet
+    ],
+)
+def test_words_that_could_change_the_answer_are_asked_about(brain: Brain, question: str) -> None:
+    answer = Copilot(brain).ask(question, "ceo")
+    assert answer.kind in ("clarify", "refuse") and answer.result is None, answer.text
+
+
+def test_prediction_counts_and_spoken_thresholds(brain: Brain) -> None:
+    copilot = Copilot(brain)
+    counted = copilot.ask("how many machines have a failure risk of 20% or more?", "data_steward")
+    assert counted.plan.model_dump() == {"kind": "prediction_list", "usecase": "machine_failure_risk", "where": {},
+                                         "limit": None, "at_least": 0.2, "count": True}  # fmt: skip
+    listed = copilot.ask("which machines have a failure risk above 20%?", "data_steward")
+    rows = listed.extra["table"]["rows"]
+    assert counted.extra["table"]["rows"] == [[len(rows)]] and all(r[-1] >= 0.2 for r in rows)
+    top = copilot.ask("top 3 machines at risk of failing", "data_steward")  # three, whatever their level
+    assert top.plan.model_dump()["limit"] == 3 and top.plan.model_dump()["at_least"] is None
+
+
+def test_a_what_if_said_as_a_level_or_a_counterfactual(brain: Brain) -> None:
+    plan = (
+        Copilot(brain)
+        .ask("if Milwaukee line 3 had run at 80% of capacity through 2025, what would revenue have been?", "cfo")
+        .plan
+    )
+    assert plan.model_dump()["change"] == {"type": "capacity", "site": "Milwaukee Works", "change_pct": -20.0,
+                                           "line": "L3"}  # fmt: skip

@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     from companybrain.brain import Brain
     from companybrain.governance.principal import Principal
 
-WHAT_IF = re.compile(r"\b(what[- ]if|scenario|simulate|what happens if|what would happen)\b")
+WHAT_IF = re.compile(
+    r"\b(what[- ]if|scenario|simulate|what happens if|what would happen)\b"
+    r"|^\s*(?:if|suppose|supposing|imagine|assuming)\b|\bwould\b.*\bhave been\b|\bif\b.*\bhad (?:run|been|had)\b"
+)  # "if line 3 had run at 80%, what would ... have been": a what-if, never the figure as it was
 # a change asked for in the imperative: "raise gearbox prices by 3%" (a what-if, never applied)
 WHATIF_CHANGE = re.compile(
     r"^\s*(?:let's |lets |suppose |say )?(?:(?:raise|lower|cut|increase|decrease) \w"

@@ -174,6 +174,7 @@ class PredictionListPlan(_Plan):
     where: dict[str, list[str]] = {}
     limit: int | None = Field(default=None, ge=1, le=1000)
     at_least: float | None = None
+    count: bool = False  # "how many machines have a risk of 20% or more": the number of them
 
     _check_where = field_validator("where")(_names)
 

@@ -37,6 +37,8 @@ from companybrain.copilot.resolve import (
     Resolver,
 )
 from companybrain.copilot.vocabulary import Term, Vocabulary, distances, singular, tokens
+from companybrain.errors import BrainError
+from companybrain.semantic.period import parse_period
 
 EXPLICIT_GRAIN = re.compile(r"\b(?:by|per|each|every) (?:year|quarter|month|week|day)\b|\b(?:month|quarter)ly\b")
 
@@ -113,8 +115,9 @@ class Planner(Resolver):
                 )
                 return self._done(RefusePlan(reason=reason, policy=None))
             return self._done(ClarifyPlan(question="Which figure do you want to see?", options=HEADLINE))
-        if self._names_unknown() or r.unknown:
-            return self._done(self._unknown_clarify(metrics))
+        blocking = self._blocking()
+        if blocking:
+            return self._done(self._unknown_clarify(metrics, blocking))
         unused = [w for w in r.hints if not any(w in self.vocab.metric_words.get(m, set()) for m in metrics)]
         if len(set(unused)) >= 2:  # "average deal size": words the chosen figure does not use
             return self._done(self._unknown_clarify(metrics, unused))
@@ -146,8 +149,12 @@ class Planner(Resolver):
         named: list[str] = []
         mentions = self._metric_mentions()
         if len(mentions) > 1 and not LISTED.search(self.r.question.lower()):
-            # "ticket volume", "sales cycle for deals closed": one figure, the first named; the rest qualify it
-            mentions = sorted(mentions, key=lambda m: m.index)[:1]
+            # "ticket volume", "sales cycle for deals closed": one figure, the first named; the rest qualify it;
+            # but in "open order backlog" the first names no objects and the last word is the figure
+            mentions = sorted(mentions, key=lambda m: m.index)
+            first, second = mentions[0], mentions[1]
+            compound = second.index == first.index + len(first.text.split()) and not first.of("object")
+            mentions = [second] if compound else [first]
         for mention in mentions:
             best = self._best(mention)
             if isinstance(best, ClarifyPlan):
@@ -159,6 +166,12 @@ class Planner(Resolver):
             return named
         scored = [(sc, m) for sc, m in self._scores(list(self.vocab.metric_words)) if self._matches(m) >= 1]
         if not scored:
+            return []
+        if scored[0][0] < _WEAKEST_FIT:  # "is that good?": one word of 'cost of goods sold' names no figure;
+            words = set(self.r.words) | set(self.r.hints)  # "show margin": a word of several names, which?
+            named = sorted(m for _, m in scored if words & set(tokens(m.replace("_", " "))))
+            if named:
+                return ClarifyPlan(question=f"Which of these do you mean: {', '.join(named[:6])}?", options=named[:6])
             return []
         top = [m for s, m in scored if s >= scored[0][0] - 1e-9]
         if len(top) > 1:
@@ -237,10 +250,17 @@ class Planner(Resolver):
             return named
         scored = {m: sc for sc, m in self._scores(list(self.vocab.metric_words))}
         objects = self.vocab.metric_objects.get(named[0])
+        # "tickets that are open": a metric whose own name holds the value word (open_tickets) means it already
+        valued = {w for m in self.r.mentions if m.of("value") and not m.of("metric") for w in m.text.split()}
         better = [
             m
             for m, sc in scored.items()
-            if m != named[0] and sc >= scored[named[0]] + 0.75 and self.vocab.metric_objects.get(m) == objects
+            if m != named[0]
+            and self.vocab.metric_objects.get(m) == objects
+            and (
+                sc >= scored[named[0]] + 0.75
+                or (sc >= scored[named[0]] and valued & set(tokens(m.replace("_", " "))) - set(tokens(named[0])))
+            )
         ]
         return [max(better, key=lambda m: scored[m])] if better else named
 
@@ -355,14 +375,26 @@ class Planner(Resolver):
         if hidden:
             return RefusePlan(reason=f"{', '.join(hidden)} is masked for you.", policy="masking")
         levels = self.vocab.thresholds.get(usecase, {})
+        question = self.r.question.lower()
+        spoken = SCORE_AT_LEAST.search(question)  # "a risk of 20% or more", "above 0.3"
         at_least = None
-        if re.search(r"\b(threshold|high[- ]risk|at risk|above|over)\b", self.r.question.lower()) and levels:
-            at_least = levels.get("high", max(levels.values()))
-        limit = (self.r.rank[1] if self.r.rank else None) or self._number_limit()
-        one = re.match(r"\s*(?:which|what) (\w+)", self.r.question.lower())
+        if spoken is not None:
+            number = float(spoken["pct"] or spoken["pct2"] or spoken["share"])
+            at_least = number / 100 if (spoken["pct"] or spoken["pct2"]) else number
+        limit = (self.r.rank[1] if self.r.rank else None) or self._number_limit(exclude=spoken)
+        if (
+            at_least is None
+            and limit is None
+            and re.search(r"\b(threshold|high[- ]risk|at risk|above|over)\b", question)
+        ):
+            at_least = levels.get("high", max(levels.values())) if levels else None  # "the machines at risk"
+        counting = bool(COUNTING.search(question))
+        one = re.match(r"\s*(?:which|what) (\w+)", question)
         if limit is None and self.r.rank is not None and one and not one[1].endswith("s"):
             limit = 1  # "which line has the most unusual results": one line
-        return PredictionListPlan(usecase=usecase, where=where, limit=limit, at_least=at_least)
+        if counting:
+            limit = None
+        return PredictionListPlan(usecase=usecase, where=where, limit=limit, at_least=at_least, count=counting)
 
     # --- unknown words ----------------------------------------------------------------------------
 
@@ -370,6 +402,37 @@ class Planner(Resolver):
         """An unknown word written like a name ('Zorgon', 'Tesla') may be a value the model does not know:
         answering without it would answer another question."""
         return any(is_name for _, is_name in self.r.unknown)
+
+    def _blocking(self) -> list[str]:
+        """The unknown words that could change the answer, so that it is asked about rather than ignored. Only
+        a word read as a verb or an adverb is left out (and the answer says so): one ending in -ly, one before a
+        particle ('racked up', 'set us back', 'break down'), one after a subject or an auxiliary ('did we
+        inspect', "what's sitting in"), the first word ('split last month's cost'), or a past participle ('POs
+        arrived late'), none of them just before a figure or an object type. Any other unknown word may be a
+        kind of thing the data does not hold ('competitor revenue', 'returning customers', 'blue widgets'), as
+        may a name ('Zorgon'), a near spelling of a value ('Milwuakee') or a word about time ('the start of')."""
+        r = self.r
+        starts = {m.index: m for m in r.mentions}
+        blocking: list[str] = []
+        for i, word in sorted(r.unknown_at.items()):
+            nxt = starts.get(i + 1)
+            before = r.tokens[i - 1] if i > 0 else ""
+            after = r.tokens[i + 1 : i + 3]
+            modifier = nxt is not None and bool(nxt.of("metric", "object"))
+            verb_like = (
+                word.endswith("ly")
+                or (after[:1] and after[0] in PARTICLES)
+                or (len(after) == 2 and after[0] in OBJECT_PRONOUNS and after[1] in PARTICLES)
+                or before in SUBJECTS
+                or i == 0
+                or word.endswith("ed")
+            )
+            named = any(w == word and is_name for w, is_name in r.unknown)
+            if SHARE.search(r.question.lower()) and word in SHARE_WORDS:
+                continue  # "what share of POs came in late": a share, read below
+            if named or word in TIME_WORDS or self.vocab.near_value(word) or modifier or not verb_like:
+                blocking.append(word)
+        return blocking
 
     def _unknown_clarify(self, metrics: list[str] | None = None, words: list[str] | None = None) -> ClarifyPlan:
         names = words or [w for w, is_name in self.r.unknown if is_name] or [w for w, _ in self.r.unknown]
@@ -450,6 +513,16 @@ class Planner(Resolver):
                 by = [d for d in by if d != grain]
             else:
                 by = [grain, *[d for d in by if d != grain]]
+        ahead = self._not_yet(period, compare) or self._excluded(metrics, where)
+        if ahead is not None:
+            return ahead
+        if SHARE.search(r.question.lower()) and all(self.vocab.metric_formats.get(m) == "count" for m in metrics):
+            shares = [self.vocab.ratios.get(m) for m in metrics]  # "what share of POs came in late"
+            if None in shares:
+                return ClarifyPlan(question=f"A share of {', '.join(metrics)} out of what? No figure of the "
+                                   "company's model is that share; name one.", options=[])  # fmt: skip
+            metrics = [m for m in shares if m is not None]
+            self.notes.append("the share: " + ", ".join(metrics))
         if self.previous is not None:
             return self._follow_up(metrics, by, where, period, order_by, limit)
         plan = MetricPlan(
@@ -462,6 +535,31 @@ class Planner(Resolver):
             limit=limit,
         )
         return self._checked(plan)
+
+    def _excluded(self, metrics: list[str], where: dict[str, list[str]]) -> ClarifyPlan | None:
+        """A value the metric leaves out by its own definition ('orders' are not cancelled): filtering on it
+        would answer 0, which is not what was asked."""
+        for metric in metrics:
+            own = self.vocab.metric_where.get(metric, "").lower()
+            for values in where.values():
+                for value in values:
+                    if f"'{value.lower()}'" in own and re.search(r"<>|!=|\bnot\b", own):
+                        return ClarifyPlan(question=f"{metric} leaves {value!r} out by its definition ({own}); "
+                                           "ask for a figure that counts them.", options=[])  # fmt: skip
+        return None
+
+    def _not_yet(self, period: str | None, compare: list[str]) -> RefusePlan | None:
+        """A period that starts after today has no data yet: said, not answered with an empty table."""
+        for text in ([period] if period else []) + compare:
+            try:
+                start = parse_period(text, self.today).start
+            except (ValueError, BrainError):
+                continue
+            if start > self.today:
+                return RefusePlan(reason=f"{text} has not happened yet (the data runs to {self.today}); the copilot "
+                                  "answers from what happened, forecasts are the AI factory's use cases (`brain "
+                                  "factory list`).", policy=None)  # fmt: skip
+        return None
 
     def _count(self, subject: str) -> AnyPlan:
         where: dict[str, list[str]] = {}
@@ -489,10 +587,12 @@ class Planner(Resolver):
                     break
             else:
                 return ClarifyPlan(question=f"I cannot count {subject} objects by {mention.text!r}.")
-        if self._names_unknown() or self.r.unknown:
-            return self._unknown_clarify()
-        if self.r.time.period or self.r.time.compare:
-            self.notes.append(f"{subject} objects as they are now; the period does not apply to a count of objects")
+        blocking = self._blocking()
+        if blocking:
+            return self._unknown_clarify(words=blocking)
+        if self.r.time.period or self.r.time.compare:  # "machines installed before 2010": which date is it?
+            return ClarifyPlan(question=f"A count of {subject} objects is of them as they are now, with no period; "
+                               "name a figure that has one, or the value to count by.", options=[])  # fmt: skip
         return self._checked(CountPlan(object=subject, where=where, by=by))
 
     def _count_value(self, subject: str, mention: Mention, values: list[Term]) -> tuple[str, str] | ClarifyPlan:
@@ -536,6 +636,28 @@ class Planner(Resolver):
             limit=limit or base.limit,
         )
         return self._checked(plan)
+
+
+# a score threshold said in the question: "20% or more", "above 30%", "at least 0.25", "over 25 percent"
+SCORE_AT_LEAST = re.compile(
+    r"(?:\b(?:above|over|at least|more than|greater than|exceeding|of at least)\s+(?:(?P<pct>\d+(?:\.\d+)?)\s*"
+    r"(?:%|percent)|(?P<share>0?\.\d+)))|(?P<pct2>\d+(?:\.\d+)?)\s*(?:%|percent)\s*(?:or (?:more|higher|above)|and "
+    r"(?:above|up|over)|\+|plus)"
+)
+PARTICLES = {"up", "down", "back", "in", "out", "off", "over", "on", "through", "around", "away", "into"}
+OBJECT_PRONOUNS = {"us", "them", "it", "me", "you", "him", "her"}
+SUBJECTS = {
+    "we", "i", "you", "they", "he", "she", "it", "did", "do", "does", "to", "will", "would", "can", "could",
+    "should", "has", "have", "had", "is", "are", "was", "were", "be", "been", "s", "who", "that", "which",
+}  # fmt: skip
+SHARE_WORDS = {"share", "proportion", "percentage", "fraction", "part", "percent", "often"}
+SHARE = re.compile(rf"\b(?:what|which) (?:{'|'.join(sorted(SHARE_WORDS - {'often'}))})\b|\bhow often\b")
+# words about time that the time expressions did not place: left out, they would change the period
+TIME_WORDS = {
+    "start", "beginning", "begin", "end", "ending", "past", "due", "ago", "earlier", "later", "next", "coming",
+    "year", "month", "quarter", "week", "day", "season", "recent", "latest", "previous", "prior", "upcoming",
+}  # fmt: skip
+_WEAKEST_FIT = 0.3  # a metric chosen by its words alone fits at least this well (a whole word of its name: 0.4)
 
 
 def _with_one_before(period: str, grain: str, today: date) -> str | None:

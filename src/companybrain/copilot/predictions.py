@@ -21,8 +21,16 @@ def run(brain: Brain, plan: PredictionListPlan, user: str | Principal | None) ->
     uc = brain.project.usecases[plan.usecase]
     assert uc.entity is not None and uc.output.property is not None
     prop = uc.output.property
-    limit = plan.limit or (None if plan.at_least is not None else DEFAULT_LIMIT)
+    limit = plan.limit or (None if plan.at_least is not None or plan.count else DEFAULT_LIMIT)
     rows = top_predictions(brain, uc, user, plan.at_least, plan.where_sql(), limit)
+    if plan.count:
+        scope = f" with {uc.output.property.replace('_', ' ')} at or above {plan.at_least:g}" if plan.at_least else ""
+        filters = f" ({plan.where})" if plan.where else ""
+        return {
+            "columns": ["count"],
+            "rows": [[len(rows)]],
+            "text": f"{len(rows)} {uc.entity} objects{scope}{filters}.",
+        }
     key = brain.project.objects[uc.entity].key
     label = next((p for p in ("name", "full_name", "title") if p in brain.project.objects[uc.entity].properties), None)
     columns = [key, *([label] if label else []), prop]

@@ -26,12 +26,18 @@ FUNCTION = set(
         "just have has had get see look like want need know got make made makes one ones thing things same "
         "other else both either each every more most less least vs versus against compared compare comparison "
         "with without into onto over under since between during before after until till up down off out "
-        "about around per by"
+        "about around per by through via within across first here"
     )
 )
 ARTICLES = {"the", "a", "an", "our", "my", "their", "its", "this", "that", "these", "those"}
-UP = {"top", "highest", "most", "largest", "biggest", "best", "greatest", "maximum", "max", "leading", "busiest"}
-DOWN = {"lowest", "least", "smallest", "fewest", "bottom", "worst", "minimum", "min", "weakest"}
+UP = {
+    "top", "highest", "most", "largest", "biggest", "best", "greatest", "maximum", "max", "leading", "busiest",
+    "strongest", "fattest", "richest", "heaviest", "widest", "fastest", "longest",
+}  # fmt: skip
+DOWN = {
+    "lowest", "least", "smallest", "fewest", "bottom", "worst", "minimum", "min", "weakest", "thinnest",
+    "slimmest", "poorest", "cheapest", "narrowest", "shortest",
+}  # fmt: skip
 ORDERING = {"rank", "ranked", "ranking", "order", "ordered", "sort", "sorted"}
 BY_WORDS = {"by", "per", "each", "across", "every"}
 # a key someone types: parts joined by dashes with a digit (MKE-L3-M2), letters then 3+ digits (C00117,
@@ -73,6 +79,7 @@ class Reading:
     rank: tuple[str, int | None] | None = None  # ("desc" | "asc" | "best" | "worst", limit)
     ordering: bool = False  # "order / rank / sort the sites by ...": every row, sorted
     unknown: list[tuple[str, bool]] = field(default_factory=list)  # (word, written as a name?)
+    unknown_at: dict[int, str] = field(default_factory=dict)  # where each unknown word is
     ignored: list[str] = field(default_factory=list)
     unseen: list[str] = field(default_factory=list)  # places named that no value the user may see holds
     rank_index: int | None = None  # where the ranking word is
@@ -214,6 +221,8 @@ def _place(
         elif word in UP | DOWN:
             reading.rank = (_direction(word), _limit(words, i, reading))
             reading.rank_index = i
+            if i + 1 < len(words) and words[i + 1] == "first":
+                reading.ordering = True  # "biggest first", "worst first": every row, in that order
         elif word in ORDERING:
             reading.ordering = True
         elif word.isdigit():
@@ -227,6 +236,7 @@ def _place(
                 reading.ignored.append(word)  # "the CRM", "in SAP": a system's name, not a value
             else:
                 reading.unknown.append((word, word in names))
+                reading.unknown_at[i] = word
             reading.words.append(word)
         i += 1
 

@@ -34,14 +34,14 @@ PREPOSITIONS = {"in", "at", "from", "with", "for", "of", "about", "on", "to", "u
 NEGATION = {"excluding", "except", "without", "exclude", "excluded", "not", "but"}
 
 TOPIC = {"about", "regarding", "concerning"}
+# a category's word after these is what the objects are: "tickets that are open", "orders got cancelled"
+PREDICATE = {"is", "are", "was", "were", "be", "been", "being", "got", "get", "gets", "become", "became", "still"}
 
 LISTED = re.compile(r"\band\b|,|&|\bplus\b|\bvs\.?\b|\bversus\b|\bagainst\b|\bwith\b|\bas well as\b")
 
 # a word of a category that is also a verb ("did my customers open"): not a value after these
 
 VERB_BEFORE = {"did", "do", "does", "we", "they", "who", "i", "you", "customer", "people", "employee"}
-
-MAX_IGNORED = 2  # more unknown words than this and the question is not the one read
 
 RISK_WORDS = {"risk", "risky", "likely", "likelihood", "probability", "chance", "chances", "anomaly", "score"}
 
@@ -175,8 +175,10 @@ class Resolver:
             self.notes.append(f"{name} read as {found} (the way the project declares)")
         return found
 
-    def _number_limit(self) -> int | None:
-        small = [n for n in self.r.numbers if 0 < n <= 1000]
+    def _number_limit(self, exclude: re.Match[str] | None = None) -> int | None:
+        """A count named in the question ("the 5 machines"), not one that is a threshold (`exclude`)."""
+        taken = {int(float(g)) for g in (exclude.groups() if exclude else ()) if g and "." not in g}
+        small = [n for n in self.r.numbers if 0 < n <= 1000 and n not in taken]
         keys = [int(k) for k in self.r.keys if k.isdigit() and 0 < int(k) <= 1000]
         found = small or keys
         return found[0] if found else None
@@ -338,6 +340,8 @@ class Resolver:
             return []
         if subject is not None and any(t.name.startswith(subject + ".") for t in values):
             return values  # "how many prospects": a kind of the counted objects
+        if mention.before in PREDICATE and not mention.by:
+            return values  # "orders that got cancelled", "tickets that are open"
         # a name as written (Wroclaw, EMEA), several words, after in/at/from..., or before its type's noun
         # ("key accounts", "defect tickets"); a lone common word elsewhere ("quality results") is not a filter
         if mention.written_as_name or mention.index < 0 or len(mention.text.split()) > 1:

@@ -42,7 +42,13 @@ _RELATIVE = [
     (r"\b(?:this|current) quarter\b|\bqtd\b|\bquarter to date\b", "qtd"),
     (r"\b(?:last|previous|prior) month\b", "last_month"),
     (r"\b(?:this|current) month\b|\bmtd\b|\bmonth to date\b", "mtd"),
-    (r"\bytd\b|\byear to date\b|\bso far this year\b|\bthis year so far\b", "ytd"),
+    (
+        r"\bytd\b|\byear to date\b|\bso far this year\b|\bthis year so far\b"
+        r"|\bsince the (?:start|beginning) of (?:the|this) year\b",
+        "ytd",
+    ),
+    (r"\bsince the (?:start|beginning) of (?:the|this) quarter\b", "qtd"),
+    (r"\bsince the (?:start|beginning) of (?:the|this) month\b", "mtd"),
     (r"\b(?:this|current) year\b", "this_year"),
     (r"\b(?:last|previous|prior) year\b", "last_year"),
     (r"\byesterday\b", "yesterday"),
@@ -59,6 +65,13 @@ class TimeParse:
     grain: str | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)
     compare: list[str] = field(default_factory=list)
+    named: list[str] = field(default_factory=list)  # every period named, in order
+
+
+# words that set one period against another, wherever the periods are: "2025, and how does that stack up
+# against 2024"
+_CUE = re.compile(r"\b(?:vs\.?|versus|compared?|compares|comparing|comparison|against|stacks? up|relative to)\b")
+_SHAPES = (r"20\d\d", r"20\d\d-Q[1-4]", r"20\d\d-\d\d")
 
 
 def _last_completed(month: int, today: date) -> int:
@@ -172,6 +185,8 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
 
     def take(m: re.Match[str], period: str | None = None, grain: str | None = None) -> None:
         found.spans.append(m.span())
+        if period is not None and period not in found.named:
+            found.named.append(period)
         if period is not None and found.period is None:
             found.period = period
         if grain is not None and found.grain is None:
@@ -192,12 +207,24 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
         month = MONTHS[m[1]]
         year = int(m[2]) if m[2] else _last_completed(month, today)
         take(m, f"{date(year, month, 1).isoformat()}..{today.isoformat()}")
-    for m in re.finditer(r"\bsince (20\d\d)\b", text):
-        take(m, f"{m[1]}-01-01..{today.isoformat()}")
+    for m in re.finditer(r"\b(?:since|after) (20\d\d)\b", text):
+        first = int(m[1]) + (m.group().startswith("after"))
+        take(m, f"{first}-01-01..{today.isoformat()}")
+    for m in re.finditer(r"\bbefore ((?:19|20)\d\d)\b", text):
+        take(m, f"1900-01-01..{int(m[1]) - 1}-12-31")
     for m in re.finditer(rf"\b{_MONTH}\s+(20\d\d)\b", text):
         take(m, f"{m[2]}-{MONTHS[m[1]]:02d}")
     for m in re.finditer(r"\b(?:last|past|previous) (\d+) (day|week|month)s?\b", text):
         take(m, f"last_{int(m[1])}_{m[2]}s")
+    for m in re.finditer(r"\b(?:last|past|previous) (\d+) (quarter|year)s?\b", text):
+        n = int(m[1])  # the last n complete quarters or years
+        if m[2] == "quarter" and 0 < n <= 40:
+            index = today.year * 4 + (today.month - 1) // 3 - 1
+            first = index - n + 1
+            end = date((index + 1) // 4, ((index + 1) % 4) * 3 + 1, 1)
+            take(m, f"{date(first // 4, (first % 4) * 3 + 1, 1).isoformat()}..{_end(end)}")
+        elif m[2] == "year" and 0 < n <= 20:
+            take(m, f"{today.year - n}-01-01..{today.year - 1}-12-31")
     for m in re.finditer(r"\b(?:last|past) (week|twelve months|year)\b", text):
         if m[1] == "week":
             take(m, "last_7_days")
@@ -216,6 +243,12 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
     for m in re.finditer(r"\b(20\d\d)\b", text):
         if not any(s <= m.start() < e for s, e in found.spans):
             take(m, m[1])
+    if not found.compare and _CUE.search(text):
+        for shape in _SHAPES:  # two periods of one kind named apart, and set against each other
+            alike = [p for p in found.named if re.fullmatch(shape, p)]
+            if len(alike) == 2:
+                found.compare, found.period = alike, None
+                break
     for pattern, grain in _GRAINS:
         for m in re.finditer(pattern, text):
             if grain == "fiscal":

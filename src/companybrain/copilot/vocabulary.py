@@ -23,6 +23,7 @@ _SUFFIXES = {
 }  # fmt: skip
 _SITE_WORDS = {"plant", "works", "work", "factory", "site"}
 _MAX_VALUES = 5000
+_NEAR, _NEAR_LENGTH = 85, 5  # a misspelling: this rapidfuzz ratio or more, of a word this long or longer
 FLAG = "true"  # the value a boolean property's own word names ("active" for is_active)
 KEY_PREFIX = "key:"  # a value pair naming the shape of an object type's keys
 _MAX_CATEGORIES = 60  # a property with more distinct values than this is not a category
@@ -85,6 +86,9 @@ class Vocabulary:
     readable: set[str] = field(default_factory=set)  # the object types the user may read
     metric_words: dict[str, set[str]] = field(default_factory=dict)  # metric -> the words of its names
     metric_phrases: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # metric -> name, synonyms
+    value_words: set[str] = field(default_factory=set)  # the longer words of the values (for misspellings)
+    metric_where: dict[str, str] = field(default_factory=dict)  # metric -> its own filter ("status <> 'cancelled'")
+    ratios: dict[str, str] = field(default_factory=dict)  # a count metric -> the share metric it is the top of
     longest: int = 1
 
     def add(self, phrase: str, term: Term) -> None:
@@ -98,6 +102,7 @@ class Vocabulary:
     def add_value(self, dimension: str, value: str) -> None:
         term = Term("value", dimension, value)
         stripped = value.strip()
+        self.value_words.update(w for w in tokens(stripped) if len(w) >= _NEAR_LENGTH)
         if len(stripped) <= 2:
             if stripped.isupper():
                 self.short_values.setdefault(stripped, set()).add(term)
@@ -122,6 +127,15 @@ class Vocabulary:
         not among them: a value named in a description that the user's row filters hide)."""
         seen = self.seen_values.get(dimension)
         return seen is None or value in seen
+
+    def near_value(self, word: str) -> bool:
+        """Whether a word is, or is a near spelling of, a word of a value the user may see ('milwuakee')."""
+        if len(word) < _NEAR_LENGTH:
+            return False
+        from rapidfuzz import fuzz, process
+
+        alike = [w for w in self.value_words if w[0] == word[0]]  # a misspelling keeps the first letter
+        return process.extractOne(word, alike, scorer=fuzz.ratio, score_cutoff=_NEAR) is not None
 
     def words(self) -> set[str]:
         return {w for key in self.phrases for w in key}
@@ -173,10 +187,13 @@ def _read_values(brain: Brain, user: str | Principal | None) -> list[tuple[str, 
     for type_name, obj in brain.project.objects.items():
         if policy.can_read_object(type_name) and not policy.masked(type_name, obj.key):
             try:
-                keys = brain.read(type_name, limit=20, user=user, columns=[obj.key]).column(0).to_pylist()
+                keys = brain.read(type_name, limit=_MAX_CATEGORIES + 1, user=user, columns=[obj.key]).column(0)
             except PolicyDenied:
                 continue
-            pairs.extend((f"{KEY_PREFIX}{type_name}", key_shape(k)) for k in keys if k is not None)
+            keys = keys.to_pylist()
+            pairs.extend((f"{KEY_PREFIX}{type_name}", key_shape(k)) for k in keys[:20] if k is not None)
+            if len(keys) <= _MAX_CATEGORIES:  # a few objects (sites, families): their keys are names too ("MKE")
+                pairs.extend((f"{type_name}.{obj.key}", k) for k in keys if isinstance(k, str) and k.isalpha())
     for type_name, columns in wanted.items():
         try:
             if brain.count_objects(type_name, user=user) > _MAX_ROWS:
@@ -253,6 +270,10 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
     for name, metric in brain.project.metrics.items():
         vocab.metric_formats[name] = metric.format or "number"
         vocab.metric_descriptions[name] = metric.description or ""
+        vocab.metric_where[name] = str(metric.where or "")
+        top = re.fullmatch(r"\s*(\w+)\s*/\s*\w+\s*", str(metric.expr)) if metric.format == "percent" else None
+        if top and top[1] in brain.project.metrics:
+            vocab.ratios.setdefault(top[1], name)  # supplier_late_rate = purchase_orders_late / received
         for phrase in [name.replace("_", " "), *metric.synonyms]:
             vocab.add(phrase, Term("metric", name))
     for name in brain.project.metrics:

@@ -25,6 +25,8 @@ PCT = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:%|percent|per cent|pct)")
 DOWN = re.compile(
     r"\b(?:cut|lower|drop|drops|dropped|fall|falls|fell|decrease|decreases|reduce|reduces|down|less|lose)\b"
 )
+LEVEL = re.compile(r"\b(?:at|to|only)\s+(\d+(?:\.\d+)?)\s*(?:%|percent|per cent)(?!\s*(?:more|less|higher|lower))")
+LINE = re.compile(r"\b(?:[a-z]{3}-)?(l\d{1,2})\b|\bline\s+(\d{1,2})\b", re.IGNORECASE)
 KINDS = [
     ("supplier_delay", re.compile(r"\bsupplier\b.*\b(?:late|delay|delayed|slower)\b|\b(?:late|delay)\b.*\bsupplier\b")),
     ("capital_project", re.compile(r"\b(?:new|second|third|another|extra|additional) (?:production )?line\b")),
@@ -63,6 +65,9 @@ def recognise(brain: Brain, text: str, vocab: Vocabulary, today: date) -> AnyPla
         if pct is None:
             return _ask("By how much does the capacity change? Say e.g. 'down 20%'.")
         change |= {"site": values["site"][0], "change_pct": pct}
+        line = LINE.search(text)
+        if line is not None:  # "line 3", "L3", "MKE-L3": that line only
+            change["line"] = line[1] or f"L{line[2]}"
     elif kind == "supplier_delay":
         supplier = values.get("supplier") or re.findall(r"\b[A-Z]\d{3,}\b", text.upper())
         days = re.search(r"(\d+)\s*days?", text)
@@ -89,6 +94,10 @@ def _ask(question: str) -> ClarifyPlan:
 
 
 def _pct(text: str) -> float | None:
+    """The change in percent: '+3%', 'down 10%'; a level ('at 80% of capacity', 'to 80%') is 80 - 100."""
+    level = LEVEL.search(text)
+    if level is not None:
+        return float(level[1]) - 100
     found = PCT.search(text)
     if found is None:
         return None
@@ -112,7 +121,7 @@ def _values(text: str, vocab: Vocabulary) -> dict[str, list[str]]:
 
 def describe_change(change: dict[str, Any]) -> str:
     """A change in words: 'prices +3% (family Gearboxes)', 'supplier S0001 10 days late'."""
-    scope = ", ".join(f"{k} {v}" for k, v in change.items() if k in ("family", "segment", "region", "site"))
+    scope = ", ".join(f"{k} {v}" for k, v in change.items() if k in ("family", "segment", "region", "site", "line"))
     if change["type"] in ("price", "demand", "capacity"):
         noun = {"price": "prices", "demand": "demand", "capacity": "capacity"}[change["type"]]
         return f"{noun} {change['change_pct']:+g}%" + (f" ({scope})" if scope else "")
