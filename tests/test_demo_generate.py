@@ -138,6 +138,7 @@ def test_ontology_columns_exist_in_sources(acme: Generated, db: duckdb.DuckDBPyC
 def test_same_seed_same_data(acme: Generated, tmp_path: Path) -> None:
     again = generate_demo(tmp_path / "again", scale="small", seed=7)
     assert again.tables == acme.summary.tables
+
     def generated(root: Path) -> list[Path]:  # the brain's own state (.brain/) is not what the generator wrote
         return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and ".brain" not in p.parts)
 

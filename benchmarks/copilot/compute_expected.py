@@ -58,9 +58,13 @@ class Sources:
                 cols = table.get("columns")
                 typed = ("{" + ", ".join(f"'{c}': '{DUCK_TYPES[t]}'" for c, t in cols.items()) + "}") if cols else None
                 if src["format"] == "csv":
-                    reader = f"read_csv('{files}', header=true, ignore_errors=true" + (f", columns={typed})" if typed else ")")
+                    reader = f"read_csv('{files}', header=true, ignore_errors=true" + (
+                        f", columns={typed})" if typed else ")"
+                    )
                 elif src["format"] == "jsonl":
-                    reader = f"read_json('{files}', format='newline_delimited'" + (f", columns={typed})" if typed else ")")
+                    reader = f"read_json('{files}', format='newline_delimited'" + (
+                        f", columns={typed})" if typed else ")"
+                    )
                 else:
                     reader = f"read_parquet('{files}')"
                 self.readers[f"{src['name']}.{table['name']}"] = reader
@@ -83,8 +87,13 @@ class Sources:
         rel = self.duck().sql(f"SELECT * FROM {self.readers[name]}")
         cols = rel.columns
         con.execute(f"CREATE TABLE {name} ({', '.join(cols)})")
-        rows = [tuple(v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v.isoformat() if isinstance(v, dt.date) else v
-                      for v in row) for row in rel.fetchall()]
+        rows = [
+            tuple(
+                v.isoformat(sep=" ") if isinstance(v, dt.datetime) else v.isoformat() if isinstance(v, dt.date) else v
+                for v in row
+            )
+            for row in rel.fetchall()
+        ]
         con.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * len(cols))})", rows)
 
     # --- DuckDB: files (+ ERP / CRM tables through pandas) --------------------------------------
@@ -103,7 +112,7 @@ class Sources:
             try:
                 con = duckdb.connect(str(self.project / ".brain" / "warehouse.duckdb"), read_only=True)
             except duckdb.Error as e:
-                raise SystemExit(f"cannot open the warehouse read-only (is a `brain` command writing it?): {e}")
+                raise SystemExit(f"cannot open the warehouse read-only (is a `brain` command writing it?): {e}") from e
             try:
                 cur = con.execute(sql)
                 return [d[0] for d in cur.description], cur.fetchall()
@@ -156,7 +165,7 @@ def same(a: object, b: object) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return a == b
@@ -164,7 +173,11 @@ def same(a: object, b: object) -> bool:
 
 # --- writing the set back (header comments kept; one block per question) ------------------------
 def scalar(value: object) -> str:
-    if isinstance(value, str) and re.fullmatch(r"[a-z][a-z0-9_]*", value) and value not in ("true", "false", "null", "yes", "no", "on", "off", "y", "n"):
+    if (
+        isinstance(value, str)
+        and re.fullmatch(r"[a-z][a-z0-9_]*", value)
+        and value not in ("true", "false", "null", "yes", "no", "on", "off", "y", "n")
+    ):
         return value
     return json.dumps(value, ensure_ascii=False)
 
@@ -232,8 +245,11 @@ def main() -> int:
     if args.write:
         path.write_text(dump(header, items))
     answers = sum(i["expect"] == "answer" for i in items)
-    print(f"{len(items)} questions ({answers} answer, {len(items) - answers} abstain); "
-          f"{done} recomputed in {time.time() - started:.1f} s; {bad} differ", file=sys.stderr)
+    print(
+        f"{len(items)} questions ({answers} answer, {len(items) - answers} abstain); "
+        f"{done} recomputed in {time.time() - started:.1f} s; {bad} differ",
+        file=sys.stderr,
+    )
     return 1 if bad else 0
 
 
