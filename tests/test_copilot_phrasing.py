@@ -139,6 +139,22 @@ def test_a_boolean_property_s_own_word_is_a_filter(brain: Brain) -> None:
          {"metrics": ["labour_cost"], "where": {"production_line.site.site_id": ["MKE"]}, "period": "last_quarter"}),
         # a value word that a metric's own name holds is that metric
         ("how many support tickets are open right now?", {"metrics": ["open_tickets"]}),
+        # a month and the year it is of, a few words on; set against the same month a year before
+        ("How did January's revenue this year compare with January last year?",
+         {"metrics": ["revenue"], "compare": ["2026-01", "2025-01"]}),
+        ("How did February's revenue compare with the same month last year?",
+         {"metrics": ["revenue"], "compare": ["2026-02", "2025-02"]}),
+        # an imperative verb first; a list of parts with their noun named before it, and the whole 'of it'
+        ("Split last month's cost of goods sold into materials, labour and overhead.",
+         {"metrics": ["material_cost", "labour_cost", "overhead_cost"], "period": "last_month"}),
+        ("What was our cost to serve in Q3 2025, and how much of it was freight, returns and warranty?",
+         {"metrics": ["cost_to_serve", "freight_cost", "returns_cost", "warranty_cost"], "period": "2025-Q3"}),
+        # 'how many' asks for a count, not money; the counted noun is a filter, a later customer noun is not counted
+        ("How many bearings did we sell to EMEA customers in 2025?",
+         {"metrics": ["units_sold"], "where": {"family": ["Bearings"], "region": ["EMEA"]}, "period": "2025"}),
+        # a verb rewritten to two words counts as one word the figure does not use
+        ("What was the material cost of the electric motors we sold in January?",
+         {"metrics": ["material_cost"], "where": {"family": ["Electric Motors"]}, "period": "2026-01"}),
     ],
 )  # fmt: skip
 def test_words_it_does_not_know_are_left_out_only_when_they_cannot_narrow_the_figure(

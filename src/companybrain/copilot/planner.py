@@ -119,7 +119,7 @@ class Planner(Resolver):
         if blocking:
             return self._done(self._unknown_clarify(metrics, blocking))
         unused = [w for w in r.hints if not any(w in self.vocab.metric_words.get(m, set()) for m in metrics)]
-        if len(set(unused)) >= 2:  # "average deal size": words the chosen figure does not use
+        if len({r.said.get(w, w) for w in unused}) >= 2:  # "average deal size": words the chosen figure does not use
             return self._done(self._unknown_clarify(metrics, unused))
         negated = next((m for m in r.mentions if m.before in NEGATION and m.of("value")), None)
         if negated is not None:
@@ -144,6 +144,10 @@ class Planner(Resolver):
         else the one metric its words fit best (everyday words rewritten count here); two fitting equally
         well make it ask."""
         listed = self._listed()
+        if len(listed) > 1 and re.search(r"\b(?:of it|of that|of which|of this)\b", self.r.question.lower()):
+            # "our cost to serve, and how much of it was freight, returns and warranty": the whole, then its parts
+            whole = [b for m in self._metric_mentions() if isinstance(b := self._best(m), str) and b not in listed]
+            return [*dict.fromkeys(whole), *listed]
         if len(listed) > 1:
             return listed
         named: list[str] = []
@@ -183,11 +187,20 @@ class Planner(Resolver):
         that makes a metric's name."""
         text = re.sub(r"[^a-z, ]", " ", self.r.question.lower())
         found = []
-        for m in re.finditer(r"((?:\w+, )+\w+,? and \w+) (\w+)", text):
-            noun = m[2]
-            for word in re.split(r",? and |, ", m[1]):
-                terms = self.vocab.phrases.get(tuple(tokens(f"{word} {noun}")), set())
-                found += [t.name for t in terms if t.kind == "metric"]
+        for m in re.finditer(r"((?:\w+, )+\w+,? and \w+)\b ?(\w*)", text):
+            # the noun after the list ('... and overhead cost'), else one named before it ('cost of goods sold
+            # into materials, labour and overhead'): the first that makes a metric of every word listed
+            words = re.split(r",? and |, ", m[1])
+            for noun in dict.fromkeys([m[2], *tokens(text[: m.start()])[::-1]]):
+                names = [
+                    t.name
+                    for word in words
+                    for t in self.vocab.phrases.get(tuple(tokens(f"{word} {noun}")), set())
+                    if t.kind == "metric"
+                ]
+                if noun and (noun == m[2] or len(set(names)) == len(words)):
+                    found += names
+                    break
         return list(dict.fromkeys(found))
 
     def _metric_mentions(self) -> list[Mention]:
@@ -227,9 +240,11 @@ class Planner(Resolver):
         """Metrics by how well their names fit the question's words: each word of the name or a synonym
         used counts, each word of the name the question does not use counts a little against (the plain
         'tickets' before 'open tickets'); the objects the question names count too."""
-        words = set(self.r.words) | set(self.r.hints)
-        words |= {w for m in self.r.mentions if m.of("value") and not self._verb(m) for w in m.text.split()}
-        subjects = {t.name for m in self.r.mentions for t in m.of("object")}
+        r = self.r
+        words = set(r.words) | set(r.hints)
+        words |= {w for m in r.mentions if m.of("value") and not self._verb(m) for w in m.text.split()}
+        subjects = {t.name for m in r.mentions for t in m.of("object")}
+        counting = bool(COUNTING.search(r.question.lower()))
         scored = []
         for name in metrics:
             own = self.vocab.metric_words.get(name, set())
@@ -240,6 +255,8 @@ class Planner(Resolver):
             score = len(whole) + 0.4 * len((words & own) - whole) - 0.25 * len(name_words - words)
             if subjects & self.vocab.metric_objects.get(name, set()):
                 score += 0.5
+            if counting:  # "how many bearings did we sell": a count, not an amount of money (units, not sales)
+                score += -1.0 if self.vocab.metric_formats.get(name) == "currency" else 0.5 * bool(own & set(r.hints))
             scored.append((score, name))
         return sorted(scored, key=lambda x: (-x[0], x[1]))
 
@@ -297,6 +314,11 @@ class Planner(Resolver):
         the first object named (or a dimension that names objects of one type) after 'how many', else in
         the question."""
         start = _after_counting(self.r.tokens)
+        first = next((m for m in self.r.mentions if m.index == start > 0), None)
+        if first is not None and first.of("value") and not first.of("object", "dimension", "metric"):
+            after = first.index + len(first.text.split())
+            if not any(m.index == after and m.of("object", "dimension") for m in self.r.mentions):
+                return None  # "how many bearings did we sell to EMEA customers": units of a family, not customers
         for mention in sorted(self.r.mentions, key=lambda m: (m.index < start, m.index)):
             if mention.by:
                 continue

@@ -74,6 +74,7 @@ class Reading:
     question: str
     mentions: list[Mention] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)  # words that name part of something (a lexicon target)
+    said: dict[str, str] = field(default_factory=dict)  # a hint -> the words of the question it came from
     keys: list[str] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)
     rank: tuple[str, int | None] | None = None  # ("desc" | "asc" | "best" | "worst", limit)
@@ -98,7 +99,7 @@ def read(question: str, vocab: Vocabulary, lexicon: Lexicon, today: date) -> Rea
     lower = question.lower()
     reading.time = parse_time(lower, today, lexicon.numbers)
     original = question
-    for start, end in sorted(reading.time.spans, reverse=True):
+    for start, end in reversed(_merged(reading.time.spans)):
         lower = lower[:start] + " " + lower[end:]
         original = original[:start] + " " + original[end:]
     for m in KEY.finditer(original):
@@ -127,6 +128,17 @@ def read(question: str, vocab: Vocabulary, lexicon: Lexicon, today: date) -> Rea
     _place(reading, words, vocab, lexicon, names, codes, acronyms)
     _merge_owned(reading)
     return reading
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans in order, those that overlap made one (two patterns may read the same words)."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(end, out[-1][1]))
+        else:
+            out.append((start, end))
+    return out
 
 
 def _merge_owned(reading: Reading) -> None:
@@ -204,6 +216,7 @@ def _place(
                         by_next = False
                     else:
                         reading.hints.extend(value)
+                        reading.said.update({w: " ".join(phrase) for w in value})
                     reading.words.extend(value)
             elif kind == "number":
                 assert isinstance(value, int)

@@ -348,6 +348,8 @@ class Resolver:
             return values
         if mention.before in PREPOSITIONS or self._qualifier(mention):
             return values
+        if self.r.tokens[max(mention.index - 2, 0) : mention.index] == ["how", "many"]:
+            return values  # "how many bearings did we sell": units of that family
         return []
 
     def _near(self, metrics: list[str]) -> dict[str, int]:

@@ -154,6 +154,41 @@ def _comparisons(text: str, today: date, found: TimeParse) -> str:
     return text
 
 
+_AGAINST_SAME_MONTH = (
+    r"(?:vs\.?|versus|compared? (?:to|with)|against)\s+(?:the )?same month (?:(?:of )?last year|a year (?:ago|before|earlier))"
+)
+_MONTH_THEN_YEAR = re.compile(
+    rf"\b{_MONTH}(?:'s)?(?=(?:\s+(?!{_MONTH[1:-1]}\b)[a-z]+){{0,3}}?\s+((?:of\s+)?(this|last|previous|prior) year)\b)"
+)
+_MONTH_THEN_SAME = re.compile(rf"\b{_MONTH}(?:'s)?\b(?=[^.?!;]{{0,40}}?\b({_AGAINST_SAME_MONTH}))")
+
+
+def _month_of_year(text: str, today: date, found: TimeParse) -> str:
+    """A month and, a few words on, the year it is of ("January's revenue this year", "January of last year"),
+    or the same month a year before it is set against ("February's output against the same month last
+    year"). The month and the year words are taken, the words between stay; returns the text with what was
+    taken blanked out (same length, so spans stay valid)."""
+    spans: list[tuple[int, int]] = []
+    for m in _MONTH_THEN_SAME.finditer(text):
+        month = MONTHS[m[1]]
+        year = _last_completed(month, today)
+        found.compare = found.compare or [f"{year}-{month:02d}", f"{year - 1}-{month:02d}"]
+        spans += [m.span(), m.span(2)]
+    for m in _MONTH_THEN_YEAR.finditer(text):
+        if any(s <= m.start() < e for s, e in spans):
+            continue
+        period = f"{today.year - (m[3] != 'this')}-{MONTHS[m[1]]:02d}"
+        if period not in found.named:
+            found.named.append(period)
+        if found.period is None:
+            found.period = period
+        spans += [m.span(), m.span(2)]
+    found.spans += spans
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
 def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | None = None) -> TimeParse:
     """Find one period and one grain in lower-case `text` (or two periods compared); first match of the
     most specific kind wins."""
@@ -214,6 +249,7 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
         take(m, f"1900-01-01..{int(m[1]) - 1}-12-31")
     for m in re.finditer(rf"\b{_MONTH}\s+(20\d\d)\b", text):
         take(m, f"{m[2]}-{MONTHS[m[1]]:02d}")
+    text = _month_of_year(text, today, found)
     for m in re.finditer(r"\b(?:last|past|previous) (\d+) (day|week|month)s?\b", text):
         take(m, f"last_{int(m[1])}_{m[2]}s")
     for m in re.finditer(r"\b(?:last|past|previous) (\d+) (quarter|year)s?\b", text):
