@@ -155,7 +155,8 @@ def _comparisons(text: str, today: date, found: TimeParse) -> str:
 
 
 _AGAINST_SAME_MONTH = (
-    r"(?:vs\.?|versus|compared? (?:to|with)|against)\s+(?:the )?same month (?:(?:of )?last year|a year (?:ago|before|earlier))"
+    r"(?:vs\.?|versus|compared? (?:to|with)|against)\s+(?:the )?same month "
+    r"(?:(?:of )?last year|a year (?:ago|before|earlier))"
 )
 _MONTH_THEN_YEAR = re.compile(
     rf"\b{_MONTH}(?:'s)?(?=(?:\s+(?!{_MONTH[1:-1]}\b)[a-z]+){{0,3}}?\s+((?:of\s+)?(this|last|previous|prior) year)\b)"
