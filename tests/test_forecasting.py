@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from companybrain.errors import BrainError
+from companybrain.factory.forecast_choice import Choice
 from companybrain.factory.forecasting import (
+    ENSEMBLE_CANDIDATES,
     FORECAST_MODELS,
     ForecastError,
     backtest,
@@ -170,3 +172,46 @@ def test_backtest_refuses_too_little_history() -> None:
     df = seasonal_series(1, 10, 12, "MS")
     with pytest.raises(ForecastError, match="history too short for folds=3 of horizon=6"):
         backtest(df, model="ensemble", horizon=6, season_length=12, freq="MS", folds=3)
+
+
+@pytest.mark.parametrize(("freq", "season", "horizon"), [("QS-JAN", 4, 4), ("YS-JAN", 1, 2)])
+def test_quarterly_and_yearly_series_are_forecast_and_backtested(freq: str, season: int, horizon: int) -> None:
+    df = seasonal_series(4, 40, max(season, 2), freq, start="1980-01-01")
+    report = backtest(df, model="ensemble", horizon=horizon, season_length=season, freq=freq, folds=2)
+    assert report["points"] == 4 * horizon * 2 and report["choice"]["members"]
+    fc = fit_predict(df, model="ensemble", horizon=horizon, season_length=season, freq=freq)
+    expected = pd.date_range(df["ds"].max(), periods=horizon + 1, freq=freq)[1:]
+    assert list(fc.loc[fc["unique_id"] == "s00", "ds"]) == list(expected)
+
+
+def test_each_fold_chooses_members_and_calibrates_intervals_on_earlier_windows() -> None:
+    df = seasonal_series(12, 96, 12, "MS", seed=4)
+    report = backtest(df, model="ensemble", horizon=6, season_length=12, freq="MS", folds=2, windows=2)
+    for fold in report["per_fold"]:
+        assert set(fold["members"]) <= set(ENSEMBLE_CANDIDATES)
+        assert len(fold["factors"]["80"]) == len(fold["factors"]["95"]) == 6
+    # no fold's choice sees its own actuals: wreck the last fold's months and neither fold chooses otherwise
+    wrecked = df.assign(y=np.where(df["ds"] > df["ds"].max() - pd.DateOffset(months=6), df["y"] * 3, df["y"]))
+    again = backtest(wrecked, model="ensemble", horizon=6, season_length=12, freq="MS", folds=2, windows=2)
+    for fold, other in zip(report["per_fold"], again["per_fold"], strict=True):
+        assert (fold["members"], fold["factors"]) == (other["members"], other["factors"])
+    # the version to register chooses on every window of the history: the 2 before the folds and the 2 folds
+    choice = Choice.from_dict(report["choice"])
+    assert choice.report["windows"] == 4 and choice.report["points"] == 4 * 12 * 6
+    # the chosen factors widen (or narrow) each step's interval around the same point forecast
+    raw = fit_predict(df, model="ensemble", horizon=6, season_length=12, freq="MS", params={"members": choice.members})
+    calibrated = fit_predict(
+        df,
+        model="ensemble",
+        horizon=6,
+        season_length=12,
+        freq="MS",
+        params={"members": choice.members},
+        calibration=choice.factors,
+    )
+    pd.testing.assert_series_equal(raw["forecast"], calibrated["forecast"])
+    step = raw.groupby("unique_id").cumcount().to_numpy()
+    factor = np.asarray(choice.factors["95"])[step]
+    np.testing.assert_allclose(
+        (calibrated["hi_95"] - calibrated["lo_95"]).to_numpy(), factor * (raw["hi_95"] - raw["lo_95"]).to_numpy()
+    )
