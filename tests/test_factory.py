@@ -243,6 +243,20 @@ def test_the_api_serves_use_cases_and_predictions_under_the_callers_policies(tra
             "/api/v1/usecases/score?usecase=quality_anomaly", headers={"Authorization": f"Bearer {writer}"}
         ).json()["results"]
         assert [r["status"] for r in scored] == ["ok"]
+        # a person's verdict and a person's promotion, as the caller, with the write scope only
+        as_writer = {"Authorization": f"Bearer {writer}"}
+        line = brain.objects("Line", limit=1, user="data_steward")[0]["line_id"]
+        verdict = {"key": line, "verdict": "dismissed", "reason": "a planned changeover"}
+        labelled = client.post("/api/v1/usecases/quality_anomaly/labels", json=verdict, headers=as_writer)
+        assert labelled.status_code == 200, labelled.text
+        assert labelled.json()["labelled_by"] == "data_steward" and labelled.json()["verdict"] == "dismissed"
+        reader = {"Authorization": f"Bearer {token['data_steward']}"}
+        assert client.post("/api/v1/usecases/quality_anomaly/labels", json=verdict, headers=reader).status_code == 403
+        url = "/api/v1/usecases/machine_failure_risk/promote"
+        same = client.post(url, json={"version": 1, "reason": "reviewed"}, headers=as_writer).json()
+        assert same["status"] == "unchanged" and same["champion"] == 1
+        assert client.post(url, json={"version": 9, "reason": "x"}, headers=as_writer).status_code == 404
+        assert client.post(url, json={"version": 1, "reason": ""}, headers=as_writer).status_code == 422
 
 
 def test_build_trains_and_scores_only_what_is_due(trained: Path, tmp_path: Path, run_cli) -> None:
@@ -389,3 +403,127 @@ def test_reasons_carry_the_tags_of_the_inputs_they_quote(trained: Path, tmp_path
     )
     with Brain.open(root) as brain, pytest.raises(ConfigError, match=r"emea_rep may not read Employee"):
         AlertEngine(brain)
+
+
+def test_lineage_names_the_tables_of_features_read_through_links(trained: Path, run_cli) -> None:
+    tables = {}
+    for name in ("attrition_risk", "lead_scoring", "demand_forecast"):
+        code, out, err = run_cli("-p", str(trained), "factory", "show", name, "--format", "json")
+        assert code == 0, err
+        tables[name] = json.loads(out)["lineage"]
+    assert "raw.hris__pay_bands" in tables["attrition_risk"]["source_tables"]  # band.salary_midpoint
+    assert "PayBand" in tables["attrition_risk"]["objects"]
+    assert "raw.crm__accounts" in tables["lead_scoring"]["source_tables"]  # account.tier, region, industry
+    # a forecast's dimensions are read through links too (family of the product, site)
+    assert {"Product", "Site"} <= set(tables["demand_forecast"]["objects"])
+
+
+def test_forecast_intervals_are_calibrated_and_their_coverage_reported(trained: Path, run_cli) -> None:
+    code, out, err = run_cli("-p", str(trained), "factory", "show", "demand_forecast", "--format", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    intervals = report["intervals"]
+    assert intervals["calibrated"] and len(intervals["factors_by_step"]["95"]) == 13
+    assert set(intervals["backtest_coverage"]) == {"80%", "95%"}
+    assert all(0 < share <= 1 for share in intervals["backtest_coverage"].values())
+    code, out, _ = run_cli("-p", str(trained), "factory", "show", "demand_forecast")
+    assert "80% interval held" in out
+
+
+def test_drift_is_read_against_a_window_with_the_weekday_mix(trained: Path) -> None:
+    with Brain.open(trained) as brain:
+        drift = factory.show(brain, "machine_failure_risk")["drift"]
+    # "today" (2026-03-01) is a Sunday, and the readings of weekends are lower: nothing has drifted
+    assert {d["status"] for d in drift.values()} == {"stable"}, drift
+
+
+def test_quarter_and_year_grains_pass_check_and_train(trained: Path, tmp_path: Path, run_cli) -> None:
+    root = _copy(trained, tmp_path)
+    for grain, horizon in (("quarter", 2), ("year", 1)):
+        (root / "usecases" / f"demand_by_{grain}.yaml").write_text(
+            f"name: demand_by_{grain}\nowner: x@example.com\ntask: forecast\nrun_as: data_steward\n"
+            f"series: {{metric: units_sold, by: [family], grain: {grain}}}\n"
+            f"horizon: {horizon}\nbacktest: {{folds: 1, windows: 1}}\n"
+            f"output: {{object: DemandBy{grain.title()}}}\n"
+        )
+    code, _, err = run_cli("-p", str(root), "check")
+    assert code == 0, err
+    code, out, err = run_cli(
+        "-p", str(root), "factory", "train", "demand_by_quarter", "demand_by_year", "--format", "json"
+    )
+    assert code == 0, err + out
+    with Brain.open(root) as brain:
+        from companybrain.factory.forecast_line import history
+
+        quarters = history(brain, brain.project.usecases["demand_by_quarter"], "data_steward")
+        years = history(brain, brain.project.usecases["demand_by_year"], "data_steward")
+    # no series.start: all the history there is, in whole periods up to today (2026-03-01)
+    assert quarters["ds"].min() == pd.Timestamp("2023-01-01") and quarters["ds"].max() == pd.Timestamp("2025-10-01")
+    assert years["ds"].min() == pd.Timestamp("2023-01-01") and years["ds"].max() == pd.Timestamp("2025-01-01")
+
+
+def test_unknown_params_are_refused_with_file_and_line(trained: Path, tmp_path: Path) -> None:
+    root = _copy(trained, tmp_path)
+    path = root / "usecases" / "lead_scoring.yaml"
+    path.write_text(path.read_text().replace("min_child_samples: 200", "min_child_sample: 200"))
+    (root / "usecases" / "forest.yaml").write_text(
+        "name: forest\nowner: x@example.com\ntask: classify\nentity: Machine\nrun_as: data_steward\n"
+        "target: {metric: machine_failures, horizon_days: 7}\n"
+        "features:\n  vib: {metric: vibration, window: 3}\n"
+        "model: random_forest\nparams:\n  n_estimators: 5\n  max_dept: 3\n"
+        "output: {property: forest_risk}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        Brain.open(root)
+    message = str(err.value)
+    assert "usecases/forest.yaml:12" in message and "did you mean 'max_depth'" in message
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "min_child_sample:" in t)
+    assert f"usecases/lead_scoring.yaml:{line}" in message and "did you mean 'min_child_samples'" in message
+
+
+def test_anomaly_labels_decide_promotion_and_a_person_can_promote(trained: Path, tmp_path: Path, run_cli) -> None:
+    from sqlglot import exp
+
+    from companybrain.governance.audit import AUDIT
+
+    root = _copy(trained, tmp_path)
+    drift = json.loads((root / "ground_truth" / "quality_drift.json").read_text())
+    with Brain.open(root) as brain:
+        lines = brain.objects("Line", limit=None, user="data_steward")
+    calm = sorted((r for r in lines if r["line_id"] != drift["line_id"]), key=lambda r: -r["quality_anomaly"])[:3]
+    code, out, err = run_cli(
+        "-p", str(root), "factory", "label", "quality_anomaly", drift["line_id"], "--confirmed",
+        "--reason", "defect rate up since June", "--as", "data_steward", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["as_of"] == "2026-03-01" and json.loads(out)["labelled_by"] == "data_steward"
+    for row in calm:
+        code, _, err = run_cli("-p", str(root), "factory", "label", "quality_anomaly", row["line_id"], "--dismissed")
+        assert code == 0, err
+    with Brain.open(root) as brain:
+        again = factory.train(brain, ["quality_anomaly"])[0]
+    backtest = again["backtest"]
+    assert backtest["labels"] == {"labelled_rows": 4, "confirmed": 1}
+    assert backtest["model"]["roc_auc"] == 1.0 and "roc_auc" in backtest["baseline"]
+    # the champion is scored again on the same labelled rows, and the rule compares them
+    assert backtest["champion_labelled"]["version"] == 1
+    assert again["promotion"] == "challenger" and "does not beat" in again["promotion_reason"]
+    # a person decides instead, with a reason, audited
+    code, out, err = run_cli(
+        "-p", str(root), "factory", "promote", "quality_anomaly", "2", "--reason", "reviewed the new features",
+        "--as", "data_steward", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["champion"] == 2 and json.loads(out)["previous"] == 1
+    code, _, err = run_cli("-p", str(root), "factory", "promote", "quality_anomaly", "1", "--reason", " ")
+    assert code == 1 and "needs a reason" in err
+    with Brain.open(root) as brain:
+        versions = {v.version: v for v in Registry(brain.project).versions("quality_anomaly")}
+        audit = brain.warehouse.query_arrow(
+            exp.select("action", "user_name", "request").from_(AUDIT.copy())
+        ).to_pylist()
+    assert versions[2].status == "champion" and versions[1].status == "retired"
+    assert versions[2].promoted_by == "data_steward" and versions[2].promotion_reason == "reviewed the new features"
+    promoted = [r for r in audit if r["action"] == "factory.promote"]
+    assert promoted and promoted[-1]["user_name"] == "data_steward" and "reviewed" in promoted[-1]["request"]
+    assert sum(r["action"] == "factory.label" for r in audit) == 4

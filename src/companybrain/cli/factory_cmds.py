@@ -1,4 +1,4 @@
-"""AI factory commands: scaffold, train, score, show and list the use cases of usecases/*.yaml."""
+"""AI factory commands: scaffold, train, score, show, list, label and promote the use cases of usecases/*.yaml."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from companybrain.cli.data import open_brain
+from companybrain.cli.options import AsOpt
 from companybrain.cli.output import FormatOpt, console, err_console, print_json, print_rows
 from companybrain.errors import BrainError, ConfigError, Location
 
@@ -196,7 +197,9 @@ def register(app: typer.Typer, state: Any) -> None:
                 [{"metric": k, "model": bt["model"].get(k), "baseline": bt["baseline"].get(k)} for k in keys],
                 title=f"backtest of the champion ({report['model_family']} vs {report['baseline']})",
             )
-            console.print(f"lineage: {' -> '.join(report['lineage'].get('source_tables', []))}", style="dim")
+            _print_choices(report)
+            console.print(f"lineage: {', '.join(report['lineage'].get('source_tables', []))}", style="dim")
+            console.print(f"objects: {', '.join(report['lineage'].get('objects', []))}", style="dim")
         if report.get("drift"):
             drift = report["drift"]
             if "status" in drift and isinstance(drift["status"], str):
@@ -205,6 +208,82 @@ def register(app: typer.Typer, state: Any) -> None:
                 print_rows([{"feature": k, **v} for k, v in drift.items()], title="feature drift (PSI) now vs training")
         if "live_accuracy" in report:
             console.print(f"live accuracy: {report['live_accuracy']}")
+
+    @group.command()
+    def promote(
+        usecase: Annotated[str, typer.Argument(help="Use case name.")],
+        version: Annotated[int, typer.Argument(help="The version to make the champion.")],
+        reason: Annotated[str, typer.Option("--reason", help="Why (kept on the version and audited).")],
+        user: AsOpt = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Make a version the champion by a person's decision, with a reason (audited)."""
+        from companybrain import factory
+
+        with open_brain(state) as brain:
+            result = factory.promote(brain, usecase, version, user, reason)
+        if format == "json":
+            print_json(result)
+            return
+        before = f" (was v{result['previous']})" if result["previous"] else ""
+        console.print(f"{usecase}: v{result['champion']} is the champion{before}, promoted by {result['promoted_by']}")
+        console.print(result["hint"], style="dim")
+
+    @group.command()
+    def label(
+        usecase: Annotated[str, typer.Argument(help="An anomaly use case.")],
+        key: Annotated[str, typer.Argument(help="The scored object's key.")],
+        confirmed: Annotated[
+            bool, typer.Option("--confirmed/--dismissed", help="It was an anomaly, or it was not.")
+        ] = True,
+        as_of: Annotated[
+            str | None, typer.Option("--as-of", help="The score judged (YYYY-MM-DD; default: its latest).")
+        ] = None,
+        reason: Annotated[str | None, typer.Option("--reason", help="What was found (recorded).")] = None,
+        user: AsOpt = None,
+        format: FormatOpt = "table",  # type: ignore[assignment]
+    ) -> None:
+        """Confirm or dismiss an anomaly score: a label the next training compares versions on (audited)."""
+        from datetime import date
+
+        from companybrain import factory
+
+        try:
+            when = date.fromisoformat(as_of) if as_of else None
+        except ValueError:
+            raise BrainError(f"--as-of {as_of!r} is not a date", hint="give it as YYYY-MM-DD") from None
+        with open_brain(state) as brain:
+            result = factory.label(brain, usecase, key, "confirmed" if confirmed else "dismissed", user, when, reason)
+        if format == "json":
+            print_json(result)
+            return
+        console.print(f"{usecase}: {key} as of {result['as_of']} {result['verdict']} by {result['labelled_by']}")
+
+
+def _print_choices(report: dict[str, Any]) -> None:
+    """What the champion chose on its training window, and what its intervals held in the backtest."""
+    bt = report["backtest"]
+    intervals = report.get("intervals")
+    if intervals:
+        held = ", ".join(
+            f"{level} interval held {100 * share:.1f}%" if share is not None else f"{level}: n/a"
+            for level, share in intervals["backtest_coverage"].items()
+        )
+        how = "conformal, per horizon step" if intervals["calibrated"] else "the models' own (not calibrated)"
+        console.print(f"intervals ({how}): {held} of the backtest's actuals")
+    chosen = bt.get("chosen_for_version") or bt.get("chosen")
+    if chosen:
+        console.print(
+            f"chosen on the training window: {chosen['family']} {chosen['params']} "
+            f"(inner {chosen['inner']['metric']} {chosen['inner_score']}, {chosen['trials']} trials, "
+            f"calibration {chosen['calibration']})",
+            style="dim",
+        )
+    if "labels" in bt:
+        console.print(f"labels: {bt['labels']}", style="dim")
+    champion = report.get("champion") or {}
+    if champion.get("promoted_by"):
+        console.print(f"promoted by {champion['promoted_by']}: {champion['promotion_reason']}", style="dim")
 
 
 def _progress(name: str, step: str) -> None:

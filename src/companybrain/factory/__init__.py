@@ -106,11 +106,74 @@ def show(brain: Brain, name: str) -> dict[str, Any]:
     if champion is not None:
         out["backtest"] = registry.read_json(champion, "backtest.json")
         out["backtest"].pop("per_fold", None)
+        if uc.task == "forecast":
+            out["intervals"] = _interval_report(uc, registry, champion, out["backtest"])
         out["lineage"] = registry.read_json(champion, "lineage.json")
         if uc.task != "forecast":
             out["drift"] = _current_drift(brain, uc, registry, champion)
             out["live_accuracy"] = monitor.live_accuracy(brain, uc)
     return out
+
+
+def promote(brain: Brain, name: str, version: int, user: Any, reason: str) -> dict[str, Any]:
+    """A person makes a version the champion, with a reason: kept on the version and in the audit log.
+
+    For what the backtest cannot decide (an anomaly use case without labels) or should not (a version
+    the rule kept as challenger that people judged better on evidence of their own). The person must
+    be able to read what the use case scores."""
+    from companybrain.errors import PolicyDenied
+    from companybrain.factory.registry import Registry
+    from companybrain.governance.policy import Policy
+
+    uc = usecase(brain, name)
+    principal = brain.principal(user)
+    request = {"usecase": name, "version": version, "reason": reason}
+    if not reason or not reason.strip():
+        raise BrainError("a promotion needs a reason", hint=f'brain factory promote {name} {version} --reason "..."')
+    scored = uc.entity or uc.output.object or ""
+    if scored not in brain.project.objects or not Policy(brain.project, principal).can_read_object(scored):
+        brain.audit.append(principal, "factory.promote", request, None, None, brain.data_version(), "denied: object")
+        raise PolicyDenied(f"{principal.user} may not read {scored}, which use case {name} scores", policy="object")
+    registry = Registry(brain.project)
+    current = registry.champion(name)
+    if current is not None and current.version == version:
+        brain.audit.append(principal, "factory.promote", request, None, None, brain.data_version(), "unchanged")
+        return {
+            "usecase": name,
+            "status": "unchanged",
+            "champion": version,
+            "previous": version,
+            "promoted_by": principal.user,
+            "reason": reason.strip(),
+            "hint": f"v{version} is already the champion of {name}: nothing changed",
+        }
+    chosen, previous = registry.promote(name, version, principal.user, reason.strip())
+    if uc.task == "forecast":
+        from companybrain.factory.forecast_line import record_champion, version_settings
+
+        settings, _ = version_settings(registry, chosen)
+        with brain.warehouse.transaction():
+            record_champion(brain.warehouse, name, chosen.label, settings)
+    request["previous"] = previous.version if previous else None
+    brain.audit.append(principal, "factory.promote", request, None, None, brain.data_version(), "ok")
+    return {
+        "usecase": name,
+        "status": "ok",
+        "champion": chosen.version,
+        "previous": previous.version if previous else None,
+        "promoted_by": principal.user,
+        "reason": reason.strip(),
+        "hint": f"brain factory score {name} writes the new champion's predictions",
+    }
+
+
+def label(
+    brain: Brain, name: str, key: str, verdict: str, user: Any, as_of: date | None, reason: str | None
+) -> dict[str, Any]:
+    """A person's verdict on an anomaly score: confirmed or dismissed (a label the next training uses)."""
+    from companybrain.factory import labels
+
+    return labels.record(brain, usecase(brain, name), key, verdict, user, as_of, reason)
 
 
 def top_predictions(
@@ -167,15 +230,28 @@ def list_usecases(brain: Brain) -> list[dict[str, Any]]:
     return rows
 
 
+def _interval_report(uc: UseCase, registry: Any, champion: Any, backtest: dict[str, Any]) -> dict[str, Any]:
+    """What the forecast intervals held in the backtest, and how the champion calibrates them."""
+    from companybrain.factory.forecast_line import version_settings
+
+    _, factors = version_settings(registry, champion)
+    return {
+        "nominal": [f"{level}%" for level in uc.levels],
+        "backtest_coverage": {f"{level}%": backtest.get("model", {}).get(f"coverage_{level}") for level in uc.levels},
+        "calibrated": bool(factors),
+        "factors_by_step": factors,
+    }
+
+
 def _current_drift(brain: Brain, uc: UseCase, registry: Any, champion: Any) -> dict[str, Any]:
     from companybrain.factory import monitor
-    from companybrain.factory.training import scoring_set
+    from companybrain.factory.line import trained_definition
 
     try:
-        data = scoring_set(brain, uc, brain.principal(uc.run_as))
+        trained = trained_definition(registry, champion, uc)
     except BrainError as exc:
         return {"status": "not measurable", "reason": exc.message}
-    return monitor.drift(registry.read_json(champion, "profile.json"), data.frame, data.features, data.categorical)
+    return monitor.current_drift(brain, trained, registry.read_json(champion, "profile.json"))
 
 
 def _train_one(brain: Brain, uc: UseCase, registry: Any) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """The factory line for forecast use cases: the metric's history through the query path, a rolling-origin
-backtest against seasonal naive, and forecasts written as objects of the use case's output type."""
+backtest against seasonal naive (members and interval calibration chosen before each fold on earlier
+windows only), and forecasts written as objects of the use case's output type with the choice the
+registered version made on the last windows of the history."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from sqlglot import exp
 
 from companybrain.errors import BrainError
 from companybrain.factory import forecasting
+from companybrain.factory.forecast_choice import Choice
+from companybrain.factory.line import sources_of
 from companybrain.factory.registry import Registry
 from companybrain.factory.training import _periods, today_of
 from companybrain.ontology.model import FACTORY_SCHEMA, materialize_query, object_table
@@ -26,25 +30,36 @@ if TYPE_CHECKING:
     from companybrain.brain import Brain
     from companybrain.governance.principal import Principal
 
-FREQ = {"day": "D", "week": "W-MON", "month": "MS"}
-SEASON = {"day": 7, "week": 52, "month": 12}
+FREQ = {"day": "D", "week": "W-MON", "month": "MS", "quarter": "QS-JAN", "year": "YS-JAN"}
+SEASON = {"day": 7, "week": 52, "month": 12, "quarter": 4, "year": 1}
 SEPARATOR = " | "
+# without series.start, the history is all of the metric's: the query reads from this date on
+EARLIEST = date(1900, 1, 1)
+PERIOD_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
+CHOICE_FILE = "forecaster.json"
 
 
 def history(brain: Brain, uc: UseCase, user: str | Principal | None, scenario: str | None = None) -> pd.DataFrame:
-    """unique_id, ds, y: the metric per series and whole period up to today, missing periods as 0,
-    read as `user` (the factory reads as the use case's `run_as`) and, with `scenario`, over its overlays."""
+    """unique_id, ds, y: the metric per series and whole period up to today (from `series.start`, else all
+    its history), missing periods as 0, read as `user` (the factory reads as the use case's `run_as`) and,
+    with `scenario`, over its overlays."""
     assert uc.series is not None
     series = uc.series
     today = today_of(brain)
-    starts, ends = _periods(series.grain, series.start or date(today.year - 10, 1, 1), today)
-    complete = starts[ends <= pd.Timestamp(today).to_datetime64().astype("datetime64[D]")]
-    if len(complete) == 0:
-        raise BrainError(f"use case {uc.name}: no complete {series.grain} before {today}")
-    first, last = pd.Timestamp(complete[0]).date(), pd.Timestamp(complete[-1]).date()
-    end = last + timedelta(days={"day": 0, "week": 6, "month": 27}[series.grain])
+    starts, ends = _periods(series.grain, today - timedelta(days=2 * PERIOD_DAYS[series.grain]), today)
+    done = ends <= pd.Timestamp(today).to_datetime64().astype("datetime64[D]")
+    last = pd.Timestamp(starts[done][-1]).date()
+    end = pd.Timestamp(ends[done][-1]).date() - timedelta(days=1)  # the last day of the last whole period
+    if series.start is not None and series.start > end:
+        raise BrainError(
+            f"use case {uc.name}: series.start {series.start} is after the last whole {series.grain} ({last})",
+            hint="move series.start earlier, or leave it out to use all the metric's history",
+        )
     query = MetricQuery(
-        metrics=(series.metric,), by=(*series.by, series.grain), where=series.where, period=f"{first}..{end}"
+        metrics=(series.metric,),
+        by=(*series.by, series.grain),
+        where=series.where,
+        period=f"{series.start or EARLIEST}..{end}",
     )
     raw = brain.query_table(query, user, scenario).to_pandas()
     if raw.empty:
@@ -54,7 +69,10 @@ def history(brain: Brain, uc: UseCase, user: str | Principal | None, scenario: s
     raw["ds"] = pd.to_datetime(raw[raw.columns[len(series.by)]])
     raw["y"] = pd.to_numeric(raw[raw.columns[len(series.by) + 1]], errors="coerce").fillna(0.0)
     raw = raw[raw["ds"] <= pd.Timestamp(last)]
-    grid = pd.DatetimeIndex(complete)
+    if raw.empty:
+        raise BrainError(f"use case {uc.name}: no complete {series.grain} of {series.metric} before {today}")
+    grid_starts, _ = _periods(series.grain, raw["ds"].min().date(), last)
+    grid = pd.DatetimeIndex(grid_starts)
     frames = []
     for uid, rows in raw.groupby("unique_id", sort=True):
         span = grid[grid >= rows["ds"].min()]
@@ -82,21 +100,27 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
         folds=uc.backtest.folds,
         params=uc.params,
         levels=uc.levels,
+        windows=uc.backtest.windows,
     )
+    choice = report["choice"]
     backtest = {
         "series": report["series"],
         "folds": report["folds"],
         "points": report["points"],
         "model": _finite(report["metrics"]["model"]),
         "baseline": _finite(report["metrics"]["baseline"]),
+        "intervals": {f"{level}%": report["metrics"]["model"].get(f"coverage_{level}") for level in uc.levels},
+        "members_per_fold": [f["members"] for f in report["per_fold"]],
         "per_fold": report["per_fold"],
         "warnings": [],
     }
     status, reason = promotion(uc, registry, backtest)
     metrics = {f"model_{k}": v for k, v in backtest["model"].items()}
     metrics |= {f"baseline_{k}": v for k, v in backtest["baseline"].items()}
+    objects = _objects(brain, uc)
     lineage = {
-        "source_tables": _sources(brain, uc),
+        "source_tables": sources_of(brain, objects),
+        "objects": sorted(objects),
         "metrics": [uc.series.metric],
         "dimensions": uc.series.by,
         "run_as": brain.principal(uc.run_as).user,
@@ -120,12 +144,17 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
             **{f"param_{k}": v for k, v in uc.params.items()},
         },
         metrics=metrics,
-        artifacts={"backtest.json": backtest, "lineage.json": lineage, "usecase.json": uc.model_dump(mode="json")},
+        artifacts={
+            "backtest.json": backtest,
+            "lineage.json": lineage,
+            "usecase.json": uc.model_dump(mode="json"),
+            CHOICE_FILE: choice,
+        },
         files={},
     )
     if version.status == "champion":
         with brain.warehouse.transaction():
-            record_champion(brain.warehouse, uc.name, version.label, uc.model_dump(mode="json"))
+            record_champion(brain.warehouse, uc.name, version.label, _settings(uc.model_dump(mode="json"), choice))
     return {
         "usecase": uc.name,
         "task": "forecast",
@@ -134,9 +163,29 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
         "promotion": version.status,
         "promotion_reason": reason,
         "backtest": {k: v for k, v in backtest.items() if k != "per_fold"},
+        "forecaster": {"members": choice["members"], "interval_factors": choice["factors"]},
         "lineage": lineage,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _settings(usecase: dict[str, Any], choice: dict[str, Any] | None) -> dict[str, Any]:
+    """A version's settings as scoring and scenarios refit them: the use case with the chosen members."""
+    if choice is None or usecase.get("model") not in (None, "ensemble"):
+        return usecase
+    params = {k: v for k, v in (usecase.get("params") or {}).items() if k != "candidates"}
+    return usecase | {"params": params | {"members": list(choice["members"])}}
+
+
+def version_settings(registry: Registry, version: Any) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """A version's settings (its use case with the members it chose) and its interval calibration; a
+    version registered before choices were recorded scores with its use case as it was, uncalibrated."""
+    settings = registry.read_json(version, "usecase.json")
+    try:
+        choice = registry.read_json(version, CHOICE_FILE)
+    except Exception:  # an older version has no such artifact (MLflow raises its own kinds)
+        return settings, {}
+    return _settings(settings, choice), Choice.from_dict(choice).factors
 
 
 # the champion of each forecast use case, as the brain last promoted or scored it: what a scenario
@@ -168,7 +217,7 @@ def score_forecast(brain: Brain, uc: UseCase, registry: Registry, version: int |
     assert uc.series is not None and uc.horizon is not None and uc.output.object is not None
     started = time.perf_counter()
     chosen = registry.get(uc.name, version)
-    settings = registry.read_json(chosen, "usecase.json")
+    settings, factors = version_settings(registry, chosen)
     data = history(brain, uc, brain.principal(uc.run_as))
     dims = data.attrs["dimensions"]
     fc = forecasting.fit_predict(
@@ -179,6 +228,7 @@ def score_forecast(brain: Brain, uc: UseCase, registry: Registry, version: int |
         freq=FREQ[uc.series.grain],
         levels=uc.levels,
         params=settings.get("params") or {},
+        calibration=factors,
     )
     parts = fc["unique_id"].str.split(SEPARATOR, regex=False)
     columns: dict[str, Any] = {
@@ -226,10 +276,11 @@ def _finite(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v}
 
 
-def _sources(brain: Brain, uc: UseCase) -> list[str]:
-    from companybrain.ontology.build import inputs_of
+def _objects(brain: Brain, uc: UseCase) -> set[str]:
+    """The object types the series' query reads: the metric's, and those of its dimensions and filter."""
+    from companybrain.factory.line import objects_reached
 
     assert uc.series is not None
-    semantic = brain.semantic
-    objects = {semantic.metric(b).object or "" for b in semantic.base_metrics(uc.series.metric)} - {""}
-    return sorted({t for o in objects for t in inputs_of(brain.project.objects[o])})
+    series = uc.series
+    query = MetricQuery(metrics=(series.metric,), by=(*series.by, series.grain), where=series.where)
+    return objects_reached(brain, [query], uc.run_as)

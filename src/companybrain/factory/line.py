@@ -16,7 +16,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from companybrain.errors import BrainError
-from companybrain.factory import monitor
+from companybrain.factory import labels, monitor, selection
 from companybrain.factory.registry import CHALLENGER, CHAMPION, Registry, Version
 from companybrain.factory.tabular import TabularModel, classification_metrics, regression_metrics
 from companybrain.factory.training import (
@@ -30,6 +30,7 @@ from companybrain.factory.training import (
     training_set,
 )
 from companybrain.ontology.model import FACTORY_SCHEMA, object_table, prediction_table
+from companybrain.semantic.query import MetricQuery
 from companybrain.specs.usecases import UseCase
 from companybrain.warehouse.ddl import col
 
@@ -47,18 +48,24 @@ def train_entity(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, Any
     principal = brain.principal(uc.run_as)
     data = training_set(brain, uc, principal)
     frame = data.frame
-    has_label = LABEL in frame
     backtest = cross_validation(uc, data) if uc.backtest.method == "cross_validation" else holdout(uc, data)
-    final = TabularModel(uc.model_family, uc.task, data.features, data.categorical).fit(
-        frame, frame[LABEL].to_numpy() if has_label else None, uc.params
-    )
-    status, reason = promotion(uc, registry, backtest)
+    models = backtest.pop("_models", None)
+    if uc.task == "anomaly" and models is not None:
+        found = labels.evaluate(brain, uc, data, models, registry)
+        backtest["model"] |= found.pop("model_labelled", {})
+        backtest["baseline"] |= found.pop("baseline_labelled", {})
+        backtest |= found
+    final, chosen = selection.fit(uc, data, frame)
+    if chosen:
+        backtest["chosen_for_version"] = chosen
+    rescored = backtest.pop("_champion", None)
+    status, reason = promotion(uc, registry, backtest, rescored)
     metrics = {f"model_{k}": v for k, v in backtest["model"].items()}
     metrics |= {f"baseline_{k}": v for k, v in backtest["baseline"].items()}
     params = {
         "task": uc.task,
         "entity": uc.entity,
-        "model_family": uc.model_family,
+        "model_family": final.family if uc.model_family == "auto" else uc.model_family,
         "baseline": uc.baseline,
         "features": ",".join(data.features),
         "backtest": uc.backtest.method,
@@ -73,14 +80,14 @@ def train_entity(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, Any
         version = registry.record(
             uc.name,
             status=status,
-            model_family=uc.model_family,
+            model_family=final.family,
             data_version=brain.data_version(),
             params=params,
             metrics=metrics,
             artifacts={
                 "backtest.json": backtest,
                 "lineage.json": lineage,
-                "profile.json": monitor.profile(frame, data.features, data.categorical),
+                "profile.json": monitor.profile(frame, data.features, data.categorical, _calendar_step(uc)),
                 "usecase.json": uc.model_dump(mode="json"),
             },
             files={"model": path},
@@ -98,21 +105,22 @@ def train_entity(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, Any
     }
 
 
-def _pair(uc: UseCase, data: TrainingSet, train: pd.DataFrame) -> tuple[TabularModel, TabularModel]:
-    """The model and its baseline fitted on the same rows. An anomaly baseline watches the first
-    feature (the monitored signal) alone, as a control chart would."""
+def _pair(uc: UseCase, data: TrainingSet, train: pd.DataFrame) -> tuple[TabularModel, TabularModel, dict[str, Any]]:
+    """The model (with the choices the factory makes, made on `train` alone) and its baseline fitted on
+    the same rows. An anomaly baseline watches the first feature (the monitored signal) alone, as a
+    control chart would."""
     label = train[LABEL].to_numpy() if LABEL in train else None
-    model = TabularModel(uc.model_family, uc.task, data.features, data.categorical).fit(train, label, uc.params)
+    model, chosen = selection.fit(uc, data, train)
     base_features = data.features[:1] if uc.task == "anomaly" else data.features
     base_categorical = [c for c in data.categorical if c in base_features]
     baseline = TabularModel(uc.baseline, uc.task, base_features, base_categorical).fit(train, label, {})
-    return model, baseline
+    return model, baseline, chosen
 
 
 def holdout(uc: UseCase, data: TrainingSet) -> dict[str, Any]:
     """Train on the earlier snapshots, test on the later ones."""
     train, test = split(uc, data.frame)
-    model, baseline = _pair(uc, data, train)
+    model, baseline, chosen = _pair(uc, data, train)
     backtest: dict[str, Any] = {
         "method": "time",
         "train_rows": len(train),
@@ -121,56 +129,76 @@ def holdout(uc: UseCase, data: TrainingSet) -> dict[str, Any]:
         "test_as_of": [_day(test[AS_OF].min()), _day(test[AS_OF].max())],
         "model": _evaluate(uc, test, model.predict(test)),
         "baseline": _evaluate(uc, test, baseline.predict(test)),
+        "_models": (model, baseline, test[AS_OF].min()),
     }
+    if chosen:
+        backtest["chosen"] = chosen
     backtest["warnings"] = leakage_warnings(uc, test, backtest["model"], data)
     return backtest
 
 
 def cross_validation(uc: UseCase, data: TrainingSet) -> dict[str, Any]:
-    """Every row scored by models that did not see it (stratified folds); figures on the pooled
-    out-of-fold scores, with the spread of the per-fold figures."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
+    """Every row scored by models that did not see it (stratified folds, grouped by `group_by`, repeated
+    `repeats` times with other shuffles); figures on each repeat's pooled out-of-fold scores, averaged
+    over the repeats, with the spread of the per-fold figures."""
     frame = data.frame
     if LABEL not in frame:
         raise BrainError(f"use case {uc.name}: cross_validation needs a target")
     label = frame[LABEL].to_numpy()
     folds = uc.backtest.folds
-    splitter = (
-        StratifiedKFold(folds, shuffle=True, random_state=0)
-        if uc.task == "classify"
-        else KFold(folds, shuffle=True, random_state=0)
-    )
-    scores = {"model": np.zeros(len(frame)), "baseline": np.zeros(len(frame))}
     per_fold: list[dict[str, Any]] = []
-    for i, (train_idx, test_idx) in enumerate(splitter.split(frame, label)):
-        train, test = frame.iloc[train_idx], frame.iloc[test_idx]
-        model, baseline = _pair(uc, data, train)
-        scores["model"][test_idx] = model.predict(test)
-        scores["baseline"][test_idx] = baseline.predict(test)
-        per_fold.append(
-            {
-                "fold": i + 1,
-                "model": _evaluate(uc, test, scores["model"][test_idx]),
-                "baseline": _evaluate(uc, test, scores["baseline"][test_idx]),
-            }
-        )
+    per_repeat: list[dict[str, dict[str, float]]] = []
+    chosen_families: list[str] = []
+    for repeat in range(uc.backtest.repeats):
+        splitter, groups = selection.folds(uc, folds, repeat, frame)
+        scores = {"model": np.zeros(len(frame)), "baseline": np.zeros(len(frame))}
+        for i, (train_idx, test_idx) in enumerate(splitter.split(frame, label, groups)):
+            train, test = frame.iloc[train_idx], frame.iloc[test_idx]
+            model, baseline, chosen = _pair(uc, data, train)
+            if chosen:
+                chosen_families.append(chosen["family"])
+            scores["model"][test_idx] = model.predict(test)
+            scores["baseline"][test_idx] = baseline.predict(test)
+            per_fold.append(
+                {
+                    "repeat": repeat + 1,
+                    "fold": i + 1,
+                    "model": _evaluate(uc, test, scores["model"][test_idx]),
+                    "baseline": _evaluate(uc, test, scores["baseline"][test_idx]),
+                    **({"chosen": chosen} if chosen else {}),
+                }
+            )
+        per_repeat.append({who: _evaluate(uc, frame, scores[who]) for who in ("model", "baseline")})
     metric, _ = uc.primary_metric
     spread = {
         f"{who}_{metric}_fold_sd": float(np.std([f[who].get(metric, np.nan) for f in per_fold]))
         for who in ("model", "baseline")
     }
+    if uc.backtest.repeats > 1:
+        spread |= {
+            f"{who}_{metric}_repeat_sd": float(np.std([r[who].get(metric, np.nan) for r in per_repeat]))
+            for who in ("model", "baseline")
+        }
     backtest: dict[str, Any] = {
         "method": "cross_validation",
         "folds": folds,
+        "repeats": uc.backtest.repeats,
+        "grouped_by": uc.backtest.group_by,
         "rows": len(frame),
-        "model": _evaluate(uc, frame, scores["model"]),
-        "baseline": _evaluate(uc, frame, scores["baseline"]),
+        "model": _mean_of(r["model"] for r in per_repeat),
+        "baseline": _mean_of(r["baseline"] for r in per_repeat),
         "fold_spread": spread,
         "per_fold": per_fold,
     }
+    if chosen_families:
+        backtest["chosen_families"] = {f: chosen_families.count(f) for f in sorted(set(chosen_families))}
     backtest["warnings"] = leakage_warnings(uc, frame, backtest["model"], data)
     return backtest
+
+
+def _mean_of(results: Any) -> dict[str, float]:
+    found = list(results)
+    return {k: float(np.mean([r[k] for r in found if k in r])) for k in found[0]}
 
 
 def split(uc: UseCase, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -226,15 +254,23 @@ def leakage_warnings(uc: UseCase, test: pd.DataFrame, result: dict[str, float], 
     return found
 
 
-def promotion(uc: UseCase, registry: Registry, backtest: dict[str, Any]) -> tuple[str, str]:
-    """Champion only if it beats what the rule names (the champion and/or the baseline) on the backtest."""
+def promotion(
+    uc: UseCase, registry: Registry, backtest: dict[str, Any], rescored: dict[str, float] | None = None
+) -> tuple[str, str]:
+    """Champion only if it beats what the rule names (the champion and/or the baseline) on the backtest.
+    `rescored`: the champion's figures on this backtest's own rows (anomaly labels), where it was
+    scored again; otherwise its figures as registered are compared."""
     metric, higher = uc.primary_metric
     mine = backtest["model"].get(metric)
     if mine is None:
         champion = registry.champion(uc.name)
         if champion is None:
             return CHAMPION, "no labelled metric to compare; first version becomes the champion"
-        return CHALLENGER, f"no labelled metric to compare with champion v{champion.version}; kept as challenger"
+        return CHALLENGER, (
+            f"no labelled metric to compare with champion v{champion.version}; kept as challenger "
+            f"(label its scores: brain factory label {uc.name} KEY --confirmed|--dismissed, or promote it: "
+            f"brain factory promote {uc.name} VERSION --reason ...)"
+        )
     margin = uc.promotion.min_improvement
     better = (lambda a, b: a > b + margin) if higher else (lambda a, b: a < b - margin)
     reasons = []
@@ -246,6 +282,8 @@ def promotion(uc: UseCase, registry: Registry, backtest: dict[str, Any]) -> tupl
     if "champion" in uc.promotion.must_beat:
         champion = registry.champion(uc.name)
         theirs = champion.metrics.get(f"model_{metric}") if champion else None
+        if rescored is not None:
+            theirs = rescored.get(metric)
         if champion is not None and theirs is not None and not better(mine, theirs):
             return CHALLENGER, f"{metric} {mine:.4f} does not beat champion v{champion.version}'s {theirs:.4f}"
         if champion is not None and theirs is not None:
@@ -254,17 +292,26 @@ def promotion(uc: UseCase, registry: Registry, backtest: dict[str, Any]) -> tupl
 
 
 def lineage_of(brain: Brain, uc: UseCase, data: TrainingSet) -> dict[str, Any]:
-    """Source tables -> objects -> metrics/properties -> features -> model."""
-    from companybrain.ontology.build import inputs_of
-
-    semantic = brain.semantic
-    objects = {uc.entity} if uc.entity else set()
-    for metric in data.lineage.get("metrics", []):
-        objects |= {semantic.metric(b).object or "" for b in semantic.base_metrics(metric)}
-    objects.discard("")
-    sources = sorted({t for o in objects for t in inputs_of(brain.project.objects[o])})
+    """Source tables -> objects -> metrics/properties -> features -> model: the objects every metric
+    query reaches (its links and dimensions included) and those of properties read through links."""
+    assert uc.entity is not None
+    entity = brain.project.objects[uc.entity]
+    objects = {uc.entity}
+    for prop in data.lineage.get("properties", []):
+        owner = entity
+        for hop in prop.split(".")[:-1]:
+            objects.add(owner.links[hop].to)
+            owner = brain.project.objects[owner.links[hop].to]
+    queries = [
+        MetricQuery(metrics=(f.metric,), by=(f"{f.via or uc.entity}.{entity.key}", f.grain))
+        for f in uc.features.values()
+        if f.metric
+    ]
+    if uc.target is not None and uc.target.metric:
+        queries.append(MetricQuery(metrics=(uc.target.metric,), by=(f"{uc.entity}.{entity.key}", "day")))
+    objects |= objects_reached(brain, queries, uc.run_as)
     return {
-        "source_tables": sources,
+        "source_tables": sources_of(brain, objects),
         "objects": sorted(objects),
         "metrics": data.lineage.get("metrics", []),
         "properties": data.lineage.get("properties", []),
@@ -272,6 +319,27 @@ def lineage_of(brain: Brain, uc: UseCase, data: TrainingSet) -> dict[str, Any]:
         "run_as": data.lineage.get("run_as"),
         "data_version": brain.data_version(),
     }
+
+
+def objects_reached(brain: Brain, queries: list[MetricQuery], user: str | None) -> set[str]:
+    """The object types the metric queries read (the compiler's own account: links, dimensions)."""
+    from companybrain.governance.policy import Policy
+    from companybrain.semantic.compiler import compile_query
+
+    policy = Policy(brain.project, brain.principal(user))
+    found: set[str] = set()
+    for query in queries:
+        found |= compile_query(brain.semantic, query, policy, today_of(brain)).objects
+        for name in query.metrics:
+            found |= {brain.semantic.metric(b).object or "" for b in brain.semantic.base_metrics(name)}
+    return found - {""}
+
+
+def sources_of(brain: Brain, objects: set[str]) -> list[str]:
+    """The raw tables the object types are built from."""
+    from companybrain.ontology.build import inputs_of
+
+    return sorted({t for o in objects if o in brain.project.objects for t in inputs_of(brain.project.objects[o])})
 
 
 # --- scoring ---------------------------------------------------------------------------------
@@ -317,10 +385,12 @@ def score_entity(brain: Brain, uc: UseCase, registry: Registry, version: int | N
     explained = np.argsort(-scores)[:REASONS_FOR_TOP]
     reasons = [""] * len(scores)
     if model.family != "random_forest":
-        for i, text in zip(explained, model.reasons(data.frame.iloc[explained]), strict=True):
+        texts = model.reasons(data.frame.iloc[explained], min_effect=uc.output.min_effect)
+        for i, text in zip(explained, texts, strict=True):
             reasons[i] = text
     write_back(brain, uc, scores_table(data.frame[KEY].astype(str).tolist(), scores, reasons, chosen))
-    drift = monitor.drift(registry.read_json(chosen, "profile.json"), data.frame, data.features, data.categorical)
+    definition = trained_definition(registry, chosen, uc)
+    drift = monitor.current_drift(brain, definition, registry.read_json(chosen, "profile.json"))
     monitor.log_scores(brain, uc, chosen, data.frame, scores, today_of(brain))
     top = np.argsort(-scores)[:5]
     return {
@@ -387,6 +457,12 @@ def write_back(brain: Brain, uc: UseCase, scores: pa.Table, keys: list[str] | No
             )
         )
         wh.analyze(live)
+
+
+def _calendar_step(uc: UseCase) -> int | None:
+    """The snapshots' step in days, for a use case whose training rows follow a calendar."""
+    one_per_entity = uc.snapshots.at or (uc.target is not None and uc.target.outcome)
+    return None if one_per_entity else uc.snapshots.every_days
 
 
 def _day(value: Any) -> str | None:

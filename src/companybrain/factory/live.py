@@ -98,7 +98,7 @@ def rescore(brain: Brain, uc: UseCase, events: list[dict[str, Any]]) -> dict[str
     rows = pd.DataFrame({KEY: keys, AS_OF: [pd.Timestamp(latest[k]) + pd.Timedelta(days=1) for k in keys]})
     data = _features(brain, uc, principal, entities[entities[KEY].isin(keys)], rows, live)
     scores = model.predict(data.frame)
-    reasons = model.reasons(data.frame)
+    reasons = model.reasons(data.frame, min_effect=uc.output.min_effect)
     keyed = data.frame[KEY].astype(str).tolist()
     write_back(brain, uc, scores_table(keyed, scores, reasons, chosen), keys=keys)
     return {

@@ -1,5 +1,15 @@
 """Monitoring: feature drift (population stability index) against the training data, and live
-accuracy once the actuals of earlier scores have arrived."""
+accuracy once the actuals of earlier scores have arrived.
+
+Drift compares like with like. A use case with calendar snapshots learnt from every weekday (or
+every week) of a year; today alone is one weekday of one season, and a Sunday's "yesterday" is a
+Saturday. So "now" is the snapshots of the last DRIFT_WINDOW_DAYS (today's and those before it, at
+the use case's own step), which hold the training's weekday mix, and each feature's PSI is read
+against its *usual* PSI: the largest that a window of the same length inside the training period
+showed against the whole of it (a feature with a yearly season moves that much month to month, and
+the model learnt through it). A feature is shifted only beyond both the usual reading (0.25) and
+its own usual range.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ if TYPE_CHECKING:
 
 BINS = 10
 PSI_WARN, PSI_ALERT = 0.1, 0.25  # the usual reading: < 0.1 stable, 0.1-0.25 moderate, > 0.25 shifted
+DRIFT_WINDOW_DAYS = 28  # four of every weekday
 SCORE_LOG = table(FACTORY_SCHEMA, "score_log")
 SCORE_LOG_COLUMNS = {
     "usecase": "string",
@@ -33,8 +44,32 @@ SCORE_LOG_COLUMNS = {
 }
 
 
-def profile(frame: pd.DataFrame, features: list[str], categorical: list[str]) -> dict[str, Any]:
-    """Each feature's distribution in the training data: decile edges and shares, or category shares."""
+def profile(
+    frame: pd.DataFrame, features: list[str], categorical: list[str], every_days: int | None = None
+) -> dict[str, Any]:
+    """Each feature's distribution in the training data (decile edges and shares, or category shares)
+    and, for calendar snapshots (`every_days`), its usual PSI: the largest of the training's own
+    DRIFT_WINDOW_DAYS windows against the whole."""
+    out = _distributions(frame, features, categorical)
+    if every_days is None or AS_OF not in frame or frame[AS_OF].nunique() < 2:
+        return out
+    as_of = pd.to_datetime(frame[AS_OF])
+    last, first = as_of.max(), as_of.min()
+    span = pd.Timedelta(days=max(DRIFT_WINDOW_DAYS, every_days))
+    usual: dict[str, float] = {}
+    end = last
+    while end - span >= first - pd.Timedelta(days=1):
+        rows = frame[(as_of > end - span) & (as_of <= end)]
+        for name, found in drift(out, rows, features, categorical).items():
+            usual[name] = max(usual.get(name, 0.0), found["psi"])
+        end -= span
+    for name, value in usual.items():
+        out[name]["usual_psi"] = round(value, 4)
+    out["_window"] = {"days": int(span.days), "every_days": every_days}
+    return out
+
+
+def _distributions(frame: pd.DataFrame, features: list[str], categorical: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in features:
         if name in categorical:
@@ -81,11 +116,29 @@ def drift(train_profile: dict[str, Any], frame: pd.DataFrame, features: list[str
         else:
             values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
             value = psi(np.array(spec["shares"]), _shares(values, np.array(spec["edges"])))
+        usual = spec.get("usual_psi")
+        beyond = value > usual if usual is not None else True
         found[name] = {
             "psi": round(value, 4),
-            "status": "shifted" if value > PSI_ALERT else "moderate" if value > PSI_WARN else "stable",
+            "status": "shifted"
+            if value > PSI_ALERT and beyond
+            else "moderate"
+            if value > PSI_WARN and beyond
+            else "stable",
         }
+        if usual is not None:
+            found[name]["usual_psi"] = usual
     return found
+
+
+def window_as_ofs(train_profile: dict[str, Any], today: date) -> list[date]:
+    """The as-of dates "now" stands for: today's and the earlier ones at the use case's step within the
+    drift window (today alone for a use case without calendar snapshots)."""
+    window = train_profile.get("_window")
+    if not window:
+        return [today]
+    step = int(window["every_days"])
+    return [today - timedelta(days=step * k) for k in range(max(1, int(window["days"]) // step))]
 
 
 def log_scores(
@@ -141,3 +194,16 @@ def live_accuracy(brain: Brain, uc: UseCase) -> dict[str, Any]:
         "as_of_dates": sorted({str(d) for d in log["as_of"]}),
         **metrics,
     }
+
+
+def current_drift(brain: Brain, uc: UseCase, train_profile: dict[str, Any]) -> dict[str, Any]:
+    """PSI of each feature between the training data and the population now (the drift window's
+    snapshots), computed with the definition `uc` (the version's own, as it was trained)."""
+    from companybrain.errors import BrainError
+    from companybrain.factory.training import scoring_set, today_of
+
+    try:
+        data = scoring_set(brain, uc, brain.principal(uc.run_as), window_as_ofs(train_profile, today_of(brain)))
+    except BrainError as exc:
+        return {"status": "not measurable", "reason": exc.message}
+    return drift(train_profile, data.frame, data.features, data.categorical)

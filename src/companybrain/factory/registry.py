@@ -42,12 +42,15 @@ class Version:
     trained_at: str
     metrics: dict[str, float]
     params: dict[str, str]
+    promoted_by: str | None = None
+    promotion_reason: str | None = None
 
     @property
     def label(self) -> str:
         return f"{self.usecase}@v{self.version}"
 
     def as_dict(self) -> dict[str, Any]:
+        promoted = {"promoted_by": self.promoted_by, "promotion_reason": self.promotion_reason}
         return {
             "version": self.version,
             "label": self.label,
@@ -57,6 +60,7 @@ class Version:
             "data_version": self.data_version,
             "trained_at": self.trained_at,
             "metrics": {k: round(v, 6) for k, v in sorted(self.metrics.items())},
+            **(promoted if self.promoted_by else {}),
         }
 
 
@@ -168,6 +172,21 @@ class Registry:
                     self.client.set_tag(v.run_id, f"{TAG}status", RETIRED)
         return next(v for v in self.versions(usecase) if v.run_id == run_id)
 
+    def promote(self, usecase: str, version: int, by: str, reason: str) -> tuple[Version, Version | None]:
+        """Make a version the champion by a person's decision (who and why kept on the version); the
+        previous champion retires. Returns the new champion and the one it replaced."""
+        from datetime import UTC, datetime
+
+        chosen = self.get(usecase, version)
+        previous = self.champion(usecase)
+        self.client.set_tag(chosen.run_id, f"{TAG}status", CHAMPION)
+        self.client.set_tag(chosen.run_id, f"{TAG}promoted_by", by)
+        self.client.set_tag(chosen.run_id, f"{TAG}promotion_reason", reason[:5000])
+        self.client.set_tag(chosen.run_id, f"{TAG}promoted_at", datetime.now(UTC).isoformat(timespec="seconds"))
+        if previous is not None and previous.run_id != chosen.run_id:
+            self.client.set_tag(previous.run_id, f"{TAG}status", RETIRED)
+        return self.get(usecase, version), previous
+
     def artifact(self, version: Version, name: str, into: Path) -> Path:
         """Fetch one artifact of a version into a folder."""
         return Path(self.client.download_artifacts(version.run_id, name, str(into)))
@@ -207,4 +226,6 @@ class Registry:
             trained_at=datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(timespec="seconds"),
             metrics=dict(run.data.metrics),
             params=dict(run.data.params),
+            promoted_by=tags.get(f"{TAG}promoted_by") or None,
+            promotion_reason=tags.get(f"{TAG}promotion_reason") or None,
         )

@@ -3,7 +3,10 @@
 LightGBM and scikit-learn do the learning; this module only gives them one shape: fit on a
 frame of features, score a frame, and explain each score by the features that pushed it most
 (LightGBM's own TreeSHAP contributions, or coefficient x standardized value for linear models,
-or the largest robust z-scores for anomalies).
+or the largest robust z-scores for anomalies), naming a feature only where its effect is material:
+it moves the probability (or the predicted value) by at least `min_effect`, and the reason says by how
+much. `params` reach every family (an ensemble hands each member the keys it takes); a calibrator,
+fitted by factory/selection.py on the training window, maps a classifier's scores to probabilities.
 """
 
 from __future__ import annotations
@@ -14,8 +17,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from companybrain.factory.params import LINEAR, for_family
+
 SEED = 0
 TOP_REASONS = 3
+# a reason is named when it moves the score by at least this share of the spread (standard deviation)
+# of the scores over the training rows, and for a probability by at least one percentage point
+MATERIAL_SHARE = 0.25
+MATERIAL_POINTS = 0.01
+# an anomaly reason: a feature at least this many robust standard deviations from its training median
+MATERIAL_Z = 2.0
+LIGHTGBM_DEFAULTS: dict[str, Any] = {
+    # small, regularized trees: company data is noisy and positives are rare
+    "n_estimators": 400,
+    "learning_rate": 0.02,
+    "num_leaves": 15,
+    "min_child_samples": 100,
+    "reg_lambda": 5.0,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.9,
+    "random_state": SEED,
+    "n_jobs": 1,  # OpenMP threads spin when cores are shared: one is faster on a busy 2-core host
+    "verbose": -1,
+}
+FOREST_DEFAULTS: dict[str, Any] = {"n_estimators": 300, "min_samples_leaf": 20, "n_jobs": 1, "random_state": SEED}
 
 
 @dataclass
@@ -29,37 +55,28 @@ class TabularModel:
     estimator: Any = None
     categories: dict[str, list[str]] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    # (method, fitted map) from raw scores to probabilities, or None
+    calibrator: tuple[str, Any] | None = None
 
     # --- fit and score ----------------------------------------------------------------------
 
     def fit(self, frame: pd.DataFrame, label: np.ndarray | None, params: dict[str, Any]) -> TabularModel:
+        """Fit on the rows of `frame` (and their labels); `params` as the use case gives them."""
         self.categories = {c: sorted(frame[c].dropna().astype(str).unique().tolist()) for c in self.categorical}
+        self.params = dict(params)
         x = self._matrix(frame)
         if self.family == "lightgbm":
             import lightgbm as lgb
 
-            settings = {
-                # small, regularized trees: company data is noisy and positives are rare
-                "n_estimators": 400,
-                "learning_rate": 0.02,
-                "num_leaves": 15,
-                "min_child_samples": 100,
-                "reg_lambda": 5.0,
-                "subsample": 0.8,
-                "subsample_freq": 1,
-                "colsample_bytree": 0.9,
-                "random_state": SEED,
-                "n_jobs": 1,  # OpenMP threads spin when cores are shared: one is faster on a busy 2-core host
-                "verbose": -1,
-                **params,
-            }
             cls = lgb.LGBMClassifier if self.task == "classify" else lgb.LGBMRegressor
-            self.estimator = cls(**settings).fit(x, label)
+            self.estimator = cls(**(LIGHTGBM_DEFAULTS | params)).fit(x, label)
         elif self.family == "ensemble":
-            linear = "logistic_regression" if self.task == "classify" else "linear_regression"
             self.estimator = [
-                TabularModel(family, self.task, self.features, self.categorical).fit(frame, label, params)
-                for family in ("lightgbm", linear)
+                TabularModel(family, self.task, self.features, self.categorical).fit(
+                    frame, label, for_family(self.task, family, params)
+                )
+                for family in ("lightgbm", LINEAR[self.task])
             ]
         elif self.family in ("logistic_regression", "linear_regression"):
             self.estimator = self._linear(params).fit(x, label)
@@ -67,12 +84,11 @@ class TabularModel:
             from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
             rf = RandomForestClassifier if self.task == "classify" else RandomForestRegressor
-            self.estimator = self._pipeline(rf(n_estimators=300, min_samples_leaf=20, n_jobs=1, random_state=SEED))
-            self.estimator.fit(x, label)
+            self.estimator = self._pipeline(rf(**(FOREST_DEFAULTS | params))).fit(x, label)
         elif self.family == "isolation_forest":
             from sklearn.ensemble import IsolationForest
 
-            forest = IsolationForest(n_estimators=300, random_state=SEED, n_jobs=1, **params)
+            forest = IsolationForest(**({"n_estimators": 300, "random_state": SEED, "n_jobs": 1} | params))
             self.estimator = self._pipeline(forest).fit(x)
             self.stats["train_scores"] = np.sort(-self.estimator.score_samples(x))
         elif self.family == "robust_zscore":
@@ -83,10 +99,26 @@ class TabularModel:
             self.stats["train_scores"] = np.sort(self._zscores(x).max(axis=1).fillna(0).to_numpy())
         else:
             raise ValueError(f"unknown model family {self.family!r}")
+        if self.task != "anomaly":
+            self.stats["score_sd"] = float(np.std(self.predict(frame))) if len(frame) > 1 else 0.0
         return self
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Probability of the positive class, the predicted value, or the anomaly score (0..1)."""
+        return self.calibrate(self.raw_predict(frame))
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Raw classifier scores as calibrated probabilities (unchanged without a calibrator)."""
+        if self.calibrator is None:
+            return raw
+        method, fitted = self.calibrator
+        if method == "isotonic":
+            return np.asarray(fitted.predict(raw), dtype=float)
+        slope, intercept = fitted
+        return np.asarray(1 / (1 + np.exp(-(slope * _logit(raw) + intercept))), dtype=float)
+
+    def raw_predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's own scores, before calibration."""
         x = self._matrix(frame)
         if self.family == "ensemble":
             return np.mean([member.predict(frame) for member in self.estimator], axis=0)
@@ -104,21 +136,53 @@ class TabularModel:
         train = self.stats["train_scores"]
         return np.searchsorted(train, raw, side="right") / len(train)
 
-    def reasons(self, frame: pd.DataFrame, top: int = TOP_REASONS) -> list[str]:
-        """Per row, the features that pushed the score up most, as 'name=value (+effect)'."""
-        x = self._matrix(frame)
-        contrib = self._contributions(x)
+    def min_effect(self, given: float | None = None) -> float:
+        """How much a feature must move a score to be named: `given`, else a share of the training scores'
+        spread (a probability: at least one point), or MATERIAL_Z robust standard deviations (anomalies)."""
+        if given is not None:
+            return given
+        if self.task == "anomaly":
+            return MATERIAL_Z
+        spread = MATERIAL_SHARE * float(self.stats.get("score_sd", 0.0))
+        return max(spread, MATERIAL_POINTS) if self.task == "classify" else spread
+
+    def reasons(self, frame: pd.DataFrame, top: int = TOP_REASONS, min_effect: float | None = None) -> list[str]:
+        """Per row, the features that pushed the score up most and materially, each with how much: a
+        probability in percentage points ('play=SP01 (+9.1 pts)'), a value in its units, an anomaly in
+        robust standard deviations ('defect_rate_90d=0.061 (4.2 sd)')."""
+        effects = self.effects(frame)
+        floor = self.min_effect(min_effect)
         out = []
         values = frame[self.features]
         for i in range(len(frame)):
-            order = np.argsort(-contrib[i])[:top]
+            order = np.argsort(-effects[i])[:top]
             parts = [
-                f"{self.features[j]}={_fmt(values.iat[i, j])} ({contrib[i, j]:+.2f})"
+                f"{self.features[j]}={_fmt(values.iat[i, j])} ({self._say(effects[i, j])})"
                 for j in order
-                if contrib[i, j] > 0
+                if effects[i, j] >= floor and effects[i, j] > 0
             ]
             out.append("; ".join(parts))
         return out
+
+    def effects(self, frame: pd.DataFrame) -> np.ndarray:
+        """Rows x features: how much each feature moved each score, in the score's own units (a
+        probability's share, the predicted value, robust standard deviations for anomalies)."""
+        contrib = self._contributions(self._matrix(frame))
+        if self.task != "classify":
+            return contrib
+        # log-odds contributions as probability: the score against the score without this feature's push
+        prob = np.clip(self.raw_predict(frame), 1e-9, 1 - 1e-9)
+        margin = _logit(prob)[:, None]
+        without = 1 / (1 + np.exp(-(margin - contrib)))
+        calibrated = self.calibrate(prob)[:, None]
+        return calibrated - self.calibrate(without.ravel()).reshape(without.shape)
+
+    def _say(self, effect: float) -> str:
+        if self.task == "classify":
+            return f"+{100 * effect:.1f} pts"
+        if self.task == "anomaly":
+            return f"{effect:.1f} sd"
+        return f"{effect:+.4g}"
 
     # --- internals --------------------------------------------------------------------------
 
@@ -155,8 +219,8 @@ class TabularModel:
         from sklearn.linear_model import LogisticRegression, Ridge
 
         if self.task == "classify":
-            return self._pipeline(LogisticRegression(max_iter=2000, C=params.get("C", 1.0)))
-        return self._pipeline(Ridge(alpha=params.get("alpha", 1.0)))
+            return self._pipeline(LogisticRegression(**({"max_iter": 2000} | params)))
+        return self._pipeline(Ridge(**params))
 
     def _zscores(self, x: pd.DataFrame) -> pd.DataFrame:
         numeric = x[self.features].astype(float)
@@ -193,6 +257,11 @@ class TabularModel:
             if kind == "num":
                 out[:, self.features.index(rest)] += transformed[:, j]
         return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    clipped = np.clip(np.asarray(p, dtype=float), 1e-9, 1 - 1e-9)
+    return np.asarray(np.log(clipped / (1 - clipped)))
 
 
 def _fmt(value: Any) -> str:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from companybrain.factory.live import LiveDays
     from companybrain.governance.principal import Principal
 
-KEY, AS_OF, LABEL, RESOLVED = "_key", "_as_of", "_label", "_resolved"
+KEY, AS_OF, LABEL, RESOLVED, GROUP = "_key", "_as_of", "_label", "_resolved", "_group"
 DEFAULT_SPAN_DAYS = 365
 
 
@@ -87,6 +87,9 @@ def training_set(brain: Brain, uc: UseCase, principal: Principal) -> TrainingSet
     if uc.target is not None and uc.target.resolved:
         known = entities.drop_duplicates(KEY).set_index(KEY)[uc.target.resolved]
         out.frame[RESOLVED] = _dates(out.frame[KEY].map(known)).to_numpy()
+    if uc.backtest.group_by:
+        group = entities.drop_duplicates(KEY).set_index(KEY)[uc.backtest.group_by]
+        out.frame[GROUP] = out.frame[KEY].map(group).astype("string").to_numpy()
     if uc.target is not None:
         out.frame[LABEL] = _labels(brain, uc, principal, entities, rows)
         out.frame = out.frame.dropna(subset=[LABEL]).reset_index(drop=True)
@@ -98,15 +101,18 @@ def training_set(brain: Brain, uc: UseCase, principal: Principal) -> TrainingSet
     return out
 
 
-def scoring_set(brain: Brain, uc: UseCase, principal: Principal, as_of: date | None = None) -> TrainingSet:
-    """The population to score now (or at `as_of`), with features as of that time."""
-    when = as_of or today_of(brain)
+def scoring_set(brain: Brain, uc: UseCase, principal: Principal, as_of: date | list[date] | None = None) -> TrainingSet:
+    """The population to score now (or at `as_of`, or at each of several dates), with features as of then."""
+    whens = as_of if isinstance(as_of, list) else [as_of or today_of(brain)]
     entities = _entities(brain, uc, principal)
     if uc.population:
         entities = entities[entities[KEY].isin(_keys_where(brain, uc, uc.population, principal))]
-    rows = _alive_rows(uc, entities, [when]) if not uc.snapshots.at else entities[[KEY]].assign(**{AS_OF: when})
+    if uc.snapshots.at:
+        rows = pd.concat([entities[[KEY]].assign(**{AS_OF: pd.Timestamp(w)}) for w in whens], ignore_index=True)
+    else:
+        rows = _alive_rows(uc, entities, whens)
     if rows.empty:
-        raise FeatureError(f"use case {uc.name}: no {uc.entity} to score as of {when}", hint=_data_hint(uc))
+        raise FeatureError(f"use case {uc.name}: no {uc.entity} to score as of {whens[-1]}", hint=_data_hint(uc))
     return _features(brain, uc, principal, entities, rows.reset_index(drop=True))
 
 
@@ -125,6 +131,8 @@ def _entities(brain: Brain, uc: UseCase, principal: Principal) -> pd.DataFrame:
         wanted.append(uc.target.event)
     if uc.target and uc.target.resolved:
         wanted.append(uc.target.resolved)
+    if uc.backtest.group_by:
+        wanted.append(uc.backtest.group_by)
     for name in dict.fromkeys(p for p in wanted if p):
         if "." not in name:
             frame[name] = _column(uc, table, name)
@@ -225,10 +233,21 @@ def _features(
     lineage = {
         "entity": uc.entity,
         "metrics": sorted(metrics_used | ({uc.target.metric} if uc.target and uc.target.metric else set())),
-        "properties": sorted({f.property or f.age_of or "" for f in uc.features.values()} - {""}),
+        "properties": sorted(set(properties_read(uc))),
+        "vias": sorted({f.via for f in uc.features.values() if f.metric and f.via}),
         "run_as": principal.user,
     }
     return TrainingSet(frame, list(uc.features), categorical, lineage)
+
+
+def properties_read(uc: UseCase) -> list[str]:
+    """Every property of the entity (or `link.property`) the use case reads: features, snapshots, target."""
+    found = [f.property or f.age_of or "" for f in uc.features.values()]
+    found += [uc.snapshots.at or "", uc.snapshots.alive_from or "", uc.snapshots.alive_to or ""]
+    if uc.target is not None:
+        found += [uc.target.event or "", uc.target.resolved or ""]
+    found.append(uc.backtest.group_by or "")
+    return [p for p in dict.fromkeys(found) if p]
 
 
 def _evaluate(uc: UseCase, name: str, expr: str, frame: pd.DataFrame) -> pd.Series:
@@ -258,8 +277,11 @@ def _periods(grain: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray
         starts = pd.date_range(pd.Timestamp(start) - pd.Timedelta(days=start.weekday()), end, freq="7D")
         ends = starts + pd.Timedelta(days=7)
     else:
-        starts = pd.date_range(pd.Timestamp(start).replace(day=1), end, freq="MS")
-        ends = starts + pd.offsets.MonthBegin(1)
+        months = {"month": 1, "quarter": 3, "year": 12}[grain]
+        first = pd.Timestamp(start).replace(day=1)
+        first = first.replace(month=first.month - (first.month - 1) % months)
+        starts = pd.date_range(first, end, freq=f"{months}MS")
+        ends = starts + pd.DateOffset(months=months)
     return starts.values.astype("datetime64[D]"), pd.DatetimeIndex(ends).values.astype("datetime64[D]")
 
 
@@ -313,7 +335,7 @@ def _metric_feature(
     assert feature.metric is not None
     first = frame[AS_OF].min().date()
     last = frame[AS_OF].max().date()
-    span = {"day": 1, "week": 7, "month": 31}[feature.grain] * (feature.window + 1)
+    span = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}[feature.grain] * (feature.window + 1)
     keys = sorted(set(frame[KEY])) if live is not None else None
     panel = metric_panel(
         brain, uc, principal, feature.metric, feature.grain, feature.via, first - timedelta(days=span), last, keys

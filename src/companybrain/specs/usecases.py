@@ -18,11 +18,11 @@ from companybrain.specs.ontology import OBJECT_NAME, PROP_NAME, SqlExpression, p
 
 USECASE_NAME = r"^[a-z][a-z0-9_]*$"
 Task = Literal["forecast", "classify", "regress", "anomaly"]
-Grain = Literal["day", "week", "month"]
+Grain = Literal["day", "week", "month", "quarter", "year"]
 
 MODELS: dict[str, tuple[str, ...]] = {
-    "classify": ("lightgbm", "logistic_regression", "random_forest", "ensemble"),
-    "regress": ("lightgbm", "linear_regression", "random_forest", "ensemble"),
+    "classify": ("lightgbm", "logistic_regression", "random_forest", "ensemble", "auto"),
+    "regress": ("lightgbm", "linear_regression", "random_forest", "ensemble", "auto"),
     "anomaly": ("isolation_forest", "robust_zscore"),
     "forecast": ("ensemble", "auto_ets", "auto_theta", "auto_arima", "seasonal_naive"),
 }
@@ -128,7 +128,7 @@ class Series(Spec):
     by: list[str] = Field(min_length=1, description="Dimensions or Type.property, e.g. [family, site].")
     grain: Grain = "week"
     where: str | None = None
-    start: date | None = Field(None, description="First period of history used (default: all).")
+    start: date | None = Field(None, description="First period of history used (default: all the metric's history).")
 
 
 class Backtest(Spec):
@@ -137,8 +137,10 @@ class Backtest(Spec):
     Entity tasks: the snapshots of the last `holdout_days` before the last one are the test set; the
     model trains on snapshots whose target window ends before the test set starts, so no label the
     model learned from overlaps a test row. For data without time (one snapshot per entity), method
-    `cross_validation` scores every row out of fold over `folds` stratified folds. Forecasts: `folds`
-    rolling origins, each `horizon` periods long, stepping back by the horizon.
+    `cross_validation` scores every row out of fold over `folds` stratified folds (`repeats` times with
+    other shuffles; `group_by` keeps the entities of one group in one fold). Forecasts: `folds`
+    rolling origins, each `horizon` periods long, stepping back by the horizon; before each, `windows`
+    earlier origins choose the ensemble's members and calibrate the intervals.
     """
 
     method: Literal["time", "cross_validation"] = Field(
@@ -146,6 +148,35 @@ class Backtest(Spec):
     )
     holdout_days: int = Field(90, ge=1, le=3650)
     folds: int = Field(3, ge=1, le=20)
+    repeats: int = Field(1, ge=1, le=20, description="cross_validation: repeat the folds with other shuffles.")
+    group_by: str | None = Field(
+        None, description="cross_validation: a property (or link.property); one group's entities share a fold."
+    )
+    windows: int = Field(
+        2, ge=1, le=10, description="forecast: earlier origins per fold that choose members and calibrate intervals."
+    )
+
+
+class Search(Spec):
+    """A bounded hyperparameter search, on the training window only: each trial is fitted on the earlier
+    part of the training rows (or inner folds) and judged on the later part; the best is refitted on
+    all of them. The backtest repeats the search inside each of its training sets, so the figure it
+    reports is for the search, not for the trial that happened to suit the test rows."""
+
+    trials: int = Field(20, ge=1, le=500, description="Parameter sets tried, the model's own settings first.")
+    space: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Parameter -> [low, high] (a range; log scale when high/low >= 10) or a list of choices "
+        "(default: the family's usual space).",
+    )
+
+    @field_validator("space")
+    @classmethod
+    def _ranges(cls, space: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for name, values in space.items():
+            if not values:
+                raise ValueError(f"search.space.{name} is empty: give [low, high] or a list of choices")
+        return space
 
 
 class Live(Spec):
@@ -169,6 +200,13 @@ class Output(Spec):
     object: Annotated[str | None, Field(pattern=OBJECT_NAME)] = None
     tags: list[str] = Field(default_factory=list, description="Tags of the written properties (e.g. hr).")
     description: str = ""
+    min_effect: float | None = Field(
+        None,
+        ge=0,
+        description="A reason is named when it moves the score by at least this much (classify: a probability "
+        "share, 0.02 = 2 points; regress: the target's units; anomaly: robust standard deviations); default: a "
+        "quarter of the spread of the training scores, at least 1 point for a probability, 2 sd for anomalies.",
+    )
 
 
 class Promotion(Spec):
@@ -212,6 +250,10 @@ class UseCase(Spec):
     levels: list[int] = Field(default_factory=lambda: [80, 95], description="forecast: prediction intervals.")
     model: str | None = Field(None, description="Model family (default per task).")
     params: dict[str, Any] = Field(default_factory=dict, description="Passed to the model family.")
+    search: Search | None = Field(None, description="classify/regress: a hyperparameter search on the training window.")
+    calibration: Literal["none", "sigmoid", "isotonic"] = Field(
+        "none", description="classify: map scores to probabilities, fitted on the training window's inner folds."
+    )
     backtest: Backtest = Field(default_factory=Backtest)
     promotion: Promotion = Field(default_factory=Promotion)
     output: Output
@@ -242,6 +284,12 @@ class UseCase(Spec):
                 "backtest.method cross_validation is for data without time (an outcome target, one row per "
                 "entity): snapshots of one entity over time would sit on both sides of a fold; use the time holdout"
             )
+        if self.task not in ("classify", "regress") and self.search is not None:
+            raise ValueError(f"search needs a labelled target: a {self.task} use case has none to judge trials by")
+        if self.task != "classify" and self.calibration != "none":
+            raise ValueError("calibration maps classifier scores to probabilities: only for task classify")
+        if (self.backtest.repeats > 1 or self.backtest.group_by) and self.backtest.method != "cross_validation":
+            raise ValueError("backtest.repeats and group_by are for method cross_validation (data without time)")
         if self.model is not None and self.model not in MODELS[self.task]:
             from companybrain.errors import did_you_mean
 
@@ -285,6 +333,8 @@ def cross_check(project: Any) -> list[tuple[Any, str]]:
             if metric not in project.metrics:
                 problem(*path, msg=f"unknown metric {metric!r}; {did_you_mean(metric, project.metrics)}")
 
+        for at, msg in _param_problems(uc):
+            problem(*at, msg=msg)
         if uc.run_as is not None and uc.run_as not in project.users:
             problem("run_as", msg=f"unknown user {uc.run_as!r}; {did_you_mean(uc.run_as, project.users)}")
         if uc.series is not None:
@@ -313,6 +363,8 @@ def cross_check(project: Any) -> list[tuple[Any, str]]:
             for key in ("property", "age_of"):
                 if getattr(feature, key):
                     check_property(getattr(feature, key), "features", fname, key)
+        if uc.backtest.group_by:
+            check_property(uc.backtest.group_by, "backtest", "group_by")
         snaps = uc.snapshots
         for key in ("at", "alive_from", "alive_to"):
             if getattr(snaps, key):
@@ -336,3 +388,15 @@ def cross_check(project: Any) -> list[tuple[Any, str]]:
             if uc.target.resolved:
                 check_property(uc.target.resolved, "target", "resolved")
     return problems
+
+
+def _param_problems(uc: UseCase) -> list[tuple[tuple[str, ...], str]]:
+    """Every key of `params` (and of `search.space`) the model family does not take."""
+    from companybrain.factory.params import unknown  # a table of names: imports no model library
+
+    found: list[tuple[tuple[str, ...], str]] = [
+        (("params", key), msg) for key, msg in unknown(uc.task, uc.model_family, uc.params)
+    ]
+    if uc.search is not None:
+        found += [(("search", "space", key), msg) for key, msg in unknown(uc.task, uc.model_family, uc.search.space)]
+    return found

@@ -7,10 +7,11 @@ it, a regional caller sees their region). Training and scoring need the `write:f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from companybrain.delivery.auth import Caller, require, service
 from companybrain.delivery.models import ApiModel, jsonable, problem_responses
@@ -65,6 +66,37 @@ class Predictions(ApiModel):
     usecase: str
     output: str = Field(description="Type.property scored, or the forecast object type.")
     predictions: list[dict[str, Any]] = Field(description="Highest scores first (forecasts by series and period).")
+
+
+class PromoteRequest(ApiModel):
+    version: StrictInt = Field(ge=1, description="The version to make the champion.")
+    reason: str = Field(min_length=1, max_length=5000, description="Why: kept on the version and audited.")
+
+
+class Promoted(ApiModel):
+    usecase: str
+    status: str
+    champion: int
+    previous: int | None
+    promoted_by: str
+    reason: str
+    hint: str
+
+
+class LabelRequest(ApiModel):
+    key: str = Field(min_length=1, max_length=200, description="The scored object's key.")
+    verdict: Literal["confirmed", "dismissed"] = Field(description="It was an anomaly, or it was not.")
+    as_of: date | None = Field(None, description="The score judged (default: the object's latest).")
+    reason: str | None = Field(None, max_length=5000, description="What was found (recorded).")
+
+
+class Labelled(ApiModel):
+    usecase: str
+    entity_key: str
+    as_of: date
+    verdict: str
+    labelled_by: str
+    reason: str
 
 
 class StepResult(ApiModel):
@@ -137,3 +169,25 @@ def score(
 
     with svc.changing() as brain:
         return StepResult(results=jsonable(factory.score(brain, usecase)))
+
+
+@router.post("/{name}/promote", response_model=Promoted, summary="Make a version the champion, with a reason")
+def promote(name: Name, body: PromoteRequest, caller: WriteCaller, svc: Service) -> Promoted:
+    """A person's decision (audited as the caller): for what the backtest cannot decide, e.g. an anomaly
+    use case without labels."""
+    from companybrain import factory
+
+    with svc.changing() as brain:
+        result = factory.promote(brain, name, body.version, caller.principal, body.reason)
+    return Promoted.model_validate(jsonable(result))
+
+
+@router.post("/{name}/labels", response_model=Labelled, summary="Confirm or dismiss an anomaly score")
+def label(name: Name, body: LabelRequest, caller: WriteCaller, svc: Service) -> Labelled:
+    """A person's verdict on an anomaly score (audited as the caller): the label the next training
+    compares a retrained version and the champion on."""
+    from companybrain import factory
+
+    with svc.changing() as brain:
+        result = factory.label(brain, name, body.key, body.verdict, caller.principal, body.as_of, body.reason)
+    return Labelled.model_validate({k: v for k, v in jsonable(result).items() if k in Labelled.model_fields})
