@@ -314,6 +314,8 @@ class Planner(Resolver):
         the first object named (or a dimension that names objects of one type) after 'how many', else in
         the question."""
         start = _after_counting(self.r.tokens)
+        if 0 < start < len(self.r.tokens) and self.r.tokens[start] in self.r.hints:
+            return None  # "how many hours did line 3 use": hours of a figure, not lines
         first = next((m for m in self.r.mentions if m.index == start > 0), None)
         if first is not None and first.of("value") and not first.of("object", "dimension", "metric"):
             after = first.index + len(first.text.split())
@@ -502,7 +504,7 @@ class Planner(Resolver):
             metric = metrics[0]
             owners = {self._owner(d) or "" for d in by}
             spoken = {w for o in owners for w in tokens(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", o))}
-            if self.vocab.metric_formats.get(metric) == "count" and spoken & self.vocab.metric_words.get(metric, set()):
+            if self.vocab.metric_formats.get(metric) == "count" and spoken & set(tokens(metric.replace("_", " "))):
                 return ClarifyPlan(question=f"Ranked by what? {metric} counts the {', '.join(sorted(owners))} "
                                    "themselves; name a figure (revenue, orders, units, ...).",
                                    options=["revenue", "orders", "units_sold"])  # fmt: skip

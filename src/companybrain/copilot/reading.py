@@ -10,7 +10,7 @@ know ("*Zorgon* Ltd"), which could change the answer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from companybrain.copilot.countries import COUNTRY_NAMES
@@ -127,7 +127,36 @@ def read(question: str, vocab: Vocabulary, lexicon: Lexicon, today: date) -> Rea
     reading.tokens = words
     _place(reading, words, vocab, lexicon, names, codes, acronyms)
     _merge_owned(reading)
+    _numbered(reading, vocab)
     return reading
+
+
+def _numbered(reading: Reading, vocab: Vocabulary) -> None:
+    """'line 3': a kind of thing and a number, read as the values of that kind whose name ends so
+    ('Milwaukee line 3'); several (every site has a line 3) are asked about, never left out."""
+    for n, mention in enumerate(reading.mentions):
+        end = mention.index + len(mention.text.split())
+        if end >= len(reading.tokens) or not reading.tokens[end].isdigit() or not mention.of("dimension", "object"):
+            continue
+        kinds = {t.name for t in mention.of("dimension")}
+        types = tuple(f"{t.name}." for t in mention.of("object"))
+        tail = (mention.text.split()[-1], reading.tokens[end])
+        values = {
+            t
+            for key, terms in vocab.phrases.items()
+            if key[-2:] == tail
+            for t in terms
+            if t.kind == "value" and (t.name in kinds or t.name.startswith(types))
+        }
+        if values:
+            reading.mentions[n] = replace(mention, text=f"{mention.text} {tail[1]}", terms=values)
+        elif tail[0] not in ("day", "week", "month", "quarter", "year", "top", "first", "last"):
+            reading.unknown.append((" ".join(tail), True))  # "line 12" where there is none: asked, not dropped
+            reading.unknown_at[end] = " ".join(tail)
+        else:
+            continue
+        if int(tail[1]) in reading.numbers:
+            reading.numbers.remove(int(tail[1]))
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
