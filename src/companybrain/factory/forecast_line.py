@@ -181,10 +181,9 @@ def version_settings(registry: Registry, version: Any) -> tuple[dict[str, Any], 
     """A version's settings (its use case with the members it chose) and its interval calibration; a
     version registered before choices were recorded scores with its use case as it was, uncalibrated."""
     settings = registry.read_json(version, "usecase.json")
-    try:
-        choice = registry.read_json(version, CHOICE_FILE)
-    except Exception:  # an older version has no such artifact (MLflow raises its own kinds)
+    if not registry.has_artifact(version, CHOICE_FILE):
         return settings, {}
+    choice = registry.read_json(version, CHOICE_FILE)
     return _settings(settings, choice), Choice.from_dict(choice).factors
 
 

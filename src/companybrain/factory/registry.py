@@ -191,6 +191,10 @@ class Registry:
         """Fetch one artifact of a version into a folder."""
         return Path(self.client.download_artifacts(version.run_id, name, str(into)))
 
+    def has_artifact(self, version: Version, name: str) -> bool:
+        """Whether the version carries an artifact of that name (older versions lack newer ones)."""
+        return any(info.path == name for info in self.client.list_artifacts(version.run_id))
+
     def read_json(self, version: Version, name: str) -> Any:
         with tempfile.TemporaryDirectory() as tmp:
             return json.loads(self.artifact(version, name, Path(tmp)).read_text(encoding="utf-8"))
