@@ -576,3 +576,62 @@ def test_what_a_rule_or_a_computed_value_needs_must_be_there(small_demo: Callabl
         [long] = propose([("extend_order", {"order_id": order, "start": "2026-04-01", "days": 12})], "cfo")
         assert long["parameters"]["until"] == "2026-04-13"
         assert "role executive" in brain.actions.approval_needed("extend_order", long["parameters"])
+
+
+def test_a_submission_key_makes_one_batch_however_often_it_is_sent(demo: Brain, orders: list[int]) -> None:
+    desk = demo.actions
+    first = desk.propose([move(orders[6], 500.0)], "cfo", submission="plan_0123456789")
+    again = desk.propose([move(orders[6], 500.0)], "cfo", submission="plan_0123456789")
+    assert [a["action_id"] for a in again] == [a["action_id"] for a in first]
+    assert len(desk.find(batch=first[0]["batch_id"])) == 1
+    # another user's key is theirs: the same text from someone else is another submission
+    other = desk.propose([move(orders[6], 500.0)], "ceo", submission="plan_0123456789")
+    assert other[0]["batch_id"] != first[0]["batch_id"]
+    desk.reject([first[0]["action_id"], other[0]["action_id"]], "ceo", "a test")
+
+
+def test_who_may_approve_a_batch_and_whether_this_user_may_in_one_step(demo: Brain) -> None:
+    """A replan proposed by the planner: the CEO may approve all of it; the CFO not the strategic delays;
+    the planner none (they proposed it); a batch the CEO proposed with strategic delays can be approved by
+    nobody else, and the review says so."""
+    from companybrain.decisions.network import Disruption
+    from companybrain.decisions.review import batch_review
+
+    line_down = Disruption(site="MKE", line="L3", capacity=0.0, start="2026-03-02", days=10)
+    plan, proposed, entry = demo.propose_replan(line_down, "planner")
+    batch = proposed[0]["batch_id"]
+    ceo, cfo, planner = (batch_review(demo, batch, u) for u in ("ceo", "cfo", "planner"))
+    assert ceo["state"] == "awaiting approval" and ceo["approval"]["you_may_approve_all"]
+    assert ceo["ledger"]["entry_id"] == entry and ceo["ledger"]["summary"]["actions"] == len(plan.actions)
+    assert ceo["summary"]["by_type"] and ceo["effects"]
+    strategic = [a for a in plan.actions if a["action"] == "delay" and a.get("tier") == "strategic"]
+    if strategic:  # the CFO may not approve a strategic customer's delay: told so, in words
+        assert not cfo["approval"]["you_may_approve_all"]
+        assert any(n["why"] == "delay order: need ceo" for n in cfo["approval"]["not_yours"])
+    assert planner["approval"]["you_may_approve"] == 0
+    assert planner["approval"]["not_yours"][0]["why"].startswith("proposed by you")
+    # the plant manager may see the batch, not the ledger (it sums every region's orders and their values)
+    mke = batch_review(demo, batch, "mke_plant_manager")
+    assert mke["ledger"] is None and "value ledger" in mke["ledger_problem"]
+    demo.actions.reject(demo.actions.batch_ids(batch), "ceo", "a test")
+    assert batch_review(demo, batch, "ceo")["state"] == "rejected"
+
+    if strategic:
+        _, by_ceo, _ = demo.propose_replan(line_down, "ceo")
+        review = batch_review(demo, by_ceo[0]["batch_id"], "ceo")
+        assert review["approval"]["nobody_can"] >= len(strategic)
+        demo.actions.reject(demo.actions.batch_ids(by_ceo[0]["batch_id"]), "ceo", "a test")
+
+
+def test_a_plan_in_a_few_lines(demo: Brain) -> None:
+    from companybrain.decisions.network import Disruption
+    from companybrain.decisions.proposals import plan_summary
+
+    plan = demo.replan(Disruption(site="MKE", capacity=0.0, start="2026-03-02", days=14), "cfo").as_dict()
+    summary = plan_summary(plan)
+    moves = [a for a in plan["actions"] if a["action"] == "move"]
+    assert summary["actions"] == len(plan["actions"]) and summary["by_kind"].get("move", 0) == len(moves)
+    assert sum(f["parts"] for f in summary["flows"]) == len(moves)
+    assert sum(f["units"] for f in summary["flows"]) == sum(a["qty"] for a in moves)
+    assert summary["customers"]["total"] == len({a["customer_id"] for a in plan["actions"] if a.get("customer_id")})
+    assert summary["messages"]["total"] == len(plan["notifications"])

@@ -211,7 +211,7 @@ def test_line_down_plan_approve_applied_told_and_in_the_ledger(
     assert set(demo.statuses(batch)) == {"proposed"}
     # the proposer may not approve it, and is told so (no Approve button)
     assert page.locator("#approve-batch-button").count() == 0
-    assert "you proposed them" in page.inner_text("#not-yours")
+    assert "proposed by you" in page.inner_text("#not-yours")
     # a long step shows it is working: the submit button turns busy and cannot be clicked again
     page.goto(f"{demo.url}/cockpit/disruption")
     busy = page.evaluate(

@@ -163,3 +163,48 @@ def test_scenarios_over_the_api(client: TestClient, tokens: dict[str, str], svc:
     assert_problem(client.post("/api/v1/scenarios/pumps_price_upp/run", headers=auth(tokens["cfo"])), 404)
     # overlays are built from whole object types: a rep with a row filter may not rebuild them
     assert_problem(client.post("/api/v1/scenarios/pumps_price_up/run", headers=auth(tokens["emea_rep"])), 403)
+
+
+def test_a_proposal_sent_twice_with_its_submission_key_is_one(client: TestClient, tokens: dict[str, str]) -> None:
+    with_key = {"action_type": "delay_order", "parameters": {}, "submission": "retry-0123456789"}
+    order = client.get("/api/v1/objects/Order?limit=1&where=status%20%3D%20%27open%27", headers=auth(tokens["cfo"]))
+    assert order.status_code == 200, order.text
+    with_key["parameters"] = {"order_id": order.json()["objects"][0]["order_id"], "delay_days": 3}
+    first = client.post("/api/v1/actions", json=with_key, headers=auth(tokens["cfo"]))
+    again = client.post("/api/v1/actions", json=with_key, headers=auth(tokens["cfo"]))
+    assert first.status_code == again.status_code == 200, first.text
+    assert [a["action_id"] for a in again.json()] == [a["action_id"] for a in first.json()]
+    assert first.json()[0]["submission"] == "retry-0123456789"
+    client.post("/api/v1/actions/reject", json={"ids": [first.json()[0]["action_id"]]}, headers=auth(tokens["ceo"]))
+
+
+def test_the_cli_commands_go_through_the_local_route_as_the_named_user(svc: BrainService, app: FastAPI) -> None:
+    """/api/v1/local/commands/{name}: the local secret over loopback runs a CLI command as its --as user (or the
+    default user), governed and audited as on the CLI; an API token, another address or an unknown name: no."""
+    import httpx2
+
+    from companybrain.delivery.local import from_wire, to_wire
+    from tests.live_service import serve
+
+    secret = {"Authorization": f"Bearer {svc.local_secret}"}
+    query = {"metrics": ["revenue"], "by": ["region"], "where": None, "period": "2025-Q4", "order": [], "limit": None}
+    with serve(app) as url:
+
+        def run(name: str, args: dict[str, Any], headers: dict[str, str]) -> httpx2.Response:
+            return httpx2.post(f"{url}/api/v1/local/commands/{name}", json={"args": to_wire(args)}, headers=headers)
+
+        rep = run("query", {**query, "user": "emea_rep"}, secret)
+        assert rep.status_code == 200, rep.text
+        result = from_wire(rep.json())
+        assert result["policy"]["user"] == "emea_rep" and {r[0] for r in result["rows"]} == {"EMEA"}
+        default = from_wire(run("query", {**query, "user": None}, secret).json())
+        assert default["policy"]["user"] == "ceo" and len(default["rows"]) > 1  # the project's default user
+        token, _ = svc.tokens.create("ceo", SCOPES)
+        assert run("query", {**query, "user": None}, auth(token)).status_code == 401
+        unknown = run("drop_everything", {}, secret)
+        assert unknown.status_code == 404 and "no command" in unknown.json()["detail"]
+        wrong = run("query", {"metric": "x"}, secret)
+        assert wrong.status_code == 400 and "command 'query'" in wrong.json()["detail"]
+    with svc.use() as brain:
+        audited = [r for r in brain.audit.tail(20) if r["action"] == "query"]
+    assert {"emea_rep", "ceo"} <= {r["user_name"] for r in audited}

@@ -178,13 +178,13 @@ def _approval(brain: Brain, proposed: list[dict[str, Any]], principal: Principal
         )
         group["count"] += 1
         if principal.user == row["proposed_by"] and not spec.approval.self_approval:
-            reasons["you proposed them, and another person must approve them"] += 1
+            reasons["proposed by you: another person approves them"] += 1
         elif any(a["user"] == principal.user for a in row["approvals"]):
-            reasons["you approved them already; they wait for another approver"] += 1
+            reasons["approved by you already: they wait for another approver"] += 1
         elif ap.counts(rule, ap.people(project, row["approvals"]), principal, row["parameters"]):
             mine += 1
         else:
-            reasons[f"{_type_words(row['action_type'])} that need {names}"] += 1
+            reasons[f"{_type_words(row['action_type'])}: need {names}"] += 1
     nobody = sum(g["count"] for g in groups.values() if g["who"] == "nobody")
     return {
         "proposed": len(proposed),
@@ -213,7 +213,7 @@ def _may_reject(brain: Brain, rows: list[dict[str, Any]], principal: Principal) 
 
 
 def _type_words(name: str) -> str:
-    return name.replace("_", " ") + " actions"
+    return name.replace("_", " ")
 
 
 def _done(brain: Brain, rows: list[dict[str, Any]]) -> dict[str, Any]:

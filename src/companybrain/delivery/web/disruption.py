@@ -342,7 +342,7 @@ def _decide(svc: Svc, viewer: Who, batch_id: int, verb: str, note: str | None) -
                 return f"Batch {batch_id} was decided already: {_counts(review['status'])}.", True
             allowed = approval["you_may_approve_all"] if verb == "approve" else approval["you_may_reject"]
             if not allowed:
-                why = "; ".join(f"{r['count']} {r['why']}" for r in approval["not_yours"]) or "your roles do not"
+                why = "; ".join(f"{r['count']} x {r['why']}" for r in approval["not_yours"]) or "your roles do not"
                 return f"Batch {batch_id} not {verb}d: you may not {verb} all of it ({why}).", False
             desk = brain.actions
             ids = [r["action_id"] for r in desk.find(status="proposed", batch=batch_id, limit=1_000_000)]
