@@ -33,16 +33,19 @@ class MipResult:
 
 
 @contextmanager
-def banner_to_stderr() -> Iterator[None]:
-    """Send what native code writes to stdout to stderr: stdout is for --format json."""
+def _no_banner() -> Iterator[None]:
+    """Silence what native code writes to stdout meanwhile (HiGHS's banner, printed when an instance is
+    built, before any option): stdout is for --format json, and the banner tells a user nothing."""
     sys.stdout.flush()
     saved = os.dup(1)
-    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
     try:
         yield
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+        os.close(devnull)
 
 
 def highs() -> Any:
@@ -52,8 +55,8 @@ def highs() -> Any:
 
 
 def new_solver(time_limit: float) -> Any:
-    """A quiet HiGHS instance with a time limit (its banner, printed on stdout, goes to stderr)."""
-    with banner_to_stderr():
+    """A quiet HiGHS instance with a time limit (no banner, no log)."""
+    with _no_banner():
         h = highs().Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", max(float(time_limit), 0.01))

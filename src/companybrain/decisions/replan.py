@@ -14,12 +14,9 @@ per late week and one 'beyond the horizon' option (no capacity, lateness counted
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -106,25 +103,6 @@ def build_options(net: Network) -> Options:
     )
 
 
-@contextmanager
-def _banner_to_stderr() -> Iterator[None]:
-    """Send what native code writes to stdout to stderr: stdout is for --format json."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def _highs() -> Any:
-    import highspy  # a declared dependency, imported only when a plan is made
-
-    return highspy
-
-
 def _solve(
     net: Network,
     col_row: np.ndarray,
@@ -138,7 +116,9 @@ def _solve(
     time_limit: float,
 ) -> tuple[Any, Any]:
     """Demand rows (= rhs) then line x week rows (= capacity, with carry-forward slack columns)."""
-    hs = _highs()
+    from companybrain.decisions.item_mip import highs, new_solver
+
+    hs = highs()
     L, T = net.capacity.shape
     n_opt = len(col_cost)
     n_slack = L * T
@@ -173,10 +153,7 @@ def _solve(
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = starts, index, value
     if integer:
         lp.integrality_ = [hs.HighsVarType.kInteger] * n_opt + [hs.HighsVarType.kContinuous] * n_slack
-    with _banner_to_stderr():  # HiGHS prints its banner on stdout when built, before any option
-        h = hs.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit))
+    h = new_solver(time_limit)
     if integer:
         h.setOptionValue("mip_rel_gap", 0.0)
     else:  # the flow LP has little to presolve: skipping it solves 3-4x faster, same optimum (1k-50k orders)
