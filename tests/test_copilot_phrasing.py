@@ -152,6 +152,9 @@ def test_a_boolean_property_s_own_word_is_a_filter(brain: Brain) -> None:
         # 'how many' asks for a count, not money; the counted noun is a filter, a later customer noun is not counted
         ("How many bearings did we sell to EMEA customers in 2025?",
          {"metrics": ["units_sold"], "where": {"family": ["Bearings"], "region": ["EMEA"]}, "period": "2025"}),
+        # a state said another way is the metric that means it, and not a filter on top of it
+        ("How many urgent tickets are still unresolved?",
+         {"metrics": ["open_tickets"], "where": {"Ticket.priority": ["urgent"]}}),
         # a verb rewritten to two words counts as one word the figure does not use
         ("What was the material cost of the electric motors we sold in January?",
          {"metrics": ["material_cost"], "where": {"family": ["Electric Motors"]}, "period": "2026-01"}),
@@ -177,6 +180,7 @@ def test_words_it_does_not_know_are_left_out_only_when_they_cannot_narrow_the_fi
         "how many orders got cancelled last year",  # orders leave cancelled ones out by definition
         "is that good?",  # one word of 'cost of goods sold' names no figure
         "revenue in 2027",  # not happened yet
+        "How many people did we hire in 2025?",  # a verb tied to a name of the model (hire_date) may narrow it
     ],
 )
 def test_words_that_could_change_the_answer_are_asked_about(brain: Brain, question: str) -> None:

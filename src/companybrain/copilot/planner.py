@@ -456,7 +456,19 @@ class Planner(Resolver):
                 continue  # "what share of POs came in late": a share, read below
             if named or word in TIME_WORDS or self.vocab.near_value(word) or modifier or not verb_like:
                 blocking.append(word)
+            elif _stem(word) in self._model_stems():
+                blocking.append(word)  # "how many people did we hire" (hire_date): it may narrow the figure
         return blocking
+
+    def _model_stems(self) -> set[str]:
+        """The stems of the words the model names things with: properties, metrics and values."""
+        if not hasattr(self, "_stems"):
+            words = {
+                w for key, terms in self.vocab.phrases.items() if any(t.kind != "metric" for t in terms) for w in key
+            }
+            words |= {w for ws in self.vocab.metric_words.values() for w in ws} | self.vocab.value_words
+            self._stems = {_stem(w) for w in words if len(w) >= 4}
+        return self._stems
 
     def _unknown_clarify(self, metrics: list[str] | None = None, words: list[str] | None = None) -> ClarifyPlan:
         names = words or [w for w, is_name in self.r.unknown if is_name] or [w for w, _ in self.r.unknown]
@@ -714,6 +726,17 @@ def _two_periods(period: str | None, grain: str) -> list[str] | None:
         return f"{d.year}-Q{(d.month - 1) // 3 + 1}" if grain == "quarter" else f"{d.year}-{d.month:02d}"
 
     return [label(later), label(start)]
+
+
+def _stem(word: str) -> str:
+    """A crude stem, enough to tie a verb to a name of the model: hire, hired, hiring -> hir; unresolved ->
+    resolv."""
+    if word.startswith("un") and len(word) > 6:
+        word = word[2:]
+    for suffix in ("ations", "ation", "ings", "ing", "ions", "ion", "ers", "er", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
 
 
 def _after_counting(words: list[str]) -> int:

@@ -306,7 +306,7 @@ class Resolver:
                 noun = nxt.text if nxt is not None else "objects"
                 return ClarifyPlan(question=f"I cannot tell which {noun} are {mention.text!r} in the company's data; "
                                    "I will not guess.", options=[]), []  # fmt: skip
-            if not values or set(mention.text.split()) <= own_words:
+            if not values or set((mention.rewritten or mention.text).split()) <= own_words:
                 continue  # "open tickets ... still open": the metric already means it
             chosen = self._value(mention, values, metrics)
             if isinstance(chosen, ClarifyPlan | RefusePlan):
