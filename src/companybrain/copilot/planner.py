@@ -115,7 +115,7 @@ class Planner(Resolver):
                 )
                 return self._done(RefusePlan(reason=reason, policy=None))
             return self._done(ClarifyPlan(question="Which figure do you want to see?", options=HEADLINE))
-        blocking = self._blocking()
+        blocking = self._blocking({o for m in metrics for o in self.vocab.metric_objects.get(m, set())})
         if blocking:
             return self._done(self._unknown_clarify(metrics, blocking))
         unused = [w for w in r.hints if not any(w in self.vocab.metric_words.get(m, set()) for m in metrics)]
@@ -427,7 +427,7 @@ class Planner(Resolver):
         answering without it would answer another question."""
         return any(is_name for _, is_name in self.r.unknown)
 
-    def _blocking(self) -> list[str]:
+    def _blocking(self, objects: set[str]) -> list[str]:
         """The unknown words that could change the answer, so that it is asked about rather than ignored. Only
         a word read as a verb or an adverb is left out (and the answer says so): one ending in -ly, one before a
         particle ('racked up', 'set us back', 'break down'), one after a subject or an auxiliary ('did we
@@ -456,19 +456,23 @@ class Planner(Resolver):
                 continue  # "what share of POs came in late": a share, read below
             if named or word in TIME_WORDS or self.vocab.near_value(word) or modifier or not verb_like:
                 blocking.append(word)
-            elif _stem(word) in self._model_stems():
+            elif _stem(word) in self._property_stems(objects):
                 blocking.append(word)  # "how many people did we hire" (hire_date): it may narrow the figure
         return blocking
 
-    def _model_stems(self) -> set[str]:
-        """The stems of the words the model names things with: properties, metrics and values."""
-        if not hasattr(self, "_stems"):
-            words = {
-                w for key, terms in self.vocab.phrases.items() if any(t.kind != "metric" for t in terms) for w in key
-            }
-            words |= {w for ws in self.vocab.metric_words.values() for w in ws} | self.vocab.value_words
-            self._stems = {_stem(w) for w in words if len(w) >= 4}
-        return self._stems
+    def _property_stems(self, objects: set[str]) -> set[str]:
+        """The stems of the words of the properties of the objects counted or measured (Employee.hire_date),
+        but for words of a figure's name: 'how many people did we hire' may be about the hire date; in 'open
+        orders to ship' the ship date is a shipment's, not the orders'."""
+        names = {t.name for terms in self.vocab.phrases.values() for t in terms if t.kind == "property"}
+        words = {
+            w
+            for name in names
+            if name.split(".", 1)[0] in objects
+            for w in tokens(name.split(".")[-1].replace("_", " "))
+        }
+        words -= {w for ws in self.vocab.metric_words.values() for w in ws}
+        return {_stem(w) for w in words if len(w) >= 4}
 
     def _unknown_clarify(self, metrics: list[str] | None = None, words: list[str] | None = None) -> ClarifyPlan:
         names = words or [w for w, is_name in self.r.unknown if is_name] or [w for w, _ in self.r.unknown]
@@ -623,7 +627,7 @@ class Planner(Resolver):
                     break
             else:
                 return ClarifyPlan(question=f"I cannot count {subject} objects by {mention.text!r}.")
-        blocking = self._blocking()
+        blocking = self._blocking({subject})
         if blocking:
             return self._unknown_clarify(words=blocking)
         if self.r.time.period or self.r.time.compare:  # "machines installed before 2010": which date is it?
