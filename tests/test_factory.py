@@ -426,6 +426,11 @@ def test_forecast_intervals_are_calibrated_and_their_coverage_reported(trained: 
     assert intervals["calibrated"] and len(intervals["factors_by_step"]["95"]) == 13
     assert set(intervals["backtest_coverage"]) == {"80%", "95%"}
     assert all(0 < share <= 1 for share in intervals["backtest_coverage"].values())
+    from companybrain.factory.forecasting import ENSEMBLE_CANDIDATES
+
+    # the members the version forecasts with, and those each backtest fold chose before its origin
+    assert intervals["members"] and set(intervals["members"]) <= set(ENSEMBLE_CANDIDATES)
+    assert len(intervals["members_per_fold"]) == report["backtest"]["folds"]
     code, out, _ = run_cli("-p", str(trained), "factory", "show", "demand_forecast")
     assert "80% interval held" in out
 

@@ -271,6 +271,13 @@ def _print_choices(report: dict[str, Any]) -> None:
         )
         how = "conformal, per horizon step" if intervals["calibrated"] else "the models' own (not calibrated)"
         console.print(f"intervals ({how}): {held} of the backtest's actuals")
+        folds = intervals.get("members_per_fold") or []
+        chosen_then = "; ".join("+".join(m) for m in folds)
+        console.print(
+            f"forecaster: {'+'.join(intervals['members'])} (chosen on the history's windows; "
+            f"each backtest fold chose on the windows before it: {chosen_then or 'n/a'})",
+            style="dim",
+        )
     chosen = bt.get("chosen_for_version") or bt.get("chosen")
     if chosen:
         console.print(

@@ -234,8 +234,10 @@ def _interval_report(uc: UseCase, registry: Any, champion: Any, backtest: dict[s
     """What the forecast intervals held in the backtest, and how the champion calibrates them."""
     from companybrain.factory.forecast_line import version_settings
 
-    _, factors = version_settings(registry, champion)
+    settings, factors = version_settings(registry, champion)
     return {
+        "members": (settings.get("params") or {}).get("members") or [settings.get("model") or uc.model_family],
+        "members_per_fold": backtest.get("members_per_fold"),
         "nominal": [f"{level}%" for level in uc.levels],
         "backtest_coverage": {f"{level}%": backtest.get("model", {}).get(f"coverage_{level}") for level in uc.levels},
         "calibrated": bool(factors),
