@@ -248,7 +248,9 @@ class UseCase(Spec):
     horizon: int | None = Field(None, ge=1, le=520, description="forecast: periods ahead.")
     season_length: int | None = Field(None, ge=1, le=366, description="forecast: periods per season.")
     levels: list[int] = Field(default_factory=lambda: [80, 95], description="forecast: prediction intervals.")
-    model: str | None = Field(None, description="Model family (default per task).")
+    model: str | None = Field(
+        None, description="Model family (default per task); classify/regress: auto chooses one on the training window."
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="Passed to the model family.")
     search: Search | None = Field(None, description="classify/regress: a hyperparameter search on the training window.")
     calibration: Literal["none", "sigmoid", "isotonic"] = Field(
