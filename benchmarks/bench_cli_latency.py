@@ -8,6 +8,9 @@ Each figure is wall-clock time (what the person waits), with the CPU time of the
 machine shared with other work the wall time grows with the load average (printed with the results), the
 CPU time much less. The first `brain ask` after a build, a project change or a new version of the package
 fills the caches in `.brain/` (the validated project, the copilot's words); it is shown apart, not counted.
+Python's own bytecode cache is on for the commands timed, as after `pip install` (which compiles the
+package): with PYTHONDONTWRITEBYTECODE set, as on some CI machines, every process compiles the whole
+package again (about 0.5 s of CPU on each command); the bench unsets it and says so.
 
 Usage: python benchmarks/bench_cli_latency.py [--project /tmp/latency_demo] [--copy-from DIR] [--rounds 3]
 (the project is written to: audit records, caches; with --copy-from a missing project folder is copied
@@ -27,6 +30,7 @@ import time
 from pathlib import Path
 
 TARGETS = {"help": 0.5, "ask": 1.0, "warm": 0.1}  # seconds, p50
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # bytecode cached, as installed
 QUESTIONS = [
     "revenue by region last quarter",
     "sales by plant",
@@ -51,7 +55,7 @@ def timed(args: list[str]) -> tuple[float, float]:
     """Run one `brain ...` as a new process; its wall time and CPU time (user + system), in seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([*brain_command(), *args], capture_output=True, text=True, check=False)
+    done = subprocess.run([*brain_command(), *args], capture_output=True, text=True, check=False, env=ENV)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -110,6 +114,8 @@ def main() -> None:
     root = args.project.resolve()
     prepare(root, args.copy_from)
     print(f"{os.cpu_count()} cores; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if "PYTHONDONTWRITEBYTECODE" in os.environ:
+        print("PYTHONDONTWRITEBYTECODE is set here: unset for the commands timed (bytecode cached, as installed)")
 
     help_runs = [timed(["--help"]) for _ in range(10)]
     first = timed(["-p", str(root), "ask", QUESTIONS[0]])  # fills the caches if anything changed

@@ -161,7 +161,7 @@ class Copilot:
                 today,
                 lambda p: self._validate(p, user),
                 previous,
-                project_lexicon(self.brain.project.root),
+                project_lexicon(self.brain),
             )
             plan, source = understood.plan, "parser"
             self._reading = understood.reading

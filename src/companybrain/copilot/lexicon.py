@@ -8,12 +8,15 @@ import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from companybrain.copilot.vocabulary import tokens
 from companybrain.specs import yaml_loader
+
+if TYPE_CHECKING:
+    from companybrain.brain import Brain
 
 Phrase = tuple[str, ...]
 
@@ -73,6 +76,26 @@ def lexicon(project_file: Path | None = None, mtime: float | None = None) -> Lex
     return lex
 
 
-def project_lexicon(root: Path) -> Lexicon:
-    path = root / "copilot" / "lexicon.yaml"
-    return lexicon(path, path.stat().st_mtime) if path.is_file() else lexicon()
+def project_lexicon(brain: Brain) -> Lexicon:
+    """The lexicon of a project: read once per process, and kept whole in `.brain/derived` for the next
+    (reading the YAML is a third of a one-shot `brain ask`); an edit of either file makes it anew."""
+    path = brain.project.root / "copilot" / "lexicon.yaml"
+    own = path if path.is_file() else None
+    files = [resources.files("companybrain.copilot").joinpath("lexicon.yaml"), *([own] if own else [])]
+    key = [f"{f.name}:{len(f.read_bytes())}:{Path(str(f)).stat().st_mtime_ns}" for f in files]
+
+    def read() -> Lexicon:
+        return lexicon(own, own.stat().st_mtime if own else None)
+
+    version = brain.data_version()
+    if version is None:
+        return read()
+    kept = (str(brain.project.root), version, *key)
+    if kept not in _KEPT:
+        from companybrain.derived import derived
+
+        _KEPT[kept] = derived(brain, None, "copilot_lexicon", read, key, pickled=True)[0]
+    return _KEPT[kept]
+
+
+_KEPT: dict[tuple[str, ...], Lexicon] = {}  # in this process, per project, build and lexicon files
