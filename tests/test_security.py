@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -229,6 +231,48 @@ def test_many_to_many_links_hold_the_row_filters(demo: Brain) -> None:
             assert sites == {"MKE"}
             mke = {e["employee_id"] for e in demo.objects("Employee", limit=None, user=user)}
             assert set(seen["keys"]) <= mke
+
+
+@pytest.fixture(scope="module")
+def pg_demo(small_demo: Any) -> Iterator[Brain]:
+    """The same small demo with its warehouse on PostgreSQL (a database of its own, dropped afterwards)."""
+    from tests.conftest import PG_ADMIN, _pg_admin
+
+    name = f"cb_test_{uuid.uuid4().hex[:10]}"
+    with _pg_admin() as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    source = small_demo("security_pg_source")
+    root = source.parent / "security_pg"
+    shutil.copytree(source, root, ignore=shutil.ignore_patterns(".brain"))
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    (root / "brain.yaml").write_text(
+        (root / "brain.yaml").read_text().replace("duckdb:///.brain/warehouse.duckdb", url)
+    )
+    brain = Brain.open(root)
+    try:
+        brain.ingest()
+        brain.build()
+        yield brain
+    finally:
+        brain.close()
+        with _pg_admin() as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.services
+@pytest.mark.parametrize(
+    "check",
+    [
+        test_a_breakdown_that_isolates_objects_withholds_the_masked_measure,
+        test_revenue_by_order_is_withheld_where_order_totals_are_masked,
+        test_many_to_many_links_hold_the_row_filters,
+    ],
+    ids=["isolating-breakdown", "masked-order-totals", "many-to-many"],
+)
+def test_the_policies_hold_on_postgresql(pg_demo: Brain, check: Any) -> None:
+    """Masking meets grouping and row filters through many-to-many links, with the warehouse on PostgreSQL."""
+    assert pg_demo.warehouse.dialect == "postgres"
+    check(pg_demo)
 
 
 def _rewrite_chain(brain: Brain, change: dict[str, Any]) -> None:
