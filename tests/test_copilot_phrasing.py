@@ -220,3 +220,10 @@ def test_a_kind_and_a_number_is_the_value_so_named_or_asked_about(brain: Brain) 
     every = copilot.ask("hours used on line 3 in February", "ceo")
     assert every.kind == "clarify" and "Milwaukee line 3" in every.plan.model_dump()["options"], every.text
     assert copilot.ask("scrap rate of line 12 last month", "ceo").kind == "clarify"
+
+
+def test_which_n_things_ranks_those_things(brain: Brain) -> None:
+    """'which three reps ... in my region': the reps are ranked, the region is where the rep looks."""
+    answer = Copilot(brain).ask("Which three reps had the most pipeline in my region?", "emea_rep")
+    plan = answer.plan.model_dump()
+    assert plan["by"] == ["rep"] and plan["limit"] == 3 and plan["order_by"] == ["-pipeline"], answer.text

@@ -284,7 +284,8 @@ class Resolver:
         at = self.r.rank_index if self.r.rank_index is not None else -1
         # "which site in my region has the most ...": the noun after which/what; else the one after the
         # ranking word ("top 5 customers"), else the nearest before it
-        asked = 1 if self.r.tokens[:1] in (["which"], ["what"]) else -1
+        kinds = [m.index for m in self.r.mentions if m.of("object", "dimension") and not m.of("metric")]
+        asked = min(kinds, default=-1) if self.r.tokens[:1] in (["which"], ["what"]) else -1  # "which three reps"
         ordered = sorted(self.r.mentions, key=lambda m: (m.index != asked, m.index < at, abs(m.index - at)))
         for mention in ordered:
             if mention.of("object", "dimension") and not mention.of("metric"):
