@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from companybrain.copilot.growth import growth_period
 from companybrain.copilot.lexicon import Lexicon, lexicon
 from companybrain.copilot.plan import MetricPlan, RefusePlan
-from companybrain.copilot.planner import Planner, Understood, describe_plan, growth_period
+from companybrain.copilot.planner import Planner, Understood, describe_plan
 from companybrain.copilot.reading import read
 from companybrain.copilot.resolve import Checker
 from companybrain.copilot.vocabulary import Vocabulary

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from companybrain.copilot.growth import EXPLICIT_GRAIN, growth_period, two_periods, with_one_before
+from companybrain.copilot.metric_choice import MetricChoice
 from companybrain.copilot.plan import (
     AnyPlan,
     ClarifyPlan,
@@ -27,20 +29,16 @@ from companybrain.copilot.resolve import (
     GROWTH,
     HEADLINE,
     HOW_WHAT,
-    LISTED,
     LOWER_IS_BETTER,
     NEGATION,
     RISK_WORDS,
     TIME_GRAINS,
-    TOPIC,
     Checker,
-    Resolver,
 )
+from companybrain.copilot.unknown_words import SHARE, UnknownWords
 from companybrain.copilot.vocabulary import Term, Vocabulary, distances, singular, tokens
 from companybrain.errors import BrainError
 from companybrain.semantic.period import parse_period
-
-EXPLICIT_GRAIN = re.compile(r"\b(?:by|per|each|every) (?:year|quarter|month|week|day)\b|\b(?:month|quarter)ly\b")
 
 
 @dataclass
@@ -51,7 +49,7 @@ class Understood:
     reading: str | None = None
 
 
-class Planner(Resolver):
+class Planner(MetricChoice, UnknownWords):
     """One reading of one question becoming a plan, checked for the asking user."""
 
     def __init__(
@@ -138,148 +136,6 @@ class Planner(Resolver):
         return Understood(plan, "I read this as: " + "; ".join(parts) + ".")
 
     # --- what is counted or measured --------------------------------------------------------------
-
-    def _metrics(self) -> list[str] | ClarifyPlan:
-        """The metrics the question names: every full name or synonym written out (several when listed),
-        else the one metric its words fit best (everyday words rewritten count here); two fitting equally
-        well make it ask."""
-        listed = self._listed()
-        if len(listed) > 1 and re.search(r"\b(?:of it|of that|of which|of this)\b", self.r.question.lower()):
-            # "our cost to serve, and how much of it was freight, returns and warranty": the whole, then its parts
-            whole = [b for m in self._metric_mentions() if isinstance(b := self._best(m), str) and b not in listed]
-            return [*dict.fromkeys(whole), *listed]
-        if len(listed) > 1:
-            return listed
-        named: list[str] = []
-        mentions = self._metric_mentions()
-        if len(mentions) > 1 and not LISTED.search(self.r.question.lower()):
-            # "ticket volume", "sales cycle for deals closed": one figure, the first named; the rest qualify it;
-            # but in "open order backlog" the first names no objects and the last word is the figure
-            mentions = sorted(mentions, key=lambda m: m.index)
-            first, second = mentions[0], mentions[1]
-            compound = second.index == first.index + len(first.text.split()) and not first.of("object")
-            mentions = [second] if compound else [first]
-        for mention in mentions:
-            best = self._best(mention)
-            if isinstance(best, ClarifyPlan):
-                return best
-            if best not in named:
-                named.append(best)
-        named = self._refined(named)
-        if named:
-            return named
-        scored = [(sc, m) for sc, m in self._scores(list(self.vocab.metric_words)) if self._matches(m) >= 1]
-        if not scored:
-            return []
-        if scored[0][0] < _WEAKEST_FIT:  # "is that good?": one word of 'cost of goods sold' names no figure;
-            words = set(self.r.words) | set(self.r.hints)  # "show margin": a word of several names, which?
-            named = sorted(m for _, m in scored if words & set(tokens(m.replace("_", " "))))
-            if named:
-                return ClarifyPlan(question=f"Which of these do you mean: {', '.join(named[:6])}?", options=named[:6])
-            return []
-        top = [m for s, m in scored if s >= scored[0][0] - 1e-9]
-        if len(top) > 1:
-            return ClarifyPlan(question=f"Which of these do you mean: {', '.join(top[:6])}?", options=top[:6])
-        return [top[0]]
-
-    def _listed(self) -> list[str]:
-        """'material, labour and overhead cost': the words listed before one noun, each with that noun, where
-        that makes a metric's name."""
-        text = re.sub(r"[^a-z, ]", " ", self.r.question.lower())
-        found = []
-        for m in re.finditer(r"((?:\w+, )+\w+,? and \w+)\b ?(\w*)", text):
-            # the noun after the list ('... and overhead cost'), else one named before it ('cost of goods sold
-            # into materials, labour and overhead'): the first that makes a metric of every word listed
-            words = re.split(r",? and |, ", m[1])
-            for noun in dict.fromkeys([m[2], *tokens(text[: m.start()])[::-1]]):
-                names = [
-                    t.name
-                    for word in words
-                    for t in self.vocab.phrases.get(tuple(tokens(f"{word} {noun}")), set())
-                    if t.kind == "metric"
-                ]
-                if noun and (noun == m[2] or len(set(names)) == len(words)):
-                    found += names
-                    break
-        return list(dict.fromkeys(found))
-
-    def _metric_mentions(self) -> list[Mention]:
-        """Mentions that name a metric by its own name or synonym (not an everyday word the lexicon read,
-        not an object type's name that is also a count: those only weigh in the scores)."""
-        found = []
-        for mention in self.r.mentions:
-            if not mention.of("metric") or mention.rewritten is not None:
-                continue
-            if mention.of("object") and not self._counted_metric(mention):
-                continue  # "customers" names the Customer objects before it names a metric
-            if self._qualifier(mention) or (mention.of("value") and mention.before in TOPIC):
-                continue  # "defect tickets", "complaints about deliveries": a kind, not the figure
-            found.append(mention)
-        return found
-
-    def _best(self, mention: Mention) -> str | ClarifyPlan:
-        candidates = sorted({t.name for t in mention.of("metric")})
-        if len(candidates) == 1:
-            return candidates[0]
-        own = [m for m in candidates if tuple(m.split("_")) == tuple(mention.text.split()) or m == mention.text + "s"]
-        if len(own) == 1:  # a metric's own name beats another's synonym that reads the same
-            return own[0]
-        scored = self._scores(candidates)
-        if len(scored) > 1 and abs(scored[0][0] - scored[1][0]) < 1e-9:
-            options = [m for s, m in scored if abs(s - scored[0][0]) < 1e-9]
-            return ClarifyPlan(question=f"Which of these do you mean: {', '.join(options)}?", options=options)
-        return scored[0][1]
-
-    def _matches(self, metric: str) -> int:
-        """How many of the question's content words are words of the metric's names (other than the words
-        that name an object type: 'machines' alone names no machine metric)."""
-        words = (set(self.r.words) | set(self.r.hints)) - self.r.object_words
-        return len(words & self.vocab.metric_words.get(metric, set()))
-
-    def _scores(self, metrics: list[str]) -> list[tuple[float, str]]:
-        """Metrics by how well their names fit the question's words: each word of the name or a synonym
-        used counts, each word of the name the question does not use counts a little against (the plain
-        'tickets' before 'open tickets'); the objects the question names count too."""
-        r = self.r
-        words = set(r.words) | set(r.hints)
-        words |= {w for m in r.mentions if m.of("value") and not self._verb(m) for w in m.text.split()}
-        subjects = {t.name for m in r.mentions for t in m.of("object")}
-        counting = bool(COUNTING.search(r.question.lower()))
-        scored = []
-        for name in metrics:
-            own = self.vocab.metric_words.get(name, set())
-            name_words = set(tokens(name.replace("_", " ")))
-            # a whole name or synonym used counts fully; a word of a longer one by half ('sales' is revenue's
-            # synonym, and only a word of 'cost of sales')
-            whole = {w for ph in self.vocab.metric_phrases.get(name, []) if set(ph) <= words for w in ph}
-            score = len(whole) + 0.4 * len((words & own) - whole) - 0.25 * len(name_words - words)
-            if subjects & self.vocab.metric_objects.get(name, set()):
-                score += 0.5
-            if counting:  # "how many bearings did we sell": a count, not an amount of money (units, not sales)
-                score += -1.0 if self.vocab.metric_formats.get(name) == "currency" else 0.5 * bool(own & set(r.hints))
-            scored.append((score, name))
-        return sorted(scored, key=lambda x: (-x[0], x[1]))
-
-    def _refined(self, named: list[str]) -> list[str]:
-        """A metric named in passing refined by the other words ('deals' + 'won' -> deals won, 'units' +
-        'sold' -> units sold): another metric on the same objects that the question's words fit better."""
-        if len(named) != 1:
-            return named
-        scored = {m: sc for sc, m in self._scores(list(self.vocab.metric_words))}
-        objects = self.vocab.metric_objects.get(named[0])
-        # "tickets that are open": a metric whose own name holds the value word (open_tickets) means it already
-        valued = {w for m in self.r.mentions if m.of("value") and not m.of("metric") for w in m.text.split()}
-        better = [
-            m
-            for m, sc in scored.items()
-            if m != named[0]
-            and self.vocab.metric_objects.get(m) == objects
-            and (
-                sc >= scored[named[0]] + 0.75
-                or (sc >= scored[named[0]] and valued & set(tokens(m.replace("_", " "))) - set(tokens(named[0])))
-            )
-        ]
-        return [max(better, key=lambda m: scored[m])] if better else named
 
     def _counted_by_metric(self, metrics: list[str], subject: str) -> bool:
         """'how many orders' counts with the order count metric (periods apply), as does a count metric the
@@ -420,68 +276,6 @@ class Planner(Resolver):
             limit = None
         return PredictionListPlan(usecase=usecase, where=where, limit=limit, at_least=at_least, count=counting)
 
-    # --- unknown words ----------------------------------------------------------------------------
-
-    def _names_unknown(self) -> bool:
-        """An unknown word written like a name ('Zorgon', 'Tesla') may be a value the model does not know:
-        answering without it would answer another question."""
-        return any(is_name for _, is_name in self.r.unknown)
-
-    def _blocking(self, objects: set[str]) -> list[str]:
-        """The unknown words that could change the answer, so that it is asked about rather than ignored. Only
-        a word read as a verb or an adverb is left out (and the answer says so): one ending in -ly, one before a
-        particle ('racked up', 'set us back', 'break down'), one after a subject or an auxiliary ('did we
-        inspect', "what's sitting in"), the first word ('split last month's cost'), or a past participle ('POs
-        arrived late'), none of them just before a figure or an object type. Any other unknown word may be a
-        kind of thing the data does not hold ('competitor revenue', 'returning customers', 'blue widgets'), as
-        may a name ('Zorgon'), a near spelling of a value ('Milwuakee') or a word about time ('the start of')."""
-        r = self.r
-        starts = {m.index: m for m in r.mentions}
-        blocking: list[str] = []
-        for i, word in sorted(r.unknown_at.items()):
-            nxt = starts.get(i + 1)
-            before = r.tokens[i - 1] if i > 0 else ""
-            after = r.tokens[i + 1 : i + 3]
-            modifier = nxt is not None and bool(nxt.of("metric", "object"))
-            verb_like = (
-                word.endswith("ly")
-                or (after[:1] and after[0] in PARTICLES)
-                or (len(after) == 2 and after[0] in OBJECT_PRONOUNS and after[1] in PARTICLES)
-                or before in SUBJECTS
-                or i == 0
-                or word.endswith("ed")
-            )
-            named = any(w == word and is_name for w, is_name in r.unknown)
-            if SHARE.search(r.question.lower()) and word in SHARE_WORDS:
-                continue  # "what share of POs came in late": a share, read below
-            if named or word in TIME_WORDS or self.vocab.near_value(word) or modifier or not verb_like:
-                blocking.append(word)
-            elif _stem(word) in self._property_stems(objects):
-                blocking.append(word)  # "how many people did we hire" (hire_date): it may narrow the figure
-        return blocking
-
-    def _property_stems(self, objects: set[str]) -> set[str]:
-        """The stems of the words of the properties of the objects counted or measured (Employee.hire_date),
-        but for words of a figure's name: 'how many people did we hire' may be about the hire date; in 'open
-        orders to ship' the ship date is a shipment's, not the orders'."""
-        names = {t.name for terms in self.vocab.phrases.values() for t in terms if t.kind == "property"}
-        words = {
-            w
-            for name in names
-            if name.split(".", 1)[0] in objects
-            for w in tokens(name.split(".")[-1].replace("_", " "))
-        }
-        words -= {w for ws in self.vocab.metric_words.values() for w in ws}
-        return {_stem(w) for w in words if len(w) >= 4}
-
-    def _unknown_clarify(self, metrics: list[str] | None = None, words: list[str] | None = None) -> ClarifyPlan:
-        names = words or [w for w, is_name in self.r.unknown if is_name] or [w for w, _ in self.r.unknown]
-        return ClarifyPlan(
-            question=f"I do not know {', '.join(repr(n) for n in names)} in the company's data, so I will not "
-            "guess; ask with a metric, a breakdown (by region, by site, ...) or a value the data holds.",
-            options=metrics or [],
-        )
-
     # --- a metric plan ----------------------------------------------------------------------------
 
     def _metric_plan(self, metrics: list[str]) -> AnyPlan:
@@ -542,8 +336,8 @@ class Planner(Resolver):
             period, grain = grown
             if EXPLICIT_GRAIN.search(r.question.lower()) and r.time.grain and r.time.period:
                 # "growth by quarter in 2025": every quarter of 2025 and the one before, by quarter
-                period, grain = _with_one_before(r.time.period, r.time.grain, self.today), r.time.grain
-            pair = _two_periods(period, grain)
+                period, grain = with_one_before(r.time.period, r.time.grain, self.today), r.time.grain
+            pair = two_periods(period, grain)
             explicit = re.search(
                 r"\b(?:by|per|each|every) (?:year|quarter|month|week|day)\b|\b(?:monthly|quarterly|weekly|daily)\b",
                 r.question.lower(),
@@ -684,63 +478,6 @@ SCORE_AT_LEAST = re.compile(
     r"(?:%|percent)|(?P<share>0?\.\d+)))|(?P<pct2>\d+(?:\.\d+)?)\s*(?:%|percent)\s*(?:or (?:more|higher|above)|and "
     r"(?:above|up|over)|\+|plus)"
 )
-PARTICLES = {"up", "down", "back", "in", "out", "off", "over", "on", "through", "around", "away", "into"}
-OBJECT_PRONOUNS = {"us", "them", "it", "me", "you", "him", "her"}
-SUBJECTS = {
-    "we", "i", "you", "they", "he", "she", "it", "did", "do", "does", "to", "will", "would", "can", "could",
-    "should", "has", "have", "had", "is", "are", "was", "were", "be", "been", "s", "who", "that", "which",
-}  # fmt: skip
-SHARE_WORDS = {"share", "proportion", "percentage", "fraction", "part", "percent", "often"}
-SHARE = re.compile(rf"\b(?:what|which) (?:{'|'.join(sorted(SHARE_WORDS - {'often'}))})\b|\bhow often\b")
-# words about time that the time expressions did not place: left out, they would change the period
-TIME_WORDS = {
-    "start", "beginning", "begin", "end", "ending", "past", "due", "ago", "earlier", "later", "next", "coming",
-    "year", "month", "quarter", "week", "day", "season", "recent", "latest", "previous", "prior", "upcoming",
-}  # fmt: skip
-_WEAKEST_FIT = 0.3  # a metric chosen by its words alone fits at least this well (a whole word of its name: 0.4)
-
-
-def _with_one_before(period: str, grain: str, today: date) -> str | None:
-    """A period widened by one bucket of `grain` at its start (2025 by quarter: 2024-10-01..2025-12-31)."""
-    from companybrain.semantic.period import parse_period
-
-    found = parse_period(period, today)
-    months = {"year": 12, "quarter": 3, "month": 1}.get(grain)
-    if months is None:
-        return None
-    index = found.start.year * 12 + found.start.month - 1 - months
-    start = date(index // 12, index % 12 + 1, 1)
-    return f"{start.isoformat()}..{date.fromordinal(found.end.toordinal() - 1).isoformat()}"
-
-
-def _two_periods(period: str | None, grain: str) -> list[str] | None:
-    """A range of exactly two whole years, quarters or months, as the two periods, latest first."""
-    if period is None or ".." not in period:
-        return None
-    start, end = (date.fromisoformat(d) for d in period.split(".."))
-    months = (end.year - start.year) * 12 + end.month - start.month + 1
-    step = {"year": 12, "quarter": 3, "month": 1}.get(grain)
-    if step is None or start.day != 1 or months != 2 * step:
-        return None
-    later = date(start.year + (start.month - 1 + step) // 12, (start.month - 1 + step) % 12 + 1, 1)
-
-    def label(d: date) -> str:
-        if grain == "year":
-            return str(d.year)
-        return f"{d.year}-Q{(d.month - 1) // 3 + 1}" if grain == "quarter" else f"{d.year}-{d.month:02d}"
-
-    return [label(later), label(start)]
-
-
-def _stem(word: str) -> str:
-    """A crude stem, enough to tie a verb to a name of the model: hire, hired, hiring -> hir; unresolved ->
-    resolv."""
-    if word.startswith("un") and len(word) > 6:
-        word = word[2:]
-    for suffix in ("ations", "ation", "ings", "ing", "ions", "ion", "ers", "er", "ed", "es", "s", "e"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
 
 
 def _after_counting(words: list[str]) -> int:
@@ -774,53 +511,3 @@ def describe_plan(plan: MetricPlan | CountPlan) -> str:
         if plan.limit:
             text += f", first {plan.limit}"
     return text
-
-
-def growth_period(period: str | None, grain: str | None, today: date) -> tuple[str | None, str] | None:
-    """The period and grain that show growth: a year, quarter or month beside the one before it; a range or
-    an explicit grain as asked; None when the question does not say over what."""
-    if period is None and grain in ("year", "quarter", "month"):
-        # "year over year": the last complete periods, never the one still running
-        count = {"year": 2, "quarter": 4, "month": 12}[grain]
-        if grain == "year":
-            return f"{today.year - count}-01-01..{today.year - 1}-12-31", grain
-        months = 3 if grain == "quarter" else 1
-        end = _month_start(today.year, today.month, -((today.month - 1) % months))
-        start = _month_start(end.year, end.month, -count * months)
-        return f"{start}..{date.fromordinal(end.toordinal() - 1)}", grain
-    if period is None or ".." in period:
-        return (period, grain) if grain else None
-    relative = {"last_year": str(today.year - 1), "this_year": None, "last_quarter": _quarter(today, -1),
-                "this_quarter": None, "last_month": _month(today, -1)}  # fmt: skip
-    period = relative.get(period, period)
-    if period is None:
-        return None
-    if re.fullmatch(r"\d{4}", period):
-        year = int(period)
-        return f"{year - 1}-01-01..{year}-12-31", "year"
-    if m := re.fullmatch(r"(\d{4})-Q([1-4])", period):
-        year, quarter = int(m[1]), int(m[2])
-        prev_year, prev_quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
-        end = date(year + (quarter == 4), quarter * 3 % 12 + 1, 1)
-        return f"{date(prev_year, prev_quarter * 3 - 2, 1)}..{date.fromordinal(end.toordinal() - 1)}", "quarter"
-    if m := re.fullmatch(r"(\d{4})-(\d{2})", period):
-        year, month = int(m[1]), int(m[2])
-        start = _month_start(year, month, -1)
-        end = _month_start(year, month, 1)
-        return f"{start}..{date.fromordinal(end.toordinal() - 1)}", "month"
-    return None
-
-
-def _month_start(year: int, month: int, shift: int) -> date:
-    index = year * 12 + month - 1 + shift
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _quarter(today: date, shift: int) -> str:
-    index = today.year * 4 + (today.month - 1) // 3 + shift
-    return f"{index // 4}-Q{index % 4 + 1}"
-
-
-def _month(today: date, shift: int) -> str:
-    start = _month_start(today.year, today.month, shift)
-    return f"{start.year}-{start.month:02d}"
