@@ -120,30 +120,7 @@ class AuditLog:
         """Write one record chained to the previous one; returns it."""
         self._ensure()
         with self.wh.transaction():
-            last = self.wh.query_arrow(
-                exp.select(col("seq"), col("hash"))
-                .from_(AUDIT)
-                .order_by(exp.Ordered(this=col("seq"), desc=True))
-                .limit(1)
-            ).to_pylist()
-            seq = (last[0]["seq"] + 1) if last else 1
-            if self._key is None and self.key_path is not None:
-                self._key = AuditKey.create(self.key_path, seq)
-            record: dict[str, Any] = {
-                "seq": seq,
-                "at": datetime.now(UTC).isoformat(timespec="microseconds"),
-                "user_name": principal.user,
-                "roles": ",".join(principal.roles),
-                "purpose": principal.purpose,
-                "action": action,
-                "request": json.dumps(request, sort_keys=True, default=str),
-                "sql": sql,
-                "row_count": row_count,
-                "data_version": data_version,
-                "outcome": outcome,
-                "prev_hash": last[0]["hash"] if last else GENESIS,
-            }
-            record["hash"] = _digest(record, self._key)
+            [record] = self._chained(principal, [(action, request, sql, row_count, outcome)], data_version)
             self.wh.execute(insert_values(AUDIT, record))
         return record
 
@@ -159,38 +136,46 @@ class AuditLog:
             return []
         self._ensure()
         with self.wh.transaction():
-            last = self.wh.query_arrow(
-                exp.select(col("seq"), col("hash"))
-                .from_(AUDIT)
-                .order_by(exp.Ordered(this=col("seq"), desc=True))
-                .limit(1)
-            ).to_pylist()
-            seq = (last[0]["seq"] + 1) if last else 1
-            previous = last[0]["hash"] if last else GENESIS
-            if self._key is None and self.key_path is not None:
-                self._key = AuditKey.create(self.key_path, seq)
-            records = []
-            for action, request, outcome in entries:
-                record: dict[str, Any] = {
-                    "seq": seq,
-                    "at": datetime.now(UTC).isoformat(timespec="microseconds"),
-                    "user_name": principal.user,
-                    "roles": ",".join(principal.roles),
-                    "purpose": principal.purpose,
-                    "action": action,
-                    "request": json.dumps(request, sort_keys=True, default=str),
-                    "sql": None,
-                    "row_count": None,
-                    "data_version": data_version,
-                    "outcome": outcome,
-                    "prev_hash": previous,
-                }
-                record["hash"] = previous = _digest(record, self._key)
-                records.append(record)
-                seq += 1
+            records = self._chained(principal, [(a, r, None, None, o) for a, r, o in entries], data_version)
             types = {"integer": pa.int64(), "string": pa.string()}
             schema = pa.schema([(c, types[t]) for c, t in COLUMNS.items()])
             self.wh.write_arrow(AUDIT, pa.Table.from_pylist(records, schema=schema), create=False)
+        return records
+
+    def _chained(
+        self,
+        principal: Principal,
+        entries: list[tuple[str, dict[str, Any], str | None, int | None, str]],
+        data_version: str | None,
+    ) -> list[dict[str, Any]]:
+        """The records of (action, request, sql, row_count, outcome) entries, chained after the log's head
+        (read in the caller's transaction)."""
+        last = self.wh.query_arrow(
+            exp.select(col("seq"), col("hash")).from_(AUDIT).order_by(exp.Ordered(this=col("seq"), desc=True)).limit(1)
+        ).to_pylist()
+        seq = (last[0]["seq"] + 1) if last else 1
+        previous = last[0]["hash"] if last else GENESIS
+        if self._key is None and self.key_path is not None:
+            self._key = AuditKey.create(self.key_path, seq)
+        records = []
+        for action, request, sql, row_count, outcome in entries:
+            record: dict[str, Any] = {
+                "seq": seq,
+                "at": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "user_name": principal.user,
+                "roles": ",".join(principal.roles),
+                "purpose": principal.purpose,
+                "action": action,
+                "request": json.dumps(request, sort_keys=True, default=str),
+                "sql": sql,
+                "row_count": row_count,
+                "data_version": data_version,
+                "outcome": outcome,
+                "prev_hash": previous,
+            }
+            record["hash"] = previous = _digest(record, self._key)
+            records.append(record)
+            seq += 1
         return records
 
     def tail(self, limit: int = 20) -> list[dict[str, Any]]:
