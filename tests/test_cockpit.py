@@ -10,7 +10,6 @@ nothing of any host but the service.
 from __future__ import annotations
 
 import math
-import os
 import re
 import socket
 import threading
@@ -28,18 +27,8 @@ from fastapi.testclient import TestClient
 from companybrain.brain import Brain
 from companybrain.delivery.app import BrainService, create_app
 from companybrain.semantic.query import MetricQuery
+from tests.conftest import LOCAL_HOSTS
 
-CHROMIUM = os.environ.get("BRAIN_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCOPES = ["read:metrics", "read:objects", "write:actions"]
 # the demo's pages: a page per metrics file (metrics/finance.yaml -> Finance), then the fixed ones
 PAGES = {
@@ -54,7 +43,6 @@ PAGES = {
     "alerts": "Alerts",
     "ask": "Ask",
 }
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 OVERVIEW_TARGET_SECONDS = 2.0
 
 
@@ -228,18 +216,6 @@ def server(app: FastAPI, svc: BrainService) -> Iterator[str]:
     uv.should_exit = True
     thread.join(10)
     svc.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ request the browser makes must stay on this machine. Screenshots go to the test'
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -31,13 +30,10 @@ import pytest
 
 from companybrain.brain import Brain
 from companybrain.delivery.app import BrainService, create_app
+from tests.conftest import LOCAL_HOSTS
 from tests.live_service import serve
 
-CHROMIUM = os.environ.get("BRAIN_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 SCOPES = ["read:metrics", "read:objects", "write:actions"]
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
 @dataclass
@@ -88,18 +84,6 @@ def demo(small_demo: Callable[[str], Path]) -> Iterator[Demo]:
     finally:
         stand_ins.close()
         brain.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (never `playwright install`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

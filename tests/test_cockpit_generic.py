@@ -20,8 +20,7 @@ from fastapi.testclient import TestClient
 from companybrain.brain import Brain
 from companybrain.delivery.app import create_app
 from companybrain.semantic.query import MetricQuery
-from tests.conftest import write
-from tests.test_cockpit import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, write
 
 SOURCES = """
 sources:
