@@ -310,22 +310,22 @@ def batch(batch_id: int, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
 async def approve(batch_id: int, request: Request, svc: Svc, viewer: Who) -> RedirectResponse:
     """Approve every proposed action of the batch as the viewer, in one step; complete ones are applied together
     (the ERP called, the messages queued and sent), or none of them."""
-    form = await form_data(request)
-    check_csrf(viewer, form)
-    if "write:actions" not in viewer.session.scopes:
-        return _back(viewer, NO_WRITE)
-    message, ok = await run_in_threadpool(_decide, svc, viewer, batch_id, "approve", form.get("note") or None)
-    return _back(viewer, message, f"/disruption/batches/{batch_id}", ok)
+    return await _decided(batch_id, request, svc, viewer, "approve", "note")
 
 
 @router.post("/disruption/batches/{batch_id}/reject")
 async def reject(batch_id: int, request: Request, svc: Svc, viewer: Who) -> RedirectResponse:
     """Reject every proposed action of the batch as the viewer, with the reason given: nothing is applied."""
+    return await _decided(batch_id, request, svc, viewer, "reject", "reason")
+
+
+async def _decided(batch_id: int, request: Request, svc: Svc, viewer: Who, verb: str, field: str) -> RedirectResponse:
+    """The form's decision on the batch (its `field`: the approver's note, the rejection's reason), back to it."""
     form = await form_data(request)
     check_csrf(viewer, form)
     if "write:actions" not in viewer.session.scopes:
         return _back(viewer, NO_WRITE)
-    message, ok = await run_in_threadpool(_decide, svc, viewer, batch_id, "reject", form.get("reason") or None)
+    message, ok = await run_in_threadpool(_decide, svc, viewer, batch_id, verb, form.get(field) or None)
     return _back(viewer, message, f"/disruption/batches/{batch_id}", ok)
 
 
