@@ -165,7 +165,9 @@ def test_scenarios_over_the_api(client: TestClient, tokens: dict[str, str], svc:
     assert_problem(client.post("/api/v1/scenarios/pumps_price_up/run", headers=auth(tokens["emea_rep"])), 403)
 
 
-def test_a_proposal_sent_twice_with_its_submission_key_is_one(client: TestClient, tokens: dict[str, str]) -> None:
+def test_a_proposal_sent_twice_with_its_submission_key_is_one(
+    client: TestClient, tokens: dict[str, str], svc: BrainService
+) -> None:
     with_key = {"action_type": "delay_order", "parameters": {}, "submission": "retry-0123456789"}
     order = client.get("/api/v1/objects/Order?limit=1&where=status%20%3D%20%27open%27", headers=auth(tokens["cfo"]))
     assert order.status_code == 200, order.text
@@ -176,6 +178,19 @@ def test_a_proposal_sent_twice_with_its_submission_key_is_one(client: TestClient
     assert [a["action_id"] for a in again.json()] == [a["action_id"] for a in first.json()]
     assert first.json()[0]["submission"] == "retry-0123456789"
     client.post("/api/v1/actions/reject", json={"ids": [first.json()[0]["action_id"]]}, headers=auth(tokens["ceo"]))
+    # a hostile key is a value like any other: kept byte for byte, matched as a whole, never SQL
+    hostile = {**with_key, "submission": "x'); DELETE FROM brain.audit_log; --"}
+    kept = client.post("/api/v1/actions", json=hostile, headers=auth(tokens["cfo"]))
+    assert kept.status_code == 200 and kept.json()[0]["submission"] == hostile["submission"], kept.text
+    assert kept.json()[0]["action_id"] != first.json()[0]["action_id"]
+    with svc.use() as brain:
+        assert brain.audit.verify()["ok"]
+    client.post("/api/v1/actions/reject", json={"ids": [kept.json()[0]["action_id"]]}, headers=auth(tokens["ceo"]))
+    for size in (7, 101):  # a key too short to be one's own, or too long: refused, with the field named
+        refused = client.post(
+            "/api/v1/actions", json={**with_key, "submission": "k" * size}, headers=auth(tokens["cfo"])
+        )
+        assert refused.status_code == 422 and "submission" in refused.text, refused.text
 
 
 def test_the_cli_commands_go_through_the_local_route_as_the_named_user(svc: BrainService, app: FastAPI) -> None:
