@@ -257,6 +257,12 @@ def test_the_api_serves_use_cases_and_predictions_under_the_callers_policies(tra
         assert same["status"] == "unchanged" and same["champion"] == 1
         assert client.post(url, json={"version": 9, "reason": "x"}, headers=as_writer).status_code == 404
         assert client.post(url, json={"version": 1, "reason": ""}, headers=as_writer).status_code == 422
+        assert client.post(url, json={"version": True, "reason": "x"}, headers=as_writer).status_code == 422
+        # hostile input: a key that is no object (SQL in it) is not found; a verdict off the list is refused
+        labels = "/api/v1/usecases/quality_anomaly/labels"
+        hostile = {**verdict, "key": "L1' OR '1'='1'; DELETE FROM factory.labels; --"}
+        assert client.post(labels, json=hostile, headers=as_writer).status_code == 404
+        assert client.post(labels, json={**verdict, "verdict": "maybe"}, headers=as_writer).status_code == 422
 
 
 def test_build_trains_and_scores_only_what_is_due(trained: Path, tmp_path: Path, run_cli) -> None:
