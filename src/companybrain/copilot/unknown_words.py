@@ -7,7 +7,6 @@ import re
 
 from companybrain.copilot.plan import ClarifyPlan
 from companybrain.copilot.resolve import Resolver
-from companybrain.copilot.vocabulary import tokens
 
 PARTICLES = {"up", "down", "back", "in", "out", "off", "over", "on", "through", "around", "away", "into"}
 OBJECT_PRONOUNS = {"us", "them", "it", "me", "you", "him", "her"}
@@ -69,13 +68,7 @@ class UnknownWords(Resolver):
         """The stems of the words of the properties of the objects counted or measured (Employee.hire_date),
         but for words of a figure's name: 'how many people did we hire' may be about the hire date; in 'open
         orders to ship' the ship date is a shipment's, not the orders'."""
-        names = {t.name for terms in self.vocab.phrases.values() for t in terms if t.kind == "property"}
-        words = {
-            w
-            for name in names
-            if name.split(".", 1)[0] in objects
-            for w in tokens(name.split(".")[-1].replace("_", " "))
-        }
+        words = {w for o in objects for w in self.vocab.property_words.get(o, set())}
         words -= {w for ws in self.vocab.metric_words.values() for w in ws}
         return {_stem(w) for w in words if len(w) >= 4}
 
