@@ -127,3 +127,33 @@ def lagrangian_bound(
         target = min(incumbent, best + 0.5 * (incumbent - best) + 1e-3 * abs(best))
         v = v + step * (target - value) / norm * direction
     return LagrangianBound(best, best_v, iterations, time.perf_counter() - started)
+
+
+def lagrangian_plan(problem: Problem, cols: Columns, v: np.ndarray) -> np.ndarray:
+    """A feasible plan read off the relaxed solution at multipliers `v`: each line keeps the items its
+    knapsack takes (an item taken by two lines or weeks keeps its cheapest), and the items no line took
+    go, costliest first, to their cheapest option that still fits (beyond the horizon at worst). Dropping
+    items from a line's pick only frees capacity, so the picks stay feasible."""
+    opts = problem.opts
+    picks: list[np.ndarray] = []
+    evaluate(problem, cols, v, picks)
+    taken = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+    taken = taken[np.argsort(cols.cost[taken], kind="stable")]
+    _, first = np.unique(cols.item[taken], return_index=True)
+    taken = taken[first]
+    assignment = problem.beyond_of_class[opts.item_class].copy()
+    assignment[cols.item[taken]] = cols.option[taken]
+    slack = problem.residual(problem.loads(assignment))
+    missing = np.setdiff1d(problem.items, cols.item[taken])
+    order = missing[np.argsort(-(opts.cost[assignment[missing]] * problem.qty[missing]), kind="stable")]
+    for n in order:
+        q = problem.qty[n]
+        for o in opts.for_class(int(opts.item_class[n])):
+            line, week = int(opts.line[o]), int(problem.cap_week[o])
+            if line < 0:
+                break
+            if slack[line, week:].min() >= q - EPS:
+                slack[line, week:] -= q
+                assignment[n] = o
+                break
+    return assignment

@@ -14,8 +14,9 @@ import numpy as np
 from companybrain.decisions.columns import Columns, Problem
 from companybrain.decisions.item_mip import solve_items
 
-MAX_WINDOW_ITEMS = 400  # a window's MIP stays small enough to solve in a fraction of a second
-WINDOW_GAP = 0.002  # a window stops within 0.2% of its own optimum: the next window gains more
+MAX_WINDOW_ITEMS = 50  # a window's MIP stays small enough to solve in a fraction of a second
+WINDOW_GAP = 0.002
+EARLY_JITTER = 2.0  # weeks  # a window stops within 0.2% of its own optimum: the next window gains more
 
 
 @dataclass
@@ -66,6 +67,17 @@ class Search:
         ranked = ranked[(self.overlap[seed][ranked] > 0) | (ranked == seed)]
         return ranked[: self.lines_per_window]
 
+    def _earliest(self, free: np.ndarray) -> np.ndarray:
+        """A big window's items: those that cost (late or moved), then those made earliest, with a
+        random jitter of a week or two. Lateness comes from the first weeks' capacity: an item made in
+        week 9 competes with none of the items due in weeks 0-3."""
+        p, opts = self.problem, self.problem.opts
+        o = self.assignment[free]
+        cost = opts.cost[o] * p.qty[free]
+        week = p.cap_week[o] + EARLY_JITTER * self.rng.random(len(free))
+        order = np.lexsort((week, cost <= 0))
+        return np.sort(free[order[:MAX_WINDOW_ITEMS]])
+
     def improve(self, deadline: float, window_seconds: float = 0.5) -> None:
         """Re-solve windows until `deadline` (perf_counter seconds)."""
         while time.perf_counter() < deadline - 0.02:
@@ -81,11 +93,8 @@ class Search:
         free = np.flatnonzero(((current >= 0) & inside[np.maximum(current, 0)]) | inside[self.home])
         if len(free) == 0:
             return False
-        if len(free) > MAX_WINDOW_ITEMS:  # a big network's window: its costliest items and a random rest
-            cost = opts.cost[self.assignment[free]] * p.qty[free]
-            costly = free[np.argsort(-cost)[: MAX_WINDOW_ITEMS // 2]]
-            rest = np.setdiff1d(free, costly)
-            free = np.sort(np.r_[costly, self.rng.choice(rest, MAX_WINDOW_ITEMS - len(costly), replace=False)])
+        if len(free) > MAX_WINDOW_ITEMS:
+            free = self._earliest(free)
         spans = [np.arange(self.first[n], self.first[n + 1]) for n in free]
         cols = self.cols.subset(np.concatenate(spans))
         now = self.assignment[cols.item]

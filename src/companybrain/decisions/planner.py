@@ -21,7 +21,7 @@ import numpy as np
 
 from companybrain.decisions.columns import Problem
 from companybrain.decisions.item_mip import solve_items
-from companybrain.decisions.lagrangian import lagrangian_bound
+from companybrain.decisions.lagrangian import lagrangian_bound, lagrangian_plan
 from companybrain.decisions.neighbourhoods import Search
 from companybrain.decisions.resequence import Resequencer
 
@@ -89,13 +89,21 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
         if not improved:
             break
     run.steps["resequence"] = time.perf_counter() - t
+    whole = exact and len(cols) <= FULL_MIP_COLUMNS  # small: the whole MIP ends the run, for its dual bound
     if exact and run.open(deadline):
         t = time.perf_counter()
-        share = 0.15 if len(cols) <= FULL_MIP_COLUMNS else 0.5
         multipliers = problem.qty * lp.class_duals[opts.item_class]  # their Lagrangian value is the LP's
+        share = LAGRANGIAN_SHARE_SMALL if whole else LAGRANGIAN_SHARE
         lag = lagrangian_bound(problem, cols, multipliers, run.cost, t + share * (deadline - t))
         run.raise_bound(lag.bound, LAGRANGIAN_BOUND)
         run.steps["lagrangian"] = time.perf_counter() - t
+        t = time.perf_counter()
+        relaxed = lagrangian_plan(problem, cols, lag.multipliers)  # often far better than the LP's rounding
+        for _ in range(2):
+            if run.open(deadline):
+                relaxed, _ = resequencer.sweep(relaxed, t + 0.1 * (deadline - t))
+        run.offer(relaxed)
+        run.steps["lagrangian_plan"] = time.perf_counter() - t
         t = time.perf_counter()
         priced = run.assignment
         for prices in (lag.multipliers, lag.multipliers, lag.multipliers, None, None):
@@ -104,29 +112,33 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
             priced, _ = resequencer.sweep(priced, t + 0.1 * (deadline - t), prices)
             run.offer(priced)
         run.steps["priced_resequence"] = time.perf_counter() - t
-    if exact and len(cols) <= FULL_MIP_COLUMNS and run.open(deadline):
+    if run.open(deadline):
         t = time.perf_counter()
-        start = problem.column_of(cols, run.assignment)
-        whole = solve_items(problem.items, problem.qty, cols, problem.cum_capacity, deadline - t, start=start,
-                            gap=target_gap)  # fmt: skip
-        if whole.chosen is not None:
-            run.offer(cols.option[whole.chosen])
-        run.raise_bound(whole.dual_bound, MIP_BOUND)
-        run.steps["whole_mip"] = time.perf_counter() - t
-    elif run.open(deadline):
-        t = time.perf_counter()
+        until = t + (SEARCH_SHARE_SMALL if whole else 1.0) * (deadline - t)
         search = Search(problem, cols, run.assignment, run.cost)
-        while run.open(deadline):
-            if search.step(min(WINDOW_SECONDS, deadline - time.perf_counter())):
+        while run.open(until):
+            if search.step(min(WINDOW_SECONDS, until - time.perf_counter())):
                 run.offer(search.assignment)
         run.steps["search"] = time.perf_counter() - t
         run.steps["windows"] = search.windows
+    if whole and run.open(deadline):
+        t = time.perf_counter()
+        start = problem.column_of(cols, run.assignment)
+        mip = solve_items(problem.items, problem.qty, cols, problem.cum_capacity, deadline - t, start=start,
+                          gap=target_gap)  # fmt: skip
+        if mip.chosen is not None:
+            run.offer(cols.option[mip.chosen])
+        run.raise_bound(mip.dual_bound, MIP_BOUND)
+        run.steps["whole_mip"] = time.perf_counter() - t
     return run.result(limit)
 
 
 MAX_EXACT_COLUMNS = 3_000_000  # beyond this many order-level columns: LP bound, cheapest columns only
 SEARCH_COLUMNS_PER_ITEM = 24
-WINDOW_SECONDS = 1.0
+WINDOW_SECONDS = 0.2
+LAGRANGIAN_SHARE = 0.25  # of the time left: the bound on a large network
+LAGRANGIAN_SHARE_SMALL = 0.25
+SEARCH_SHARE_SMALL = 0.6  # of the time left on a small network; the whole MIP has the rest
 
 
 def _column_count(problem: Problem) -> int:

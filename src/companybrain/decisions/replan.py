@@ -133,15 +133,18 @@ def _solve(
     first = starts[:n_opt]
     index[first], value[first] = demand_row, demand_coef
     index[first[has_cap] + 1], value[first[has_cap] + 1] = line_rows[has_cap], col_coef[has_cap]
-    slack_idx, slack_val = [], []
-    for j in range(L):
-        for t in range(T):
-            slack_idx.append([n_demand + j * T + t] + ([n_demand + j * T + t + 1] if t + 1 < T else []))
-            slack_val.append([1.0] + ([-1.0] if t + 1 < T else []))
-    lens = np.array([len(s) for s in slack_idx], dtype=np.int64)
+    # slack of line j, week t: +1 in its row, -1 in week t+1's (carried forward), none past the last week
+    row = n_demand + np.arange(L * T)
+    carries = (np.arange(L * T) % T) + 1 < T
+    lens = 1 + carries.astype(np.int64)
     starts[n_opt + 1 :] = starts[n_opt] + np.cumsum(lens)
-    index = np.concatenate([index, np.array([i for s in slack_idx for i in s], dtype=np.int64)])
-    value = np.concatenate([value, np.array([v for s in slack_val for v in s])])
+    slack_index = np.empty(int(lens.sum()), dtype=np.int64)
+    slack_value = np.empty(len(slack_index))
+    first_of = np.cumsum(lens) - lens
+    slack_index[first_of], slack_value[first_of] = row, 1.0
+    slack_index[first_of[carries] + 1], slack_value[first_of[carries] + 1] = row[carries] + 1, -1.0
+    index = np.concatenate([index, slack_index])
+    value = np.concatenate([value, slack_value])
     lp = hs.HighsLp()
     lp.num_col_, lp.num_row_ = n_opt + n_slack, n_demand + L * T
     lp.col_cost_ = np.concatenate([col_cost, np.zeros(n_slack)])
@@ -233,7 +236,8 @@ def assign_to_flows(net: Network, opts: Options, flows: np.ndarray) -> np.ndarra
     urgency = sorted(members, key=lambda k: -float(opts.cost[opts.starts[k + 1] - 1]))
     for k in urgency:
         span = opts.for_class(k)
-        flowing = [o for o in span if remaining[o] > 1e-6]  # the LP's solution is sparse; room only shrinks
+        lo = int(opts.starts[k])  # the LP's solution is sparse; room only shrinks
+        flowing = (lo + np.flatnonzero(remaining[lo : int(opts.starts[k + 1])] > 1e-6)).tolist()
         for n in members[k]:
             q = qty[n]
             roomy = [o for o in flowing if remaining[o] >= q - 1e-6]
