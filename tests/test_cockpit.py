@@ -9,6 +9,7 @@ nothing of any host but the service.
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 import socket
@@ -179,6 +180,25 @@ def test_reasons_and_thresholds_read_as_the_use_case_says(brain: Brain) -> None:
         "Days since install date: 26,900",
         "Machine temperature of the last day: 101.2",
     ]
+    anomaly = brain.project.usecases["quality_anomaly"]
+    said = layout.reasons(
+        brain.project, anomaly, "defect_rate_change=0.01996 (5.5 sd); inspected_455d=1.104e+04 (2.7 sd)"
+    )
+    assert said == [
+        "Defect rate change: 0.02 (5.5 times its usual spread from normal)",
+        "Units inspected, total over the last 455 days: 11,040 (2.7 times its usual spread from normal)",
+    ]
+
+
+def test_a_weekly_trend_names_its_weeks_and_a_monthly_one_its_months() -> None:
+    from datetime import date
+
+    from companybrain.delivery.web.charts import line_chart
+
+    weekly = str(line_chart([(date(2025, 8, 25), 1.0), (date(2025, 9, 1), 2.0), (date(2025, 9, 8), 3.0)]))
+    assert "2025-09-01: 2" in weekly and "2025-09:" not in weekly
+    monthly = str(line_chart([(date(2025, 8, 1), 1.0), (date(2025, 9, 1), 2.0)]))
+    assert "2025-09: 2" in monthly
 
 
 def test_every_page_is_drawn_from_the_project(brain: Brain) -> None:
@@ -194,6 +214,76 @@ def test_every_page_is_drawn_from_the_project(brain: Brain) -> None:
     ]
     chosen = layout.overview_for(brain.project, brain.principal("mke_plant_manager"), {"units_produced", "revenue"})
     assert chosen.metrics == ["units_produced"] and chosen.hidden  # declared, and what of it may not be read
+
+
+def test_the_whole_plan_downloads_as_csv_not_a_command_to_type(client: TestClient, tokens: dict[str, str]) -> None:
+    """The disruption page shows a plan's first rows; all of them are a CSV away (no `brain replan` to type)."""
+    signed_in(client, tokens["ceo"])
+    assert client.get("/cockpit/disruption/plan.csv").status_code == 404  # no plan yet in this session
+    form = client.get("/cockpit/disruption").text
+    csrf = re.findall(r'name="csrf" value="([^"]+)"', form)[0]
+    asked = {"csrf": csrf, "site": "MKE", "line": "MKE-L3", "capacity": "0", "start": "2026-03-02", "days": "10"}
+    page = client.post("/cockpit/disruption", data=asked).text
+    assert 'id="plan"' in page and "brain replan" not in page
+    shown = page.split('id="plan-actions"')[1].split("</article>")[0]
+    counted = int(re.findall(r"Actions \((\d+)\)", shown)[0])
+    exported = client.get("/cockpit/disruption/plan.csv?part=actions")
+    assert exported.headers["content-disposition"] == 'attachment; filename="plan-actions.csv"'
+    rows = list(csv.reader(exported.text.splitlines()))
+    assert rows[0][:2] == ["Action", "Order ID"] and len(rows) == 1 + counted
+    assert client.get("/cockpit/disruption/plan.csv?part=secrets").status_code == 404
+
+
+def test_what_is_open_today_reads_as_it_stands_today(
+    client: TestClient, tokens: dict[str, str], svc: BrainService
+) -> None:
+    """The backlog tile is the value of the orders still open on the project's today, whatever the period (its
+    metric places orders in time by their order date, so a period would count only those ordered in it);
+    a figure of the period (revenue) still follows the period."""
+    signed_in(client, tokens["ceo"])
+    open_now = facade(svc, MetricQuery(("backlog",)), "ceo")[0][0]
+    assert open_now > 0
+    for period in ("", "last_quarter", "last_year"):
+        html = client.get(f"/cockpit/?period={period}").text
+        backlog = html.split('data-metric="backlog"')[1].split("</article>")[0]
+        assert close(float(re.findall(r'data-value="([^"]+)"', backlog)[0]), open_now)
+        assert "As it stands today (2026-03-01)" in backlog and "<svg" not in backlog  # no trend by order month
+        assert "vs period before" not in backlog
+    revenue = html.split('data-metric="revenue"')[1].split("</article>")[0]
+    last_year = facade(svc, MetricQuery(("revenue",), period="2025-01-01..2025-12-31"), "ceo")[0][0]
+    assert close(float(re.findall(r'data-value="([^"]+)"', revenue)[0]), last_year)
+    page = client.get("/cockpit/finance?metric=backlog&by=region&period=last_quarter").text
+    by_region = facade(svc, MetricQuery(("backlog",), by=("region",)), "ceo")
+    assert "A figure of today" in page
+    exported = client.get(re.findall(r'href="([^"]+)" id="export"', page)[0].replace("&amp;", "&"))
+    rows = list(csv.reader(exported.text.splitlines()))
+    assert rows[0] == ["Region", "Backlog"]
+    assert close(sum(float(r[1]) for r in rows[1:]), sum(r[1] for r in by_region))
+
+
+def test_the_what_if_builder_offers_what_the_model_has(
+    client: TestClient, tokens: dict[str, str], brain: Brain
+) -> None:
+    """The builder's kinds are the scenario spec's, its choices the model's values as the viewer reads them; a
+    record type the viewer may not read becomes a typed field, and a built what-if runs."""
+    signed_in(client, tokens["ceo"])
+    form = client.get("/cockpit/scenarios").text
+    kinds = re.findall(r'<option value="([a-z_]+)" title=', form.split('id="kind"')[1].split("</select>")[0])
+    assert sorted(kinds) == ["capacity", "capital_project", "demand", "hiring", "price", "supplier_delay"]
+    families = sorted(r["ProductFamily.name"] for r in brain.count_by("ProductFamily", ["ProductFamily.name"]))
+    demand = form.split('id="fields-demand"')[1].split("</fieldset>")[0]
+    assert re.findall(r"<option >([^<]+)</option>", demand.split('name="demand.family"')[1].split("</select>")[0]) == (
+        families
+    )
+    assert "`" not in form and "change_pct" not in re.sub(r'(name|id|data-for)="[^"]*"', "", form)
+    signed_in(client, tokens["emea_rep"])
+    rep = client.get("/cockpit/scenarios").text
+    supplier = rep.split('id="fields-supplier_delay"')[1].split("</fieldset>")[0]
+    assert '<input name="supplier_delay.supplier"' in supplier and "<option" not in supplier  # may not list them
+    csrf = re.findall(r'name="csrf" value="([^"]+)"', rep)[0]
+    asked = {"csrf": csrf, "kind": "hiring", "hiring.site": "Milwaukee Works", "period": "2025"}  # as the rep
+    refused = client.post("/cockpit/scenarios/run", data=asked).text
+    assert "Headcount: Field required" in refused and "changes." not in refused
 
 
 # --- the browser -----------------------------------------------------------------------------------
@@ -403,8 +493,9 @@ def test_ceo_runs_and_compares_scenarios(
     context, page, _ = session_for(browser, server, tokens["ceo"], requests_seen)
     page.goto(f"{server}/cockpit/scenarios")
     page.select_option("#kind", "demand")
-    page.fill("#change_pct", "15")
-    page.select_option("select[name=region]", "EMEA")
+    assert page.locator("#fields-price").is_hidden()  # only the chosen kind's fields
+    page.fill("#demand-change_pct", "15")
+    page.select_option("#demand-region", "EMEA")
     page.fill("input[name=period]", "2025")
     page.click("#run-whatif")
     page.wait_for_selector("#compare-table")

@@ -168,6 +168,11 @@ def test_a_new_project_shows_its_own_metrics_and_nothing_of_the_demo(shop: Path)
             lines = exported.text.strip().splitlines()
             assert lines[0] == "City,Takings" and len(lines) == 1 + len(expected)
             assert client.get("/cockpit/machines").status_code == 404
+            # no records a what-if changes: no kind of change offered, and no word of the demo's
+            scenarios = client.get("/cockpit/scenarios")
+            assert scenarios.status_code == 200 and 'id="kind"' not in scenarios.text
+            assert "none of the records a what-if changes" in scenarios.text
+            assert not any(w in scenarios.text for w in ("PUMP", "Milwaukee", "EMEA", "Operations"))
 
 
 def test_each_role_lands_on_its_own_overview(shop: Path) -> None:
@@ -292,6 +297,44 @@ def test_one_log_level_for_the_service_and_its_access_log(run_cli: Any, shop: Pa
     assert {config["loggers"][n]["level"] for n in ("companybrain", "uvicorn", "uvicorn.access")} == {"DEBUG"}
     code, _, err = run_cli("-p", str(shop), "serve", "--log-level", "loud")
     assert code == 2 and "use one of debug, info, warning, error" in err
+
+
+@pytest.mark.slow
+def test_brain_serve_writes_an_access_log_line_per_request(shop: Path) -> None:
+    """`brain serve --log-level info` (the default) logs each request with its time, method, path and status;
+    at warning it logs none."""
+    import re
+    import subprocess
+    import sys
+
+    import httpx2
+
+    def served(level: str) -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        args = [sys.executable, "-m", "companybrain.cli.main", "-p", str(shop), "serve", "--port", str(port)]
+        proc = subprocess.Popen(
+            [*args, "--log-level", level], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx2.TransportError:
+                    time.sleep(0.2)
+            else:
+                pytest.fail("brain serve did not answer within 60 s")
+        finally:
+            proc.terminate()
+            out, _ = proc.communicate(timeout=30)
+        return out
+
+    logged = served("info")
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d.*\"GET /healthz HTTP/1.1\" 200", logged, re.M), logged
+    assert "GET /healthz" not in served("warning")
 
 
 def test_tables_fit_the_terminal_and_write_numbers_one_way(monkeypatch: pytest.MonkeyPatch) -> None:

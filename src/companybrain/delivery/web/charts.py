@@ -56,10 +56,17 @@ def _ticks(low: float, high: float, count: int = 4) -> list[float]:
     return [first + i * step for i in range(count + 2) if first + i * step <= high + step * 0.999]
 
 
-def _label(value: Any) -> str:
+def _label(value: Any, monthly: bool = True) -> str:
+    """A category or a point in time; a month (2025-09) only when the series is by month."""
     if isinstance(value, datetime | date):
-        return value.isoformat()[:7] if getattr(value, "day", 1) == 1 else value.isoformat()[:10]
+        return value.isoformat()[:7] if monthly and value.day == 1 else value.isoformat()[:10]
     return "Not recorded" if value is None else str(value)
+
+
+def _monthly(xs: Sequence[Any]) -> bool:
+    """Whether the dates of a series are all firsts of the month (a week that starts on the 1st is no month)."""
+    dates = [x for x in xs if isinstance(x, datetime | date)]
+    return bool(dates) and all(d.day == 1 for d in dates)
 
 
 def line_chart(
@@ -76,7 +83,8 @@ def line_chart(
 
     The axis spans the data (a trend is what it shows); `zero` makes it start at zero."""
     lines = list(series) if series is not None else [("", points)]
-    xs = list(dict.fromkeys(_label(x) for _, pts in lines for x, _ in pts))
+    monthly = _monthly([x for _, pts in lines for x, _ in pts])
+    xs = list(dict.fromkeys(_label(x, monthly) for _, pts in lines for x, _ in pts))
     values = [v for _, pts in lines for _, v in pts if v is not None]
     if not xs or not values:
         return Markup('<p class="empty">No data for this period.</p>')
@@ -110,11 +118,11 @@ def line_chart(
     index = {x: i for i, x in enumerate(xs)}
     for n, (name, pts) in enumerate(lines):
         color = PALETTE[n % len(PALETTE)]
-        coords = [(x_at(index[_label(x)]), y_at(v), x, v) for x, v in pts if v is not None]
+        coords = [(x_at(index[_label(x, monthly)]), y_at(v), x, v) for x, v in pts if v is not None]
         path = " ".join(f"{'M' if i == 0 else 'L'}{cx:.1f},{cy:.1f}" for i, (cx, cy, _, _) in enumerate(coords))
         parts.append(f'<path class="series" d="{path}" stroke="{color}"/>')
         for cx, cy, x, v in coords:
-            tip = f"{name + ' · ' if name else ''}{_label(x)}: {fmt(v, form, unit)}"
+            tip = f"{name + ' · ' if name else ''}{_label(x, monthly)}: {fmt(v, form, unit)}"
             parts.append(
                 f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.5" fill="{color}"><title>{escape(tip)}</title></circle>'
             )
@@ -135,7 +143,8 @@ def bar_chart(
     """Horizontal bars of (label, value), longest first as given; negative values grow left of zero.
 
     `links` makes each bar a link (drill down)."""
-    rows = [(_label(k), v) for k, v in bars]
+    monthly = _monthly([k for k, _ in bars])
+    rows = [(_label(k, monthly), v) for k, v in bars]
     values = [v for _, v in rows if v is not None]
     if not values:
         return Markup('<p class="empty">No data for this selection.</p>')

@@ -10,19 +10,25 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from companybrain.delivery.web import disruption, reads
+from companybrain.delivery.web import disruption, layout, reads, whatif
 from companybrain.delivery.web.deps import Svc, Who
 from companybrain.delivery.web.reads import guarded
-from companybrain.delivery.web.render import page
-from companybrain.delivery.web.session import check_csrf, form_data
+from companybrain.delivery.web.render import page, run_label
+from companybrain.delivery.web.session import check_csrf, form_lists
 
 router = APIRouter(include_in_schema=False)
-CHANGE_KINDS = ("demand", "price", "capacity", "hiring")
 MAX_RUNS = 6
 
 
 def _invalid(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    """What the scenario spec refused, by the builder's labels ("Change %: ..."), not the spec's path."""
+    from companybrain.delivery.web.layout import humanize
+
+    def where(loc: tuple[Any, ...]) -> str:
+        named = [str(p) for p in loc if isinstance(p, str) and p not in ("changes",)]
+        return humanize(named[-1]) if named else "The what-if"
+
+    return "; ".join(f"{where(tuple(e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 router.include_router(disruption.router)  # /disruption and its batches: the headline decision (disruption.py)
@@ -50,9 +56,12 @@ def _scenarios_page(request: Request, svc: Svc, viewer: Who, **context: Any) -> 
     kpis = [k["kpi"] for k in compared[0]["kpis"]] if compared else []
     # the chart shows what moved; the table below keeps every KPI
     moved = [i for i, _ in enumerate(kpis) if any(r["kpis"][i]["diff_pct"] for r in compared)]
-    series = [(r["name"], [r["kpis"][i]["diff_pct"] for i in moved]) for r in compared]
+    series = [(run_label(r["name"]), [r["kpis"][i]["diff_pct"] for i in moved]) for r in compared]
+    project = svc.brain.project
+    labels = {k: layout.metric_label(project, k) if k in project.metrics else layout.humanize(k) for k in kpis}
+    kinds = whatif.kinds(svc, viewer)
     if context.get("form") is None:
-        context["form"] = {"kind": "demand", "change_pct": "10", "period": str(reads.today(svc).year - 1)}
+        context["form"] = whatif.defaults(kinds, str(reads.today(svc).year - 1))
     return page(
         request,
         svc,
@@ -64,9 +73,11 @@ def _scenarios_page(request: Request, svc: Svc, viewer: Who, **context: Any) -> 
         runs=runs,
         compared=compared,
         compare_kpis=kpis,
-        chart_kpis=[kpis[i] for i in moved],
+        chart_kpis=[labels[kpis[i]] for i in moved],
+        kpi_labels=labels,
         compare_series=series,
-        kinds=CHANGE_KINDS,
+        kinds=kinds,
+        slider=whatif.SLIDER,
         **context,
     )
 
@@ -77,46 +88,21 @@ def scenarios(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
     return _scenarios_page(request, svc, viewer)
 
 
-def _change(form: dict[str, str]) -> dict[str, Any]:
-    """One scenario change from the builder's fields (validated by the scenario spec)."""
-    kind = form.get("kind", "demand")
-    pct = float(form.get("change_pct") or 0)
-    pick = {k: form[k] for k in ("family", "segment", "region", "site", "line", "function") if form.get(k)}
-    if kind == "price":
-        elasticity: float | str = form.get("elasticity") or "estimated"
-        if elasticity != "estimated":
-            elasticity = float(elasticity)
-        return {"type": "price", "change_pct": pct, "elasticity": elasticity, **_only(pick, "family", "segment")}
-    if kind == "capacity":
-        return {"type": "capacity", "change_pct": pct, **_only(pick, "site", "line")}
-    if kind == "hiring":
-        return {
-            "type": "hiring",
-            "headcount": int(form.get("headcount") or 0),
-            "annual_cost_per_head": float(form.get("cost_per_head") or 0),
-            "function": pick.get("function", "Operations"),
-            **_only(pick, "site"),
-        }
-    return {"type": "demand", "change_pct": pct, **_only(pick, "family", "region")}
-
-
-def _only(values: dict[str, str], *keys: str) -> dict[str, str]:
-    return {k: values[k] for k in keys if k in values}
-
-
 @router.post("/scenarios/run", response_class=HTMLResponse)
 async def run(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
     """Run a declared scenario, or build one from the form's fields and run it, as the viewer."""
     from companybrain.decisions.scenarios import run_scenario
     from companybrain.specs.scenarios import ScenarioSpec
 
-    form = await form_data(request)
+    lists = await form_lists(request)
+    form = {key: values[-1] for key, values in lists.items()}
     check_csrf(viewer, form)
     name = form.get("name", "")
     if not name:  # a what-if from the builder: kept in this process, never written to the project
         name = f"cockpit_{viewer.user}_{len(_runs(viewer)) + 1}"[:48].lower()
         try:
-            change = _change(form)
+            offered = await run_in_threadpool(whatif.kinds, svc, viewer)
+            change = whatif.change(next((k for k in offered if k.name == form.get("kind")), None), lists)
             spec = ScenarioSpec(
                 name=name,
                 description=form.get("description") or f"What-if built in the cockpit by {viewer.user}",

@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from companybrain.delivery.web import reads
@@ -228,6 +228,30 @@ async def declare(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
         viewer.session.data["plan"] = shown
         viewer.session.data["computed"] = {shown["plan_id"]: computed}  # what Submit proposes: this plan
     return await run_in_threadpool(_disruption_page, request, svc, viewer, form=form, failure=denied or error)
+
+
+PLAN_PARTS = {"actions": "the moves, delays and priorities", "parts": "the parts to expedite"}
+PLAN_PARTS |= {"notifications": "who must be told what"}
+
+
+@router.get("/disruption/plan.csv", response_model=None)
+def plan_csv(request: Request, viewer: Who, part: str = "actions") -> Response:
+    """All of a part of the plan on the page (the page shows the first rows), as CSV."""
+    from companybrain.delivery.web.layout import humanize
+    from companybrain.delivery.web.objects import csv_response
+
+    plan = viewer.session.data.get("plan")
+    if part not in PLAN_PARTS:
+        return Response(f"no part {part!r} of a plan: {', '.join(PLAN_PARTS)}\n", status_code=404)
+    if plan is None:
+        return Response("no plan on the disruption page of this session: declare a disruption first\n", 404)
+    if part == "notifications":
+        rows = list(plan.get("notifications") or [])
+    else:
+        expedite = part == "parts"
+        rows = [a for a in plan.get("actions") or [] if (a.get("action") == "expedite") == expedite]
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return csv_response(f"plan-{part}", [humanize(c) for c in columns], [[r.get(c) for c in columns] for r in rows])
 
 
 @router.post("/disruption/approve")

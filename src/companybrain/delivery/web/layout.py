@@ -37,9 +37,18 @@ RESERVED |= {"predictions"}
 def humanize(name: str) -> str:
     """`on_time_delivery` -> `On time delivery`, `margin_pct` -> `Margin %`, `order_id` -> `Order ID`."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())  # OrderLine -> Order_Line
-    words = [WORDS.get(w.lower(), _lower(w)) for w in re.split(r"[_\s]+", spaced) if w]
+    words = [WORDS.get(w.lower(), _span(w) or _lower(w)) for w in re.split(r"[_\s]+", spaced) if w]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
+
+
+SPANS = {"d": "days", "w": "weeks", "m": "months", "y": "years"}
+
+
+def _span(word: str) -> str | None:
+    """A window written short in a name: 90d -> 90 days, 6m -> 6 months."""
+    found = re.fullmatch(r"(\d+)([dwmy])", word.lower())
+    return f"{found[1]} {SPANS[found[2]]}" if found else None
 
 
 def _lower(word: str) -> str:
@@ -200,12 +209,13 @@ def score_format(uc: UseCase) -> str:
     return "number" if uc.task == "regress" else "percent"
 
 
-_REASON = re.compile(r"\s*([a-z][a-z0-9_]*)=(.*?)\s*\(([+-][^)]*)\)\s*")  # name=value (+effect)
+# name=value (+effect) from a classifier or a regression; name=value (4.2 sd) from an anomaly detector
+_REASON = re.compile(r"\s*([a-z][a-z0-9_]*)=(.*?)\s*\(([+-][^)]*|[0-9.]+ sd)\)\s*")
 
 
 def reasons(project: Project, uc: UseCase, text: str | None) -> list[str]:
     """A model's reasons ('vibration_rise=1.8 (+0.31); ...') as people read them: each feature's description
-    (or what it is computed from) and its value, formatted."""
+    (or what it is computed from) and its value, formatted; for an anomaly, how far from its usual it is."""
     out = []
     for part in (text or "").split(";"):
         found = _REASON.fullmatch(part)
@@ -213,21 +223,26 @@ def reasons(project: Project, uc: UseCase, text: str | None) -> list[str]:
             if part.strip():
                 out.append(part.strip())
             continue
-        name, raw = found[1], found[2]
+        name, raw, effect = found[1], found[2], found[3]
         try:
             value: Any = float(raw)
         except ValueError:
             value = raw
-        out.append(f"{feature_label(project, uc, name)}: {reason_value(value)}")
+        said = f"{feature_label(project, uc, name)}: {reason_value(value)}"
+        if effect.endswith(" sd"):
+            said += f" ({float(effect[:-3]):.1f} times its usual spread from normal)"
+        out.append(said)
     return out
 
 
 def reason_value(value: Any) -> str:
-    """A feature's value as written in a reason: 6,489 / 43.1 / 3.58 (never 2.69e+04)."""
+    """A feature's value as written in a reason: 6,489 / 85 / 43.1 / 3.58 / 0.044 (never 2.69e+04)."""
     if not isinstance(value, float):
         return str(value)
     size = abs(value)
-    return f"{value:,.0f}" if size >= 1000 else f"{value:,.1f}" if size >= 10 else f"{value:.2f}"
+    if size >= 1000 or (size >= 10 and value.is_integer()):
+        return f"{value:,.0f}"
+    return f"{value:,.1f}" if size >= 10 else f"{value:.2f}" if size >= 0.1 or size == 0 else f"{value:.2g}"
 
 
 def feature_label(project: Project, uc: UseCase, name: str) -> str:

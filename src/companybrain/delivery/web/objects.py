@@ -197,8 +197,8 @@ def _cell(project: Any, type_name: str, prop: str, value: Any) -> dict[str, Any]
 
 @router.get("/export.csv", response_model=None)
 def export(request: Request, svc: Svc, viewer: Who) -> Response:
-    """What a panel shows, as CSV: a metric query (m, by, period, filters, order, limit) or a list of objects
-    (type, and p.<property>=value or score + min), read as the viewer through the governed path."""
+    """What a panel shows, as CSV: a metric query (m, by, period or at=today, filters, order, limit) or a list of
+    objects (type, and p.<property>=value or score + min), read as the viewer through the governed path."""
     from companybrain.delivery.web.pages import view_of
 
     params = request.query_params
@@ -223,7 +223,7 @@ def export(request: Request, svc: Svc, viewer: Who) -> Response:
             rows = sorted(rows, key=lambda r: -float(r.get(score) or 0))
         columns = list(rows[0]) if rows else list(project.objects[type_name].properties)
         headers = [layout.property_label(project, type_name, c) for c in columns]
-        return _csv(type_name.lower(), headers, [[r.get(c) for c in columns] for r in rows])
+        return csv_response(type_name.lower(), headers, [[r.get(c) for c in columns] for r in rows])
     view = view_of(request, svc, viewer)
     names = tuple(m for m in params.getlist("m") if m)
     by = tuple(b for b in params.getlist("by") if b)
@@ -232,7 +232,7 @@ def export(request: Request, svc: Svc, viewer: Who) -> Response:
         names,
         by=by,
         where=view.where(),
-        period=view.period_text,
+        period=None if params.get("at") == "today" else view.period_text,
         order_by=tuple(o for o in params.getlist("order") if o),
         limit=min(int(limit), EXPORT_ROWS) if limit.isdigit() else EXPORT_ROWS,
     )
@@ -242,10 +242,11 @@ def export(request: Request, svc: Svc, viewer: Who) -> Response:
         return Response(text + "\n", status_code=403 if panel.denied else 400, media_type="text/plain")
     result = panel.result
     headers = [layout.column_label(project, c) for c in result.columns]
-    return _csv("-".join(names) or "export", headers, result.rows)
+    return csv_response("-".join(names) or "export", headers, result.rows)
 
 
-def _csv(name: str, headers: list[str], rows: list[list[Any]]) -> Response:
+def csv_response(name: str, headers: list[str], rows: list[list[Any]]) -> Response:
+    """Rows as a CSV download named `name`.csv."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(headers)

@@ -132,23 +132,24 @@ def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
         tile["active"] = tile["name"] == chosen
     others = [{"label": layout.metric_label(project, m), "href": view.url(metric=m)} for m in names if m not in tiled]
     order = "-" + chosen
+    today_only = any(t.get("today_only") for t in shown_tiles if t["name"] == chosen)
+    # a figure of today (a headcount) or of what is open today (a backlog) is read with no period
+    period = None if today_only else view.period_text
     if by is not None:
         breakdown = metric(
             svc,
             viewer,
             MetricQuery(
-                (chosen,),
-                by=(by,),
-                where=view.where(),
-                period=view.period_text,
-                order_by=(order,),
-                limit=BREAKDOWN_ROWS,
+                (chosen,), by=(by,), where=view.where(), period=period, order_by=(order,), limit=BREAKDOWN_ROWS
             ),
         )
     else:
         breakdown = Panel(error="This figure cannot be broken down by anything you may use.")
-    today_only = any(t.get("today_only") for t in shown_tiles if t["name"] == chosen)
-    trend = metric(svc, viewer, MetricQuery((chosen,), by=(view.grain,), where=view.where(), period=view.period_text))
+    trend = (
+        Panel()
+        if today_only
+        else metric(svc, viewer, MetricQuery((chosen,), by=(view.grain,), where=view.where(), period=period))
+    )
     bars, links = [], []
     nxt = _next_dimension(dims, view, by)
     for r in breakdown.rows:
@@ -183,7 +184,7 @@ def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
         trend_problem=None if today_only else trend.problem,
         today_only=today_only,
         grain=view.grain,
-        export=_export(view, chosen, by, order),
+        export=_export(view, chosen, by, order, today_only),
         hidden=[f"{hidden_count} figure{'s' if hidden_count > 1 else ''} of this page: your roles do not grant them"]
         if hidden_count
         else [],
@@ -250,8 +251,10 @@ def _table(
     }
 
 
-def _export(view: View, name: str, by: str | None, order: str) -> str:
+def _export(view: View, name: str, by: str | None, order: str, today_only: bool) -> str:
     from urllib.parse import urlencode
 
     params = {"m": name, **({"by": by} if by else {}), "order": order, "limit": str(BREAKDOWN_ROWS)}
+    if today_only:  # exported as shown: as it stands today
+        params["at"] = "today"
     return f"{PREFIX}/export.csv?" + urlencode({**params, **view.query()})

@@ -60,6 +60,7 @@ def navigation(project: Any, readable: set[str], predictions: bool) -> list[dict
     """The navigation, read from the project: the overview, a page per metrics file (greyed out, with why,
     when the viewer may read none of its metrics), the models' predictions, and the pages of the decisions
     the project declares what for."""
+    from companybrain.delivery.web import whatif
     from companybrain.delivery.web.layout import areas
 
     entries: list[dict[str, Any]] = [{"slug": "", "title": "Overview", "available": True}]
@@ -70,7 +71,7 @@ def navigation(project: Any, readable: set[str], predictions: bool) -> list[dict
         entries.append({"slug": "predictions", "title": "Predictions", "available": True})
     if _plans_networks(project):
         entries.append({"slug": "disruption", "title": "Disruption", "available": True})
-    if project.scenarios:
+    if project.scenarios or whatif.offered(project):
         entries.append({"slug": "scenarios", "title": "Scenarios", "available": True})
     entries += [
         {"slug": "alerts", "title": "Alerts", "available": True},

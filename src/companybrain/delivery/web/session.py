@@ -127,11 +127,19 @@ class Sessions:
 async def form_data(request: Request) -> dict[str, str]:
     """An url-encoded form body as a dict (the last value of a repeated field wins); a form posted from
     another site (its Origin names another host) is refused, sign-in included."""
+    return {key: values[-1] for key, values in (await form_lists(request)).items()}
+
+
+async def form_lists(request: Request) -> dict[str, list[str]]:
+    """An url-encoded form body with every value of a repeated field (a multiple choice), checked as form_data."""
     origin = request.headers.get("origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
         raise BadForm("this form was sent from another site")
     body = (await request.body()).decode("utf-8", errors="replace")
-    return dict(parse_qsl(body, keep_blank_values=True))
+    found: dict[str, list[str]] = {}
+    for key, value in parse_qsl(body, keep_blank_values=True):
+        found.setdefault(key, []).append(value)
+    return found
 
 
 def check_csrf(viewer: Viewer, form: dict[str, str]) -> None:

@@ -1,13 +1,14 @@
 """KPI tiles: a metric over the page's period and filters, its change against the period before, its target
-(where the project declares one) and its trend."""
+(where the project declares one) and its trend; a figure of what is open today (a backlog) as it stands today."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from companybrain.delivery.web import layout
 from companybrain.delivery.web.charts import fmt
-from companybrain.delivery.web.reads import Panel, metric
+from companybrain.delivery.web.reads import Panel, metric, today
 from companybrain.semantic.query import MetricQuery
 
 if TYPE_CHECKING:
@@ -36,23 +37,74 @@ def tiles(
     for name in names:
         applies = tuple(d for d in view.filters if layout.dimensions_for(model, name, [d]))
         groups.setdefault(applies, []).append(name)
+    open_now = standing(svc, viewer, names, readable)
     totals: dict[str, Panel] = {}
     before: dict[str, Panel] = {}
     trends: dict[str, Panel] = {}
     for applies, group in groups.items():
         where = view.where() if len(applies) == len(view.filters) else _where(view, applies)
-        totals |= combined(svc, viewer, group, where=where, period=view.period_text)
-        before |= combined(svc, viewer, group, where=where, period=view.previous_text)
-        trends |= combined(svc, viewer, group, by=(view.grain,), where=where, period=view.period_text)
+        periodic = [n for n in group if n not in open_now]
+        totals |= combined(svc, viewer, periodic, where=where, period=view.period_text)
+        before |= combined(svc, viewer, periodic, where=where, period=view.previous_text)
+        trends |= combined(svc, viewer, periodic, by=(view.grain,), where=where, period=view.period_text)
+        # what is open today reads the same whatever the period: no change against the period before, no trend
+        now = combined(svc, viewer, [n for n in group if n in open_now], where=where)
+        totals |= now
+        before |= dict.fromkeys(now, Panel())
+        trends |= dict.fromkeys(now, Panel())
     out = []
     for applies, group in groups.items():
         skipped = [layout.dimension_label(project, d) for d in view.filters if d not in applies]
         for name in group:
             out.append(_tile(project, name, readable[name], totals[name], before[name], trends[name], view, link))
+            if name in open_now:
+                out[-1].update(today_only=True, trend=[], delta=None, note=open_today_note(svc))
             if skipped:
                 out[-1]["note"] = f"Not filtered by {', '.join(skipped)}: it does not apply to this figure."
     order = {n: i for i, n in enumerate(names)}
     return sorted(out, key=lambda t: order[t["name"]])
+
+
+def open_today_note(svc: BrainService) -> str:
+    """What a figure of what is open today says instead of a period."""
+    return f"As it stands today ({today(svc).isoformat()}): everything open now, whatever the period."
+
+
+def standing(svc: BrainService, viewer: Viewer, names: list[str], readable: dict[str, Any]) -> set[str]:
+    """The figures of what is open today (open orders' value, open opportunities' amount): their own filter keeps
+    records in a state they leave with time, so none of what they count is dated before the last 12 full months
+    while other figures of the same records are. A period picks by date what such a figure counts (orders
+    placed in it that are still open), which is not what its name says; it is read as it stands today instead.
+    A figure of a project whose records are all recent stays a figure of the period."""
+    project = svc.brain.project
+    candidates: dict[str, list[str]] = {}  # object type -> its filtered, dated figures among `names`
+    for name in names:
+        spec = project.metrics.get(name)
+        if spec is not None and spec.object and spec.where and _dated(project, name):
+            candidates.setdefault(spec.object, []).append(name)
+    if not candidates:
+        return set()
+    from companybrain.delivery.web.view import trailing_months
+
+    older = f"1900-01-01..{(trailing_months(today(svc)).start - timedelta(days=1)).isoformat()}"
+    found: set[str] = set()
+    for obj, asked in candidates.items():
+        dated = [
+            m for m, spec in project.metrics.items() if spec.object == obj and m in readable and _dated(project, m)
+        ]
+        before = combined(svc, viewer, list(dict.fromkeys([*asked, *dated])), period=older)
+        if any(_value(before[m], m) for m in dated):
+            found |= {m for m in asked if before[m].ok and not _value(before[m], m)}
+    return found
+
+
+def _dated(project: Any, name: str) -> bool:
+    """Whether a metric's records are placed in time by a date (its own, or its object type's)."""
+    spec = project.metrics[name]
+    if spec.object is None or spec.active_from:
+        return False
+    obj = project.objects.get(spec.object)
+    return bool(spec.time or (obj is not None and obj.time))
 
 
 def _where(view: View, applies: tuple[str, ...]) -> str | None:

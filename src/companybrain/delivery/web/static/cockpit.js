@@ -6,11 +6,12 @@ document.addEventListener("DOMContentLoaded", () => {
     const input = document.getElementById(out.dataset.for);
     if (input) input.addEventListener("input", () => { out.textContent = input.value; });
   }
-  // the what-if builder shows only the fields of the chosen kind of change
+  // the what-if builder shows (and sends) only the fields of the chosen kind of change
   const kind = document.getElementById("kind");
   const sync = () => {
-    for (const label of document.querySelectorAll("label[data-kinds]")) {
-      label.hidden = !label.dataset.kinds.split(" ").includes(kind.value);
+    for (const set of document.querySelectorAll("fieldset[data-kind]")) {
+      set.hidden = set.dataset.kind !== kind.value;
+      set.disabled = set.hidden;
     }
   };
   if (kind) { kind.addEventListener("change", sync); sync(); }
