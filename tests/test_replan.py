@@ -233,6 +233,12 @@ def test_demo_line_disruption_from_the_cli(demo: Brain) -> None:
     assert out["disruption"]["line"] == "L3" and out["assumptions"]["disrupted_lines"] == ["MKE-L3"]
     assert out["lower_bound"] <= out["cost"] and out["gap"] >= 0
     assert CliRunner().invoke(app, args).exit_code == 0
+    # --time-limit holds with --propose too: the plan proposed is the one searched for that long
+    proposing = ["--propose", "--time-limit", "0.5", "--as", "planner", "--format", "json"]
+    proposed = CliRunner().invoke(app, [*args, *proposing])
+    assert proposed.exit_code == 0, proposed.output
+    out = json.loads(proposed.output)
+    assert out["assumptions"]["planner"]["time_limit"] == 0.5 and "proposed" in out and "ledger_entry" in out
 
 
 @pytest.mark.slow

@@ -12,10 +12,14 @@ import pytest
 from sqlglot import exp
 
 from companybrain import Brain, factory
+from companybrain.decisions.planner import LAGRANGIAN_BOUND, LP_BOUND, MIP_BOUND
 from companybrain.decisions.scenario_forecast import changed_series
 from companybrain.decisions.scenarios import compare_scenarios, run_scenario
 from companybrain.factory.forecast_line import history
 from tests.conftest import write
+from tests.test_replan import KNOWN_OPTIMUM
+
+BOUND_KINDS = (LP_BOUND, LAGRANGIAN_BOUND, MIP_BOUND)
 
 pytestmark = pytest.mark.slow
 
@@ -128,6 +132,19 @@ def test_a_capacity_cut_makes_the_plan_no_better_and_leaves_the_forecast(demo: B
     assert kpis["lateness_penalty"]["diff"] + kpis["extra_freight"]["diff"] > 0
     assert run.plan["horizon"] == {"start": "2026-03-01", "weeks": 13, "end": "2026-05-31"}
     assert run.plan["scenario"]["gap_to_bound"] >= 0 and run.plan["baseline"]["gap_to_bound"] >= 0
+    assert {run.plan["scenario"]["bound_kind"], run.plan["baseline"]["bound_kind"]} <= set(BOUND_KINDS)
+
+
+def test_a_scenario_is_planned_by_the_replan_planner() -> None:
+    """One planner behind replan and scenarios: on a network whose lots are large against capacity (the
+    replan test's known optimum, tests/test_replan.py) the scenario's plan is near it, where the LP's
+    rounding alone was 14% above it."""
+    from companybrain.decisions.network import synthetic_network
+    from companybrain.decisions.scenario_plan import solve
+
+    plan = solve(synthetic_network(50, seed=1), time_limit=10)
+    assert plan["lower_bound"] <= KNOWN_OPTIMUM + 0.01 <= plan["cost"] + 0.02
+    assert plan["cost"] <= 1.02 * KNOWN_OPTIMUM and plan["bound_kind"] in BOUND_KINDS
 
 
 def test_a_new_line_makes_the_plan_no_worse(demo: Brain) -> None:

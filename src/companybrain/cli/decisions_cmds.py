@@ -69,11 +69,6 @@ def register(app: typer.Typer, state: Any) -> None:
         from companybrain.cli.served import run_command
 
         disruption = _disruption(file, site, line, capacity, start, days)
-        if propose and time_limit is not None:
-            raise BrainError(
-                "--time-limit is not supported with --propose yet",
-                hint="propose with the default time limit: brain replan ... --propose",
-            )
         found = run_command(
             state,
             "replan",

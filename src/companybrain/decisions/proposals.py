@@ -62,22 +62,29 @@ def order_scope(net: Any, plan: Plan) -> list[dict[str, Any]]:
     return scope
 
 
-def plan_with_network(brain: Brain, disruption: Disruption, user: str | Principal | None = None) -> tuple[Plan, Any]:
+def plan_with_network(
+    brain: Brain, disruption: Disruption, user: str | Principal | None = None, time_limit: float | None = None
+) -> tuple[Plan, Any]:
     """The plan of a disruption, as `user` reads the network, and the network it was planned on (what
-    `propose_plan` needs to record its expected value): what `brain replan` computes."""
+    `propose_plan` needs to record its expected value): what `brain replan` computes, within `time_limit`
+    seconds (default: by size)."""
     from companybrain.decisions.network import load_network
     from companybrain.decisions.notify import notifications
     from companybrain.decisions.replan import plan_network
 
     net = load_network(brain, disruption, user)
-    plan = plan_network(net)
+    plan = plan_network(net, time_limit)
     plan.notifications = notifications(brain, net, plan, user)
     plan.user = brain.principal(user).user
     return plan, net
 
 
 def propose_replan(
-    brain: Brain, disruption: Disruption, user: str | Principal | None = None, submission: str | None = None
+    brain: Brain,
+    disruption: Disruption,
+    user: str | Principal | None = None,
+    submission: str | None = None,
+    time_limit: float | None = None,
 ) -> tuple[Plan, list[dict[str, Any]], int | None]:
     """Replan, then propose the plan's actions as one batch; (plan, proposed actions, ledger entry)."""
     from companybrain.decisions.actions import ActionDesk
@@ -86,7 +93,7 @@ def propose_replan(
     principal = brain.principal(user)
     for name in sorted({n for n, t in brain.project.actions.items() if t.from_replan}):
         desk.require_submit(name, principal)  # before planning: a user who may not propose learns it at once
-    plan, net = plan_with_network(brain, disruption, principal)
+    plan, net = plan_with_network(brain, disruption, principal, time_limit)
     proposed, entry = propose_plan(brain, disruption, plan, net, principal, submission)
     return plan, proposed, entry
 

@@ -13,9 +13,10 @@ the scenario's changes that reach the horizon:
 - demand and prices act through the forecast: the open orders of each forecast series are scaled by
   the series' scenario / baseline forecast over the horizon (same customers, due dates and unit
   values), rounded to whole units keeping the series' total.
-Both networks are solved the way `brain replan` solves one (its LP over classes of interchangeable
-orders, rounded to an order-level plan; the gap is to the LP bound), without what a what-if does not
-need: actions, notifications, the material check (it moves no order) and today's-practice baseline.
+Both networks are solved by the planner `brain replan` uses (`planner.optimise`: the LP over classes
+of interchangeable orders, its rounding, then re-sequencing and windows re-solved exactly until the
+time limit; the gap is to the best proven lower bound), without what a what-if does not need:
+actions, notifications, the material check (it moves no order) and today's-practice baseline.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def definitions(cost: CostModel) -> dict[str, str]:
         "x the customer tier's weight (USD)",
         "extra_freight": "freight of work moved to another site, and changeovers to another line (USD)",
         "utilisation": "units of the open orders planned in the horizon / the lines' capacity over it",
-        "gap_to_bound": "(plan cost - the LP bound) / plan cost: how far the plan may be from the best one",
+        "gap_to_bound": "(plan cost - the best proven lower bound) / plan cost: how far the plan may be from the "
+        "best one (the bound's kind: bound_kind)",
     }
 
 
@@ -398,16 +400,17 @@ def _resized(item: Item, qty: int) -> Item:
     return replace(item, **fields)
 
 
-def solve(net: Network) -> dict[str, Any]:
-    """The network's plan (the replan's LP and rounding) and its KPIs."""
-    from companybrain.decisions.replan import assign_to_flows, build_options, plan_cost, solve_lp_bound
+def solve(net: Network, time_limit: float | None = None) -> dict[str, Any]:
+    """The network's plan by the replan's planner (`planner.optimise`, the same time limit by size) and its
+    KPIs, with the best proven lower bound and which bound it is."""
+    from companybrain.decisions.planner import optimise
+    from companybrain.decisions.replan import build_options
 
     started = time.perf_counter()
     opts = build_options(net)
-    bound, flows = solve_lp_bound(net, opts)
-    chosen = assign_to_flows(net, opts, flows)
-    cost = plan_cost(net, opts, chosen)
-    bound = min(bound, cost)  # the LP value can exceed the cost only by the solver's tolerance
+    planned = optimise(net, opts, time_limit)
+    chosen, cost = planned.assignment, planned.cost
+    bound = min(planned.bound, cost)
     k = kpis(net, opts, chosen, {})  # the replan's KPIs of an assignment; a what-if checks no material
     placed = sum(item.qty for o, item in zip(chosen, net.items, strict=True) if opts.line[o] >= 0)
     available = float(net.capacity.sum())
@@ -424,6 +427,7 @@ def solve(net: Network) -> dict[str, Any]:
         "cost": round(cost, 2),
         "lower_bound": round(bound, 2),
         "gap_to_bound": round((cost - bound) / cost, 6) if cost > 1e-9 else 0.0,
+        "bound_kind": planned.bound_kind,
         "seconds": _since(started),
     }
 

@@ -158,13 +158,9 @@ def replan(
 
     declared = Disruption.model_validate(disruption)
     if propose:
-        plan, proposed, entry = brain.propose_replan(declared, user)
+        plan, proposed, entry = brain.propose_replan(declared, user, time_limit=time_limit)
         return {"plan": plan.as_dict(), "proposed": proposed, "ledger_entry": entry}
-    if time_limit is not None:
-        from companybrain.decisions.replan import replan as replan_network
-
-        return {"plan": replan_network(brain, declared, user, time_limit=time_limit).as_dict()}
-    return {"plan": brain.replan(declared, user).as_dict()}
+    return {"plan": brain.replan(declared, user, time_limit=time_limit).as_dict()}
 
 
 @command("scenario.list")
