@@ -280,6 +280,9 @@ def test_the_what_if_builder_offers_what_the_model_has(
     rep = client.get("/cockpit/scenarios").text
     supplier = rep.split('id="fields-supplier_delay"')[1].split("</fieldset>")[0]
     assert '<input name="supplier_delay.supplier"' in supplier and "<option" not in supplier  # may not list them
+    assert "<small>Sales rep</small>" in rep  # the role in words, as are the declared scenarios' changes
+    declared = form.split('id="declared"')[1].split("</article>")[0]
+    assert "Capital project" in declared and "capital_project</td>" not in declared
     csrf = re.findall(r'name="csrf" value="([^"]+)"', rep)[0]
     asked = {"csrf": csrf, "kind": "hiring", "hiring.site": "Milwaukee Works", "period": "2025"}  # as the rep
     refused = client.post("/cockpit/scenarios/run", data=asked).text

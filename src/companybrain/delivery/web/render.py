@@ -98,7 +98,7 @@ def page(
     **context: Any,
 ) -> HTMLResponse:
     """A full page as the viewer: the frame (navigation, user, sign-out) around `template`."""
-    from companybrain.delivery.web.layout import forecast_usecases, scored_usecases
+    from companybrain.delivery.web.layout import forecast_usecases, humanize, scored_usecases
     from companybrain.delivery.web.reads import catalog
 
     readable = set(context.pop("readable", None) or catalog(svc, viewer))
@@ -111,7 +111,7 @@ def page(
         .render(
             request=request,
             user=viewer.user,
-            roles=", ".join(viewer.principal.roles),
+            roles=", ".join(humanize(r) for r in viewer.principal.roles),
             csrf=viewer.session.csrf,
             pages=navigation(project, readable, models),
             path=request.url.path,
