@@ -44,7 +44,9 @@ def test_phrasings_become_metric_plans(brain: Brain, question: str, plan: dict[s
 def test_growth_is_said_in_words_and_unnamed_periods_ask(brain: Brain) -> None:
     answer = Copilot(brain).ask("revenue growth in 2025", "ceo")
     table = answer.extra["table"]
-    assert [row[0] for row in table["rows"]] == ["2025", "2024"]
+    assert table["columns"] == ["revenue 2025", "revenue 2024", "revenue change"]
+    ((now, before, change),) = table["rows"]
+    assert change == pytest.approx(now - before) and now > 0 and before > 0
     assert "in 2025 against" in answer.text and "in 2024 (" in answer.text and "%)" in answer.text
     assert Copilot(brain).ask("show me revenue growth", "ceo").kind == "clarify"
     assert Copilot(brain).ask("revenue growth ytd", "ceo").kind == "clarify"
@@ -63,7 +65,10 @@ def test_objects_are_counted_as_the_user_may_see_them(brain: Brain) -> None:
     assert rep.extra["count"] == emea.extra["count"] < everyone.extra["count"]
     assert rep.extra["count"] == brain.count_objects("Customer", "region = 'EMEA'", "ceo")
     body = rep.as_dict()
-    assert body["plan"] == {"kind": "object_count", "object": "Customer", "where": {}, "by": []}
+    assert body["plan"] == {
+        "kind": "object_count", "object": "Customer", "where": {}, "by": [],
+        "dated": None, "period": None, "between": [],
+    }  # fmt: skip
     assert body["table"] == {"columns": ["count"], "rows": [[rep.extra["count"]]]}
     german = copilot.ask("how many customers do we have in Germany", "ceo")
     assert german.plan.model_dump()["where"] == {"country": ["DE"]}
@@ -176,11 +181,11 @@ def test_words_it_does_not_know_are_left_out_only_when_they_cannot_narrow_the_fi
         "revenue for the blue widgets",
         "revenue in Milwuakee",  # a near spelling of a value: asked, not dropped
         "breakdowns per plant since the start of the fiscal period",  # a word about time it could not place
-        "how many machines were installed before 2010",  # a count of objects has no period
+        "how many sites were opened before 2010",  # a count of objects with no date has no period
         "how many orders got cancelled last year",  # orders leave cancelled ones out by definition
         "is that good?",  # one word of 'cost of goods sold' names no figure
         "revenue in 2027",  # not happened yet
-        "How many people did we hire in 2025?",  # a verb tied to a name of the model (hire_date) may narrow it
+        "How many people did we hire?",  # a verb tied to a name of the model (hire_date) may narrow it
     ],
 )
 def test_words_that_could_change_the_answer_are_asked_about(brain: Brain, question: str) -> None:
@@ -227,3 +232,65 @@ def test_which_n_things_ranks_those_things(brain: Brain) -> None:
     answer = Copilot(brain).ask("Which three reps had the most pipeline in my region?", "emea_rep")
     plan = answer.plan.model_dump()
     assert plan["by"] == ["rep"] and plan["limit"] == 3 and plan["order_by"] == ["-pipeline"], answer.text
+
+
+def test_periods_compared_side_by_side_as_written(brain: Brain) -> None:
+    """'February against February last year': the first named first, one row per group with both values and
+    the change (first - second); the word that sets them against each other is not 'ignored'."""
+    copilot = Copilot(brain)
+    answer = copilot.ask("How did our revenue in February compare with February last year?", "cfo")
+    assert answer.plan.model_dump()["compare"] == ["2026-02", "2025-02"], answer.text
+    assert "ignored" not in (answer.reading or "")
+    by_region = copilot.ask("revenue by region 2025 vs 2024", "cfo")
+    table = by_region.extra["table"]
+    assert table["columns"] == ["region", "revenue 2025", "revenue 2024", "revenue change"]
+    for region, now, before, change in table["rows"]:
+        assert change == pytest.approx(now - before)
+        alone = copilot.ask(f"revenue in {region} in 2025", "cfo")
+        assert alone.result is not None and alone.result.rows[0][0] == pytest.approx(now)
+    biggest = max(table["rows"], key=lambda r: abs(r[3]))
+    assert f"the biggest change {biggest[0]}" in by_region.text
+
+
+def test_objects_counted_over_a_period_by_their_date(brain: Brain) -> None:
+    """'claims we turned down last year': counted by the claim's date; 'people we hired in 2025': the verb
+    names the date (hire_date) among several; with no such word, which date is asked."""
+    copilot = Copilot(brain)
+    claims = copilot.ask("How many warranty claims did we turn down last year?", "ceo")
+    plan = claims.plan.model_dump()
+    assert plan["where"] == {"status": ["rejected"]} and plan["dated"] == "claim_date", claims.text
+    where = "status = 'rejected' AND claim_date >= DATE '2025-01-01' AND claim_date < DATE '2026-01-01'"
+    assert claims.extra["count"] == brain.count_objects("WarrantyClaim", where, "ceo") > 0
+    hired = copilot.ask("How many people did we hire in 2025?", "ceo")
+    assert hired.plan.model_dump()["dated"] == "hire_date", hired.text
+    in_2025 = "hire_date >= DATE '2025-01-01' AND hire_date < DATE '2026-01-01'"
+    assert hired.extra["count"] == brain.count_objects("Employee", in_2025, "ceo")
+    assert "by hire date" in (hired.reading or "") and "ignored" not in (hired.reading or "")
+    shipped = copilot.ask("how many shipments in January", "ceo")  # shipped or delivered?
+    assert shipped.kind == "clarify" and shipped.plan.model_dump()["options"] == ["ship_date", "delivered_date"]
+    delivered = copilot.ask("how many shipments were delivered in January", "ceo")
+    assert delivered.plan.model_dump()["dated"] == "delivered_date", delivered.text
+
+
+def test_a_hostile_count_period_is_refused_by_the_plan(brain: Brain) -> None:
+    """A count plan from a file or a model: its date property is a name and its bounds are dates, never SQL;
+    a name that is not one of the type's dates is refused by name."""
+    from pydantic import ValidationError
+
+    from companybrain.copilot.plan import CountPlan, validate_count
+    from companybrain.errors import QueryError
+
+    for dated in ("salary", "exit_reason"):
+        plan = CountPlan(object="Employee", dated=dated, between=[date(2025, 1, 1), date(2026, 1, 1)])
+        with pytest.raises(QueryError, match="no date property"):
+            validate_count(brain, plan, "ceo")
+    backwards = CountPlan(object="Employee", dated="hire_date", between=[date(2026, 1, 1), date(2025, 1, 1)])
+    with pytest.raises(QueryError, match="between"):
+        validate_count(brain, backwards, "ceo")
+
+    with pytest.raises(ValidationError):
+        parse_plan({"kind": "object_count", "object": "Employee", "dated": "hire_date; DROP TABLE x", "between": []})
+    with pytest.raises(ValidationError):
+        parse_plan(
+            {"kind": "object_count", "object": "Employee", "dated": "hire_date", "between": ["2025-01-01' OR 1=1 --"]}
+        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -323,7 +323,11 @@ def describe_filters(plan: MetricPlan) -> str:
 
 def count_text(plan: CountPlan, count: int) -> str:
     """'You can see 412 Customer objects (region EMEA).'"""
-    scope = "; ".join(f"{prop} {', '.join(values)}" for prop, values in sorted(plan.where.items()))
+    parts = [f"{prop} {', '.join(values)}" for prop, values in sorted(plan.where.items())]
+    if plan.dated and len(plan.between) == 2:
+        start, end = plan.between
+        parts.append(f"{plan.dated} from {start} to {end - timedelta(days=1)}")
+    scope = "; ".join(parts)
     return f"You can see {count:,} {plan.object} objects{f' ({scope})' if scope else ''}."
 
 
@@ -351,10 +355,11 @@ def fmt(value: Any, form: str) -> str:
     if form == "percent":
         return f"{value:.1%}"
     if form == "currency":
+        sign, value = ("-" if value < 0 else ""), abs(value)
         for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-            if abs(value) >= size:
-                return f"${value / size:,.2f}{suffix}"
-        return f"${value:,.0f}"
+            if value >= size:
+                return f"{sign}${value / size:,.2f}{suffix}"
+        return f"{sign}${value:,.0f}"
     if form == "count":
         return f"{value:,.0f}"
     return f"{value:,.1f}"

@@ -1,5 +1,6 @@
-"""Periods set side by side ('Q3 this year against Q3 last year'): the same plan over each period, one
-row per period (and per dimension value), and the change from the later period to the earlier."""
+"""Periods set side by side ('Q3 this year against Q3 last year'): the same plan over each period, and one
+row per dimension value with each metric in the first period, in the second, and the change between them
+(first - second), as a period-over-period table in a BI tool shows it."""
 
 from __future__ import annotations
 
@@ -12,36 +13,71 @@ if TYPE_CHECKING:
     from companybrain.governance.principal import Principal
 
 
+def _change(first: Any, second: Any) -> float | None:
+    if isinstance(first, int | float) and isinstance(second, int | float):
+        return first - second
+    return None
+
+
+def _signed(shown: str) -> str:
+    return shown if shown.startswith(("-", "+")) else f"+{shown}"
+
+
 def compared(brain: Brain, plan: MetricPlan, user: str | Principal | None) -> dict[str, Any]:
-    """A table of [period, *dimensions, *metrics] rows and a sentence with the change of each metric."""
+    """A table of [*dimensions, then per metric: its value in each period and, of two periods, the change]
+    rows and a sentence with the change of each metric."""
     from companybrain.copilot.answer import fmt
 
-    rows: list[list[Any]] = []
-    totals: dict[str, list[Any]] = {m: [] for m in plan.metrics}
+    values: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}  # group -> period -> metric -> value
     forms: dict[str, str] = {}
     for period in plan.compare:
         result = brain.query(plan.metric_query(period), user)
         forms = {m: result.definitions.get(m, {}).get("format", "number") for m in plan.metrics}
         for record in result.records():
-            rows.append([period, *[record[d] for d in plan.by], *[record[m] for m in plan.metrics]])
-        if not plan.by:
-            for m in plan.metrics:
-                totals[m].append(result.records()[0][m] if result.rows else None)
+            group = tuple(record[d] for d in plan.by)
+            values.setdefault(group, {})[period] = {m: record[m] for m in plan.metrics}
+    pair = len(plan.compare) == 2  # two periods also show the change between them
+    columns = list(plan.by)
+    for m in plan.metrics:
+        columns += [f"{m} {p}" for p in plan.compare] + ([f"{m} change"] if pair else [])
+    rows: list[list[Any]] = []
+    for group, by_period in values.items():
+        row = list(group)
+        for m in plan.metrics:
+            figures = [by_period.get(p, {}).get(m) for p in plan.compare]
+            row += figures + ([_change(*figures)] if pair else [])
+        rows.append(row)
     parts = []
-    for m, values in totals.items():
-        if len(values) == 2 and all(isinstance(v, int | float) for v in values):
-            now, before = values
+    if pair and not plan.by and rows:
+        first, second = plan.compare
+        for i, m in enumerate(plan.metrics):
+            now, before, diff = rows[0][3 * i : 3 * i + 3]
+            if diff is None:
+                continue
             change = (
-                f"{(now - before) * 100:+.1f} pts"
+                f"{diff * 100:+.1f} pts"
                 if forms.get(m) == "percent"
-                else (f"{(now - before) / abs(before):+.1%}" if before else "n/a")
+                else (f"{diff / abs(before):+.1%}" if before else "n/a")
             )
             parts.append(
-                f"{m.replace('_', ' ')} {fmt(now, forms.get(m, 'number'))} in {plan.compare[0]} against "
-                f"{fmt(before, forms.get(m, 'number'))} in {plan.compare[1]} ({change})"
+                f"{m.replace('_', ' ')} {fmt(now, forms.get(m, 'number'))} in {first} against "
+                f"{fmt(before, forms.get(m, 'number'))} in {second} ({change})"
             )
+    if pair and plan.by and rows:
+        width = len(plan.by)
+        for i, m in enumerate(plan.metrics):
+            moved = [r for r in rows if r[width + 3 * i + 2] is not None]
+            if moved:
+                top = max(moved, key=lambda r: abs(r[width + 3 * i + 2]))
+                diff = top[width + 3 * i + 2]
+                shown = (
+                    f"{diff * 100:+.1f} pts"
+                    if forms.get(m) == "percent"
+                    else _signed(fmt(diff, forms.get(m, "number")))
+                )
+                parts.append(
+                    f"{m.replace('_', ' ')} by {', '.join(plan.by)}, {plan.compare[0]} against {plan.compare[1]}: "
+                    f"the biggest change {', '.join(str(v) for v in top[:width])} ({shown})"
+                )
     text = "; ".join(parts) or f"{', '.join(plan.metrics)} for {' and '.join(plan.compare)}"
-    return {
-        "text": text[0].upper() + text[1:] + ".",
-        "table": {"columns": ["period", *plan.by, *plan.metrics], "rows": rows},
-    }
+    return {"text": text[0].upper() + text[1:] + ".", "table": {"columns": columns, "rows": rows}}

@@ -85,12 +85,16 @@ class MetricPlan(_Plan):
 
 class CountPlan(_Plan):
     """How many objects of a type the user may see, filtered on values of its properties or of linked
-    objects' (a link path), optionally per value of some dimensions."""
+    objects' (a link path), optionally per value of some dimensions, and optionally those whose date
+    property `dated` falls in `period` (from `between[0]`, up to but not including `between[1]`)."""
 
     kind: Literal["object_count"] = "object_count"
     object: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     where: dict[str, list[str]] = {}
     by: list[str] = []
+    dated: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    period: str | None = None
+    between: list[date] = Field(default=[], max_length=2)
 
     _check_where = field_validator("where")(_names)
 
@@ -103,7 +107,13 @@ class CountPlan(_Plan):
         return by
 
     def where_sql(self) -> str | None:
-        return _where_sql(self.where)
+        where = _where_sql(self.where)
+        if self.dated is None or len(self.between) != 2:
+            return where
+        column = exp.column(self.dated)
+        start, end = (exp.Literal.string(d.isoformat()) for d in self.between)
+        span = exp.and_(exp.GTE(this=column, expression=start), exp.LT(this=column.copy(), expression=end))
+        return " AND ".join(filter(None, [where, span.sql(dialect="duckdb")]))
 
 
 class ClarifyPlan(_Plan):
@@ -244,6 +254,14 @@ def validate_count(brain: Brain, plan: CountPlan, user: str | Principal | None) 
     for prop in plan.where:
         if "." not in prop and prop not in obj.properties and prop not in brain.project.dimensions:
             raise QueryError(f"{plan.object} has no property {prop!r}")
+    if plan.dated is not None:
+        dates = sorted(p for p, spec in obj.properties.items() if spec.type == "date")
+        if plan.dated not in dates:
+            raise QueryError(
+                f"{plan.object} has no date property {plan.dated!r}; its dates: {', '.join(dates) or 'none'}"
+            )
+        if len(plan.between) != 2 or plan.between[0] >= plan.between[1]:
+            raise QueryError("a count by date needs `between`: the first day and the day after the last")
     policy = Policy(brain.project, brain.principal(user))
     if not policy.can_read_object(plan.object):
         raise PolicyDenied(f"user {policy.principal.user!r} may not read {plan.object} objects", policy="objects")

@@ -35,7 +35,7 @@ from companybrain.copilot.resolve import (
     TIME_GRAINS,
     Checker,
 )
-from companybrain.copilot.unknown_words import SHARE, UnknownWords
+from companybrain.copilot.unknown_words import SHARE, UnknownWords, stem
 from companybrain.copilot.vocabulary import Term, Vocabulary, distances, singular, tokens
 from companybrain.errors import BrainError
 from companybrain.semantic.period import parse_period
@@ -89,9 +89,19 @@ class Planner(MetricChoice, UnknownWords):
         if (
             counting
             and subject is not None
-            and (isinstance(metrics, ClarifyPlan) or not self._counted_by_metric(metrics, subject))
+            and (
+                isinstance(metrics, ClarifyPlan)
+                or not self._counted_by_metric(metrics, subject)
+                or self._verb_names_date(subject)
+            )
         ):
             return self._done(self._count(subject))
+        if counting and isinstance(metrics, list) and len(metrics) == 1:  # "how many people did we hire in 2025"
+            counted = self.vocab.metric_objects.get(metrics[0], set())
+            if self.vocab.metric_formats.get(metrics[0]) == "count" and len(counted) == 1:
+                (counted_type,) = counted
+                if self._verb_names_date(counted_type):
+                    return self._done(self._count(counted_type))
         if isinstance(metrics, ClarifyPlan):
             return self._done(metrics)
         if r.keys and not counting:
@@ -130,12 +140,22 @@ class Planner(MetricChoice, UnknownWords):
             return Understood(plan)
         parts = [describe_plan(plan)]
         ignored = sorted({w for w, _ in self.r.unknown} | set(self.r.ignored))
+        if isinstance(plan, CountPlan) and plan.dated:  # "installed": the date counted by
+            ignored = [w for w in ignored if stem(w) not in _date_stems(plan.dated)]
         if ignored:
             parts.append("ignored: " + ", ".join(repr(w) for w in ignored))
         parts.extend(self.notes)
         return Understood(plan, "I read this as: " + "; ".join(parts) + ".")
 
     # --- what is counted or measured --------------------------------------------------------------
+
+    def _verb_names_date(self, subject: str) -> bool:
+        """'how many people did we hire in 2025': a word of the question names a date of the counted objects,
+        and a period is asked for, so it counts those whose date is in the period."""
+        if self.r.time.period is None:
+            return False
+        stems = {s for d in self.vocab.dates.get(subject, []) for s in _date_stems(d)}
+        return any(stem(w) in stems for w, _ in self.r.unknown)
 
     def _counted_by_metric(self, metrics: list[str], subject: str) -> bool:
         """'how many orders' counts with the order count metric (periods apply), as does a count metric the
@@ -421,13 +441,38 @@ class Planner(MetricChoice, UnknownWords):
                     break
             else:
                 return ClarifyPlan(question=f"I cannot count {subject} objects by {mention.text!r}.")
+        dated = self._count_date(subject, where) if self.r.time.period and self.vocab.dates.get(subject) else None
         blocking = self._blocking({subject})
+        if isinstance(dated, str):  # "how many people did we hire in 2025": the verb names the date
+            blocking = [w for w in blocking if stem(w) not in _date_stems(dated)]
         if blocking:
             return self._unknown_clarify(words=blocking)
-        if self.r.time.period or self.r.time.compare:  # "machines installed before 2010": which date is it?
+        if self.r.time.compare or (self.r.time.period and dated is None):
             return ClarifyPlan(question=f"A count of {subject} objects is of them as they are now, with no period; "
                                "name a figure that has one, or the value to count by.", options=[])  # fmt: skip
+        if isinstance(dated, ClarifyPlan):
+            return dated
+        if self.r.time.period and dated is not None:  # "claims filed last year": those whose date is in the period
+            span = parse_period(self.r.time.period, self.today)
+            return self._checked(CountPlan(object=subject, where=where, by=by, dated=dated,
+                                           period=self.r.time.period, between=[span.start, span.end]))  # fmt: skip
         return self._checked(CountPlan(object=subject, where=where, by=by))
+
+    def _count_date(self, subject: str, where: dict[str, list[str]]) -> str | ClarifyPlan:
+        """The date a period counts objects by: their only date, else the one whose words the question or a
+        filter uses ('resignations last year': the exit reason's exit date), else asked."""
+        dates = self.vocab.dates[subject]
+        if len(dates) == 1:
+            return dates[0]
+        words = {stem(w) for w in tokens(self.r.question)} | {
+            stem(w) for prop in where for w in prop.split(".")[-1].split("_")
+        }
+        used = [d for d in dates if _date_stems(d) & words]
+        if len(used) == 1:
+            return used[0]
+        options = used or dates
+        spoken = " or ".join(d.replace("_", " ") for d in options)
+        return ClarifyPlan(question=f"Count {subject} objects by which date, {spoken}?", options=options)
 
     def _count_value(self, subject: str, mention: Mention, values: list[Term]) -> tuple[str, str] | ClarifyPlan:
         near = {t: d for t, d in distances(self.vocab, {subject}).items() if d <= 1}
@@ -499,6 +544,8 @@ def describe_plan(plan: MetricPlan | CountPlan) -> str:
     filters = "; ".join(f"{d} = {', '.join(v)}" for d, v in sorted(plan.where.items()))
     if filters:
         text += f" where {filters}"
+    if isinstance(plan, CountPlan) and plan.dated and plan.period:
+        text += f", {plan.period} by {plan.dated.replace('_', ' ')}"
     if isinstance(plan, MetricPlan):
         if plan.compare:
             text += ", " + " against ".join(plan.compare)
@@ -511,3 +558,8 @@ def describe_plan(plan: MetricPlan | CountPlan) -> str:
         if plan.limit:
             text += f", first {plan.limit}"
     return text
+
+
+def _date_stems(prop: str) -> set[str]:
+    """The stems a date property is named by: hire_date -> {hir}, install_date -> {install}."""
+    return {stem(w) for w in prop.split("_") if w != "date"}

@@ -3,9 +3,10 @@ parser, with expected answers computed from the source systems (values, not plan
 
 An answer is exact when its table holds every expected row - each expected label among the row's cells
 (dates also read as their year, quarter and month), each expected number among its figures (to 0.1%) -
-and nothing else that has a value; in the expected order where the question asked for one. A lookup
-is exact when the object shows every expected field. A question that must be refused or clarified is
-right only when the copilot does not answer it.
+and nothing else that has a value; in the expected order where the question asked for one. A comparison
+of periods may be expected one row per group (each period's value and the change) or one row per period
+and group: both say the same. A lookup is exact when the object shows every expected field. A question
+that must be refused or clarified is right only when the copilot does not answer it.
 """
 
 from __future__ import annotations
@@ -184,8 +185,30 @@ def verdict(question: ValueQuestion, answer: Any) -> str:
     if question.fields is not None:
         return "correct" if fields_match(question, columns, rows) else "wrong"
     if question.rows is not None:
-        return "correct" if rows_match(question, columns, rows, measures) else "wrong"
+        forms = [(columns, rows, measures), *_long_forms(answer, columns, rows)]
+        return "correct" if any(rows_match(question, *form) for form in forms) else "wrong"
     return "wrong"
+
+
+def _long_forms(
+    answer: Any, columns: list[str], rows: list[list[Any]]
+) -> list[tuple[list[str], list[list[Any]], set[str]]]:
+    """A comparison of periods is shown one row per group with each period's value and the change; it says
+    the same as one row per period and group, which is how some sets write it."""
+    from companybrain.copilot.plan import MetricPlan
+
+    plan = getattr(answer, "plan", None)
+    if not isinstance(plan, MetricPlan) or not plan.compare or not rows:
+        return []
+    periods = list(plan.compare)
+    by, metrics = list(plan.by), list(plan.metrics)
+    width = len(periods) + (len(periods) == 2)
+    long = [
+        [period, *row[: len(by)], *[row[len(by) + width * i + p] for i in range(len(metrics))]]
+        for row in rows
+        for p, period in enumerate(periods)
+    ]
+    return [(["period", *by, *metrics], long, set(metrics))]
 
 
 def evaluate_values(brain: Brain, questions: ValueSet, engine: str | None = None) -> dict[str, Any]:

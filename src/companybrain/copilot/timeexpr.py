@@ -65,7 +65,13 @@ class TimeParse:
     grain: str | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)
     compare: list[str] = field(default_factory=list)
-    named: list[str] = field(default_factory=list)  # every period named, in order
+    named: list[str] = field(default_factory=list)  # every period named, in the order they were found
+    where: dict[str, int] = field(default_factory=dict)  # a named period -> where it starts in the text
+
+    def name(self, period: str, at: int) -> None:
+        if period not in self.named:
+            self.named.append(period)
+            self.where[period] = at
 
 
 # words that set one period against another, wherever the periods are: "2025, and how does that stack up
@@ -179,8 +185,7 @@ def _month_of_year(text: str, today: date, found: TimeParse) -> str:
         if any(s <= m.start() < e for s, e in spans):
             continue
         period = f"{today.year - (m[3] != 'this')}-{MONTHS[m[1]]:02d}"
-        if period not in found.named:
-            found.named.append(period)
+        found.name(period, m.start())
         if found.period is None:
             found.period = period
         spans += [m.span(), m.span(2)]
@@ -221,8 +226,8 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
 
     def take(m: re.Match[str], period: str | None = None, grain: str | None = None) -> None:
         found.spans.append(m.span())
-        if period is not None and period not in found.named:
-            found.named.append(period)
+        if period is not None:
+            found.name(period, m.start())
         if period is not None and found.period is None:
             found.period = period
         if grain is not None and found.grain is None:
@@ -280,11 +285,12 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
     for m in re.finditer(r"\b(20\d\d)\b", text):
         if not any(s <= m.start() < e for s, e in found.spans):
             take(m, m[1])
-    if not found.compare and _CUE.search(text):
-        for shape in _SHAPES:  # two periods of one kind named apart, and set against each other
-            alike = [p for p in found.named if re.fullmatch(shape, p)]
+    if not found.compare and (cue := _CUE.search(text)):
+        for shape in _SHAPES:  # two periods of one kind named apart, and set against each other, as written
+            alike = sorted((p for p in found.named if re.fullmatch(shape, p)), key=found.where.__getitem__)
             if len(alike) == 2:
                 found.compare, found.period = alike, None
+                found.spans.append(cue.span())
                 break
     for pattern, grain in _GRAINS:
         for m in re.finditer(pattern, text):

@@ -60,7 +60,7 @@ class UnknownWords(Resolver):
                 continue  # "what share of POs came in late": a share, read below
             if named or word in TIME_WORDS or self.vocab.near_value(word) or modifier or not verb_like:
                 blocking.append(word)
-            elif _stem(word) in self._property_stems(objects):
+            elif stem(word) in self._property_stems(objects):
                 blocking.append(word)  # "how many people did we hire" (hire_date): it may narrow the figure
         return blocking
 
@@ -70,7 +70,7 @@ class UnknownWords(Resolver):
         orders to ship' the ship date is a shipment's, not the orders'."""
         words = {w for o in objects for w in self.vocab.property_words.get(o, set())}
         words -= {w for ws in self.vocab.metric_words.values() for w in ws}
-        return {_stem(w) for w in words if len(w) >= 4}
+        return {stem(w) for w in words if len(w) >= 4}
 
     def _unknown_clarify(self, metrics: list[str] | None = None, words: list[str] | None = None) -> ClarifyPlan:
         names = words or [w for w, is_name in self.r.unknown if is_name] or [w for w, _ in self.r.unknown]
@@ -81,7 +81,7 @@ class UnknownWords(Resolver):
         )
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     """A crude stem, enough to tie a verb to a name of the model: hire, hired, hiring -> hir; unresolved ->
     resolv."""
     if word.startswith("un") and len(word) > 6:

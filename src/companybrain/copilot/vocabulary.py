@@ -82,6 +82,7 @@ class Vocabulary:
     key_shapes: dict[str, set[str]] = field(default_factory=dict)  # object type -> shapes of its keys
     object_keys: dict[str, str] = field(default_factory=dict)  # object type -> its key property
     property_words: dict[str, set[str]] = field(default_factory=dict)  # object type -> its properties' words
+    dates: dict[str, list[str]] = field(default_factory=dict)  # object type -> its readable date properties
     links: dict[str, set[str]] = field(default_factory=dict)  # object type -> the types it links to (many-to-one)
     masked: set[str] = field(default_factory=set)  # Type.prop the user sees masked
     readable: set[str] = field(default_factory=set)  # the object types the user may read
@@ -310,6 +311,8 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
                     vocab.add(phrase, Term("property", f"{type_name}.{prop_name}"))
                 vocab.property_words.setdefault(type_name, set()).update(tokens(prop_name.replace("_", " ")))
             readable = policy is None or (policy.can_read_object(type_name) and not policy.masked(type_name, prop_name))
+            if prop.type == "date" and readable:  # "claims filed last year": counted by their date
+                vocab.dates.setdefault(type_name, []).append(prop_name)
             if prop.type == "boolean" and readable:  # "active reps", "orders under a promotion": a flag is true
                 flag = re.sub(r"^(is|has)_", "", prop_name).replace("_", " ")
                 vocab.add(flag, Term("value", f"{type_name}.{prop_name}", FLAG))
