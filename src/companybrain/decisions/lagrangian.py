@@ -14,13 +14,29 @@ move by subgradient steps toward a target between the best bound and the incumbe
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from companybrain.decisions.columns import Columns, Problem
 
 EPS = 1e-9
+
+
+PLAN_EVERY = 5  # iterations between two plans read off the relaxation: they differ much from one to the next
+
+
+@dataclass
+class Plans:
+    """The cheapest few plans read off the relaxation, to be polished: which one polishes best varies."""
+
+    keep: int = 2
+    found: list[tuple[float, np.ndarray]] = field(default_factory=list)
+
+    def offer(self, problem: Problem, assignment: np.ndarray) -> None:
+        self.found.append((problem.cost(assignment), assignment))
+        self.found.sort(key=lambda pair: pair[0])
+        del self.found[self.keep :]
 
 
 @dataclass
@@ -102,8 +118,10 @@ def lagrangian_bound(
     incumbent: float,
     deadline: float,
     max_iterations: int = 200,
+    plans: Plans | None = None,
 ) -> LagrangianBound:
-    """Subgradient ascent on the multipliers from `start` until `deadline` (perf_counter seconds)."""
+    """Subgradient ascent on the multipliers from `start` until `deadline` (perf_counter seconds); with
+    `plans`, every few iterations the relaxed solution is made a feasible plan and kept if among the best."""
     started = time.perf_counter()
     v = start.astype(float).copy()
     best, best_v = -np.inf, v.copy()
@@ -111,7 +129,10 @@ def lagrangian_bound(
     direction = np.zeros_like(v)
     iterations = 0
     while iterations < max_iterations and time.perf_counter() < deadline:
-        value, count = evaluate(problem, cols, v)
+        picks: list[np.ndarray] | None = [] if plans is not None and iterations % PLAN_EVERY == 0 else None
+        value, count = evaluate(problem, cols, v, picks)
+        if plans is not None and picks is not None:
+            plans.offer(problem, _feasible(problem, cols, picks))
         iterations += 1
         if not np.isfinite(best) or value > best + 1e-9 * max(1.0, abs(best)):
             best, best_v, stale = value, v.copy(), 0
@@ -134,9 +155,13 @@ def lagrangian_plan(problem: Problem, cols: Columns, v: np.ndarray) -> np.ndarra
     knapsack takes (an item taken by two lines or weeks keeps its cheapest), and the items no line took
     go, costliest first, to their cheapest option that still fits (beyond the horizon at worst). Dropping
     items from a line's pick only frees capacity, so the picks stay feasible."""
-    opts = problem.opts
     picks: list[np.ndarray] = []
     evaluate(problem, cols, v, picks)
+    return _feasible(problem, cols, picks)
+
+
+def _feasible(problem: Problem, cols: Columns, picks: list[np.ndarray]) -> np.ndarray:
+    opts = problem.opts
     taken = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
     taken = taken[np.argsort(cols.cost[taken], kind="stable")]
     _, first = np.unique(cols.item[taken], return_index=True)

@@ -1,8 +1,10 @@
 """Large-neighbourhood search for the replan: free the items of a few lines, re-solve them exactly
 as a small order-level MIP (HiGHS) on the capacity the other items leave, keep the result when it
 is cheaper. Windows are drawn where the cost is: a costly line's whole site (moves within a site
-cost 1 USD a unit), or the line and the lines elsewhere that make the same families. A freed item
-may go to the window's lines or back to its own site; the other items keep their places."""
+cost 1 USD a unit), or the line and the lines elsewhere that make the same families. A window with
+more items than a small MIP solves quickly keeps those that cost (late or moved) and those made
+earliest. A freed item may go to the window's lines or back to its own site; the other items keep
+their places."""
 
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ import numpy as np
 from companybrain.decisions.columns import Columns, Problem
 from companybrain.decisions.item_mip import solve_items
 
-MAX_WINDOW_ITEMS = 50  # a window's MIP stays small enough to solve in a fraction of a second
-WINDOW_GAP = 0.002
-EARLY_JITTER = 2.0  # weeks  # a window stops within 0.2% of its own optimum: the next window gains more
+# a window's MIP stays small enough to solve in a fraction of a second: lots large against capacity make
+# even 60 order parts take 0.1-1 s with HiGHS, and many small windows gain more than a few large ones
+MAX_WINDOW_ITEMS = 50
+WINDOW_GAP = 0.002  # a window stops within 0.2% of its own optimum: the next window gains more
+EARLY_JITTER = 2.0  # weeks
 
 
 @dataclass

@@ -1,12 +1,15 @@
 """The replan's planner: anytime, with the best plan so far and its proven gap always at hand.
 
 1. The LP over class flows (`replan.solve_lp_bound`): a first lower bound and the guide.
-2. Rounding guided by the LP (`replan.assign_to_flows`): a first plan.
+2. Rounding guided by the LP (`replan.assign_to_flows`), then line re-sequencing by DP
+   (`resequence.py`): a first plan.
 3. The bound made stronger where the LP is weak (lots large against capacity): the Lagrangian
-   relaxation by line (`lagrangian.py`), started from the LP's duals.
-4. The plan made better until the time limit: on a small network the whole order-level MIP
-   (HiGHS, started from the plan; its dual bound is a bound too), on a larger one
-   large-neighbourhood search (`neighbourhoods.py`), re-solving windows of lines exactly.
+   relaxation by line (`lagrangian.py`), started from the LP's duals. Its relaxed solutions, made
+   feasible every few iterations and re-sequenced, are plans too, often better than the rounding
+   on networks whose lots are large against capacity (which of them polishes best varies).
+4. The plan made better until the time limit by large-neighbourhood search (`neighbourhoods.py`):
+   windows of up to 50 order parts re-solved exactly with HiGHS, started from the incumbent. On a
+   small network the whole order-level MIP has the last 40% of the time: its dual bound is a bound.
 
 It stops early once the proven gap is at most `target_gap`. The bound reported is the best of
 the LP relaxation, the Lagrangian bound and the MIP's dual bound, and says which one it is."""
@@ -21,7 +24,7 @@ import numpy as np
 
 from companybrain.decisions.columns import Problem
 from companybrain.decisions.item_mip import solve_items
-from companybrain.decisions.lagrangian import lagrangian_bound, lagrangian_plan
+from companybrain.decisions.lagrangian import Plans, lagrangian_bound, lagrangian_plan
 from companybrain.decisions.neighbourhoods import Search
 from companybrain.decisions.resequence import Resequencer
 
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from companybrain.decisions.network import Network
     from companybrain.decisions.replan import Options
 
-FULL_MIP_COLUMNS = 40_000  # up to this many order-level columns the whole MIP is solved at once
+FULL_MIP_COLUMNS = 40_000  # up to this many order-level columns the whole MIP ends the search
 LP_BOUND = "LP relaxation"
 LAGRANGIAN_BOUND = "Lagrangian relaxation by line"
 MIP_BOUND = "MIP dual bound"
@@ -94,16 +97,19 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
         t = time.perf_counter()
         multipliers = problem.qty * lp.class_duals[opts.item_class]  # their Lagrangian value is the LP's
         share = LAGRANGIAN_SHARE_SMALL if whole else LAGRANGIAN_SHARE
-        lag = lagrangian_bound(problem, cols, multipliers, run.cost, t + share * (deadline - t))
+        plans = Plans()
+        lag = lagrangian_bound(problem, cols, multipliers, run.cost, t + share * (deadline - t), plans=plans)
         run.raise_bound(lag.bound, LAGRANGIAN_BOUND)
         run.steps["lagrangian"] = time.perf_counter() - t
         t = time.perf_counter()
-        relaxed = lagrangian_plan(problem, cols, lag.multipliers)  # often far better than the LP's rounding
-        for _ in range(2):
-            if run.open(deadline):
-                relaxed, _ = resequencer.sweep(relaxed, t + 0.1 * (deadline - t))
-        run.offer(relaxed)
-        run.steps["lagrangian_plan"] = time.perf_counter() - t
+        # plans read off the relaxation, polished: often far better than the LP's rounding
+        until = t + 0.3 * (deadline - t)
+        for relaxed in [lagrangian_plan(problem, cols, lag.multipliers)] + [a for _, a in plans.found]:
+            for _ in range(2):
+                if run.open(until):
+                    relaxed, _ = resequencer.sweep(relaxed, until)
+            run.offer(relaxed)
+        run.steps["lagrangian_plans"] = time.perf_counter() - t
         t = time.perf_counter()
         priced = run.assignment
         for prices in (lag.multipliers, lag.multipliers, lag.multipliers, None, None):
