@@ -294,3 +294,14 @@ def test_a_hostile_count_period_is_refused_by_the_plan(brain: Brain) -> None:
         parse_plan(
             {"kind": "object_count", "object": "Employee", "dated": "hire_date", "between": ["2025-01-01' OR 1=1 --"]}
         )
+
+
+def test_how_much_asks_for_an_amount_not_a_count(brain: Brain) -> None:
+    """'how much did we win': the amount won (a figure of money on the same objects), 'how many deals did we
+    win': the count."""
+    copilot = Copilot(brain)
+    assert copilot.ask("how much did we win in Q4", "ceo").plan.model_dump()["metrics"] == ["won_amount"]
+    assert copilot.ask("How much did we book in closed-won deals in Q4?", "ceo").plan.model_dump()["metrics"] == [
+        "won_amount"
+    ]
+    assert copilot.ask("how many deals did we win in Q4", "ceo").plan.model_dump()["metrics"] == ["deals_won"]

@@ -11,6 +11,8 @@ from companybrain.copilot.reading import Mention
 from companybrain.copilot.resolve import COUNTING, LISTED, TOPIC, Resolver
 from companybrain.copilot.vocabulary import tokens
 
+AMOUNT = re.compile(r"\bhow much\b(?! of\b)")  # an amount ('how much did we book'), not 'how much of K01 is left'
+
 _WEAKEST_FIT = 0.3  # a metric chosen by its words alone fits at least this well (a whole word of its name: 0.4)
 
 
@@ -123,6 +125,7 @@ class MetricChoice(Resolver):
         words |= {w for m in r.mentions if m.of("value") and not self._verb(m) for w in m.text.split()}
         subjects = {t.name for m in r.mentions for t in m.of("object")}
         counting = bool(COUNTING.search(r.question.lower()))
+        amount = bool(AMOUNT.search(r.question.lower()))
         scored = []
         for name in metrics:
             own = self.vocab.metric_words.get(name, set())
@@ -135,6 +138,8 @@ class MetricChoice(Resolver):
                 score += 0.5
             if counting:  # "how many bearings did we sell": a count, not an amount of money (units, not sales)
                 score += -1.0 if self.vocab.metric_formats.get(name) == "currency" else 0.5 * bool(own & set(r.hints))
+            elif amount and self.vocab.metric_formats.get(name) == "count":
+                score -= 1.0  # "how much did the play win us", "how much have German customers bought": money
             scored.append((score, name))
         return sorted(scored, key=lambda x: (-x[0], x[1]))
 
@@ -145,6 +150,15 @@ class MetricChoice(Resolver):
             return named
         scored = {m: sc for sc, m in self._scores(list(self.vocab.metric_words))}
         objects = self.vocab.metric_objects.get(named[0])
+        if AMOUNT.search(self.r.question.lower()) and self.vocab.metric_formats.get(named[0]) == "count":
+            money = [  # "how much did the play win us": the amount won, not the deals
+                m
+                for m in scored
+                if self.vocab.metric_objects.get(m) == objects and self.vocab.metric_formats.get(m) == "currency"
+            ]
+            if money:  # the one sharing a word of the count's name (deals won -> won amount), then the best fit
+                own = set(tokens(named[0].replace("_", " ")))
+                return [max(money, key=lambda m: (len(own & set(tokens(m.replace("_", " ")))), scored[m], m))]
         # "tickets that are open": a metric whose own name holds the value word (open_tickets) means it already
         valued = {w for m in self.r.mentions if m.of("value") and not m.of("metric") for w in m.text.split()}
         better = [
