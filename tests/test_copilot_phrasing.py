@@ -305,3 +305,30 @@ def test_how_much_asks_for_an_amount_not_a_count(brain: Brain) -> None:
         "won_amount"
     ]
     assert copilot.ask("how many deals did we win in Q4", "ceo").plan.model_dump()["metrics"] == ["deals_won"]
+
+
+@pytest.mark.parametrize(
+    ("question", "compare"),
+    [
+        ("How did Q3 sales compare with Q3 a year earlier?", ["2025-Q3", "2024-Q3"]),
+        ("revenue in Q4 against the same quarter a year ago", ["2025-Q4", "2024-Q4"]),
+        ("revenue in the second half of 2025 versus the same half of 2024", ["2025-07-01..2025-12-31",
+                                                                            "2024-07-01..2024-12-31"]),
+        ("revenue in the first half of 2025 against the second half of 2024", ["2025-01-01..2025-06-30",
+                                                                              "2024-07-01..2024-12-31"]),
+    ],
+)  # fmt: skip
+def test_a_quarter_or_a_half_against_the_one_a_year_before(brain: Brain, question: str, compare: list[str]) -> None:
+    """The words between the two periods stay read ('Q3 *sales* compared with Q3 a year earlier')."""
+    answer = Copilot(brain).ask(question, "cfo")
+    assert answer.plan.model_dump()["metrics"] == ["revenue"] and answer.plan.model_dump()["compare"] == compare
+
+
+def test_everyday_phrases_for_people_and_customer_spend(brain: Brain) -> None:
+    """'on the books' is not 'booked' orders; 'spend with us' is revenue; a country's adjective first in the
+    question is its country ('German revenue')."""
+    copilot = Copilot(brain)
+    assert copilot.ask("How many people do we have on the books?", "ceo").plan.model_dump()["metrics"] == ["headcount"]
+    spend = copilot.ask("What did OEM customers spend with us in 2025?", "cfo").plan.model_dump()
+    assert spend["metrics"] == ["revenue"] and spend["where"] == {"segment": ["OEM"]}
+    assert copilot.ask("German revenue in 2025", "cfo").plan.model_dump()["where"] == {"country": ["DE"]}

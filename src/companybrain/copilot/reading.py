@@ -219,8 +219,10 @@ def _place(
                 by_next = True  # "by region and segment"
             if kind == "terms":
                 assert isinstance(value, set)
-                named = any(w in names for w in phrase) or (
-                    any(w in acronyms for w in phrase) and all(t.kind == "value" for t in value)
+                named = (
+                    any(w in names for w in phrase)
+                    or (any(w in acronyms for w in phrase) and all(t.kind == "value" for t in value))
+                    or phrase in lexicon.demonyms  # "German revenue": a proper adjective, first word or not
                 )
                 reading.mentions.append(
                     Mention(" ".join(phrase), value, i, by=by_next, before=before, written_as_name=named)

@@ -105,6 +105,10 @@ def _quarter_text(year: int, quarter: int) -> str:
     return f"{year}-Q{quarter}"
 
 
+def _half(year: int, first: bool) -> str:
+    return f"{year}-01-01..{year}-06-30" if first else f"{year}-07-01..{year}-12-31"
+
+
 def _spoken_numbers(text: str, numbers: dict[tuple[str, ...], int] | None) -> str:
     """'eight weeks' -> '8 weeks' (number words of the lexicon), so one pattern reads both."""
     for words, value in sorted((numbers or {}).items(), key=lambda kv: -len(kv[0])):
@@ -138,9 +142,32 @@ def _comparisons(text: str, today: date, found: TimeParse) -> str:
             "q",
         ),
     ]
+    cue = r"\s+(?:vs\.?|versus|compared? (?:to|with)|against)\s+"
+    patterns += [
+        (  # "Q3 sales compared with Q3 a year earlier": the latest Q3, and the one a year before it
+            rf"\bq([1-4])\b(?P<gap>[^.?!;]{{0,40}}?){cue}(?:(?:the )?same quarter|q([1-4])) "
+            r"(?:a year (?:earlier|ago|before)|the year before|(?:of )?the previous year|(?:of )?last year)\b",
+            "quarter_year_before",
+        ),
+        (  # "the second half of 2025 versus the same half of 2024"
+            rf"\b(?:the )?(first|second|1st|2nd) half (?:of )?(20\d\d)(?P<gap>[^.?!;]{{0,40}}?){cue}"
+            r"(?:the )?(?:same half|(first|second|1st|2nd) half) (?:of )?(20\d\d)\b",
+            "half",
+        ),
+    ]
     for pattern, kind in patterns:
         for m in re.finditer(pattern, text):
-            if kind == "quarter":
+            if kind == "quarter_year_before":
+                q = int(m[1])
+                if (m[3] and int(m[3]) != q) or m.group().endswith("last year"):
+                    continue  # "Q3 against Q3 last year": read below, Q3 being this year's
+                year = _last_completed(3 * q, today) if 3 * q - 2 <= today.month else today.year - 1
+                periods = [_quarter_text(year, q), _quarter_text(year - 1, q)]
+            elif kind == "half":
+                first = m[1] in ("first", "1st")
+                second = first if m[4] is None else m[4] in ("first", "1st")
+                periods = [_half(int(m[2]), first), _half(int(m[5]), second)]
+            elif kind == "quarter":
                 q1 = int(m[1]) if m[1] else _ORDINAL[m[2]]
                 q2 = int(m[4]) if m[4] else (_ORDINAL[m[5]] if m[5] else q1)
                 periods = [_quarter_text(_year_of(m[3], today), q1), _quarter_text(_year_of(m[6], today), q2)]
@@ -155,8 +182,13 @@ def _comparisons(text: str, today: date, found: TimeParse) -> str:
                 index = today.year * 4 + (today.month - 1) // 3 - (m[1] == "last quarter")
                 periods = [_quarter_text(index // 4, index % 4 + 1), _quarter_text(index // 4 - 1, index % 4 + 1)]
             found.compare = periods
-            found.spans.append(m.span())
-            return text[: m.start()] + " " * (m.end() - m.start()) + text[m.end() :]
+            taken = [m.span()]
+            if "gap" in m.groupdict():  # the words between the two periods stay: "Q3 sales compared with ..."
+                taken = [(m.start(), m.start("gap")), (m.end("gap"), m.end())]
+            for a, b in taken:
+                found.spans.append((a, b))
+                text = text[:a] + " " * (b - a) + text[b:]
+            return text
     return text
 
 
