@@ -332,3 +332,16 @@ def test_everyday_phrases_for_people_and_customer_spend(brain: Brain) -> None:
     spend = copilot.ask("What did OEM customers spend with us in 2025?", "cfo").plan.model_dump()
     assert spend["metrics"] == ["revenue"] and spend["where"] == {"segment": ["OEM"]}
     assert copilot.ask("German revenue in 2025", "cfo").plan.model_dump()["where"] == {"country": ["DE"]}
+
+
+def test_how_many_we_have_counts_those_there_today(brain: Brain) -> None:
+    """'how many machine operators do we have': the project's count of today on that type (headcount: the
+    active ones), not every employee record ever kept; 'how many customers in Germany' has no such count."""
+    copilot = Copilot(brain)
+    operators = copilot.ask("How many machine operators do we have?", "ceo")
+    assert operators.plan.model_dump()["metrics"] == ["headcount"], operators.text
+    assert operators.plan.model_dump()["where"] == {"Employee.role": ["Machine Operator"]}
+    active = brain.count_objects("Employee", "role = 'Machine Operator' AND status = 'active'", "ceo")
+    assert operators.result is not None and operators.result.rows[0][0] == active
+    assert active < brain.count_objects("Employee", "role = 'Machine Operator'", "ceo")
+    assert copilot.ask("how many customers do we have in Germany", "ceo").plan.kind == "object_count"

@@ -40,6 +40,9 @@ from companybrain.copilot.vocabulary import Term, Vocabulary, distances, singula
 from companybrain.errors import BrainError
 from companybrain.semantic.period import parse_period
 
+# a count of what there is today: "how many operators do we have", "are there", "have we got"
+HAVING = re.compile(r"\b(?:do we (?:currently |still )?(?:have|employ)|have we got|are there|we have|on the books)\b")
+
 
 @dataclass
 class Understood:
@@ -456,7 +459,19 @@ class Planner(MetricChoice, UnknownWords):
             span = parse_period(self.r.time.period, self.today)
             return self._checked(CountPlan(object=subject, where=where, by=by, dated=dated,
                                            period=self.r.time.period, between=[span.start, span.end]))  # fmt: skip
+        current = self.vocab.current.get(subject, [])
+        if len(current) == 1 and HAVING.search(self.r.question.lower()):
+            # "how many machine operators do we have": those there today, as the project counts them (headcount:
+            # the active ones), not every record ever kept
+            plan = MetricPlan(metrics=current, where={self._qualified(subject, k): v for k, v in where.items()},
+                              by=[self._qualified(subject, b) for b in by])  # fmt: skip
+            if self._valid(plan) is True:
+                return self._checked(plan)
         return self._checked(CountPlan(object=subject, where=where, by=by))
+
+    def _qualified(self, subject: str, name: str) -> str:
+        """A count's property as a dimension of a metric on the same objects (role -> Employee.role)."""
+        return name if "." in name or name in self.vocab.dimension_objects else f"{subject}.{name}"
 
     def _count_date(self, subject: str, where: dict[str, list[str]]) -> str | ClarifyPlan:
         """The date a period counts objects by: their only date, else the one whose words the question or a

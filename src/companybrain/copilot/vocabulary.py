@@ -83,6 +83,7 @@ class Vocabulary:
     object_keys: dict[str, str] = field(default_factory=dict)  # object type -> its key property
     property_words: dict[str, set[str]] = field(default_factory=dict)  # object type -> its properties' words
     dates: dict[str, list[str]] = field(default_factory=dict)  # object type -> its readable date properties
+    current: dict[str, list[str]] = field(default_factory=dict)  # object type -> its counts of today (headcount)
     links: dict[str, set[str]] = field(default_factory=dict)  # object type -> the types it links to (many-to-one)
     masked: set[str] = field(default_factory=set)  # Type.prop the user sees masked
     readable: set[str] = field(default_factory=set)  # the object types the user may read
@@ -273,6 +274,10 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         vocab.metric_formats[name] = metric.format or "number"
         vocab.metric_descriptions[name] = metric.description or ""
         vocab.metric_where[name] = str(metric.where or "")
+        owner = brain.project.objects.get(metric.object or "")
+        timed = owner is None or bool(metric.time or owner.time or metric.averaged_over_days)
+        if metric.object and metric.format == "count" and not timed:  # headcount: a count of today
+            vocab.current.setdefault(metric.object, []).append(name)
         top = re.fullmatch(r"\s*(\w+)\s*/\s*\w+\s*", str(metric.expr)) if metric.format == "percent" else None
         if top and top[1] in brain.project.metrics:
             vocab.ratios.setdefault(top[1], name)  # supplier_late_rate = purchase_orders_late / received
