@@ -23,6 +23,7 @@ Usage: python benchmarks/bench_replan.py [--families tight loose] [--sizes 50 10
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from datetime import date
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--project", default=None, help="a medium demo project: also its Milwaukee L3 line-down")
     args = parser.parse_args()
     refs = load_reference()
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores, shared: solve times are wall seconds)")
     print(
         f"{'family':<6} {'orders':>6}  {'vs best (median / worst)':>24}  {'ref':>9}"
         f"  {'proven gap (median / worst)':>27}  {'bound':>12}"
@@ -103,6 +105,7 @@ def main() -> None:
                     f"    seed {args.seeds[0]}: revenue at risk {r['risk'][0]:,.0f} -> {r['risk'][1]:,.0f}, "
                     f"weighted lateness {r['lateness'][0]:,.0f} -> {r['lateness'][1]:,.0f} days (scramble -> plan)"
                 )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.project:
         demo_line_down(args.project, args.time_limit)
 

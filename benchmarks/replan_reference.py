@@ -6,6 +6,10 @@ time limit, started from the planner's plan. An entry records the best solution 
 bound and whether optimality was proven. Instances too large for the exact MILP (`--milp-max-columns`)
 get the planner's best plan with a long time limit instead (`method: planner`), with its proven bound.
 
+Kept today: both families at 50-1,000 orders x seeds 1-5 (MILP, 150 s, 300 s for tight/1000/1) and
+3,000-10,000 orders x seeds 1-7 (planner, 40 s); tight 50-1,000 x seeds 6-7, held out from the
+planner's development (MILP, 150 s).
+
 Usage: python benchmarks/replan_reference.py [--families tight loose] [--sizes 50 100 300 1000]
        [--seeds 1 2 3 4 5] [--time-limit 180] [--planner-time-limit 120]
 """

@@ -19,6 +19,7 @@ from companybrain.decisions.item_mip import solve_items
 # a window's MIP stays small enough to solve in a fraction of a second: lots large against capacity make
 # even 60 order parts take 0.1-1 s with HiGHS, and many small windows gain more than a few large ones
 MAX_WINDOW_ITEMS = 50
+LARGE_WINDOW_ITEMS = 400  # on a large network (`planner.LARGE_ITEMS`) larger windows gained more
 WINDOW_GAP = 0.002  # a window stops within 0.2% of its own optimum: the next window gains more
 EARLY_JITTER = 2.0  # weeks
 
@@ -34,6 +35,7 @@ class Search:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(7))
     lines_per_window: int = 3
     columns_per_item: int = 12
+    max_items: int = MAX_WINDOW_ITEMS
     windows: int = 0
     improved: int = 0
 
@@ -80,7 +82,7 @@ class Search:
         cost = opts.cost[o] * p.qty[free]
         week = p.cap_week[o] + EARLY_JITTER * self.rng.random(len(free))
         order = np.lexsort((week, cost <= 0))
-        return np.sort(free[order[:MAX_WINDOW_ITEMS]])
+        return np.sort(free[order[: self.max_items]])
 
     def improve(self, deadline: float, window_seconds: float = 0.5) -> None:
         """Re-solve windows until `deadline` (perf_counter seconds)."""
@@ -97,7 +99,7 @@ class Search:
         free = np.flatnonzero(((current >= 0) & inside[np.maximum(current, 0)]) | inside[self.home])
         if len(free) == 0:
             return False
-        if len(free) > MAX_WINDOW_ITEMS:
+        if len(free) > self.max_items:
             free = self._earliest(free)
         spans = [np.arange(self.first[n], self.first[n + 1]) for n in free]
         cols = self.cols.subset(np.concatenate(spans))

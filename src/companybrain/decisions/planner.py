@@ -25,7 +25,7 @@ import numpy as np
 from companybrain.decisions.columns import Problem
 from companybrain.decisions.item_mip import solve_items
 from companybrain.decisions.lagrangian import Plans, lagrangian_bound, lagrangian_plan
-from companybrain.decisions.neighbourhoods import Search
+from companybrain.decisions.neighbourhoods import LARGE_WINDOW_ITEMS, MAX_WINDOW_ITEMS, Search
 from companybrain.decisions.resequence import Resequencer
 
 if TYPE_CHECKING:
@@ -92,11 +92,12 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
         if not improved:
             break
     run.steps["resequence"] = time.perf_counter() - t
+    large = len(problem.qty) > LARGE_ITEMS
     whole = exact and len(cols) <= FULL_MIP_COLUMNS  # small: the whole MIP ends the run, for its dual bound
     if exact and run.open(deadline):
         t = time.perf_counter()
         multipliers = problem.qty * lp.class_duals[opts.item_class]  # their Lagrangian value is the LP's
-        share = LAGRANGIAN_SHARE_SMALL if whole else LAGRANGIAN_SHARE
+        share = LAGRANGIAN_SHARE_SMALL if whole else LAGRANGIAN_SHARE_LARGE if large else LAGRANGIAN_SHARE
         plans = Plans()
         lag = lagrangian_bound(problem, cols, multipliers, run.cost, t + share * (deadline - t), plans=plans)
         run.raise_bound(lag.bound, LAGRANGIAN_BOUND)
@@ -121,9 +122,12 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
     if run.open(deadline):
         t = time.perf_counter()
         until = t + (SEARCH_SHARE_SMALL if whole else 1.0) * (deadline - t)
-        search = Search(problem, cols, run.assignment, run.cost)
+        search = Search(
+            problem, cols, run.assignment, run.cost, max_items=LARGE_WINDOW_ITEMS if large else MAX_WINDOW_ITEMS
+        )
+        seconds = LARGE_WINDOW_SECONDS if large else WINDOW_SECONDS
         while run.open(until):
-            if search.step(min(WINDOW_SECONDS, until - time.perf_counter())):
+            if search.step(min(seconds, until - time.perf_counter())):
                 run.offer(search.assignment)
         run.steps["search"] = time.perf_counter() - t
         run.steps["windows"] = search.windows
@@ -142,6 +146,11 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
 MAX_EXACT_COLUMNS = 3_000_000  # beyond this many order-level columns: LP bound, cheapest columns only
 SEARCH_COLUMNS_PER_ITEM = 24
 WINDOW_SECONDS = 0.2
+# beyond this many order parts (10,000 orders: ~20,000) the cost is spread thin over many items: larger,
+# longer windows and a longer Lagrangian ascent gained more there (bench_replan at 10,000 orders)
+LARGE_ITEMS = 12_000
+LARGE_WINDOW_SECONDS = 1.0
+LAGRANGIAN_SHARE_LARGE = 0.5
 LAGRANGIAN_SHARE = 0.25  # of the time left: the bound on a large network
 LAGRANGIAN_SHARE_SMALL = 0.25
 SEARCH_SHARE_SMALL = 0.6  # of the time left on a small network; the whole MIP has the rest
