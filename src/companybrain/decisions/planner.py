@@ -75,7 +75,7 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
 
     started = time.perf_counter()
     limit = default_time_limit(len(net.items)) if time_limit is None else float(time_limit)
-    deadline = started + limit
+    deadline = started + max(limit - STOP_MARGIN, 0.5 * limit)  # a step may overrun its share by a few ms
     problem = Problem.of(net, opts)
     lp = solve_lp(net, opts, max(limit, 1.0))
     run = _Run(problem, assign_to_flows(net, opts, lp.flows), lp.value, started, target_gap)
@@ -146,6 +146,7 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
 MAX_EXACT_COLUMNS = 3_000_000  # beyond this many order-level columns: LP bound, cheapest columns only
 SEARCH_COLUMNS_PER_ITEM = 24
 WINDOW_SECONDS = 0.2
+STOP_MARGIN = 0.05  # seconds kept back so that the planner returns within its time limit
 # beyond this many order parts (10,000 orders: ~20,000) the cost is spread thin over many items: larger,
 # longer windows and a longer Lagrangian ascent gained more there (bench_replan at 10,000 orders)
 LARGE_ITEMS = 12_000
