@@ -68,8 +68,11 @@ def plan_question(
         return Understood(RefusePlan(reason="I read the company's data; I do not change it. Changes are proposed as "
                                      "declared actions (`brain actions types`) and approved by the people who own "
                                      "them.", policy="copilot-read-only"))  # fmt: skip
-    if previous is None and FORECAST.search(question.lower()):
+    reading = read(question, vocab, lex or lexicon(), today)
+    planner = Planner(reading, vocab, check, today, previous)
+    if previous is None and FORECAST.search(question.lower()) and planner.predicted() is None:
+        # "which machines are most likely to fail next week" is a model's score, kept on the objects; other
+        # questions about the future are not answered from what happened
         return Understood(RefusePlan(reason="The copilot answers from what happened; forecasts are the AI factory's "
                                      "use cases (`brain factory list`).", policy=None))  # fmt: skip
-    reading = read(question, vocab, lex or lexicon(), today)
-    return Planner(reading, vocab, check, today, previous).plan()
+    return planner.plan()

@@ -71,7 +71,7 @@ class Planner(MetricChoice, UnknownWords):
                                           options=["2025 vs 2024", "by quarter", "by month"]))  # fmt: skip
         counting = bool(COUNTING.search(r.question.lower()))
         subject = self._subject()
-        predicted = self._predicted()
+        predicted = self.predicted()
         if predicted is not None:
             if r.keys and not counting:
                 return self._done(self._lookup(predicted[1]))
@@ -248,7 +248,7 @@ class Planner(MetricChoice, UnknownWords):
             return RefusePlan(reason=f"{', '.join(hidden)} is masked for you.", policy="masking")
         return LookupPlan(object=types[0], key=key)
 
-    def _predicted(self) -> tuple[str, str] | None:
+    def predicted(self) -> tuple[str, str] | None:
         """(use case, entity) when the question asks for what a model scores ('most likely to fail', 'the
         machines above the high-risk threshold')."""
         for mention in self.r.mentions:
@@ -317,7 +317,10 @@ class Planner(MetricChoice, UnknownWords):
             return where
         where.update(self._key_filters(self._subject()))
         by += [d for d in extra_by if d not in by]
-        if r.time.grain and r.time.grain not in by and not r.time.compare:
+        # "annual payroll" of a figure of today (a yearly cost) is that figure, not one broken down by year
+        annual = r.time.grain == "year" and not EXPLICIT_GRAIN.search(r.question.lower())
+        timed = any(self.vocab.metric_times.get(m) for m in metrics)
+        if r.time.grain and r.time.grain not in by and not r.time.compare and (timed or not annual):
             by = [r.time.grain, *by]
         order_by: list[str] = []
         limit: int | None = None
@@ -371,6 +374,9 @@ class Planner(MetricChoice, UnknownWords):
             else:
                 by = [grain, *[d for d in by if d != grain]]
         ahead = self._not_yet(period, compare) or self._excluded(metrics, where)
+        counted = {o for m in metrics for o in self.vocab.metric_objects.get(m, set())}
+        if ahead is not None and ahead.kind == "clarify" and len(counted) == 1 and COUNTING.search(r.question.lower()):
+            return self._count(counted.pop())  # "how many orders got cancelled": the orders, counted
         if ahead is not None:
             return ahead
         if SHARE.search(r.question.lower()) and all(self.vocab.metric_formats.get(m) == "count" for m in metrics):
@@ -479,12 +485,19 @@ class Planner(MetricChoice, UnknownWords):
         dates = self.vocab.dates[subject]
         if len(dates) == 1:
             return dates[0]
+        placed = {  # the date the project places these objects in time by, in its figures of them, but for a
+            # figure of the event that date marks (exits: exit_date IS NOT NULL)
+            t for m, objects in self.vocab.metric_objects.items() if objects == {subject}
+            if (t := self.vocab.metric_times.get(m)) in dates and t not in self.vocab.metric_where.get(m, "")
+        }  # fmt: skip
         words = {stem(w) for w in tokens(self.r.question)} | {
             stem(w) for prop in where for w in prop.split(".")[-1].split("_")
         }
         used = [d for d in dates if _date_stems(d) & words]
         if len(used) == 1:
             return used[0]
+        if not used and len(placed) == 1:
+            return placed.pop()  # "how many orders got cancelled last year": by their order date
         options = used or dates
         spoken = " or ".join(d.replace("_", " ") for d in options)
         return ClarifyPlan(question=f"Count {subject} objects by which date, {spoken}?", options=options)

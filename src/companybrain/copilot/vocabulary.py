@@ -82,8 +82,9 @@ class Vocabulary:
     key_shapes: dict[str, set[str]] = field(default_factory=dict)  # object type -> shapes of its keys
     object_keys: dict[str, str] = field(default_factory=dict)  # object type -> its key property
     property_words: dict[str, set[str]] = field(default_factory=dict)  # object type -> its properties' words
-    dates: dict[str, list[str]] = field(default_factory=dict)  # object type -> its readable date properties
+    dates: dict[str, list[str]] = field(default_factory=dict)  # object type -> its date properties
     current: dict[str, list[str]] = field(default_factory=dict)  # object type -> its counts of today (headcount)
+    metric_times: dict[str, str | None] = field(default_factory=dict)  # metric -> what places it in time (None)
     links: dict[str, set[str]] = field(default_factory=dict)  # object type -> the types it links to (many-to-one)
     masked: set[str] = field(default_factory=set)  # Type.prop the user sees masked
     readable: set[str] = field(default_factory=set)  # the object types the user may read
@@ -276,6 +277,7 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         vocab.metric_where[name] = str(metric.where or "")
         owner = brain.project.objects.get(metric.object or "")
         timed = owner is None or bool(metric.time or owner.time or metric.averaged_over_days)
+        vocab.metric_times[name] = (metric.time or (owner.time if owner is not None else None)) if timed else None
         if metric.object and metric.format == "count" and not timed:  # headcount: a count of today
             vocab.current.setdefault(metric.object, []).append(name)
         top = re.fullmatch(r"\s*(\w+)\s*/\s*\w+\s*", str(metric.expr)) if metric.format == "percent" else None
@@ -316,7 +318,8 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
                     vocab.add(phrase, Term("property", f"{type_name}.{prop_name}"))
                 vocab.property_words.setdefault(type_name, set()).update(tokens(prop_name.replace("_", " ")))
             readable = policy is None or (policy.can_read_object(type_name) and not policy.masked(type_name, prop_name))
-            if prop.type == "date" and readable:  # "claims filed last year": counted by their date
+            if prop.type == "date":  # "claims filed last year": counted by their date (masked ones too: chosen
+                # among all, a hidden date is then refused, never swapped for the date the user sees)
                 vocab.dates.setdefault(type_name, []).append(prop_name)
             if prop.type == "boolean" and readable:  # "active reps", "orders under a promotion": a flag is true
                 flag = re.sub(r"^(is|has)_", "", prop_name).replace("_", " ")
