@@ -371,3 +371,14 @@ def test_a_prediction_about_next_week_is_the_model_s_score(brain: Brain) -> None
     risky = copilot.ask("Which five machines are most likely to break down in the next week?", "ceo")
     assert risky.plan.kind == "prediction_list" and risky.kind == "answer", risky.text
     assert copilot.ask("what will revenue be next quarter", "ceo").kind == "refuse"
+
+
+def test_ranked_by_a_count_of_other_things_or_of_groups(brain: Brain) -> None:
+    """'which customers buy the most' ranks customers by a count of themselves (one each): asked; machine failures
+    count downtime events, so machines, and machine types, rank by them."""
+    copilot = Copilot(brain)
+    assert copilot.ask("which customers buy the most?", "ceo").kind == "clarify"
+    by_type = copilot.ask("Machine failures by machine type last year, most first.", "ceo")
+    assert by_type.plan.model_dump()["order_by"] == ["-machine_failures"], by_type.text
+    by_machine = copilot.ask("which machines had the most machine failures", "ceo")
+    assert by_machine.kind == "answer" and by_machine.plan.model_dump()["metrics"] == ["machine_failures"]

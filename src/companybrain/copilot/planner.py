@@ -338,9 +338,12 @@ class Planner(MetricChoice, UnknownWords):
                                        options=["customer", "site", "region", "product", "segment"])  # fmt: skip
                 by.append(implied)
             metric = metrics[0]
-            owners = {self._owner(d) or "" for d in by}
-            spoken = {w for o in owners for w in tokens(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", o))}
-            if self.vocab.metric_formats.get(metric) == "count" and spoken & set(tokens(metric.replace("_", " "))):
+            # "customers ranked by customers" counts what is ranked (one each); "machines by machine failures"
+            # counts downtime events, and by machine type it counts several machines
+            owners = {self._owner(d) or "" for d in by if self._identity(d) or d.endswith(("_id", ".name"))}
+            keys = {self.vocab.object_keys.get(o) for o in owners}
+            itself = owners & self.vocab.metric_objects.get(metric, set()) or self.vocab.distinct.get(metric) in keys
+            if self.vocab.metric_formats.get(metric) == "count" and itself:
                 return ClarifyPlan(question=f"Ranked by what? {metric} counts the {', '.join(sorted(owners))} "
                                    "themselves; name a figure (revenue, orders, units, ...).",
                                    options=["revenue", "orders", "units_sold"])  # fmt: skip

@@ -85,6 +85,7 @@ class Vocabulary:
     dates: dict[str, list[str]] = field(default_factory=dict)  # object type -> its date properties
     current: dict[str, list[str]] = field(default_factory=dict)  # object type -> its counts of today (headcount)
     metric_times: dict[str, str | None] = field(default_factory=dict)  # metric -> what places it in time (None)
+    distinct: dict[str, str] = field(default_factory=dict)  # metric -> the property it counts distinct values of
     links: dict[str, set[str]] = field(default_factory=dict)  # object type -> the types it links to (many-to-one)
     masked: set[str] = field(default_factory=set)  # Type.prop the user sees masked
     readable: set[str] = field(default_factory=set)  # the object types the user may read
@@ -278,6 +279,8 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         owner = brain.project.objects.get(metric.object or "")
         timed = owner is None or bool(metric.time or owner.time or metric.averaged_over_days)
         vocab.metric_times[name] = (metric.time or (owner.time if owner is not None else None)) if timed else None
+        if counted := re.fullmatch(r"\s*count\s*\(\s*distinct\s+(\w+)\s*\)\s*", str(metric.expr), re.IGNORECASE):
+            vocab.distinct[name] = counted[1]  # customers_buying: count(distinct customer_id)
         if metric.object and metric.format == "count" and not timed:  # headcount: a count of today
             vocab.current.setdefault(metric.object, []).append(name)
         top = re.fullmatch(r"\s*(\w+)\s*/\s*\w+\s*", str(metric.expr)) if metric.format == "percent" else None
