@@ -382,3 +382,17 @@ def test_ranked_by_a_count_of_other_things_or_of_groups(brain: Brain) -> None:
     assert by_type.plan.model_dump()["order_by"] == ["-machine_failures"], by_type.text
     by_machine = copilot.ask("which machines had the most machine failures", "ceo")
     assert by_machine.kind == "answer" and by_machine.plan.model_dump()["metrics"] == ["machine_failures"]
+
+
+def test_a_place_before_a_noun_of_objects_that_are_there(brain: Brain) -> None:
+    """'the Pune lines': the lines whose site is Pune (a value of a type the noun links to, where the noun's
+    own objects have no such property); 'how many capacity hours' asks for that figure, not for lines."""
+    copilot = Copilot(brain)
+    hours = copilot.ask("How many capacity hours did the Pune lines have available last quarter?", "ceo")
+    plan = hours.plan.model_dump()
+    assert plan["metrics"] == ["hours_available"] and plan["where"] == {"site": ["Pune Plant"]}, hours.text
+    alone = copilot.ask("hours available at the Pune Plant last quarter", "ceo")
+    assert hours.result is not None and alone.result is not None and hours.result.rows == alone.result.rows
+    # customers have a country of their own: US customers a rep may not see are not those of a US site
+    hidden = copilot.ask("How many tickets did US customers open last month?", "emea_rep")
+    assert hidden.kind == "refuse" and hidden.result is None, hidden.text

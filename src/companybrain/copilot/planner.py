@@ -196,6 +196,8 @@ class Planner(MetricChoice, UnknownWords):
         if 0 < start < len(self.r.tokens) and self.r.tokens[start] in self.r.hints:
             return None  # "how many hours did line 3 use": hours of a figure, not lines
         first = next((m for m in self.r.mentions if m.index == start > 0), None)
+        if first is not None and first.of("metric") and not first.of("object", "dimension", "value"):
+            return None  # "how many capacity hours did the Pune lines have": a figure, not lines
         if first is not None and first.of("value") and not first.of("object", "dimension", "metric"):
             after = first.index + len(first.text.split())
             if not any(m.index == after and m.of("object", "dimension") for m in self.r.mentions):

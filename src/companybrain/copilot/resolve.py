@@ -372,13 +372,23 @@ class Resolver:
         noun = {t.name for t in nxt.of("object")} if nxt is not None else set()
         if nxt is not None:  # "Brazilian accounts": an account is also a customer (a dimension naming customers)
             noun |= {self.vocab.dimension_objects[t.name] for t in nxt.of("dimension") if self._identity(t.name)}
-        if noun and not any((self._owner(d) or "") in noun for d in by_dim):
-            kinds = ", ".join(sorted(noun))
-            return RefusePlan(
-                reason=f"{mention.text!r} is not among the {kinds} objects you may see.", policy="row-filter"
-            )
-        if noun:
-            by_dim = {d: v for d, v in by_dim.items() if (self._owner(d) or "") in noun}
+        if noun:  # a value of the noun's own type, else of one it links to ("the Pune lines": the lines' site's)
+            reach = distances(self.vocab, noun)
+            own = {d: v for d, v in by_dim.items() if (self._owner(d) or "") in noun}
+            # but not where the noun's own objects have that property: "US customers" a rep may not see are
+            # not the customers of a site in the US
+            own_words = {w for o in noun for w in self.vocab.property_words.get(o, set())}
+            linked = {
+                d: v
+                for d, v in by_dim.items()
+                if (self._owner(d) or "") in reach and not set(tokens(d.split(".")[-1].replace("_", " "))) & own_words
+            }
+            if not (own or linked):
+                kinds = ", ".join(sorted(noun))
+                return RefusePlan(
+                    reason=f"{mention.text!r} is not among the {kinds} objects you may see.", policy="row-filter"
+                )
+            by_dim = own or linked
         dims = self._ordered(list(by_dim), mention.text, metrics)
         denied: PolicyDenied | None = None
         for dim in dims:
