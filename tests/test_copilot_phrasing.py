@@ -396,3 +396,9 @@ def test_a_place_before_a_noun_of_objects_that_are_there(brain: Brain) -> None:
     # customers have a country of their own: US customers a rep may not see are not those of a US site
     hidden = copilot.ask("How many tickets did US customers open last month?", "emea_rep")
     assert hidden.kind == "refuse" and hidden.result is None, hidden.text
+
+
+def test_units_produced_said_as_produce_or_turn_out(brain: Brain) -> None:
+    copilot = Copilot(brain)
+    for question in ("How many units did we produce each week in 2025?", "How many units did we turn out in 2025?"):
+        assert copilot.ask(question, "ceo").plan.model_dump()["metrics"] == ["units_produced"], question
