@@ -233,6 +233,42 @@ def test_many_to_many_links_hold_the_row_filters(demo: Brain) -> None:
             assert set(seen["keys"]) <= mke
 
 
+def test_a_row_that_links_to_no_filtered_object_passes_only_where_the_filter_says_so(demo: Brain) -> None:
+    """The rep's Customer filter says `unlinked: visible`: an opportunity of an EMEA prospect account (no ERP
+    customer) is the rep's by the account's region; one of an account of another region, or of a customer of
+    another region, is not. Other filters keep the default: a row with no linked object is hidden."""
+    accounts = {a["account_id"]: a for a in demo.objects("Account", limit=None, user="data_steward")}
+    customers = {c["customer_id"]: c["region"] for c in demo.objects("Customer", limit=None, user="data_steward")}
+    everyone = demo.objects("Opportunity", limit=None, user="data_steward")
+
+    def allowed(o: dict[str, Any]) -> bool:
+        account = accounts[o["account_id"]]
+        return account["region"] == "EMEA" and customers.get(account["customer_id"], "EMEA") == "EMEA"
+
+    seen = {o["opportunity_id"] for o in demo.objects("Opportunity", limit=None, user="emea_rep")}
+    assert seen == {o["opportunity_id"] for o in everyone if allowed(o)}
+    prospects = {o["opportunity_id"] for o in everyone if accounts[o["account_id"]]["customer_id"] is None}
+    assert seen & prospects, "the small demo has EMEA prospect accounts with opportunities"
+    assert not {o["account_id"] for o in everyone if o["opportunity_id"] in seen} - {
+        k for k, a in accounts.items() if a["region"] == "EMEA"
+    }
+    rep, steward = Policy(demo.project, demo.principal("emea_rep")), Policy(demo.project, demo.principal("ceo"))
+    assert rep.unlinked_visible("Customer") and not rep.unlinked_visible("Account")
+    assert not Policy(demo.project, demo.principal("mke_plant_manager")).unlinked_visible("Site")
+    assert not steward.unlinked_visible("Customer")  # no filter, nothing to pass
+
+
+def test_an_unlinked_setting_off_the_list_is_refused_with_file_and_line(tmp_path: Path) -> None:
+    from companybrain.errors import ConfigError
+    from companybrain.specs import yaml_loader
+    from companybrain.specs.policies import RowFilter
+
+    bad = tmp_path / "filter.yaml"
+    bad.write_text('object: Customer\nwhere: "region = principal.region"\nunlinked: "visible; DROP TABLE x"\n')
+    with pytest.raises(ConfigError, match="unlinked"):
+        yaml_loader.load(RowFilter, bad, str(bad))
+
+
 @pytest.fixture(scope="module")
 def pg_demo(small_demo: Any) -> Iterator[Brain]:
     """The same small demo with its warehouse on PostgreSQL (a database of its own, dropped afterwards)."""

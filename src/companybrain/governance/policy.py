@@ -101,6 +101,12 @@ class Policy:
             conditions.append(exp.and_(*[self._bind(rule.where, role_name) for rule in rules]))
         return exp.or_(*conditions) if conditions else None
 
+    def unlinked_visible(self, type_name: str) -> bool:
+        """Whether a row that links to no object of the type passes its row filter: only when every role
+        that filters the type says so (`unlinked: visible`)."""
+        rules = [r for _, role in self._roles for r in role.row_filters if r.object == type_name]
+        return bool(rules) and all(r.unlinked == "visible" for r in rules)
+
     def _bind(self, text: str, role: str) -> exp.Expr:
         """Replace principal.<attribute> with the principal's value."""
 

@@ -17,6 +17,13 @@ class RowFilter(Spec):
     where: SqlExpression = Field(
         description="Over the object's properties and principal.<attribute>: region = principal.region"
     )
+    unlinked: Literal["hidden", "visible"] = Field(
+        default="hidden",
+        description=(
+            "A row of another type whose links lead to no object of this one (an opportunity of a prospect account "
+            "with no ERP customer): hidden (the default, fail closed), or visible where another filter covers it."
+        ),
+    )
 
 
 class CockpitView(Spec):
