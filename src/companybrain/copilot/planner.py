@@ -485,8 +485,9 @@ class Planner(MetricChoice, UnknownWords):
         return name if "." in name or name in self.vocab.dimension_objects else f"{subject}.{name}"
 
     def _count_date(self, subject: str, where: dict[str, list[str]]) -> str | ClarifyPlan:
-        """The date a period counts objects by: their only date, else the one whose words the question or a
-        filter uses ('resignations last year': the exit reason's exit date), else asked."""
+        """The date a period counts objects by: their only date; else the one whose words the question or a
+        filter uses ('resignations last year': the exit reason's exit date); else the one the type's figures
+        place it in time by ('orders got cancelled last year': order_date); else asked."""
         dates = self.vocab.dates[subject]
         if len(dates) == 1:
             return dates[0]
