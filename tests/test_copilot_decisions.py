@@ -26,7 +26,7 @@ def brain(small_demo: Callable[[str], Path]) -> Brain:
 
 def test_a_what_if_runs_the_scenario_it_names_as_the_asker(brain: Brain) -> None:
     answer = Copilot(brain).ask("what if we raise pump prices by 5%?", "cfo").as_dict()
-    assert answer["kind"] == "answer" and answer["plan"] == {"kind": "scenario", "name": "pumps_price_up"}
+    assert answer["kind"] == "answer" and answer["plan"] == {"kind": "scenario", "name": "pumps_price_up", "kpis": []}
     direct = {k["kpi"]: k["diff"] for k in run_scenario(brain, "pumps_price_up", "cfo").kpis}
     assert {row[0]: row[3] for row in answer["table"]["rows"]} == direct
     vague = Copilot(brain).ask("what if it rains?", "cfo").as_dict()

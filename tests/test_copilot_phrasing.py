@@ -402,3 +402,18 @@ def test_units_produced_said_as_produce_or_turn_out(brain: Brain) -> None:
     copilot = Copilot(brain)
     for question in ("How many units did we produce each week in 2025?", "How many units did we turn out in 2025?"):
         assert copilot.ask(question, "ceo").plan.model_dump()["metrics"] == ["units_produced"], question
+
+
+def test_a_what_if_asked_for_one_figure_answers_with_that_figure(brain: Brain) -> None:
+    """'how much capex does the new Pune line scenario assume': that KPI alone, said first; 'what does that
+    add to the salary bill': the cost of the hires (the salary bill itself is HR data the CFO may not read)."""
+    copilot = Copilot(brain)
+    capex = copilot.ask("How much capex does the new Pune line scenario assume?", "cfo")
+    assert capex.plan.model_dump()["kpis"] == ["capex"], capex.text
+    ((kpi, _, scenario, _, _),) = capex.extra["table"]["rows"]
+    assert kpi == "capex" and scenario == brain.project.scenarios["pune_new_line"].model_dump()["changes"][0]["capex"]
+    hires = copilot.ask("If we hire the 40 extra operators in Bologna, what does that add to the salary bill?", "cfo")
+    rows = {r[0]: r for r in hires.extra["table"]["rows"]}
+    assert set(rows) == {"headcount_cost", "added_people_cost"}, hires.text
+    assert rows["headcount_cost"][2] is None and rows["added_people_cost"][3] > 0
+    assert len(copilot.ask("what if we raise pump prices by 5%?", "cfo").extra["table"]["rows"]) > 2  # every KPI

@@ -107,6 +107,31 @@ def _stems(text: str) -> set[str]:
     return {w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words if w not in STOP}
 
 
+# a scenario's own KPIs (from its file, not metrics) and the words that name them
+SCENARIO_KPIS = {"capex": {"capex", "capital", "investment"}, "added_people_cost": set()}
+
+
+def _kpis_asked(brain: Brain, text: str) -> list[str]:
+    """The KPIs a what-if asks for by name ('how much capex does it assume', 'what does that add to people
+    cost'): a metric's name or synonym written out, or a scenario KPI's word; a cost of people added goes with
+    the cost of the hires."""
+    from companybrain.copilot.lexicon import lexicon
+
+    words = f" {' '.join(re.findall(r'[a-z0-9]+', text.lower()))} "
+    for phrase, said in sorted(lexicon().rewrite.items(), key=lambda kv: -len(kv[0])):  # "salary bill"
+        words = words.replace(f" {' '.join(phrase)} ", f" {' '.join(said)} ")
+    asked = [
+        name
+        for name, spec in brain.project.metrics.items()
+        if any(re.search(rf"\b{re.escape(p.lower())}s?\b", words) for p in [name.replace("_", " "), *spec.synonyms])
+    ]
+    asked = [m for m in asked if not any(o.startswith(f"{m}_") for o in asked)]  # "headcount cost", not headcount
+    asked += [k for k, names in SCENARIO_KPIS.items() if names & set(words.split())]
+    if "headcount_cost" in asked and re.search(r"\badd(?:s|ed)?\b", words):
+        asked.append("added_people_cost")  # "what does that add to annual people cost": the hires' cost
+    return list(dict.fromkeys(asked))
+
+
 def _scenario(brain: Brain, text: str, user: str | Principal | None = None) -> AnyPlan:
     scenarios = brain.project.scenarios
     if not scenarios:
@@ -122,7 +147,7 @@ def _scenario(brain: Brain, text: str, user: str | Principal | None = None) -> A
         if _stems(n.replace("_", " ")) - DIRECTIONS <= asked and figures <= _figures(spec)
     ]
     if len(named) == 1:
-        return ScenarioPlan(name=named[0])
+        return ScenarioPlan(name=named[0], kpis=_kpis_asked(brain, text))
     from companybrain.copilot import whatif
     from companybrain.copilot.vocabulary import vocabulary
 
@@ -254,8 +279,21 @@ def run(
         from companybrain.decisions.scenarios import run_scenario
 
         runs = run_scenario(brain, plan.name, user)
-        rows = [[k["kpi"], k["baseline"], k["scenario"], k["diff"], k["diff_pct"]] for k in runs.kpis]
-        moved = [f"{k['kpi']} {k['diff_pct']:+.1%}" for k in runs.kpis if isinstance(k.get("diff_pct"), int | float)]
+        kpis = [k for k in runs.kpis if k["kpi"] in plan.kpis] or runs.kpis  # what was asked, else every KPI
+        rows = [[k["kpi"], k["baseline"], k["scenario"], k["diff"], k["diff_pct"]] for k in kpis]
+        if len(kpis) < len(runs.kpis):  # "how much capex does the Pune line assume": that figure first
+            from companybrain.copilot.answer import fmt
+
+            said = [
+                f"{k['kpi'].replace('_', ' ')} {fmt(k['scenario'], k.get('format', 'number'))} against "
+                f"{fmt(k['baseline'], k.get('format', 'number'))}"
+                if k.get("status") == "ok"
+                else f"{k['kpi'].replace('_', ' ')}: {k.get('status')}"
+                for k in kpis
+            ]
+            moved = said
+        else:
+            moved = [f"{k['kpi']} {k['diff_pct']:+.1%}" for k in kpis if isinstance(k.get("diff_pct"), int | float)]
         text = (
             f"Scenario {plan.name} over {runs.period['from']} .. {runs.period['to']}, against the baseline: "
             + (", ".join(moved[:5]) or "no KPI moved")

@@ -137,6 +137,7 @@ class ScenarioPlan(_Plan):
 
     kind: Literal["scenario"] = "scenario"
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kpis: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = []  # the KPIs asked for (all when none)
 
 
 class ReplanPlan(_Plan):
