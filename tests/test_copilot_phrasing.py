@@ -417,3 +417,7 @@ def test_a_what_if_asked_for_one_figure_answers_with_that_figure(brain: Brain) -
     assert set(rows) == {"headcount_cost", "added_people_cost"}, hires.text
     assert rows["headcount_cost"][2] is None and rows["added_people_cost"][3] > 0
     assert len(copilot.ask("what if we raise pump prices by 5%?", "cfo").extra["table"]["rows"]) > 2  # every KPI
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):  # a plan from a model or a file: KPI names are names, never SQL
+        parse_plan({"kind": "scenario", "name": "pumps_price_up", "kpis": ["revenue'; DROP TABLE x --"]})

@@ -107,28 +107,23 @@ def _stems(text: str) -> set[str]:
     return {w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words if w not in STOP}
 
 
-# a scenario's own KPIs (from its file, not metrics) and the words that name them
-SCENARIO_KPIS = {"capex": {"capex", "capital", "investment"}, "added_people_cost": set()}
+# the KPIs a scenario run takes from the scenario itself (decisions/scenarios.py), and words that name them
+SPEC_KPIS = {"capex": {"capex", "capital", "investment"}, "added_people_cost": {"add", "adds", "added", "extra"}}
 
 
-def _kpis_asked(brain: Brain, text: str) -> list[str]:
-    """The KPIs a what-if asks for by name ('how much capex does it assume', 'what does that add to people
-    cost'): a metric's name or synonym written out, or a scenario KPI's word; a cost of people added goes with
-    the cost of the hires."""
+def _kpis_asked(brain: Brain, text: str, user: str | Principal | None) -> list[str]:
+    """The KPIs a what-if asks for by name ('how much capex does it assume', 'what does that add to the salary
+    bill'): the metrics the question names, read as any question is read, and the run's own KPIs by their
+    words; what is added is a cost only where a figure of money is asked."""
     from companybrain.copilot.lexicon import lexicon
+    from companybrain.copilot.reading import read
+    from companybrain.copilot.vocabulary import vocabulary
 
-    words = f" {' '.join(re.findall(r'[a-z0-9]+', text.lower()))} "
-    for phrase, said in sorted(lexicon().rewrite.items(), key=lambda kv: -len(kv[0])):  # "salary bill"
-        words = words.replace(f" {' '.join(phrase)} ", f" {' '.join(said)} ")
-    asked = [
-        name
-        for name, spec in brain.project.metrics.items()
-        if any(re.search(rf"\b{re.escape(p.lower())}s?\b", words) for p in [name.replace("_", " "), *spec.synonyms])
-    ]
-    asked = [m for m in asked if not any(o.startswith(f"{m}_") for o in asked)]  # "headcount cost", not headcount
-    asked += [k for k, names in SCENARIO_KPIS.items() if names & set(words.split())]
-    if "headcount_cost" in asked and re.search(r"\badd(?:s|ed)?\b", words):
-        asked.append("added_people_cost")  # "what does that add to annual people cost": the hires' cost
+    vocab = vocabulary(brain, user)
+    reading = read(text, vocab, lexicon(), brain.project.spec.today or date.today())
+    asked = [t.name for m in reading.mentions for t in m.of("metric")]
+    money = any(vocab.metric_formats.get(m) == "currency" for m in asked) or "capex" in reading.tokens
+    asked += [k for k, words in SPEC_KPIS.items() if words & set(reading.tokens) and (k == "capex" or money)]
     return list(dict.fromkeys(asked))
 
 
@@ -147,7 +142,7 @@ def _scenario(brain: Brain, text: str, user: str | Principal | None = None) -> A
         if _stems(n.replace("_", " ")) - DIRECTIONS <= asked and figures <= _figures(spec)
     ]
     if len(named) == 1:
-        return ScenarioPlan(name=named[0], kpis=_kpis_asked(brain, text))
+        return ScenarioPlan(name=named[0], kpis=_kpis_asked(brain, text, user))
     from companybrain.copilot import whatif
     from companybrain.copilot.vocabulary import vocabulary
 
@@ -284,14 +279,13 @@ def run(
         if len(kpis) < len(runs.kpis):  # "how much capex does the Pune line assume": that figure first
             from companybrain.copilot.answer import fmt
 
-            said = [
+            moved = [
                 f"{k['kpi'].replace('_', ' ')} {fmt(k['scenario'], k.get('format', 'number'))} against "
                 f"{fmt(k['baseline'], k.get('format', 'number'))}"
                 if k.get("status") == "ok"
                 else f"{k['kpi'].replace('_', ' ')}: {k.get('status')}"
                 for k in kpis
             ]
-            moved = said
         else:
             moved = [f"{k['kpi']} {k['diff_pct']:+.1%}" for k in kpis if isinstance(k.get("diff_pct"), int | float)]
         text = (
