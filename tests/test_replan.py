@@ -239,6 +239,27 @@ def test_demo_line_disruption_from_the_cli(demo: Brain) -> None:
     assert proposed.exit_code == 0, proposed.output
     out = json.loads(proposed.output)
     assert out["assumptions"]["planner"]["time_limit"] == 0.5 and "proposed" in out and "ledger_entry" in out
+    # a time limit off its range is refused before anything is planned or proposed, never run or hung on
+    for bad in ("-1", "0", "inf", "nan", "1e308", "abc"):
+        for extra in ([], ["--propose", "--as", "planner"]):
+            refused = CliRunner().invoke(app, [*args, "--time-limit", bad, *extra])
+            assert refused.exit_code != 0 and "time-limit" in refused.output.lower(), (bad, refused.output)
+
+
+@pytest.mark.parametrize("bad", [-1, 0, 0.05, float("inf"), float("nan"), 1e308, "abc", True])
+def test_a_hostile_time_limit_is_refused_by_the_planner_and_the_brain(demo: Brain, bad: object) -> None:
+    """The API and a served command pass a caller's time limit as it came: the brain refuses it by name
+    before loading the network, and the planner itself refuses it too."""
+    from companybrain.decisions.planner import optimise
+    from companybrain.errors import BrainError
+
+    disruption = Disruption(site="Milwaukee", line="L3", capacity=0.0, start=date(2026, 3, 2), days=10)
+    for call in (demo.replan, demo.propose_replan):
+        with pytest.raises(BrainError, match="time_limit"):
+            call(disruption, "planner", time_limit=bad)  # type: ignore[arg-type]
+    net = synthetic_network(50, seed=1)
+    with pytest.raises(BrainError, match="time_limit"):
+        optimise(net, build_options(net), time_limit=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow

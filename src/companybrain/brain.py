@@ -340,17 +340,19 @@ class Brain:
     ) -> Plan:
         """Replan the network after a capacity loss: moves, delays, priorities, who to tell; the planner
         searches up to `time_limit` seconds (default: by size)."""
+        from companybrain.decisions.planner import checked_time_limit
         from companybrain.decisions.replan import replan
 
-        return replan(self, disruption, user, time_limit=time_limit)
+        return replan(self, disruption, user, time_limit=checked_time_limit(time_limit))  # before the network loads
 
     def propose_replan(
         self, disruption: Disruption, user: str | Principal | None = None, time_limit: float | None = None
     ) -> tuple[Plan, list[dict[str, Any]], int | None]:
         """Replan, then propose the plan's actions as one batch with its expected value (ledger entry id)."""
+        from companybrain.decisions.planner import checked_time_limit
         from companybrain.decisions.proposals import propose_replan
 
-        return propose_replan(self, disruption, user, time_limit=time_limit)
+        return propose_replan(self, disruption, user, time_limit=checked_time_limit(time_limit))
 
     def propose_scenario(
         self, name: str, user: str | Principal | None = None

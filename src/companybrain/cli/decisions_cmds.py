@@ -56,6 +56,7 @@ def register(app: typer.Typer, state: Any) -> None:
             typer.Option(
                 "--time-limit",
                 min=0.1,
+                max=3600.0,
                 help="Seconds the planner may search (default: by size, 2 s up to 4,000 order parts, 5 s at 20,000); "
                 "it stops sooner once the plan is proven within 0.01% of optimal.",
             ),

@@ -68,13 +68,33 @@ class PlannerResult:
         return (self.cost - self.bound) / self.cost if self.cost > 1e-9 else 0.0
 
 
+MAX_TIME_LIMIT = 3600.0  # seconds a caller may give the planner
+
+
+def checked_time_limit(time_limit: object) -> float | None:
+    """A time limit from a caller (CLI, API, a served command): None, or a number of seconds from 0.1 to
+    MAX_TIME_LIMIT; anything else (negative, zero, inf, nan, text) is refused, never run or hung on."""
+    from companybrain.errors import BrainError
+
+    if time_limit is None:
+        return None
+    if (
+        isinstance(time_limit, bool)
+        or not isinstance(time_limit, int | float)
+        or not 0.1 <= time_limit <= MAX_TIME_LIMIT
+    ):
+        raise BrainError(f"time_limit={time_limit!r} is not a number of seconds from 0.1 to {MAX_TIME_LIMIT:g}")
+    return float(time_limit)
+
+
 def optimise(net: Network, opts: Options, time_limit: float | None = None, target_gap: float = 1e-4) -> PlannerResult:
     """The best plan within `time_limit` seconds (default: `default_time_limit`), stopping once its
     proven gap is at most `target_gap`."""
     from companybrain.decisions.replan import assign_to_flows, solve_lp
 
     started = time.perf_counter()
-    limit = default_time_limit(len(net.items)) if time_limit is None else float(time_limit)
+    time_limit = checked_time_limit(time_limit)
+    limit = default_time_limit(len(net.items)) if time_limit is None else time_limit
     deadline = started + max(limit - STOP_MARGIN, 0.5 * limit)  # a step may overrun its share by a few ms
     problem = Problem.of(net, opts)
     lp = solve_lp(net, opts, max(limit, 1.0))
