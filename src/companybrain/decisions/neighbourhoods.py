@@ -84,11 +84,6 @@ class Search:
         order = np.lexsort((week, cost <= 0))
         return np.sort(free[order[: self.max_items]])
 
-    def improve(self, deadline: float, window_seconds: float = 0.5) -> None:
-        """Re-solve windows until `deadline` (perf_counter seconds)."""
-        while time.perf_counter() < deadline - 0.02:
-            self.step(min(window_seconds, deadline - time.perf_counter()))
-
     def step(self, seconds: float) -> bool:
         """One window: True when it found a cheaper plan."""
         p, opts = self.problem, self.problem.opts

@@ -1,6 +1,6 @@
 """The replan's planner: anytime, with the best plan so far and its proven gap always at hand.
 
-1. The LP over class flows (`replan.solve_lp_bound`): a first lower bound and the guide.
+1. The LP over class flows (`replan.solve_lp`): a first lower bound and the guide.
 2. Rounding guided by the LP (`replan.assign_to_flows`), then line re-sequencing by DP
    (`resequence.py`): a first plan.
 3. The bound made stronger where the LP is weak (lots large against capacity): the Lagrangian
@@ -117,7 +117,7 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
     if exact and run.open(deadline):
         t = time.perf_counter()
         multipliers = problem.qty * lp.class_duals[opts.item_class]  # their Lagrangian value is the LP's
-        share = LAGRANGIAN_SHARE_SMALL if whole else LAGRANGIAN_SHARE_LARGE if large else LAGRANGIAN_SHARE
+        share = LAGRANGIAN_SHARE_LARGE if large else LAGRANGIAN_SHARE
         plans = Plans()
         lag = lagrangian_bound(problem, cols, multipliers, run.cost, t + share * (deadline - t), plans=plans)
         run.raise_bound(lag.bound, LAGRANGIAN_BOUND)
@@ -172,8 +172,7 @@ STOP_MARGIN = 0.05  # seconds kept back so that the planner returns within its t
 LARGE_ITEMS = 12_000
 LARGE_WINDOW_SECONDS = 1.0
 LAGRANGIAN_SHARE_LARGE = 0.5
-LAGRANGIAN_SHARE = 0.25  # of the time left: the bound on a large network
-LAGRANGIAN_SHARE_SMALL = 0.25
+LAGRANGIAN_SHARE = 0.25  # of the time left: the bound, on any network but a large one
 SEARCH_SHARE_SMALL = 0.6  # of the time left on a small network; the whole MIP has the rest
 
 

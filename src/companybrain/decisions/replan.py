@@ -199,12 +199,6 @@ def solve_lp(net: Network, opts: Options, time_limit: float = 60.0) -> LpSolutio
     return LpSolution(float(h.getInfo().objective_function_value), flows, duals)
 
 
-def solve_lp_bound(net: Network, opts: Options, time_limit: float = 60.0) -> tuple[float, np.ndarray]:
-    """The LP over class flows: (its optimal value = a lower bound on any plan, units per option)."""
-    lp = solve_lp(net, opts, time_limit)
-    return lp.value, lp.flows
-
-
 def solve_order_mip(net: Network, opts: Options, time_limit: float = 60.0) -> dict[str, Any]:
     """The order-level MIP (a binary per item x option, cumulative capacity rows), for checking small
     instances and benchmarks. (The earlier carry-forward slack form made HiGHS 1.16's presolve report
