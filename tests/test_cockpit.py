@@ -265,7 +265,8 @@ def test_the_what_if_builder_offers_what_the_model_has(
     client: TestClient, tokens: dict[str, str], brain: Brain
 ) -> None:
     """The builder's kinds are the scenario spec's, its choices the model's values as the viewer reads them; a
-    record type the viewer may not read becomes a typed field, and a built what-if runs."""
+    record type the viewer may not read becomes a typed field; a value off the choices, a kind not offered and
+    a figure that is text are refused and nothing runs."""
     signed_in(client, tokens["ceo"])
     form = client.get("/cockpit/scenarios").text
     kinds = re.findall(r'<option value="([a-z_]+)" title=', form.split('id="kind"')[1].split("</select>")[0])
@@ -287,6 +288,19 @@ def test_the_what_if_builder_offers_what_the_model_has(
     asked = {"csrf": csrf, "kind": "hiring", "hiring.site": "Milwaukee Works", "period": "2025"}  # as the rep
     refused = client.post("/cockpit/scenarios/run", data=asked).text
     assert "Headcount: Field required" in refused and "changes." not in refused
+    # hostile input as the CEO: a value off the model's choices, a kind not offered, a figure that is text
+    signed_in(client, tokens["ceo"])
+    before = client.get("/cockpit/scenarios").text
+    csrf = re.findall(r'name="csrf" value="([^"]+)"', before)[0]
+    base = {"csrf": csrf, "period": "2025"}
+    off = {**base, "kind": "demand", "demand.family": "Mars'); DROP TABLE x --", "demand.change_pct": "5"}
+    page = client.post("/cockpit/scenarios/run", data=off).text
+    assert "Family: &#34;Mars&#39;); DROP TABLE x --&#34; is not among the choices; valid: Actuators" in page
+    assert page.count("cockpit_ceo_") == before.count("cockpit_ceo_")  # nothing was run
+    unknown = client.post("/cockpit/scenarios/run", data={**base, "kind": "drop_tables"}).text
+    assert "choose a kind of change the builder offers" in unknown
+    text = {**base, "kind": "demand", "demand.family": families[0], "demand.change_pct": "lots"}
+    assert "Change %: Input should be a valid number" in client.post("/cockpit/scenarios/run", data=text).text
 
 
 # --- the browser -----------------------------------------------------------------------------------

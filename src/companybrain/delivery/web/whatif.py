@@ -16,6 +16,7 @@ from pydantic_core import PydanticUndefined
 
 from companybrain.delivery.web import layout
 from companybrain.delivery.web.reads import guarded
+from companybrain.errors import did_you_mean
 from companybrain.specs.scenarios import Change
 
 if TYPE_CHECKING:
@@ -139,8 +140,7 @@ def _field(
         if values is None:
             return make("text")
         return make("multi" if list in kinds_of and name.endswith("s") else "select", choices=values)
-    bounds = [m for m in info.metadata if hasattr(m, "gt") or hasattr(m, "ge")]
-    minimum = next((getattr(m, "ge", None) or getattr(m, "gt", None) for m in bounds), None)
+    minimum = next((v for m in info.metadata for b in ("ge", "gt") if (v := getattr(m, b, None)) is not None), None)
     if name == "change_pct":
         return make("slider", default=default or "10", minimum=minimum)
     if date in kinds_of:
@@ -202,6 +202,10 @@ def change(kind: Kind | None, form: dict[str, list[str]]) -> dict[str, Any]:
         given = [v.strip() for v in form.get(f.key(kind.name), []) if v.strip()]
         if not given:
             continue
+        if f.choices:  # a value from the model the viewer may see, never free text sent in its place
+            for value in given:
+                if value not in f.choices:
+                    raise ValueError(f"{f.label}: {value!r} is not among the choices; {did_you_mean(value, f.choices)}")
         out[f.name] = given if f.widget == "multi" else given[-1]
     return out
 
