@@ -265,8 +265,8 @@ def test_the_what_if_builder_offers_what_the_model_has(
     client: TestClient, tokens: dict[str, str], brain: Brain
 ) -> None:
     """The builder's kinds are the scenario spec's, its choices the model's values as the viewer reads them; a
-    record type the viewer may not read becomes a typed field; a value off the choices, a kind not offered and
-    a figure that is text are refused and nothing runs."""
+    viewer who may not build (a row filter on what a build reads) is told why instead of offered a form; a value
+    off the choices, a kind not offered and a figure that is text are refused and nothing runs."""
     signed_in(client, tokens["ceo"])
     form = client.get("/cockpit/scenarios").text
     kinds = re.findall(r'<option value="([a-z_]+)" title=', form.split('id="kind"')[1].split("</select>")[0])
@@ -279,14 +279,19 @@ def test_the_what_if_builder_offers_what_the_model_has(
     assert "`" not in form and "change_pct" not in re.sub(r'(name|id|data-for)="[^"]*"', "", form)
     signed_in(client, tokens["emea_rep"])
     rep = client.get("/cockpit/scenarios").text
-    supplier = rep.split('id="fields-supplier_delay"')[1].split("</fieldset>")[0]
-    assert '<input name="supplier_delay.supplier"' in supplier and "<option" not in supplier  # may not list them
+    # the rep sees only EMEA customers, and a what-if is built from all of them: no builder, the reason said
+    assert 'id="fields-' not in rep and "You may run the declared scenarios above, not build one" in rep
     assert "<small>Sales rep</small>" in rep  # the role in words, as are the declared scenarios' changes
     declared = form.split('id="declared"')[1].split("</article>")[0]
     assert "Capital project" in declared and "capital_project</td>" not in declared
     csrf = re.findall(r'name="csrf" value="([^"]+)"', rep)[0]
-    asked = {"csrf": csrf, "kind": "hiring", "hiring.site": "Milwaukee Works", "period": "2025"}  # as the rep
-    refused = client.post("/cockpit/scenarios/run", data=asked).text
+    asked = {"csrf": csrf, "kind": "hiring", "hiring.site": "Milwaukee Works", "hiring.headcount": "5"}
+    refused = client.post("/cockpit/scenarios/run", data={**asked, "period": "2025"}).text  # posted anyway
+    assert "sees only some Customer rows" in refused and refused.count("cockpit_emea_rep_") == 0
+    signed_in(client, tokens["ceo"])  # the same change by someone who may build it is checked field by field
+    csrf = re.findall(r'name="csrf" value="([^"]+)"', client.get("/cockpit/scenarios").text)[0]
+    partial = {"csrf": csrf, "kind": "hiring", "hiring.site": "Milwaukee Works", "period": "2025"}
+    refused = client.post("/cockpit/scenarios/run", data=partial).text
     assert "Headcount: Field required" in refused and "changes." not in refused
     # hostile input as the CEO: a value off the model's choices, a kind not offered, a figure that is text
     signed_in(client, tokens["ceo"])

@@ -114,7 +114,7 @@ def build_overlays(brain: Brain, name: str, user: str | Principal | None = None)
     """Drop and rebuild a scenario's overlay tables from the current objects; what it recorded."""
     spec = _spec(brain, name)
     period = _period(brain, spec)
-    _require_builder(brain, user)
+    require_builder(brain, user)
     build = brain.require_built()
     wh = brain.warehouse
     schema = overlay_schema(name)
@@ -153,7 +153,7 @@ BUILD_READS = (
 )
 
 
-def _require_builder(brain: Brain, user: str | Principal | None) -> None:
+def require_builder(brain: Brain, user: str | Principal | None) -> None:
     """Overlays are shared by everyone and read whole object types: only a user who may read all of
     them with no row filter builds them (anyone may then query them under their own policies)."""
     policy = Policy(brain.project, brain.principal(user))

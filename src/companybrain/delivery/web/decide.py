@@ -59,7 +59,8 @@ def _scenarios_page(request: Request, svc: Svc, viewer: Who, **context: Any) -> 
     series = [(run_label(r["name"]), [r["kpis"][i]["diff_pct"] for i in moved]) for r in compared]
     project = svc.brain.project
     labels = {k: layout.metric_label(project, k) if k in project.metrics else layout.humanize(k) for k in kpis}
-    kinds = whatif.kinds(svc, viewer)
+    refusal = whatif.build_refusal(svc, viewer)
+    kinds = [] if refusal else whatif.kinds(svc, viewer)
     if context.get("form") is None:
         context["form"] = whatif.defaults(kinds, str(reads.today(svc).year - 1))
     return page(
@@ -77,6 +78,7 @@ def _scenarios_page(request: Request, svc: Svc, viewer: Who, **context: Any) -> 
         kpi_labels=labels,
         compare_series=series,
         kinds=kinds,
+        build_refusal=refusal,
         slider=whatif.SLIDER,
         **context,
     )
@@ -101,6 +103,9 @@ async def run(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
     if not name:  # a what-if from the builder: kept in this process, never written to the project
         name = f"cockpit_{viewer.user}_{len(_runs(viewer)) + 1}"[:48].lower()
         try:
+            refusal = await run_in_threadpool(whatif.build_refusal, svc, viewer)
+            if refusal:
+                raise ValueError(refusal)
             offered = await run_in_threadpool(whatif.kinds, svc, viewer)
             change = whatif.change(next((k for k in offered if k.name == form.get("kind")), None), lists)
             spec = ScenarioSpec(

@@ -92,6 +92,20 @@ def offered(project: Project) -> list[str]:
     return sorted(kinds, key=lambda k: (k not in used, kinds.index(k)))
 
 
+def build_refusal(svc: BrainService, viewer: Viewer) -> str | None:
+    """Why the viewer may not build a what-if (decisions.scenarios.require_builder), or None: a builder they
+    can never run is not offered."""
+    from companybrain.decisions.scenarios import require_builder
+    from companybrain.errors import PolicyDenied
+
+    try:
+        with svc.use() as brain:
+            require_builder(brain, viewer.principal)
+    except PolicyDenied as exc:
+        return f"{exc.message}: {exc.hint}" if exc.hint else exc.message
+    return None
+
+
 def kinds(svc: BrainService, viewer: Viewer) -> list[Kind]:
     """The builder's kinds of change, each with its fields and their choices as the viewer may read them."""
     project = svc.brain.project
