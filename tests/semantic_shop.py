@@ -46,6 +46,13 @@ metrics:
     expr: count(*)
     where: amount > 100
     format: count
+  big_orders_open:
+    description: Orders over 100, as they stand today (a snapshot, whatever the period).
+    object: Order
+    expr: count(*)
+    where: amount > 100
+    snapshot: true
+    format: count
   avg_line_value:
     description: Average order line value (not additive).
     object: OrderLine

@@ -238,8 +238,8 @@ def test_what_is_open_today_reads_as_it_stands_today(
     client: TestClient, tokens: dict[str, str], svc: BrainService
 ) -> None:
     """The backlog tile is the value of the orders still open on the project's today, whatever the period (its
-    metric places orders in time by their order date, so a period would count only those ordered in it);
-    a figure of the period (revenue) still follows the period."""
+    metric is declared a snapshot: an order's date does not place it in time, or a period would count only those
+    ordered in it); a figure of the period (revenue) still follows the period, and the export reads as shown."""
     signed_in(client, tokens["ceo"])
     open_now = facade(svc, MetricQuery(("backlog",)), "ceo")[0][0]
     assert open_now > 0
@@ -647,3 +647,10 @@ def test_emea_hrbp_sees_emea_people(
     labels = set(bar_labels(page, "#breakdown"))
     assert labels == {r[0] for r in sites} and 0 < len(labels) < 8  # the EMEA plants only
     context.close()
+
+
+def test_a_reasons_value_is_written_out_never_in_exponent_form() -> None:
+    from companybrain.delivery.web.layout import reason_value
+
+    written = [reason_value(v) for v in (26_900.0, 85.0, 43.12, 3.581, 0.044, 1.2e-05, -0.00031, 0.0, 7)]
+    assert written == ["26,900", "85", "43.1", "3.58", "0.044", "0.000012", "-0.00031", "0.00", "7"]

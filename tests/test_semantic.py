@@ -12,7 +12,7 @@ import sqlglot
 from sqlglot import exp
 
 from companybrain import Brain
-from companybrain.errors import QueryError
+from companybrain.errors import ConfigError, QueryError
 from companybrain.governance.policy import Policy
 from companybrain.governance.principal import Principal
 from companybrain.project import Project
@@ -80,6 +80,24 @@ def test_periods_and_time_grains(brain: Brain) -> None:
     assert brain.query(MetricQuery(("orders",), period="last_quarter")).rows == [[0]]
     [[label, n]] = brain.query(MetricQuery(("orders",), by=("fiscal_quarter",))).rows
     assert (label, n) == ("FY2025-Q2", 3000)  # the fiscal year starts in October
+
+
+def test_a_snapshot_reads_as_it_stands_today_whatever_the_period(brain: Brain, tmp_path: Path) -> None:
+    """A snapshot (a backlog) is not placed in time by its records' date: a period does not pick what it counts
+    (said in a note), it has no trend by a time grain (refused, saying why), and it cannot also take a time."""
+    big = sum(1 for o in orders() if o["amount"] > 100)
+    result = brain.query(MetricQuery(("orders", "big_orders_open"), period="last_quarter"))  # no order then
+    assert result.rows == [[0, big]]
+    assert any("big_orders_open: as it stands today; the period does not apply" in n for n in result.notes)
+    with pytest.raises(QueryError, match=r"big_orders_open: read as it stands today .* no trend by month"):
+        brain.query(MetricQuery(("big_orders_open",), by=("month",)))
+    root = Path(brain.project.root)
+    metrics = (root / "metrics" / "shop.yaml").read_text()
+    (root / "metrics" / "shop.yaml").write_text(
+        metrics.replace("    snapshot: true\n", "    snapshot: true\n    time: ordered_at\n")
+    )
+    with pytest.raises(ConfigError, match="a snapshot is read as it stands today: it has no time"):
+        Project.load(root)
 
 
 def test_type_property_dimensions_filters_and_order(brain: Brain) -> None:

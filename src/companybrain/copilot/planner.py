@@ -378,7 +378,11 @@ class Planner(MetricChoice, UnknownWords):
                 by = [d for d in by if d != grain]
             else:
                 by = [grain, *[d for d in by if d != grain]]
-        ahead = self._not_yet(period, compare) or self._excluded(metrics, where)
+        ahead = (
+            self._not_yet(period, compare)
+            or self._excluded(metrics, where)
+            or self._no_history(metrics, by, period, compare)
+        )
         counted = {o for m in metrics for o in self.vocab.metric_objects.get(m, set())}
         if ahead is not None and ahead.kind == "clarify" and len(counted) == 1 and COUNTING.search(r.question.lower()):
             return self._count(counted.pop())  # "how many orders got cancelled": the orders, counted
@@ -415,6 +419,33 @@ class Planner(MetricChoice, UnknownWords):
                         return ClarifyPlan(question=f"{metric} leaves {value!r} out by its definition ({own}); "
                                            "ask for a figure that counts them.", options=[])  # fmt: skip
         return None
+
+    def _no_history(
+        self, metrics: list[str], by: list[str], period: str | None, compare: list[str]
+    ) -> ClarifyPlan | None:
+        """A figure read as it stands today (a backlog, open tickets) asked of the past, by month or against
+        another period: the brain keeps no history of it, so it says so rather than answer today's value."""
+        untimed = [m for m in metrics if m in self.vocab.untimed]
+        if not untimed:
+            return None
+        asked = ", ".join(untimed)
+        today = f"{asked} {'is' if len(untimed) == 1 else 'are'} read as it stands today ({self.today})"
+        grains = [d for d in by if d in TIME_GRAINS]
+        if compare or grains:
+            how = f"by {grains[0]}" if grains else f"in {' against '.join(compare)}"
+        elif period is not None and not _holds(period, self.today):
+            how = f"in {period}"
+        else:
+            return None
+        objects = {o for m in untimed for o in self.vocab.metric_objects.get(m, set())}
+        over_time = [  # average_headcount for headcount: the same records, over a period
+            m for m, placed in self.vocab.metric_objects.items()
+            if placed == objects and m not in self.vocab.untimed and any(u in m for u in untimed)
+        ]  # fmt: skip
+        instead = f" {', '.join(over_time)} reads it over a period; or ask" if over_time else " Ask"
+        return ClarifyPlan(question=f"{today}: the company's data keeps no history of it, so I cannot say what it "
+                           f"was {how.replace('_', ' ')}.{instead} for {asked} as it stands today.",
+                           options=[])  # fmt: skip
 
     def _not_yet(self, period: str | None, compare: list[str]) -> RefusePlan | None:
         """A period that starts after today has no data yet: said, not answered with an empty table."""
@@ -597,3 +628,12 @@ def describe_plan(plan: MetricPlan | CountPlan) -> str:
 def _date_stems(prop: str) -> set[str]:
     """The stems a date property is named by: hire_date -> {hir}, install_date -> {install}."""
     return {stem(w) for w in prop.split("_") if w != "date"}
+
+
+def _holds(period: str, today: date) -> bool:
+    """Whether a period holds today (this month, year to date): a figure of today answers it."""
+    try:
+        span = parse_period(period, today)
+    except (ValueError, BrainError):
+        return False
+    return span.start <= today < span.end

@@ -85,6 +85,7 @@ class Vocabulary:
     dates: dict[str, list[str]] = field(default_factory=dict)  # object type -> its date properties
     current: dict[str, list[str]] = field(default_factory=dict)  # object type -> its counts of today (headcount)
     metric_times: dict[str, str | None] = field(default_factory=dict)  # metric -> what places it in time (None)
+    untimed: set[str] = field(default_factory=set)  # metrics read as they stand today (a backlog): no history
     distinct: dict[str, str] = field(default_factory=dict)  # metric -> the property it counts distinct values of
     links: dict[str, set[str]] = field(default_factory=dict)  # object type -> the types it links to (many-to-one)
     masked: set[str] = field(default_factory=set)  # Type.prop the user sees masked
@@ -277,8 +278,10 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         vocab.metric_descriptions[name] = metric.description or ""
         vocab.metric_where[name] = str(metric.where or "")
         owner = brain.project.objects.get(metric.object or "")
-        timed = owner is None or bool(metric.time or owner.time or metric.averaged_over_days)
+        timed = owner is None or bool(metric.time_of(owner.time) or metric.averaged_over_days)
         vocab.metric_times[name] = (metric.time or (owner.time if owner is not None else None)) if timed else None
+        if not timed:
+            vocab.untimed.add(name)
         if counted := re.fullmatch(r"\s*count\s*\(\s*distinct\s+(\w+)\s*\)\s*", str(metric.expr), re.IGNORECASE):
             vocab.distinct[name] = counted[1]  # customers_buying: count(distinct customer_id)
         if metric.object and metric.format == "count" and not timed:  # headcount: a count of today

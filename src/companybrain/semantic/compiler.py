@@ -74,7 +74,7 @@ def compile_query(
     for base in bases:
         metric = model.metric(base)
         assert metric.object is not None
-        time_key = metric.time or model.objects[metric.object].time or ""
+        time_key = metric.time_of(model.objects[metric.object].time) or ""
         if metric.averaged_over_days:
             time_key = f"active {metric.active_from}..{metric.active_until}"
         groups.setdefault((metric.object, time_key), []).append(base)
@@ -117,8 +117,11 @@ def _group_query(
             dims.append(col(BUCKET, SPINE))
         elif name in TIME_GRAINS:
             if time is None:
+                snapshot = [m for m in metrics if model.metric(m).snapshot]
                 raise QueryError(
-                    f"{', '.join(metrics)} on {base} have no time, so they cannot be broken down by {name}"
+                    f"{', '.join(snapshot)}: read as it stands today (a snapshot), so it has no trend by {name}"
+                    if snapshot
+                    else f"{', '.join(metrics)} on {base} have no time, so they cannot be broken down by {name}"
                 )
             dims.append(grain(name, time, fiscal))
         else:
@@ -132,7 +135,7 @@ def _group_query(
     asked = [*grouped, *([user_filter] if user_filter is not None else [])]
     if period is not None and not averaged:
         if time is None:
-            compiled.notes.append(f"{', '.join(metrics)}: a current value; the period does not apply")
+            compiled.notes.append(f"{', '.join(metrics)}: as it stands today; the period does not apply")
         else:
             conditions.append(period.condition(time))
     for expr in asked:

@@ -160,10 +160,18 @@ class SemanticModel:
         for a metric averaged over days, which is spread on a calendar instead."""
         metric = self.metric(name)
         assert metric.object is not None
-        if metric.averaged_over_days:
-            return None
-        text = metric.time or self.objects[metric.object].time
+        text = metric.time_of(self.objects[metric.object].time)
         return self.resolve(parse_expression(text), plan, f"metric {name} time") if text else None
+
+    def timed(self, name: str) -> bool:
+        """Whether a metric reads differently over time: its records are placed in time by a date, or it is an
+        average over days; not a snapshot (a backlog) nor a figure of a type with no date (a headcount of today)."""
+        for base in self.base_metrics(name):
+            metric = self.metric(base)
+            assert metric.object is not None
+            if metric.averaged_over_days or metric.time_of(self.objects[metric.object].time):
+                return True
+        return False
 
     def check_metric(self, name: str) -> None:
         for base in self.base_metrics(name):

@@ -37,6 +37,12 @@ class Metric(Spec):
     active_until: str | None = Field(
         None, description="With active_from: the date from which the object no longer counts (null: still counts)."
     )
+    snapshot: bool = Field(
+        False,
+        description="A figure of what stands open now (a backlog, open tickets): read as it stands today whatever "
+        "the period asked, so it has no trend and no change over time; the date of its records (when an order was "
+        "placed) does not place it in time.",
+    )
     format: Literal["number", "currency", "percent", "count"] = "number"
     unit: str | None = None
     label: str | None = Field(None, description="Its name for people (cockpit tiles, tables): On-time delivery.")
@@ -56,10 +62,19 @@ class Metric(Spec):
         """Counted on each day an object is active, averaged over the days of the period."""
         return self.active_from is not None
 
+    def time_of(self, object_time: str | None) -> str | None:
+        """What places its records in time: its own time, else its object type's (`object_time`); None for a
+        snapshot, and for an average over days (spread on a calendar instead)."""
+        if self.snapshot or self.averaged_over_days:
+            return None
+        return self.time or object_time
+
     @model_validator(mode="after")
     def _derived_has_no_filter(self) -> Metric:
-        if self.object is None and (self.where or self.time or self.active_from):
-            raise ValueError("a derived metric (no object) takes where and time from the metrics it uses")
+        if self.object is None and (self.where or self.time or self.active_from or self.snapshot):
+            raise ValueError("a derived metric (no object) takes where, time and snapshot from the metrics it uses")
+        if self.snapshot and (self.time or self.active_from):
+            raise ValueError("a snapshot is read as it stands today: it has no time and no active_from")
         if self.active_until and not self.active_from:
             raise ValueError("active_until needs active_from: the date from which an object counts")
         if self.active_from and self.time:

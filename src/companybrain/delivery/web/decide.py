@@ -42,7 +42,9 @@ def _runs(viewer: Who) -> dict[str, dict[str, Any]]:
     return runs
 
 
-def _scenarios_page(request: Request, svc: Svc, viewer: Who, **context: Any) -> HTMLResponse:
+def _scenarios_page(
+    request: Request, svc: Svc, viewer: Who, offered: list[whatif.Kind] | None = None, **context: Any
+) -> HTMLResponse:
     from companybrain.decisions.scenarios import list_scenarios
 
     def declared() -> list[dict[str, Any]]:
@@ -60,7 +62,7 @@ def _scenarios_page(request: Request, svc: Svc, viewer: Who, **context: Any) -> 
     project = svc.brain.project
     labels = {k: layout.metric_label(project, k) if k in project.metrics else layout.humanize(k) for k in kpis}
     refusal = whatif.build_refusal(svc, viewer)
-    kinds = [] if refusal else whatif.kinds(svc, viewer)
+    kinds = [] if refusal else offered if offered is not None else whatif.kinds(svc, viewer)
     if context.get("form") is None:
         context["form"] = whatif.defaults(kinds, str(reads.today(svc).year - 1))
     return page(
@@ -100,6 +102,7 @@ async def run(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
     form = {key: values[-1] for key, values in lists.items()}
     check_csrf(viewer, form)
     name = form.get("name", "")
+    offered: list[whatif.Kind] | None = None  # read once per request: each field's choices are a query
     if not name:  # a what-if from the builder: kept in this process, never written to the project
         name = f"cockpit_{viewer.user}_{len(_runs(viewer)) + 1}"[:48].lower()
         try:
@@ -116,7 +119,7 @@ async def run(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
             )
         except (ValidationError, ValueError) as exc:
             problem = _invalid(exc) if isinstance(exc, ValidationError) else str(exc)
-            return await run_in_threadpool(_scenarios_page, request, svc, viewer, form=form, failure=problem)
+            return await run_in_threadpool(_scenarios_page, request, svc, viewer, offered, form=form, failure=problem)
     else:
         spec = None
 
@@ -134,4 +137,6 @@ async def run(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
         while len(runs) > MAX_RUNS:
             runs.pop(next(iter(runs)))
     builder = form if spec is not None else None  # a declared run leaves the builder as it was
-    return await run_in_threadpool(_scenarios_page, request, svc, viewer, form=builder, failure=denied or error)
+    return await run_in_threadpool(
+        _scenarios_page, request, svc, viewer, offered, form=builder, failure=denied or error
+    )

@@ -136,7 +136,9 @@ def suggestions(svc: Svc, viewer: Who, count: int = 4) -> list[str]:
     for i, name in enumerate(names):
         words = name.replace("_", " ")
         reach = layout.dimensions_for(svc.brain.semantic, name, dims)
-        if reach and i % 2 == 0:
+        if not svc.brain.semantic.timed(name):  # a figure of today (a headcount): no period to ask for
+            out.append(f"{words} by {reach[0].replace('_', ' ')}" if reach else words)
+        elif reach and i % 2 == 0:
             out.append(f"{words} by {reach[0].replace('_', ' ')} last quarter")
         else:
             out.append(f"{words} by month last year")

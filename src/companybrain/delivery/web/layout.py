@@ -5,6 +5,7 @@ features' descriptions). No metric, object or property name of any one project i
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -236,13 +237,16 @@ def reasons(project: Project, uc: UseCase, text: str | None) -> list[str]:
 
 
 def reason_value(value: Any) -> str:
-    """A feature's value as written in a reason: 6,489 / 85 / 43.1 / 3.58 / 0.044 (never 2.69e+04)."""
+    """A feature's value as written in a reason: 6,489 / 85 / 43.1 / 3.58 / 0.044 / 0.000012 (never 2.69e+04)."""
     if not isinstance(value, float):
         return str(value)
     size = abs(value)
     if size >= 1000 or (size >= 10 and value.is_integer()):
         return f"{value:,.0f}"
-    return f"{value:,.1f}" if size >= 10 else f"{value:.2f}" if size >= 0.1 or size == 0 else f"{value:.2g}"
+    if size >= 0.1 or size == 0:
+        return f"{value:,.1f}" if size >= 10 else f"{value:.2f}"
+    digits = 1 - math.floor(math.log10(size))  # two significant digits, written out
+    return f"{value:.{digits}f}".rstrip("0")  # 0.0199 is 0.02, as two significant digits say
 
 
 def feature_label(project: Project, uc: UseCase, name: str) -> str:

@@ -197,7 +197,7 @@ def _cell(project: Any, type_name: str, prop: str, value: Any) -> dict[str, Any]
 
 @router.get("/export.csv", response_model=None)
 def export(request: Request, svc: Svc, viewer: Who) -> Response:
-    """What a panel shows, as CSV: a metric query (m, by, period or at=today, filters, order, limit) or a list of
+    """What a panel shows, as CSV: a metric query (m, by, period, filters, order, limit) or a list of
     objects (type, and p.<property>=value or score + min), read as the viewer through the governed path."""
     from companybrain.delivery.web.pages import view_of
 
@@ -232,7 +232,7 @@ def export(request: Request, svc: Svc, viewer: Who) -> Response:
         names,
         by=by,
         where=view.where(),
-        period=None if params.get("at") == "today" else view.period_text,
+        period=view.period_text,
         order_by=tuple(o for o in params.getlist("order") if o),
         limit=min(int(limit), EXPORT_ROWS) if limit.isdigit() else EXPORT_ROWS,
     )

@@ -132,8 +132,7 @@ def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
         tile["active"] = tile["name"] == chosen
     others = [{"label": layout.metric_label(project, m), "href": view.url(metric=m)} for m in names if m not in tiled]
     order = "-" + chosen
-    today_only = any(t.get("today_only") for t in shown_tiles if t["name"] == chosen)
-    # a figure of today (a headcount) or of what is open today (a backlog) is read with no period
+    today_only = not svc.brain.semantic.timed(chosen)  # a headcount of today, a backlog: no period, no trend
     period = None if today_only else view.period_text
     if by is not None:
         breakdown = metric(
@@ -184,7 +183,7 @@ def area_page(slug: str, request: Request, svc: Svc, viewer: Who) -> HTMLRespons
         trend_problem=None if today_only else trend.problem,
         today_only=today_only,
         grain=view.grain,
-        export=_export(view, chosen, by, order, today_only),
+        export=_export(view, chosen, by, order),
         hidden=[f"{hidden_count} figure{'s' if hidden_count > 1 else ''} of this page: your roles do not grant them"]
         if hidden_count
         else [],
@@ -251,10 +250,8 @@ def _table(
     }
 
 
-def _export(view: View, name: str, by: str | None, order: str, today_only: bool) -> str:
+def _export(view: View, name: str, by: str | None, order: str) -> str:
     from urllib.parse import urlencode
 
     params = {"m": name, **({"by": by} if by else {}), "order": order, "limit": str(BREAKDOWN_ROWS)}
-    if today_only:  # exported as shown: as it stands today
-        params["at"] = "today"
     return f"{PREFIX}/export.csv?" + urlencode({**params, **view.query()})
