@@ -82,10 +82,15 @@ def nested_knapsack(
 
 
 def evaluate(
-    problem: Problem, cols: Columns, v: np.ndarray, picks: list[np.ndarray] | None = None
+    problem: Problem,
+    cols: Columns,
+    v: np.ndarray,
+    picks: list[np.ndarray] | None = None,
+    per_line: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """L(v) and, per item, how many options the relaxed solution gives it (the subgradient is 1 - that);
-    the columns it takes are appended to `picks` when given."""
+    the columns it takes are appended to `picks` when given, each line's relaxed value (its knapsack's
+    reduced cost, <= 0) written to `per_line` when given."""
     T = problem.weeks
     reduced = cols.cost - v[cols.item]
     value = float(v.sum())
@@ -105,6 +110,8 @@ def evaluate(
         week = np.minimum(cols.week[part], T - 1)
         gain, chosen = nested_knapsack(problem.qty[cols.item[part]], -reduced[part], week, problem.cum_capacity[j])
         value -= gain
+        if per_line is not None:
+            per_line[j] = -gain
         np.add.at(count, cols.item[part[chosen]], 1.0)
         if picks is not None:
             picks.append(part[chosen])
@@ -148,6 +155,34 @@ def lagrangian_bound(
         target = min(incumbent, best + 0.5 * (incumbent - best) + 1e-3 * abs(best))
         v = v + step * (target - value) / norm * direction
     return LagrangianBound(best, best_v, iterations, time.perf_counter() - started)
+
+
+def disagreement(problem: Problem, cols: Columns, v: np.ndarray) -> DisagreementByLine:
+    """How the gap between a plan and the bound L(v) splits by line (`DisagreementByLine`)."""
+    relaxed = np.zeros(problem.lines)
+    evaluate(problem, cols, v, per_line=relaxed)
+    return DisagreementByLine(v, relaxed)
+
+
+@dataclass
+class DisagreementByLine:
+    """What the plan's items on a line cost at the prices v (cost - v) less the line's relaxed value is
+    >= 0 (the plan's items on a line are one of the sets its knapsack chose among), and these terms make
+    up most of plan - L(v). Lines where it is large are where the plan and the bound disagree: where a
+    window may gain."""
+
+    prices: np.ndarray
+    relaxed: np.ndarray  # per line: its knapsack's reduced cost at the prices (<= 0)
+
+    def of(self, problem: Problem, assignment: np.ndarray, home: np.ndarray) -> np.ndarray:
+        """Per line, its share of the disagreement; an item beyond the horizon counts for its home line."""
+        opts = problem.opts
+        reduced = opts.cost[assignment] * problem.qty - self.prices
+        line = opts.line[assignment]
+        out = -self.relaxed.copy()
+        np.add.at(out, line[line >= 0], reduced[line >= 0])
+        np.add.at(out, home[line < 0], np.maximum(reduced[line < 0], 0.0))
+        return np.maximum(out, 0.0)
 
 
 def lagrangian_plan(problem: Problem, cols: Columns, v: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 
 from companybrain.decisions.columns import Columns, Problem
 from companybrain.decisions.item_mip import solve_items
+from companybrain.decisions.lagrangian import DisagreementByLine
 
 # a window's MIP stays small enough to solve in a fraction of a second: lots large against capacity make
 # even 60 order parts take 0.1-1 s with HiGHS, and many small windows gain more than a few large ones
@@ -38,6 +39,7 @@ class Search:
     max_items: int = MAX_WINDOW_ITEMS
     windows: int = 0
     improved: int = 0
+    disagreement: DisagreementByLine | None = None  # windows drawn where plan and bound disagree
 
     def __post_init__(self) -> None:
         net = self.problem.net
@@ -51,8 +53,14 @@ class Search:
         self.first = np.searchsorted(self.cols.item, np.arange(len(self.problem.qty) + 1))
 
     def hot_line(self) -> int:
-        """A line drawn with probability growing with the cost of the items on it or from it."""
+        """A line drawn with probability growing with its share of the gap between the plan and the
+        Lagrangian bound when known, else with the cost of the items on it or from it."""
         opts, p = self.problem.opts, self.problem
+        if self.disagreement is not None:
+            share = self.disagreement.of(p, self.assignment, self.home)
+            if share.sum() > 0:
+                share = share + 1e-3 * share.sum() / len(share)
+                return int(self.rng.choice(p.lines, p=share / share.sum()))
         cost = opts.cost[self.assignment] * p.qty
         line = opts.line[self.assignment]
         where = np.where(line >= 0, line, self.home)

@@ -8,7 +8,8 @@
    feasible every few iterations and re-sequenced, are plans too, often better than the rounding
    on networks whose lots are large against capacity (which of them polishes best varies).
 4. The plan made better until the time limit by large-neighbourhood search (`neighbourhoods.py`):
-   windows of up to 50 order parts re-solved exactly with HiGHS, started from the incumbent. On a
+   windows of up to 50 order parts re-solved exactly with HiGHS, started from the incumbent, drawn
+   where the plan and the Lagrangian bound disagree most (`lagrangian.DisagreementByLine`). On a
    small network the whole order-level MIP has the last 40% of the time: its dual bound is a bound.
 
 It stops early once the proven gap is at most `target_gap`. The bound reported is the best of
@@ -24,7 +25,13 @@ import numpy as np
 
 from companybrain.decisions.columns import Problem
 from companybrain.decisions.item_mip import solve_items
-from companybrain.decisions.lagrangian import Plans, lagrangian_bound, lagrangian_plan
+from companybrain.decisions.lagrangian import (
+    LagrangianBound,
+    Plans,
+    disagreement,
+    lagrangian_bound,
+    lagrangian_plan,
+)
 from companybrain.decisions.neighbourhoods import LARGE_WINDOW_ITEMS, MAX_WINDOW_ITEMS, Search
 from companybrain.decisions.resequence import Resequencer
 
@@ -102,6 +109,7 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
     run.steps["lp_and_rounding"] = time.perf_counter() - started
     if not run.open(deadline):  # the rounding is already proven within the target (the demo's line-down)
         return run.result(limit)
+    lag: LagrangianBound | None = None
     exact = _column_count(problem) <= MAX_EXACT_COLUMNS  # every column fits in memory: bounds beyond the LP
     cols = problem.columns() if exact else problem.columns(per_item=SEARCH_COLUMNS_PER_ITEM)
     resequencer = Resequencer(problem, cols)
@@ -145,6 +153,8 @@ def optimise(net: Network, opts: Options, time_limit: float | None = None, targe
         search = Search(
             problem, cols, run.assignment, run.cost, max_items=LARGE_WINDOW_ITEMS if large else MAX_WINDOW_ITEMS
         )
+        if lag is not None:
+            search.disagreement = disagreement(problem, cols, lag.multipliers)
         seconds = LARGE_WINDOW_SECONDS if large else WINDOW_SECONDS
         while run.open(until):
             if search.step(min(seconds, until - time.perf_counter())):
