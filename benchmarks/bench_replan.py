@@ -79,7 +79,8 @@ def main() -> None:
     parser.add_argument("--project", default=None, help="a medium demo project: also its Milwaukee L3 line-down")
     args = parser.parse_args()
     refs = load_reference()
-    print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores, shared: solve times are wall seconds)")
+    cores = os.cpu_count() or 1
+    print(f"load average at start: {os.getloadavg()[0]:.1f} ({cores} cores; solve times are wall seconds)")
     print(
         f"{'family':<6} {'orders':>6}  {'vs best (median / worst)':>24}  {'ref':>9}"
         f"  {'proven gap (median / worst)':>27}  {'bound':>12}"

@@ -24,6 +24,13 @@ class Schedule:
     def __init__(self, capacity: np.ndarray) -> None:
         self.slack = np.cumsum(capacity, axis=1)
 
+    @classmethod
+    def of_slack(cls, slack: np.ndarray) -> Schedule:
+        """A schedule whose cumulative slack per line and week is `slack` (what a partial plan leaves)."""
+        schedule = cls(np.zeros((slack.shape[0], 0)))
+        schedule.slack = slack.copy()
+        return schedule
+
     def fits(self, line: int, week: int, qty: float) -> bool:
         return line < 0 or week >= self.slack.shape[1] or bool(self.slack[line, week:].min() >= qty - EPS)
 

@@ -18,12 +18,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from companybrain.decisions.baseline import Schedule, cheapest_feasible
 from companybrain.decisions.columns import Columns, Problem
 
 EPS = 1e-9
 
 
 PLAN_EVERY = 5  # iterations between two plans read off the relaxation: they differ much from one to the next
+# the subgradient steps (Polyak's rule): toward a target this share of the way from the best bound to the
+# incumbent, halved after this many iterations without a better bound, deflected by the last direction
+TARGET_SHARE = 0.5
+STALE_ITERATIONS = 4
+DEFLECTION = 0.5
 
 
 @dataclass
@@ -145,14 +151,14 @@ def lagrangian_bound(
             best, best_v, stale = value, v.copy(), 0
         else:
             stale += 1
-            if stale >= 4:
+            if stale >= STALE_ITERATIONS:
                 step, stale = step / 2, 0
         g = 1.0 - count
-        direction = g + 0.5 * direction  # deflected: damps the zig-zag of plain subgradient steps
+        direction = g + DEFLECTION * direction  # deflected: damps the zig-zag of plain subgradient steps
         norm = float((direction * direction).sum())
         if norm == 0.0 or best >= incumbent - 1e-9 * max(1.0, incumbent) or step < 1e-3:
             break
-        target = min(incumbent, best + 0.5 * (incumbent - best) + 1e-3 * abs(best))
+        target = min(incumbent, best + TARGET_SHARE * (incumbent - best) + 1e-3 * abs(best))
         v = v + step * (target - value) / norm * direction
     return LagrangianBound(best, best_v, iterations, time.perf_counter() - started)
 
@@ -203,17 +209,12 @@ def _feasible(problem: Problem, cols: Columns, picks: list[np.ndarray]) -> np.nd
     taken = taken[first]
     assignment = problem.beyond_of_class[opts.item_class].copy()
     assignment[cols.item[taken]] = cols.option[taken]
-    slack = problem.residual(problem.loads(assignment))
+    schedule = Schedule.of_slack(problem.residual(problem.loads(assignment)))
     missing = np.setdiff1d(problem.items, cols.item[taken])
     order = missing[np.argsort(-(opts.cost[assignment[missing]] * problem.qty[missing]), kind="stable")]
     for n in order:
         q = problem.qty[n]
-        for o in opts.for_class(int(opts.item_class[n])):
-            line, week = int(opts.line[o]), int(problem.cap_week[o])
-            if line < 0:
-                break
-            if slack[line, week:].min() >= q - EPS:
-                slack[line, week:] -= q
-                assignment[n] = o
-                break
+        o = cheapest_feasible(schedule, opts.for_class(int(opts.item_class[n])), opts.line, problem.cap_week, q)
+        schedule.place(int(opts.line[o]), int(problem.cap_week[o]), q)
+        assignment[n] = o
     return assignment

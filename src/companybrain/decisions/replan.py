@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from companybrain.decisions.baseline import Schedule, cheapest_feasible, local_scramble
-from companybrain.decisions.network import Disruption, Network, load_network
+from companybrain.decisions.network import Disruption, Network
 from companybrain.errors import BrainError
 
 if TYPE_CHECKING:
@@ -394,10 +394,6 @@ def replan(
     brain: Brain, disruption: Disruption, user: str | Principal | None = None, time_limit: float | None = None
 ) -> Plan:
     """Replan the network after `disruption`, reading as `user` (policies and audit apply)."""
-    net = load_network(brain, disruption, user)
-    plan = plan_network(net, time_limit)
-    from companybrain.decisions.notify import notifications
+    from companybrain.decisions.proposals import plan_with_network
 
-    plan.notifications = notifications(brain, net, plan, user)
-    plan.user = brain.principal(user).user
-    return plan
+    return plan_with_network(brain, disruption, user, time_limit)[0]

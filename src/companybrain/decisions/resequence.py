@@ -89,10 +89,7 @@ class Resequencer:
         if len(which) == 0:
             return
         p, opts = self.problem, self.problem.opts
-        schedule = Schedule(np.diff(np.c_[np.zeros(p.lines), p.cum_capacity], axis=1))
-        placed = opts.line[assignment] >= 0
-        load = p.loads(assignment)
-        schedule.slack = p.residual(load)
+        schedule = Schedule.of_slack(p.residual(p.loads(assignment)))
         for n in leaving[which]:
             for o in opts.for_class(int(opts.item_class[n])):
                 if opts.cost[o] >= opts.cost[assignment[n]]:
@@ -101,7 +98,6 @@ class Resequencer:
                     schedule.place(int(opts.line[o]), int(p.cap_week[o]), p.qty[n])
                     assignment[n] = o
                     break
-        del placed
 
     def sweep(
         self, assignment: np.ndarray, deadline: float, prices: np.ndarray | None = None
