@@ -67,14 +67,16 @@ def nested_knapsack(
     best = np.full(top + 1, -np.inf)
     best[0] = 0.0
     took = np.zeros((len(q), top + 1), dtype=bool)
+    caps = np.minimum(cum_capacity[w], top).astype(np.int64)
     for i in range(len(q)):
-        cap = int(min(cum_capacity[w[i]], top))
-        if q[i] > cap:
+        qi, cap = q[i], caps[i]
+        if qi > cap:
             continue
-        with_it = best[: cap + 1 - q[i]] + p[i]
-        better = with_it > best[q[i] : cap + 1]
-        best[q[i] : cap + 1] = np.where(better, with_it, best[q[i] : cap + 1])
-        took[i, q[i] : cap + 1] = better
+        # in place, without temporaries beyond one: this loop is most of the Lagrangian's and re-sequencing's time
+        seg = best[qi : cap + 1]
+        with_it = best[: cap + 1 - qi] + p[i]
+        better = np.greater(with_it, seg, out=took[i, qi : cap + 1])
+        np.copyto(seg, with_it, where=better)
     used = int(np.argmax(best))
     value = float(best[used])
     chosen = np.zeros(len(q), dtype=bool)
