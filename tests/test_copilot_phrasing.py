@@ -163,6 +163,11 @@ def test_a_boolean_property_s_own_word_is_a_filter(brain: Brain) -> None:
         # a verb rewritten to two words counts as one word the figure does not use
         ("What was the material cost of the electric motors we sold in January?",
          {"metrics": ["material_cost"], "where": {"family": ["Electric Motors"]}, "period": "2026-01"}),
+        # a state of the counted records (a deal won) that names a figure of theirs is that figure
+        ("Which three reps won the most deals last year?",
+         {"metrics": ["deals_won"], "by": ["rep"], "period": "last_year", "order_by": ["-deals_won"], "limit": 3}),
+        ("How many tickets did EMEA customers open in January?",
+         {"metrics": ["tickets"], "where": {"region": ["EMEA"]}, "period": "2026-01"}),
     ],
 )  # fmt: skip
 def test_words_it_does_not_know_are_left_out_only_when_they_cannot_narrow_the_figure(
@@ -185,6 +190,9 @@ def test_words_it_does_not_know_are_left_out_only_when_they_cannot_narrow_the_fi
         "is that good?",  # one word of 'cost of goods sold' names no figure
         "revenue in 2027",  # not happened yet
         "How many people did we hire?",  # a verb tied to a name of the model (hire_date) may narrow it
+        "How many deals did we lose last year?",  # 'lose' reads as exits (people), not a kind of deal
+        "backlog by month in 2025",  # a figure of today has no history
+        "what was the order book in March 2025",
     ],
 )
 def test_words_that_could_change_the_answer_are_asked_about(brain: Brain, question: str) -> None:

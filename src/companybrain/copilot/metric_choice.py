@@ -60,7 +60,26 @@ class MetricChoice(Resolver):
         top = [m for s, m in scored if s >= scored[0][0] - 1e-9]
         if len(top) > 1:
             return ClarifyPlan(question=f"Which of these do you mean: {', '.join(top[:6])}?", options=top[:6])
-        return [top[0]]
+        return self._stray(top[0]) or self._refined([top[0]])
+
+    def _stray(self, chosen: str) -> ClarifyPlan | None:
+        """'how many deals did we lose': an everyday word read as a figure of other records (lose: exits, people
+        who left) than those the plain figure the other words chose counts (opportunities: all of them) may say
+        which of them; it is not dropped silently."""
+        objects = self.vocab.metric_objects.get(chosen, set())
+        if self.vocab.metric_where.get(chosen):  # 'purchase orders came in late': a figure that says which already
+            return None
+        for mention in self.r.mentions:
+            if mention.rewritten is None or mention.of("object", "dimension", "value", "property"):
+                continue
+            read = [t.name for t in mention.of("metric")]
+            others = {o for m in read for o in self.vocab.metric_objects.get(m, set())}
+            if read and chosen not in read and objects and others and not others & objects:
+                return ClarifyPlan(question=f"I read '{mention.text}' as {', '.join(read)} ({'/'.join(sorted(others))}"
+                                   f"), which is not a figure of the {'/'.join(sorted(objects))} records {chosen} "
+                                   "counts; I will not guess. Which figure do you mean?",
+                                   options=[chosen, *read])  # fmt: skip
+        return None
 
     def _listed(self) -> list[str]:
         """'material, labour and overhead cost': the words listed before one noun, each with that noun, where
@@ -159,6 +178,27 @@ class MetricChoice(Resolver):
             if money:  # the one sharing a word of the count's name (deals won -> won amount), then the best fit
                 own = set(tokens(named[0].replace("_", " ")))
                 return [max(money, key=lambda m: (len(own & set(tokens(m.replace("_", " ")))), scored[m], m))]
+        # "reps who won the most deals": a value of the counted objects (an opportunity won) that names a figure of
+        # the same kind on them (deals_won, a count like opportunities) is that figure, however well 'deals' fits
+        own_values = {
+            w
+            for m in self.r.mentions
+            if not m.of("metric")
+            and not self._verb(m)
+            and any(t.name.split(".")[0] in (objects or set()) for t in m.of("value"))
+            for w in m.text.split()
+        }
+        form = self.vocab.metric_formats.get(named[0])
+        kind = [
+            m
+            for m in scored
+            if m != named[0]
+            and self.vocab.metric_objects.get(m) == objects
+            and self.vocab.metric_formats.get(m) == form
+            and own_values & set(tokens(m.replace("_", " "))) - set(tokens(named[0].replace("_", " ")))
+        ]
+        if kind:
+            return [max(kind, key=lambda m: (scored[m], m))]
         # "tickets that are open": a metric whose own name holds the value word (open_tickets) means it already
         valued = {w for m in self.r.mentions if m.of("value") and not m.of("metric") for w in m.text.split()}
         better = [

@@ -263,9 +263,13 @@ def _combine(
     dim_names = [f"d{i}" for i in range(len(query.by))]
     aliases = [f"g{i}" for i in range(len(subqueries))]
     columns: dict[str, exp.Expr] = {}
+    joined = len(subqueries) > 1 and bool(dim_names)
     for alias, names in zip(aliases, groups.values(), strict=True):
         for m in names:
             columns[m] = col(m, alias)
+            if joined and isinstance(parse_expression(str(model.metric(m).expr)), exp.Count):
+                # a group another metric has and this count has not counted none of (exits by function: 0)
+                columns[m] = exp.func("coalesce", columns[m], exp.Literal.number(0))
     outputs: list[exp.Expr] = []
     for i, name in enumerate(query.by):
         outputs.append(exp.alias_(col(dim_names[i], "spine" if len(subqueries) > 1 else "g0"), name, quoted=True))
