@@ -1,6 +1,6 @@
 """The replan's planner: anytime, with the best plan so far and its proven gap always at hand.
 
-1. The LP over class flows (`replan.solve_lp`): a first lower bound and the guide.
+1. The LP over class flows (`replan.solve_lp`, by column generation): a first lower bound and the guide.
 2. Rounding guided by the LP (`replan.assign_to_flows`), then line re-sequencing by DP
    (`resequence.py`): a first plan.
 3. The bound made stronger where the LP is weak (lots large against capacity): the Lagrangian
