@@ -278,6 +278,12 @@ def _print_choices(report: dict[str, Any]) -> None:
             f"each backtest fold chose on the windows before it: {chosen_then or 'n/a'})",
             style="dim",
         )
+        for metric, effect in (intervals.get("regressors") or {}).items():
+            console.print(
+                f"regressor {metric} (future: {effect['future']}): coefficient {effect['coefficient']} "
+                "on log(1 + forecast) per unit",
+                style="dim",
+            )
     chosen = bt.get("chosen_for_version") or bt.get("chosen")
     if chosen:
         console.print(

@@ -232,10 +232,17 @@ def list_usecases(brain: Brain) -> list[dict[str, Any]]:
 
 def _interval_report(uc: UseCase, registry: Any, champion: Any, backtest: dict[str, Any]) -> dict[str, Any]:
     """What the forecast intervals held in the backtest, and how the champion calibrates them."""
-    from companybrain.factory.forecast_line import version_settings
+    from companybrain.factory.forecast_line import CHOICE_FILE, version_settings
 
     settings, factors = version_settings(registry, champion)
+    choice = registry.read_json(champion, CHOICE_FILE) if registry.has_artifact(champion, CHOICE_FILE) else {}
+    effects = choice.get("regressors") or {}
     return {
+        # coefficient: log(1 + y) moves by it per unit of the regressor (README: "Exogenous regressors")
+        "regressors": {
+            r["metric"]: {"future": r["future"], "coefficient": effects.get(r["metric"])}
+            for r in settings.get("regressors") or []
+        },
         "members": (settings.get("params") or {}).get("members") or [settings.get("model") or uc.model_family],
         "members_per_fold": backtest.get("members_per_fold"),
         "nominal": [f"{level}%" for level in uc.levels],

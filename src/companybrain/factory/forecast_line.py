@@ -15,7 +15,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from companybrain.errors import BrainError
-from companybrain.factory import forecasting
+from companybrain.factory import forecast_hierarchy, forecasting
 from companybrain.factory.forecast_choice import Choice
 from companybrain.factory.line import sources_of
 from companybrain.factory.registry import Registry
@@ -83,6 +83,54 @@ def history(brain: Brain, uc: UseCase, user: str | Principal | None, scenario: s
     return out
 
 
+def regressors_of(uc: UseCase) -> dict[str, str]:
+    """The use case's regressors as the engine takes them: metric -> planned or last."""
+    return {r.metric: r.future for r in uc.regressors}
+
+
+def regressor_values(
+    brain: Brain, uc: UseCase, user: str | Principal | None, data: pd.DataFrame, periods_ahead: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The history with a column per regressor (a period without a value takes the series' previous
+    one, 0 before its first), and the planned regressors' values over the `periods_ahead` periods past
+    it (unique_id, ds, a column each). Each regressor is a metric of the project, read through the
+    query path by the series' dimensions and grain as `user`."""
+    assert uc.series is not None
+    series, out = uc.series, data.copy()
+    last = data["ds"].max()
+    ahead_starts, _ = _periods(
+        series.grain, last.date(), last.date() + timedelta(days=PERIOD_DAYS[series.grain] * (periods_ahead + 1))
+    )
+    ahead = [d for d in pd.DatetimeIndex(ahead_starts) if d > last][:periods_ahead]
+    until = (ahead[-1] if ahead else last).date() + timedelta(days=PERIOD_DAYS[series.grain] - 1)
+    future = pd.DataFrame({"unique_id": [], "ds": pd.DatetimeIndex([])})
+    if ahead:
+        future = pd.DataFrame(
+            [(uid, d) for uid in data["unique_id"].unique() for d in ahead], columns=["unique_id", "ds"]
+        )
+    for regressor in uc.regressors:
+        query = MetricQuery(
+            metrics=(regressor.metric,),
+            by=(*series.by, series.grain),
+            period=f"{series.start or EARLIEST}..{until}",
+        )
+        raw = brain.query_table(query, user).to_pandas()
+        n = len(series.by)
+        values = pd.DataFrame(
+            {
+                "unique_id": raw[list(raw.columns[:n])].astype(str).agg(SEPARATOR.join, axis=1) if len(raw) else [],
+                "ds": pd.to_datetime(raw[raw.columns[n]]) if len(raw) else pd.DatetimeIndex([]),
+                regressor.metric: pd.to_numeric(raw[raw.columns[n + 1]], errors="coerce") if len(raw) else [],
+            }
+        )
+        out = out.merge(values, on=["unique_id", "ds"], how="left")
+        out[regressor.metric] = out.groupby("unique_id", sort=False)[regressor.metric].ffill().fillna(0.0)
+        if regressor.future == "planned" and ahead:
+            future = future.merge(values, on=["unique_id", "ds"], how="left")
+    out.attrs = data.attrs
+    return out, future
+
+
 def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, Any]:
     """Backtest the forecaster on rolling origins against seasonal naive; register; promote by the rule."""
     from companybrain.factory.line import promotion
@@ -90,18 +138,37 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
     assert uc.series is not None and uc.horizon is not None
     started = time.perf_counter()
     data = history(brain, uc, brain.principal(uc.run_as))
+    if uc.regressors:
+        data, _ = regressor_values(brain, uc, brain.principal(uc.run_as), data)
     season = uc.season_length or SEASON[uc.series.grain]
-    report = forecasting.backtest(
-        data,
-        model=uc.model_family,
-        horizon=uc.horizon,
-        season_length=season,
-        freq=FREQ[uc.series.grain],
-        folds=uc.backtest.folds,
-        params=uc.params,
-        levels=uc.levels,
-        windows=uc.backtest.windows,
-    )
+    if uc.hierarchy is not None:
+        report = forecast_hierarchy.backtest(
+            data,
+            dims=uc.series.by,
+            levels=uc.hierarchy.levels,
+            method=uc.hierarchy.method,
+            model=uc.model_family,
+            horizon=uc.horizon,
+            season_length=season,
+            freq=FREQ[uc.series.grain],
+            folds=uc.backtest.folds,
+            params=uc.params,
+            intervals=uc.levels,
+            windows=uc.backtest.windows,
+        )
+    else:
+        report = forecasting.backtest(
+            data,
+            model=uc.model_family,
+            horizon=uc.horizon,
+            season_length=season,
+            freq=FREQ[uc.series.grain],
+            folds=uc.backtest.folds,
+            params=uc.params,
+            levels=uc.levels,
+            windows=uc.backtest.windows,
+            regressors=regressors_of(uc),
+        )
     choice = report["choice"]
     backtest = {
         "series": report["series"],
@@ -114,6 +181,8 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
         "per_fold": report["per_fold"],
         "warnings": [],
     }
+    if "hierarchy" in report:
+        backtest["hierarchy"] = report["hierarchy"]
     status, reason = promotion(uc, registry, backtest)
     metrics = {f"model_{k}": v for k, v in backtest["model"].items()}
     metrics |= {f"baseline_{k}": v for k, v in backtest["baseline"].items()}
@@ -121,7 +190,7 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
     lineage = {
         "source_tables": sources_of(brain, objects),
         "objects": sorted(objects),
-        "metrics": [uc.series.metric],
+        "metrics": [uc.series.metric, *regressors_of(uc)],
         "dimensions": uc.series.by,
         "run_as": brain.principal(uc.run_as).user,
         "data_version": brain.data_version(),
@@ -141,6 +210,7 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
             "model_family": uc.model_family,
             "baseline": uc.baseline,
             "folds": uc.backtest.folds,
+            **({"regressors": ",".join(f"{k}:{v}" for k, v in regressors_of(uc).items())} if uc.regressors else {}),
             **{f"param_{k}": v for k, v in uc.params.items()},
         },
         metrics=metrics,
@@ -163,7 +233,9 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
         "promotion": version.status,
         "promotion_reason": reason,
         "backtest": {k: v for k, v in backtest.items() if k != "per_fold"},
-        "forecaster": {"members": choice["members"], "interval_factors": choice["factors"]},
+        "forecaster": {"members": choice["members"], "interval_factors": choice["factors"]}
+        | ({"regressor_effects": choice["regressors"]} if "regressors" in choice else {})
+        | ({"hierarchy": backtest["hierarchy"]} if "hierarchy" in backtest else {}),
         "lineage": lineage,
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -219,8 +291,14 @@ def score_forecast(brain: Brain, uc: UseCase, registry: Registry, version: int |
     settings, factors = version_settings(registry, chosen)
     data = history(brain, uc, brain.principal(uc.run_as))
     dims = data.attrs["dimensions"]
+    future = None
+    if uc.regressors:
+        data, future = regressor_values(brain, uc, brain.principal(uc.run_as), data, uc.horizon)
+    hierarchy = None
+    if uc.hierarchy is not None:
+        hierarchy = forecast_hierarchy.structure(sorted(data["unique_id"].unique()), uc.series.by, uc.hierarchy.levels)
     fc = forecasting.fit_predict(
-        data,
+        forecast_hierarchy.aggregate(data, hierarchy) if hierarchy is not None else data,
         model=settings.get("model") or uc.model_family,
         horizon=uc.horizon,
         season_length=uc.season_length or SEASON[uc.series.grain],
@@ -228,7 +306,14 @@ def score_forecast(brain: Brain, uc: UseCase, registry: Registry, version: int |
         levels=uc.levels,
         params=settings.get("params") or {},
         calibration=factors,
+        regressors=regressors_of(uc),
+        future=future,
     )
+    if hierarchy is not None and uc.hierarchy is not None:
+        # written: the bottom series, reconciled, so that summing them by any declared level gives that
+        # level's reconciled forecast
+        fc = forecast_hierarchy.reconcile(fc, hierarchy, uc.hierarchy.method, bool((data["y"] >= 0).all()))
+        fc = fc[fc["unique_id"].isin(hierarchy.bottom)].reset_index(drop=True)
     parts = fc["unique_id"].str.split(SEPARATOR, regex=False)
     columns: dict[str, Any] = {
         "forecast_id": (fc["unique_id"] + SEPARATOR + fc["ds"].dt.date.astype(str)).tolist(),
@@ -282,4 +367,5 @@ def _objects(brain: Brain, uc: UseCase) -> set[str]:
     assert uc.series is not None
     series = uc.series
     query = MetricQuery(metrics=(series.metric,), by=(*series.by, series.grain), where=series.where)
-    return objects_reached(brain, [query], uc.run_as)
+    queries = [query, *[MetricQuery(metrics=(r.metric,), by=(*series.by, series.grain)) for r in uc.regressors]]
+    return objects_reached(brain, queries, uc.run_as)

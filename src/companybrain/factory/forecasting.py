@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from companybrain.errors import BrainError, did_you_mean
-from companybrain.factory import forecast_choice
+from companybrain.factory import forecast_choice, forecast_regressors
 from companybrain.factory.forecast_choice import Choice
 from companybrain.factory.forecast_models import BASELINE_MODEL, Job, member_forecasts
+from companybrain.factory.forecast_regressors import member_forecasts_with
 from companybrain.factory.params import FORECAST, unknown
 from companybrain.specs.usecases import MODELS
 
@@ -75,14 +76,22 @@ def fit_predict(
     params: dict[str, Any] | None = None,
     n_jobs: int | None = None,
     calibration: dict[str, list[float]] | None = None,
+    regressors: dict[str, str] | None = None,
+    future: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Forecast each series `horizon` periods ahead: unique_id, ds, forecast, lo_<level>, hi_<level>.
 
     An ensemble combines `params["members"]` (default ENSEMBLE_MEMBERS); `calibration` (a `Choice`'s
-    factors, per level and horizon step) widens or narrows the intervals."""
+    factors, per level and horizon step) widens or narrows the intervals. `regressors` (column of `df`
+    -> "planned" or "last") move the forecast (factory/forecast_regressors.py); a planned one's values
+    over the forecast periods come from `future` (unique_id, ds and a column per regressor)."""
     job = _job(model, horizon, season_length, freq, levels, params, n_jobs)
-    data = _prepare(df, freq)
-    fc = forecast_choice.combine(member_forecasts(data, job), list(job.members), _how(job), job.levels)
+    regressors = dict(regressors or {})
+    data = _prepare(df, freq, regressors)
+    if future is not None:
+        future = future.assign(ds=_pandas().to_datetime(future["ds"]))
+    members = member_forecasts_with(data, data["ds"].max(), job, regressors, future if future is not None else data)
+    fc = forecast_choice.combine(members, list(job.members), _how(job), job.levels)
     return _clip(forecast_choice.calibrate(fc, calibration or {}, job.levels), data)
 
 
@@ -97,14 +106,16 @@ def choose(
     params: dict[str, Any] | None = None,
     windows: int = DEFAULT_WINDOWS,
     n_jobs: int | None = None,
+    regressors: dict[str, str] | None = None,
 ) -> Choice:
     """The members (for an ensemble) and interval calibration, chosen on the last `windows` rolling
     origins of `df` itself: what `fit_predict(..., params=params_of(...), calibration=choice.factors)` uses."""
     job = _job(model, horizon, season_length, freq, levels, params, n_jobs, _pool(model, params))
-    data = _prepare(df, freq)
+    regressors = dict(regressors or {})
+    data = _prepare(df, freq, regressors)
     last = data["ds"].max()
     origins = [last - _offset(freq) * (horizon * k) for k in range(windows, 0, -1)]
-    frames = [frame for i, o in enumerate(origins) if (frame := _window(data, job, o, i)) is not None]
+    frames = [frame for i, o in enumerate(origins) if (frame := _window(data, job, o, i, regressors)) is not None]
     return _choice(job, _concat(frames))
 
 
@@ -129,6 +140,7 @@ def cross_validate(
     levels: Sequence[int] = (80, 95),
     n_jobs: int | None = None,
     windows: int = DEFAULT_WINDOWS,
+    regressors: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin forecasts of the model and the baseline: one row per fold, series and period.
 
@@ -139,12 +151,16 @@ def cross_validate(
     fold, origin, unique_id, ds, y, forecast, lo_/hi_<level>, baseline, baseline_lo_/hi_<level>, scale
     (the seasonal-naive in-sample MAE of the training rows, for MASE). `attrs["choices"]` holds each
     fold's choice and `attrs["choice"]` the one made on all of them (for the version to register).
+    With `regressors`, each origin's effect is fitted on the rows up to it and put back with the
+    regressors' values of its periods: the recorded ones for a planned regressor, the last before the
+    origin for the others; the baseline never uses them.
     """
     pd = _pandas()
     job = _job(model, horizon, season_length, freq, levels, params, n_jobs, _pool(model, params))
     if folds < 1:
         raise ForecastError(f"folds={folds}: a backtest needs at least one fold")
-    data = _prepare(df, freq)
+    regressors = dict(regressors or {})
+    data = _prepare(df, freq, regressors)
     offset = _offset(freq)
     last = data["ds"].max()
     origins = [last - offset * (horizon * k) for k in range(folds + windows, 0, -1)]
@@ -163,7 +179,7 @@ def cross_validate(
         if train.empty:
             window_frames[i] = None
             continue
-        member_fc[i] = member_forecasts(train, job)
+        member_fc[i] = member_forecasts_with(data, origin, job, regressors)
         test = data[(data["ds"] > origin) & (data["ds"] <= origin + offset * horizon)]
         window_frames[i] = forecast_choice.window_frame(test, member_fc[i], i, list(job.members), job.levels)
     frames, choices = [], []
@@ -172,8 +188,8 @@ def cross_validate(
         origin = origins[at]
         choice = _choice(job, _concat([window_frames[i] for i in range(at)]))
         choices.append(choice)
-        train = data[data["ds"] <= origin]
-        test = data[(data["ds"] > origin) & (data["ds"] <= origin + offset * horizon)]
+        train = data.loc[data["ds"] <= origin, list(_COLUMNS)]
+        test = data.loc[(data["ds"] > origin) & (data["ds"] <= origin + offset * horizon), list(_COLUMNS)]
         test = test[test["unique_id"].isin(train["unique_id"].unique())]
         fc = forecast_choice.combine(member_fc[at], choice.members, choice.combine, job.levels)
         fc = _clip(forecast_choice.calibrate(fc, choice.factors, job.levels), train)
@@ -190,6 +206,8 @@ def cross_validate(
     out.attrs["choices"] = [c.as_dict() for c in choices]
     final = _choice(job, _concat([window_frames[i] for i in range(folds + windows)]))
     out.attrs["choice"] = final.as_dict()
+    if regressors:
+        out.attrs["choice"]["regressors"] = forecast_regressors.fit(data, tuple(regressors)).as_dict()
     return out
 
 
@@ -205,6 +223,7 @@ def backtest(
     levels: Sequence[int] = (80, 95),
     n_jobs: int | None = None,
     windows: int = DEFAULT_WINDOWS,
+    regressors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Rolling-origin backtest: sMAPE, MASE, MAE and interval coverage of the model and the seasonal-naive
     baseline side by side, overall and per fold, with each fold's choice and the one for the version to
@@ -220,6 +239,7 @@ def backtest(
         levels=levels,
         n_jobs=n_jobs,
         windows=windows,
+        regressors=regressors,
     )
     report = score_cross_validation(cv, model=model, levels=levels)
     for fold, choice in zip(report["per_fold"], cv.attrs["choices"], strict=True):
@@ -293,12 +313,12 @@ def _choice(job: Job, windows: pd.DataFrame) -> Choice:
     )
 
 
-def _window(data: pd.DataFrame, job: Job, origin: Any, index: int) -> pd.DataFrame | None:
-    train = data[data["ds"] <= origin]
-    if train.empty:
+def _window(data: pd.DataFrame, job: Job, origin: Any, index: int, regressors: dict[str, str]) -> pd.DataFrame | None:
+    if data[data["ds"] <= origin].empty:
         return None
     test = data[(data["ds"] > origin) & (data["ds"] <= origin + _offset(job.freq) * job.horizon)]
-    return forecast_choice.window_frame(test, member_forecasts(train, job), index, list(job.members), job.levels)
+    fc = member_forecasts_with(data, origin, job, regressors)
+    return forecast_choice.window_frame(test, fc, index, list(job.members), job.levels)
 
 
 def _concat(frames: list[Any]) -> pd.DataFrame:
@@ -348,8 +368,9 @@ def _check_settings(job: Job) -> None:
         raise ForecastError(message, hint=hint)
 
 
-def _prepare(df: pd.DataFrame, freq: str) -> pd.DataFrame:
-    """The input sorted by series and date, checked: columns, no gaps, dates on the frequency."""
+def _prepare(df: pd.DataFrame, freq: str, regressors: dict[str, str] | None = None) -> pd.DataFrame:
+    """The input sorted by series and date, checked: columns, no gaps, dates on the frequency, and the
+    regressors' columns kept and checked."""
     pd = _pandas()
     if not isinstance(df, pd.DataFrame):
         raise ForecastError(f"expected a DataFrame with columns unique_id, ds, y, got {type(df).__name__}")
@@ -363,7 +384,16 @@ def _prepare(df: pd.DataFrame, freq: str) -> pd.DataFrame:
         raise ForecastError(
             "no rows to forecast: the series frame is empty", hint="check the series' metric and filter"
         )
-    data = df.loc[:, list(_COLUMNS)]
+    regressors = regressors or {}
+    for name in regressors:
+        if name in _COLUMNS:
+            raise ForecastError(f"regressor {name!r} names a column of the series itself")
+        if name not in df.columns:
+            raise ForecastError(
+                f"regressor {name!r} is not a column of the series frame; it has {', '.join(map(str, df.columns))}",
+                hint="give one column per regressor next to unique_id, ds, y",
+            )
+    data = df.loc[:, [*_COLUMNS, *regressors]].copy()
     if not pd.api.types.is_datetime64_any_dtype(data["ds"]):
         try:
             data["ds"] = pd.to_datetime(data["ds"])
@@ -376,6 +406,7 @@ def _prepare(df: pd.DataFrame, freq: str) -> pd.DataFrame:
             f"y has {int(data['y'].isna().sum())} missing or non-numeric value(s), e.g. in unique_id={uid!r}",
             hint="fill missing periods (0 for sums) before forecasting",
         )
+    forecast_regressors.check(data, regressors)
     data = data.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
     offset = _offset(freq)
     ds = pd.DatetimeIndex(data["ds"])

@@ -131,6 +131,28 @@ class Series(Spec):
     start: date | None = Field(None, description="First period of history used (default: all the metric's history).")
 
 
+class Regressor(Spec):
+    """forecast: a metric that moves the forecast metric (a price, a promotion share), read by the series'
+    dimensions and grain. Its values over the forecast periods must be known: `planned` reads them past
+    today (a plan the project records: a price list, a promotion calendar) and the backtest takes the
+    recorded values of each fold's periods as that plan; `last` holds each series' last value."""
+
+    metric: Annotated[str, Field(pattern=PROP_NAME, max_length=64)]
+    future: Literal["planned", "last"] = Field(
+        description="planned: the metric has values over the forecast periods; last: hold the last value."
+    )
+
+
+class Hierarchy(Spec):
+    """forecast: the levels the series are summed to and forecast at (each keeps some of `series.by`,
+    `[]` is the total), reconciled so that they add up."""
+
+    levels: list[list[str]] = Field(min_length=1, max_length=10, description="Each a subset of series.by.")
+    method: Literal["bottom_up", "ols", "wls_struct", "wls_var"] = Field(
+        "wls_var", description="bottom_up, or the OLS / WLS projection of every level's forecasts (README)."
+    )
+
+
 class Backtest(Spec):
     """How the model is judged on data it did not see.
 
@@ -248,6 +270,9 @@ class UseCase(Spec):
     horizon: int | None = Field(None, ge=1, le=520, description="forecast: periods ahead.")
     season_length: int | None = Field(None, ge=1, le=366, description="forecast: periods per season.")
     levels: list[int] = Field(default_factory=lambda: [80, 95], description="forecast: prediction intervals.")
+    regressors: list[Regressor] = Field(
+        default_factory=list, max_length=10, description="forecast: metrics that move the forecast (price, promotions)."
+    )
     model: str | None = Field(
         None, description="Model family (default per task); classify/regress: auto chooses one on the training window."
     )
@@ -256,6 +281,7 @@ class UseCase(Spec):
     calibration: Literal["none", "sigmoid", "isotonic"] = Field(
         "none", description="classify: map scores to probabilities, fitted on the training window's inner folds."
     )
+    hierarchy: Hierarchy | None = Field(None, description="forecast: levels to forecast at, reconciled.")
     backtest: Backtest = Field(default_factory=Backtest)
     promotion: Promotion = Field(default_factory=Promotion)
     output: Output
@@ -271,7 +297,11 @@ class UseCase(Spec):
                 raise ValueError("a forecast use case needs series and horizon")
             if self.output.object is None:
                 raise ValueError("a forecast writes an object type of forecast rows: give output.object")
+            if self.hierarchy is not None and self.regressors:
+                raise ValueError("a forecast takes regressors or a hierarchy, not both yet: leave one out")
         else:
+            if self.regressors or self.hierarchy is not None:
+                raise ValueError(f"regressors and hierarchy are for forecasts; a {self.task} use case takes features")
             if self.entity is None:
                 raise ValueError(f"a {self.task} use case needs entity (the object type it scores)")
             if not self.features:
@@ -341,6 +371,38 @@ def cross_check(project: Any) -> list[tuple[Any, str]]:
             problem("run_as", msg=f"unknown user {uc.run_as!r}; {did_you_mean(uc.run_as, project.users)}")
         if uc.series is not None:
             check_metric(uc.series.metric, "series", "metric")
+        seen: set[str] = set()
+        for i, regressor in enumerate(uc.regressors):
+            if uc.series is not None and regressor.metric == uc.series.metric:
+                problem(
+                    "regressors",
+                    i,
+                    "metric",
+                    msg=f"regressor metric={regressor.metric!r} is the forecast metric itself: its future is what is "
+                    "forecast; name a metric that drives it (a price, a promotion share)",
+                )
+            elif regressor.metric in seen:
+                problem("regressors", i, "metric", msg=f"regressor metric={regressor.metric!r} is named twice")
+            else:
+                check_metric(regressor.metric, "regressors", i, "metric")
+            seen.add(regressor.metric)
+        if uc.hierarchy is not None and uc.series is not None:
+            by = uc.series.by
+            for i, level in enumerate(uc.hierarchy.levels):
+                for j, name in enumerate(level):
+                    if name not in by:
+                        problem(
+                            "hierarchy",
+                            "levels",
+                            i,
+                            j,
+                            msg=f"hierarchy level {level}: {name!r} is not one of series.by {by}; "
+                            f"{did_you_mean(name, by)}",
+                        )
+                if set(level) == set(by):
+                    problem(
+                        "hierarchy", "levels", i, msg=f"hierarchy level {level} is the series themselves (series.by)"
+                    )
         obj = project.objects.get(uc.entity) if uc.entity else None
         if obj is None:
             continue
