@@ -298,3 +298,43 @@ def test_the_plan_reaches_a_known_optimum_and_its_bound_is_proven() -> None:
     assert plan.gap <= 0.05 and plan.bound_kind in {"MIP dual bound", "Lagrangian relaxation by line"}
     exact = solve_order_mip(net, build_options(net), time_limit=60)
     assert exact["optimal"] and exact["objective"] == pytest.approx(KNOWN_OPTIMUM, abs=0.01)
+
+
+def test_the_lp_by_column_generation_is_the_lp_over_every_option() -> None:
+    from companybrain.decisions import replan as module
+
+    net = synthetic_network(300, seed=2)
+    opts = build_options(net)
+    lp = module.solve_lp(net, opts)
+    T = net.weeks
+    col_row = np.where(opts.line >= 0, opts.line * T + np.minimum(opts.week, T - 1), -1)
+    ones = np.ones(len(opts.cost))
+    h, _ = module._solve(net, col_row, ones, opts.cost * 1.0, opts.cls, ones, len(opts.class_qty), opts.class_qty,
+                         False, 60.0)  # fmt: skip
+    assert lp.value == pytest.approx(h.getInfo().objective_function_value, rel=1e-9)
+    per_class = np.zeros(len(opts.class_qty))
+    np.add.at(per_class, opts.cls, lp.flows)
+    assert per_class == pytest.approx(opts.class_qty)  # every class's units flow, over the options priced in
+
+
+def test_the_gap_splits_by_line_into_shares_that_are_never_negative() -> None:
+    from companybrain.decisions.columns import Problem
+    from companybrain.decisions.lagrangian import disagreement, evaluate
+    from companybrain.decisions.replan import assign_to_flows, solve_lp
+
+    net = synthetic_network(300, seed=3)
+    opts = build_options(net)
+    problem = Problem.of(net, opts)
+    cols = problem.columns()
+    lp = solve_lp(net, opts)
+    prices = problem.qty * lp.class_duals[opts.item_class]
+    plan = assign_to_flows(net, opts, lp.flows)
+    split = disagreement(problem, cols, prices)
+    reduced = opts.cost[plan] * problem.qty - prices
+    line = opts.line[plan]
+    on_line = np.zeros(problem.lines)
+    np.add.at(on_line, line[line >= 0], reduced[line >= 0])
+    assert (on_line - split.relaxed >= -1e-6).all()  # a plan's items on a line are one of its knapsack's sets
+    bound, _ = evaluate(problem, cols, prices)
+    assert bound <= problem.cost(plan) + 1e-6
+    assert split.relaxed.sum() + prices.sum() >= bound - 1e-6  # the lines' part of L(v); beyond adds the rest
