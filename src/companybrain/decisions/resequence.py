@@ -27,6 +27,8 @@ class Resequencer:
     def __init__(self, problem: Problem, cols: Columns) -> None:
         self.problem = problem
         opts = problem.opts
+        self.by_item = cols  # grouped by item, cheapest first
+        self.first = np.searchsorted(cols.item, np.arange(len(problem.qty) + 1))
         on_line = cols.line >= 0
         order = np.argsort(cols.line[on_line], kind="stable")
         self.cols = cols.subset(np.flatnonzero(on_line)[order])
@@ -71,17 +73,21 @@ class Resequencer:
 
     def _elsewhere(self, assignment: np.ndarray, j: int) -> np.ndarray:
         """Unit cost of the cheapest option off line j that fits now, for the items on line j."""
-        p, opts = self.problem, self.problem.opts
+        p, opts, cols = self.problem, self.problem.opts, self.by_item
         out = np.zeros(len(assignment))
+        mine = np.flatnonzero(opts.line[assignment] == j)
+        if len(mine) == 0:
+            return out
         slack = p.residual(p.loads(assignment))
-        for n in np.flatnonzero(opts.line[assignment] == j):
-            for o in opts.for_class(int(opts.item_class[n])):
-                line = int(opts.line[o])
-                if line == j:
-                    continue
-                if line < 0 or slack[line, int(p.cap_week[o]) :].min() >= p.qty[n] - EPS:
-                    out[n] = opts.cost[o]
-                    break
+        room = np.minimum.accumulate(slack[:, ::-1], axis=1)[:, ::-1]  # the least slack from each week on
+        lo, counts = self.first[mine], self.first[mine + 1] - self.first[mine]
+        owner = np.repeat(np.arange(len(mine)), counts)
+        index = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        line, week = cols.line[index], np.minimum(cols.week[index], p.weeks - 1)
+        fits = (line != j) & ((line < 0) | (room[np.maximum(line, 0), week] >= p.qty[cols.item[index]] - EPS))
+        hits = np.flatnonzero(fits)  # every item has 'beyond the horizon', off every line
+        _, first = np.unique(owner[hits], return_index=True)
+        out[mine] = opts.cost[cols.option[index[hits[first]]]]
         return out
 
     def _put_back(self, assignment: np.ndarray, which: np.ndarray, leaving: np.ndarray) -> None:
