@@ -226,6 +226,9 @@ class Copilot:
                     f"({'; '.join(result.policy['row_filters'])})",
                     policy="row-filter",
                 )
+            if plan.period and _no_data(plan, result) and (before := self._before_records(plan, user)):
+                refusal = RefusePlan(reason=before, policy=None)
+                return Answer(question, name, refusal, f"I can't answer that: {before}")
         except PolicyDenied as exc:
             refusal = RefusePlan(reason=exc.message, policy=exc.policy)
             return Answer(question, name, refusal, f"I can't answer that: {exc.message} (policy: {exc.policy})")
@@ -233,6 +236,40 @@ class Copilot:
             clarify = ClarifyPlan(question=f"I cannot answer that as asked: {exc.message}")
             return Answer(question, name, clarify, clarify.question)
         return Answer(question, name, plan, describe(plan, result), result, chart_spec(plan, result))
+
+    def _before_records(self, plan: MetricPlan, user: str | Principal | None) -> str | None:
+        """'revenue in 2019' when the records start in 2023: said, not answered as an empty figure."""
+        from companybrain.semantic.period import parse_period
+        from companybrain.semantic.query import MetricQuery
+
+        today = self.brain.project.spec.today or date.today()
+        try:
+            span = parse_period(plan.period or "", today)
+        except BrainError:
+            return None
+        # the records of the same kind, whatever the figure's own filter keeps (the open pipeline's close dates
+        # are all ahead, the opportunities go back years)
+        project, model = self.brain.project, self.brain.semantic
+        objects = {project.metrics[b].object for m in plan.metrics for b in model.base_metrics(m)}
+        kin = [n for n, spec in project.metrics.items() if spec.object in objects and model.timed(n)]
+        recorded: list[Any] = []
+        for name in dict.fromkeys([*plan.metrics, *kin]):
+            try:
+                months = self.brain.query(MetricQuery((name,), by=("month",)), user)
+            except BrainError:
+                continue
+            recorded += [r[0] for r in months.rows if r[0] is not None and r[1] not in (None, 0)]
+        if not recorded:
+            return None
+        first = min(recorded)
+        first = first if isinstance(first, date) else date.fromisoformat(str(first)[:10])
+        if span.end > first:
+            return None
+        kinds, asked = "/".join(sorted(str(o) for o in objects)), ", ".join(plan.metrics)
+        return (
+            f"the company's {kinds} records start in {first:%B %Y}; {plan.period} is before them, so the data "
+            f"cannot say what {asked} was."
+        )
 
     def _query(self, plan: MetricPlan, user: str | Principal | None) -> Result:
         """The plan's result; a ranking leaves out the group of rows with no value for what is ranked (a

@@ -54,10 +54,20 @@ class MetricChoice(Resolver):
         if scored[0][0] < _WEAKEST_FIT:  # "is that good?": one word of 'cost of goods sold' names no figure;
             words = set(self.r.words) | set(self.r.hints)  # "show margin": a word of several names, which?
             named = sorted(m for _, m in scored if words & set(tokens(m.replace("_", " "))))
+            if len(named) == 1 and tokens(named[0].replace("_", " "))[-1] in words:
+                return [named[0]]  # "utilisation by site": the head word of one figure's own name, and no other's
             if named:
                 return ClarifyPlan(question=f"Which of these do you mean: {', '.join(named[:6])}?", options=named[:6])
             return []
         top = [m for s, m in scored if s >= scored[0][0] - 1e-9]
+        objects = {frozenset(self.vocab.metric_objects.get(m, set())) for m in top}
+        if len(top) > 1 and len(objects) == 1:
+            # "how many people have left": 'people' names the records (their count today, headcount), the other
+            # word which of them (exits)
+            current = set(self.vocab.current.get(next(iter(next(iter(objects))), ""), []))
+            flows = [m for m in top if m not in current]
+            if len(flows) == 1 and len(top) - len(flows) == 1:
+                top = flows
         if len(top) > 1:
             return ClarifyPlan(question=f"Which of these do you mean: {', '.join(top[:6])}?", options=top[:6])
         return self._stray(top[0]) or self._refined([top[0]])
