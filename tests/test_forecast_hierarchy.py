@@ -66,6 +66,7 @@ def test_reconciled_forecasts_add_up_and_coherent_ones_stay_put(method: str) -> 
         assert out[:9] == pytest.approx(noisy[:9])
 
 
+@pytest.mark.slow
 def test_the_backtest_reports_every_level_before_and_after() -> None:
     report = fh.backtest(
         regional_series(),
@@ -100,6 +101,7 @@ def _usecase(levels: str, method: str = "wls_var", extra: str = "") -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("levels", "method", "extra", "expected"),
     [
@@ -120,6 +122,7 @@ def test_the_hierarchy_in_the_yaml_is_checked_with_file_and_line(
     assert "usecases/demand_levels.yaml:" in str(err.value) and expected in str(err.value)
 
 
+@pytest.mark.slow
 def test_a_use_case_with_levels_trains_scores_and_its_sites_add_up_to_the_regions(small_demo, run_cli) -> None:
     root = small_demo("hierarchy-train")
     (root / "usecases" / "demand_levels.yaml").write_text(_usecase("[[production_line.site.region], []]"))

@@ -44,6 +44,7 @@ def promoted_series(n_series: int = 8, periods: int = 96, lift: float = 0.5, see
 SETTINGS = {"model": "auto_ets", "horizon": 6, "season_length": 12, "freq": "MS", "n_jobs": 1}
 
 
+@pytest.mark.slow
 def test_a_planned_regressor_is_learnt_and_improves_the_held_out_folds() -> None:
     data = promoted_series()
     without = backtest(data, folds=2, windows=1, **SETTINGS)
@@ -54,6 +55,7 @@ def test_a_planned_regressor_is_learnt_and_improves_the_held_out_folds() -> None
     assert planned["metrics"]["baseline"] == without["metrics"]["baseline"]
 
 
+@pytest.mark.slow
 def test_nothing_after_an_origin_reaches_its_forecast_but_a_planned_regressor() -> None:
     data = promoted_series(n_series=4)
     origin = data["ds"].max() - pd.DateOffset(months=6)
@@ -116,6 +118,7 @@ def _usecase(metric: str, future: str = "planned", name: str = "demand_drivers")
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("metric", "future", "expected"),
     [
@@ -138,6 +141,7 @@ def test_regressors_in_the_yaml_are_checked_with_file_and_line(
     assert f"usecases/demand_drivers.yaml:{line}" in str(err.value)
 
 
+@pytest.mark.slow
 def test_a_use_case_with_a_regressor_trains_on_the_demo_and_says_what_it_learnt(small_demo, run_cli) -> None:
     root = small_demo("regressor-train")
     (root / "metrics" / "drivers.yaml").write_text(DRIVERS)
@@ -161,6 +165,7 @@ def test_a_use_case_with_a_regressor_trains_on_the_demo_and_says_what_it_learnt(
     )
 
 
+@pytest.mark.slow
 def test_a_planned_regressor_without_a_plan_is_refused_when_scoring(small_demo, tmp_path: Path) -> None:
     root = small_demo("regressor-plan")
     (root / "metrics" / "drivers.yaml").write_text(DRIVERS)
