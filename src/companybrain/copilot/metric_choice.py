@@ -8,7 +8,7 @@ import re
 
 from companybrain.copilot.plan import ClarifyPlan
 from companybrain.copilot.reading import Mention
-from companybrain.copilot.resolve import COUNTING, LISTED, TOPIC, Resolver
+from companybrain.copilot.resolve import COUNTING, GROWTH, LISTED, TOPIC, Resolver
 from companybrain.copilot.vocabulary import tokens
 
 AMOUNT = re.compile(r"\bhow much\b(?! of\b)")  # an amount ('how much did we book'), not 'how much of K01 is left'
@@ -47,7 +47,7 @@ class MetricChoice(Resolver):
                 named.append(best)
         named = self._refined(named)
         if named:
-            return named
+            return self._counted_not_amount(named) or named
         scored = [(sc, m) for sc, m in self._scores(list(self.vocab.metric_words)) if self._matches(m) >= 1]
         if not scored:
             return []
@@ -70,7 +70,19 @@ class MetricChoice(Resolver):
                 top = flows
         if len(top) > 1:
             return ClarifyPlan(question=f"Which of these do you mean: {', '.join(top[:6])}?", options=top[:6])
-        return self._stray(top[0]) or self._refined([top[0]])
+        chosen = self._stray(top[0]) or self._refined([top[0]])
+        return chosen if isinstance(chosen, ClarifyPlan) else self._counted_not_amount(chosen) or chosen
+
+    def _counted_not_amount(self, named: list[str]) -> ClarifyPlan | None:
+        """'how much did we book': an amount asked, and the figure the words chose is a count (orders) with no
+        amount of its records to take instead; asked, not answered with a count."""
+        question = self.r.question.lower()
+        if len(named) != 1 or not AMOUNT.search(question) or GROWTH.search(question):
+            return None
+        if self.vocab.metric_formats.get(named[0]) != "count":
+            return None
+        return ClarifyPlan(question=f"'How much' asks for an amount, and {named[0]} is a count; which amount do you "
+                           "mean? (`brain metrics` lists the figures.)", options=[named[0]])  # fmt: skip
 
     def _stray(self, chosen: str) -> ClarifyPlan | None:
         """'how many deals did we lose': an everyday word read as a figure of other records (lose: exits, people
@@ -179,7 +191,12 @@ class MetricChoice(Resolver):
             return named
         scored = {m: sc for sc, m in self._scores(list(self.vocab.metric_words))}
         objects = self.vocab.metric_objects.get(named[0])
-        if AMOUNT.search(self.r.question.lower()) and self.vocab.metric_formats.get(named[0]) == "count":
+        question = self.r.question.lower()
+        if (
+            AMOUNT.search(question)
+            and not GROWTH.search(question)
+            and self.vocab.metric_formats.get(named[0]) == "count"
+        ):
             money = [  # "how much did the play win us": the amount won, not the deals
                 m
                 for m in scored
