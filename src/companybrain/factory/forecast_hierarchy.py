@@ -210,14 +210,6 @@ def backtest(
     reconciled, per_level = score_levels(cv, hierarchy, method, bool((data["y"] >= 0).all()), model, intervals)
     bottom = reconciled[reconciled["unique_id"].isin(hierarchy.bottom)]
     report = forecasting.score_cross_validation(bottom, model=model, levels=intervals)
-    for fold, choice in zip(report["per_fold"], cv.attrs["choices"], strict=True):
-        fold["members"] = choice["members"]
-        fold["factors"] = choice["factors"]
-    return report | {
-        "horizon": horizon,
-        "season_length": season_length,
-        "freq": freq,
-        "windows": windows,
-        "choice": cv.attrs["choice"],
-        "hierarchy": {"method": method, "levels": per_level},
-    }
+    settings = {"horizon": horizon, "season_length": season_length, "freq": freq, "windows": windows}
+    report = forecasting.with_choices(report, cv, **settings)
+    return report | {"hierarchy": {"method": method, "levels": per_level}}

@@ -141,34 +141,22 @@ def train_forecast(brain: Brain, uc: UseCase, registry: Registry) -> dict[str, A
     if uc.regressors:
         data, _ = regressor_values(brain, uc, brain.principal(uc.run_as), data)
     season = uc.season_length or SEASON[uc.series.grain]
+    common: dict[str, Any] = {
+        "model": uc.model_family,
+        "horizon": uc.horizon,
+        "season_length": season,
+        "freq": FREQ[uc.series.grain],
+        "folds": uc.backtest.folds,
+        "params": uc.params,
+        "windows": uc.backtest.windows,
+    }
     if uc.hierarchy is not None:
+        h = uc.hierarchy
         report = forecast_hierarchy.backtest(
-            data,
-            dims=uc.series.by,
-            levels=uc.hierarchy.levels,
-            method=uc.hierarchy.method,
-            model=uc.model_family,
-            horizon=uc.horizon,
-            season_length=season,
-            freq=FREQ[uc.series.grain],
-            folds=uc.backtest.folds,
-            params=uc.params,
-            intervals=uc.levels,
-            windows=uc.backtest.windows,
+            data, dims=uc.series.by, levels=h.levels, method=h.method, intervals=uc.levels, **common
         )
     else:
-        report = forecasting.backtest(
-            data,
-            model=uc.model_family,
-            horizon=uc.horizon,
-            season_length=season,
-            freq=FREQ[uc.series.grain],
-            folds=uc.backtest.folds,
-            params=uc.params,
-            levels=uc.levels,
-            windows=uc.backtest.windows,
-            regressors=regressors_of(uc),
-        )
+        report = forecasting.backtest(data, levels=uc.levels, regressors=regressors_of(uc), **common)
     choice = report["choice"]
     backtest = {
         "series": report["series"],

@@ -242,16 +242,16 @@ def backtest(
         regressors=regressors,
     )
     report = score_cross_validation(cv, model=model, levels=levels)
+    return with_choices(report, cv, horizon=horizon, season_length=season_length, freq=freq, windows=windows)
+
+
+def with_choices(report: dict[str, Any], cv: pd.DataFrame, **settings: Any) -> dict[str, Any]:
+    """A backtest's scores with what each fold chose (members, interval factors), the choice for the version
+    to register and the backtest's settings."""
     for fold, choice in zip(report["per_fold"], cv.attrs["choices"], strict=True):
         fold["members"] = choice["members"]
         fold["factors"] = choice["factors"]
-    return report | {
-        "horizon": horizon,
-        "season_length": season_length,
-        "freq": freq,
-        "windows": windows,
-        "choice": cv.attrs["choice"],
-    }
+    return report | settings | {"choice": cv.attrs["choice"]}
 
 
 def score_cross_validation(cv: pd.DataFrame, *, model: str, levels: Sequence[int] = (80, 95)) -> dict[str, Any]:
