@@ -252,19 +252,22 @@ class Copilot:
         project, model = self.brain.project, self.brain.semantic
         objects = {project.metrics[b].object for m in plan.metrics for b in model.base_metrics(m)}
         kin = [n for n, spec in project.metrics.items() if spec.object in objects and model.timed(n)]
-        recorded: list[Any] = []
-        for name in dict.fromkeys([*plan.metrics, *kin]):
+        starts: list[date] = []
+        for name in dict.fromkeys([*plan.metrics, *kin]):  # one read each: a figure the user may not read is skipped
             try:
                 months = self.brain.query(MetricQuery((name,), by=("month",)), user)
             except BrainError:
                 continue
-            recorded += [r[0] for r in months.rows if r[0] is not None and r[1] not in (None, 0)]
-        if not recorded:
+            found = [r[0] for r in months.rows if r[0] is not None and r[1] not in (None, 0)]
+            if not found:
+                continue
+            start = min(d if isinstance(d, date) else date.fromisoformat(str(d)[:10]) for d in found)
+            if start < span.end:
+                return None  # records before the period's end: the figure is truly empty there
+            starts.append(start)
+        if not starts:
             return None
-        first = min(recorded)
-        first = first if isinstance(first, date) else date.fromisoformat(str(first)[:10])
-        if span.end > first:
-            return None
+        first = min(starts)
         kinds, asked = "/".join(sorted(str(o) for o in objects)), ", ".join(plan.metrics)
         return (
             f"the company's {kinds} records start in {first:%B %Y}; {plan.period} is before them, so the data "
