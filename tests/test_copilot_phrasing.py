@@ -437,3 +437,36 @@ def test_a_what_if_asked_for_one_figure_answers_with_that_figure(brain: Brain) -
 
     with pytest.raises(ValidationError):  # a plan from a model or a file: KPI names are names, never SQL
         parse_plan({"kind": "scenario", "name": "pumps_price_up", "kpis": ["revenue'; DROP TABLE x --"]})
+
+
+def test_a_threshold_said_in_words_is_applied_or_asked_about(brain: Brain) -> None:
+    """'more than a 20% chance', 'better than even odds': the level the list is cut at; a bound it cannot
+    apply ('below 20%') is asked about, never dropped."""
+    copilot = Copilot(brain)
+    spoken = copilot.ask("How many machines have more than a 20% chance of failing in the next week?", "ceo")
+    assert spoken.plan.model_dump()["at_least"] == 0.2 and spoken.plan.model_dump()["count"] is True
+    below = copilot.ask("which machines have a failure risk below 20%?", "data_steward")
+    assert below.kind == "clarify" and below.result is None, below.text
+
+
+def test_two_halves_named_apart_are_compared_and_compare_alone_is_asked(brain: Brain) -> None:
+    """'attrition in the first half of last year with the first half of 2024': both halves, first named first;
+    'compare' with nothing to compare against asks rather than answering one figure."""
+    copilot = Copilot(brain)
+    halves = copilot.ask("Compare attrition in the first half of last year with the first half of 2024.", "ceo")
+    assert halves.plan.model_dump()["compare"] == ["2025-01-01..2025-06-30", "2024-01-01..2024-06-30"]
+    alone = copilot.ask("How does EMEA revenue compare this year?", "ceo")
+    assert alone.kind == "clarify" and alone.result is None, alone.text
+    groups = copilot.ask("compare revenue by region for 2025", "ceo")
+    assert groups.plan.model_dump()["by"] == ["region"] and groups.kind == "answer"
+
+
+def test_records_placed_by_their_own_date_when_their_event_is_said(brain: Brain) -> None:
+    """'warranty claims filed last year' are placed by the claim's date; 'warranty cost last year' by the
+    order's date, as the margin counts it; what they cost is the figure, not how many there were."""
+    copilot = Copilot(brain)
+    filed = copilot.ask("What did warranty claims filed last year cost us, by failure mode?", "cfo")
+    assert filed.plan.model_dump()["metrics"] == ["warranty_cost_by_claim_date"], filed.text
+    assert "claim date" in (filed.reading or "")
+    plain = copilot.ask("what did warranty cost us last year", "cfo")
+    assert plain.plan.model_dump()["metrics"] == ["warranty_cost"], plain.text

@@ -9,9 +9,13 @@ import re
 from companybrain.copilot.plan import ClarifyPlan
 from companybrain.copilot.reading import Mention
 from companybrain.copilot.resolve import COUNTING, GROWTH, LISTED, TOPIC, Resolver
+from companybrain.copilot.unknown_words import stem
 from companybrain.copilot.vocabulary import tokens
 
 AMOUNT = re.compile(r"\bhow much\b(?! of\b)")  # an amount ('how much did we book'), not 'how much of K01 is left'
+
+# verbs of records' own event ('claims filed', 'credit notes issued', 'goods that came back'), as stems
+OWN_EVENT = {stem(w) for w in ("filed", "issued", "raised", "submitted", "lodged", "logged", "processed", "came")}
 
 _WEAKEST_FIT = 0.3  # a metric chosen by its words alone fits at least this well (a whole word of its name: 0.4)
 
@@ -45,7 +49,7 @@ class MetricChoice(Resolver):
                 return best
             if best not in named:
                 named.append(best)
-        named = self._refined(named)
+        named = self._own_date(self._refined(named))
         if named:
             return self._counted_not_amount(named) or named
         scored = [(sc, m) for sc, m in self._scores(list(self.vocab.metric_words)) if self._matches(m) >= 1]
@@ -70,7 +74,7 @@ class MetricChoice(Resolver):
                 top = flows
         if len(top) > 1:
             return ClarifyPlan(question=f"Which of these do you mean: {', '.join(top[:6])}?", options=top[:6])
-        chosen = self._stray(top[0]) or self._refined([top[0]])
+        chosen = self._stray(top[0]) or self._own_date(self._refined([top[0]]))
         return chosen if isinstance(chosen, ClarifyPlan) else self._counted_not_amount(chosen) or chosen
 
     def _counted_not_amount(self, named: list[str]) -> ClarifyPlan | None:
@@ -102,6 +106,32 @@ class MetricChoice(Resolver):
                                    "counts; I will not guess. Which figure do you mean?",
                                    options=[chosen, *read])  # fmt: skip
         return None
+
+    def _own_date(self, named: list[str]) -> list[str]:
+        """'warranty claims filed last year', 'credit notes we issued': a verb of the records' own event places
+        them by their own date - the same figure placed so (warranty_cost_by_claim_date), not by the date of
+        the order they belong to (warranty_cost, as the margin counts it)."""
+        if len(named) != 1 or "." not in (self.vocab.metric_times.get(named[0]) or ""):
+            return named
+        said = [*self.r.ignored, *self.r.hints, *(w for w, _ in self.r.unknown)]
+        if not OWN_EVENT & {stem(w) for w in said}:
+            return named
+        chosen = named[0]
+        same = [
+            m
+            for m in self.vocab.metric_objects
+            if m != chosen
+            and self.vocab.metric_objects[m] == self.vocab.metric_objects.get(chosen)
+            and self.vocab.metric_where.get(m) == self.vocab.metric_where.get(chosen)
+            and self.vocab.metric_formats.get(m) == self.vocab.metric_formats.get(chosen)
+            and "." not in (self.vocab.metric_times.get(m) or ".")
+        ]
+        if len(same) == 1:
+            note = f"placed by the records' own {str(self.vocab.metric_times[same[0]]).replace('_', ' ')}"
+            if note not in self.notes:
+                self.notes.append(note)
+            return same
+        return named
 
     def _listed(self) -> list[str]:
         """'material, labour and overhead cost': the words listed before one noun, each with that noun, where

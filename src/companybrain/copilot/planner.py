@@ -134,7 +134,11 @@ class Planner(MetricChoice, Counting):
         if negated is not None:
             return self._done(ClarifyPlan(question=f"I cannot leave out {negated.text!r} yet; ask for the values you "
                                           "want instead.", options=[]))  # fmt: skip
-        return self._done(self._metric_plan(metrics))
+        plan = self._metric_plan(metrics)
+        if isinstance(plan, MetricPlan) and not (plan.compare or plan.by) and COMPARING & set(r.ignored):
+            ask = "Compare with what? Name the other period or the groups, e.g. '2025 vs 2024' or 'by region'."
+            return self._done(ClarifyPlan(question=ask, options=["2025 vs 2024", "by region"]))
+        return self._done(plan)
 
     def _done(self, plan: AnyPlan) -> Understood:
         if not isinstance(plan, MetricPlan | CountPlan):
@@ -284,6 +288,11 @@ class Planner(MetricChoice, Counting):
         if spoken is not None:
             number = float(spoken["pct"] or spoken["pct2"] or spoken["share"])
             at_least = number / 100 if (spoken["pct"] or spoken["pct2"]) else number
+        elif EVEN_ODDS.search(question):  # "better than even odds of being won"
+            at_least = 0.5
+        elif SCORE_SPOKEN.search(question):  # "below 20%", "between 10 and 20%": a bound we cannot apply
+            ask = "I can list the highest scores, or those at or above a level ('a risk of 20% or more'); which?"
+            return ClarifyPlan(question=ask, options=["at or above a level", "the highest N"])
         limit = (self.r.rank[1] if self.r.rank else None) or self._number_limit(exclude=spoken)
         if (
             at_least is None
@@ -490,10 +499,15 @@ class Planner(MetricChoice, Counting):
 
 # a score threshold said in the question: "20% or more", "above 30%", "at least 0.25", "over 25 percent"
 SCORE_AT_LEAST = re.compile(
-    r"(?:\b(?:above|over|at least|more than|greater than|exceeding|of at least)\s+(?:(?P<pct>\d+(?:\.\d+)?)\s*"
+    r"(?:\b(?:above|over|at least|more than|greater than|higher than|better than|exceeding|of at least)\s+(?:an?\s+)?"
+    r"(?:(?P<pct>\d+(?:\.\d+)?)\s*"
     r"(?:%|percent)|(?P<share>0?\.\d+)))|(?P<pct2>\d+(?:\.\d+)?)\s*(?:%|percent)\s*(?:or (?:more|higher|above)|and "
     r"(?:above|up|over)|\+|plus)"
 )
+
+COMPARING = {"compare", "compared", "compares", "comparing", "versus", "vs"}
+EVEN_ODDS = re.compile(r"\b(?:better|more|higher) than (?:even|50[-/ ]?50)\b")
+SCORE_SPOKEN = re.compile(r"\d+(?:\.\d+)?\s*(?:%|percent)|\b0?\.\d+\b")
 
 
 def _after_counting(words: list[str]) -> int:

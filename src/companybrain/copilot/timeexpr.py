@@ -77,7 +77,7 @@ class TimeParse:
 # words that set one period against another, wherever the periods are: "2025, and how does that stack up
 # against 2024"
 _CUE = re.compile(r"\b(?:vs\.?|versus|compared?|compares|comparing|comparison|against|stacks? up|relative to)\b")
-_SHAPES = (r"20\d\d", r"20\d\d-Q[1-4]", r"20\d\d-\d\d")
+_SHAPES = (r"20\d\d", r"20\d\d-Q[1-4]", r"20\d\d-\d\d", r"20\d\d-0[17]-01\.\.20\d\d-(?:06-30|12-31)")
 
 
 def _last_completed(month: int, today: date) -> int:
@@ -239,10 +239,12 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
         rf"\b(?:the )?(first|second|third|fourth|1st|2nd|3rd|4th|last) quarter (?:of )?{_YEAR_WORDS}\b", text
     ):
         found.spans.append(m.span())
+        found.name(_quarter_text(_year_of(m[2], today), _ORDINAL[m[1]]), m.start())
         if found.period is None:
             found.period = _quarter_text(_year_of(m[2], today), _ORDINAL[m[1]])
     for m in re.finditer(rf"\bq([1-4]) (?:of )?{_YEAR_WORDS}\b", text):
         found.spans.append(m.span())
+        found.name(_quarter_text(_year_of(m[2], today), int(m[1])), m.start())
         if found.period is None:
             found.period = _quarter_text(_year_of(m[2], today), int(m[1]))
     for m in re.finditer(
@@ -253,6 +255,7 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
         year = _year_of(m[2] or m[4], today)
         start = date(year, 1 if half == 1 else 7, 1)
         end = date(year, 7, 1) if half == 1 else date(year + 1, 1, 1)
+        found.name(f"{start.isoformat()}..{_end(end)}", m.start())
         if found.period is None:
             found.period = f"{start.isoformat()}..{_end(end)}"
 
