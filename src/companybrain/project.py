@@ -19,6 +19,7 @@ from companybrain.errors import ConfigError, Location, ProjectNotFound, did_you_
 from companybrain.specs import yaml_loader
 from companybrain.specs.actions import ActionsFile, ActionType
 from companybrain.specs.alerts import AlertRule, AlertsFile
+from companybrain.specs.apps import AppSpec
 from companybrain.specs.metrics import Calendar, Dimension, Metric, MetricsFile
 from companybrain.specs.ontology import ObjectType, OntologyFile
 from companybrain.specs.policies import PoliciesFile, Role, User
@@ -27,7 +28,7 @@ from companybrain.specs.scenarios import ScenarioSpec
 from companybrain.specs.usecases import UseCase
 
 PROJECT_FILE = "brain.yaml"
-ONE_PER_FILE = ("scenarios", "usecases")
+ONE_PER_FILE = ("scenarios", "usecases", "apps")
 # the last project validated, kept for the next process (see Project.load)
 CACHE_FILE = Path(".brain") / "project.pickle"
 _CACHE_FORMAT = b"companybrain project cache 1"
@@ -42,6 +43,7 @@ FOLDERS: dict[str, tuple[type[BaseModel], tuple[str, ...]]] = {
     "alerts": (AlertsFile, ("alerts",)),
     "actions": (ActionsFile, ("actions",)),
     "usecases": (UseCase, ("usecases",)),
+    "apps": (AppSpec, ("apps",)),
 }
 
 
@@ -60,6 +62,7 @@ class Project:
     alerts: dict[str, AlertRule] = field(default_factory=dict)
     actions: dict[str, ActionType] = field(default_factory=dict)
     usecases: dict[str, UseCase] = field(default_factory=dict)
+    apps: dict[str, AppSpec] = field(default_factory=dict)
     calendar: Calendar = field(default_factory=Calendar)
     default_user: str | None = None
     min_group_size: int = 5

@@ -17,9 +17,11 @@ Problems = list[tuple[Location, str]]
 
 def cross_check(project: Project) -> Problems:
     from companybrain.specs.actions import cross_check as _actions
+    from companybrain.specs.apps import cross_check as _apps
     from companybrain.specs.usecases import cross_check as _usecases
 
-    return [*_ontology(project), *_metrics(project), *_policies(project), *_actions(project), *_usecases(project)]
+    checks = (_ontology, _metrics, _policies, _actions, _usecases, _apps)
+    return [problem for check in checks for problem in check(project)]
 
 
 def warehouse_problems(project: Project, wh: Warehouse) -> Problems:

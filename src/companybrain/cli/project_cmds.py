@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 # the kinds of specs.schema.KINDS, named here so that `brain --help` need not import the spec models
 # (tests/test_cli_startup.py checks that the two agree)
-SCHEMA_KINDS = ("project", "ontology")
+SCHEMA_KINDS = ("project", "ontology", "app")
 
 
 def register(app: typer.Typer, state: Any) -> None:

@@ -6,12 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from companybrain.specs.apps import AppSpec
 from companybrain.specs.ontology import OntologyFile
 from companybrain.specs.project import ProjectSpec
 
 KINDS: dict[str, tuple[type[BaseModel], str]] = {
     "project": (ProjectSpec, "brain.yaml"),
     "ontology": (OntologyFile, "ontology/*.yaml"),
+    "app": (AppSpec, "apps/*.yaml"),
 }
 
 

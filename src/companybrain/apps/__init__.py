@@ -1,0 +1,1 @@
+"""Apps (apps/*.yaml): worklists people open in the cockpit and the API, read as the viewer."""

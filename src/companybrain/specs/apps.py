@@ -1,0 +1,181 @@
+"""apps/*.yaml: one app per file - a worklist of an object type that people open in the cockpit and the API.
+
+An app ranks the objects of one type by a property (a use case's prediction, or any number), narrowed by
+a filter over the type's properties; it shows chosen columns, the prediction's reasons, a link to each
+object, the action types a person may propose from a row (parameters filled from the row's columns),
+tiles at the use case's own thresholds and optional charts of metrics. Who may open it is who may read
+its object type and ranking property (and, when `audience` is given, is named there): every row and
+column is read as the viewer, through the governed object read path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field, model_validator
+from sqlglot import exp
+
+from companybrain.errors import Location, did_you_mean
+from companybrain.specs.base import Spec
+from companybrain.specs.ontology import SqlExpression, parse_expression
+
+if TYPE_CHECKING:
+    from companybrain.project import Project
+
+APP_NAME = r"^[a-z][a-z0-9_]*$"
+PROP_NAME = r"^[a-z][a-z0-9_]*$"
+MAX_ROWS = 500
+
+
+class Rank(Spec):
+    """What the worklist is ranked by first (a viewer may sort by any shown column instead)."""
+
+    property: Annotated[str, Field(pattern=PROP_NAME)] = Field(
+        description="A property of the object type, e.g. a use case's prediction (failure_risk_7d)."
+    )
+    order: Literal["desc", "asc"] = Field("desc", description="desc: highest first.")
+
+
+class AppAction(Spec):
+    """An action type a person may propose from a row, its parameters filled from the row's columns."""
+
+    type: Annotated[str, Field(pattern=APP_NAME)] = Field(description="An action type of actions/*.yaml.")
+    label: str = Field("", description="What the button says (default: the action type's description).")
+    from_row: dict[Annotated[str, Field(pattern=PROP_NAME)], Annotated[str, Field(pattern=PROP_NAME)]] = Field(
+        description="Action parameter -> the row's property that fills it, e.g. {machine_id: machine_id}."
+    )
+
+
+class Chart(Spec):
+    """A chart beside the worklist: a metric by a time grain over the last year, or a use case's forecast
+    against what happened (with its intervals), for the series the viewer filters to."""
+
+    metric: str | None = Field(None, description="A metric of metrics/*.yaml.")
+    grain: Literal["day", "week", "month"] = "month"
+    forecast: str | None = Field(None, description="A forecast use case: its forecast vs actual, with intervals.")
+    title: str = ""
+
+    @model_validator(mode="after")
+    def _one(self) -> Chart:
+        if (self.metric is None) == (self.forecast is None):
+            raise ValueError("a chart draws a `metric` or a `forecast` (a forecast use case), one of them")
+        return self
+
+
+class Who(Spec):
+    """Users and roles (any of them)."""
+
+    roles: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _someone(self) -> Who:
+        if not self.roles and not self.users:
+            raise ValueError("name at least one role or user")
+        return self
+
+
+class AppSpec(Spec):
+    """One file under apps/."""
+
+    name: Annotated[str, Field(pattern=APP_NAME, max_length=48)]
+    title: str = Field("", description="The page's title (default: from the name).")
+    description: str = ""
+    object: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$")] = Field(description="The object type listed.")
+    usecase: str | None = Field(
+        None, description="The use case whose predictions rank the list: its thresholds make the tiles."
+    )
+    rank: Rank
+    filter: SqlExpression | None = Field(
+        None, description='Which objects are listed, over the type\'s properties, e.g. "NOT is_closed".'
+    )
+    columns: list[Annotated[str, Field(pattern=PROP_NAME)]] = Field(
+        min_length=1, description="Properties shown, in order (the key and the rank are added when left out)."
+    )
+    filters: list[Annotated[str, Field(pattern=PROP_NAME)]] = Field(
+        default_factory=list, description="Columns a viewer may filter the list by (equality), e.g. [site_id]."
+    )
+    actions: list[AppAction] = Field(default_factory=list)
+    charts: list[Chart] = Field(default_factory=list)
+    audience: Who | None = Field(None, description="Who may open it (default: whoever may read what it lists).")
+    limit: int = Field(50, ge=1, le=MAX_ROWS, description="Rows shown at most.")
+
+    @property
+    def apps(self) -> dict[str, AppSpec]:
+        """The file as a project section (one app per file, keyed by its name)."""
+        return {self.name: self}
+
+
+def cross_check(project: Project) -> list[tuple[Location, str]]:
+    """Names an app uses must exist: the object type and its properties, the use case, action types and
+    their parameters, metrics, roles and users."""
+    problems: list[tuple[Location, str]] = []
+    for name, app in project.apps.items():
+        problems += [(project.locate("apps", name, *path), msg) for path, msg in _app_problems(project, app)]
+    return problems
+
+
+def _unknown(what: str, name: str, known: object) -> str:
+    return f"unknown {what} {name!r}; {did_you_mean(name, known)}"  # type: ignore[arg-type]
+
+
+def _app_problems(project: Project, app: AppSpec) -> list[tuple[tuple[str | int, ...], str]]:
+    obj = project.objects.get(app.object)
+    if obj is None:
+        return [(("object",), _unknown("object type", app.object, project.objects))]
+    props = obj.properties
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    if app.rank.property not in props:
+        out.append((("rank", "property"), f"{app.object} has no property {app.rank.property!r}; "
+                    f"{did_you_mean(app.rank.property, props)}"))  # fmt: skip
+    elif props[app.rank.property].type not in ("integer", "float", "decimal", "date", "timestamp"):
+        out.append((("rank", "property"), f"{app.object}.{app.rank.property} is not a number or a date: rank by one"))
+    if app.usecase is not None:
+        uc = project.usecases.get(app.usecase)
+        if uc is None:
+            out.append((("usecase",), _unknown("use case", app.usecase, project.usecases)))
+        elif app.object not in (uc.entity, uc.output.object):
+            made = uc.entity or uc.output.object
+            out.append((("usecase",), f"use case {app.usecase!r} predicts {made}, not {app.object}"))
+    for i, column in enumerate(app.columns):
+        if column not in props:
+            out.append((("columns", i), f"{app.object} has no property {column!r}; {did_you_mean(column, props)}"))
+    for i, column in enumerate(app.filters):
+        if column not in app.columns:
+            out.append((("filters", i), f"{column!r} is not one of the app's columns; add it to columns first"))
+    if app.filter is not None:
+        for used in parse_expression(app.filter).find_all(exp.Column):
+            if used.name not in props:
+                out.append((("filter",), f"{app.object} has no property {used.name!r}; "
+                            f"{did_you_mean(used.name, props)}"))  # fmt: skip
+    for i, action in enumerate(app.actions):
+        spec = project.actions.get(action.type)
+        if spec is None:
+            out.append((("actions", i, "type"), _unknown("action type", action.type, project.actions)))
+            continue
+        for param, column in action.from_row.items():
+            if param not in spec.parameters:
+                out.append((("actions", i, "from_row"), f"action type {action.type!r} has no parameter "
+                            f"{param!r}; {did_you_mean(param, spec.parameters)}"))  # fmt: skip
+            if column not in props:
+                out.append((("actions", i, "from_row"), f"{app.object} has no property {column!r}; "
+                            f"{did_you_mean(column, props)}"))  # fmt: skip
+    for i, chart in enumerate(app.charts):
+        if chart.metric is not None and chart.metric not in project.metrics:
+            out.append((("charts", i, "metric"), _unknown("metric", chart.metric, project.metrics)))
+        if chart.forecast is not None:
+            uc = project.usecases.get(chart.forecast)
+            if uc is None or uc.series is None:
+                forecasts = [n for n, u in project.usecases.items() if u.series is not None]
+                out.append((("charts", i, "forecast"), _unknown("forecast use case", chart.forecast, forecasts)))
+            elif uc.output.object != app.object:
+                out.append((("charts", i, "forecast"), f"use case {chart.forecast!r} writes "
+                            f"{uc.output.object}, not the app's {app.object}"))  # fmt: skip
+    if app.audience is not None:
+        for role in app.audience.roles:
+            if role not in project.roles:
+                out.append((("audience", "roles"), _unknown("role", role, project.roles)))
+        for user in app.audience.users:
+            if user not in project.users:
+                out.append((("audience", "users"), _unknown("user", user, project.users)))
+    return out
