@@ -470,3 +470,29 @@ def test_records_placed_by_their_own_date_when_their_event_is_said(brain: Brain)
     assert "claim date" in (filed.reading or "")
     plain = copilot.ask("what did warranty cost us last year", "cfo")
     assert plain.plan.model_dump()["metrics"] == ["warranty_cost"], plain.text
+
+
+def test_a_lookup_answers_only_what_the_object_shows(brain: Brain) -> None:
+    """'the contact at account A1' (a type the user may not read), 'rep R1's quota attainment' (words it does
+    not know), 'how much of K1 is on hand' (another type's records): refused or asked about, never answered with
+    the object alone; 'the details of machine M1' and 'the status of order 1' are the object."""
+    copilot = Copilot(brain)
+    account = brain.objects("Account", limit=1, user="ceo")[0]["account_id"]
+    contact = copilot.ask(f"Who's the contact at account {account}?", "sales_model")
+    assert contact.kind == "refuse" and "Contact" in contact.text, contact.text
+    rep = brain.objects("Rep", limit=1, user="ceo")[0]["rep_id"]
+    assert copilot.ask(f"What's rep {rep}'s quota attainment this year?", "sales_model").kind == "clarify"
+    part = brain.objects("Component", limit=1, user="ceo")[0]["component_id"]
+    assert copilot.ask(f"How much of component {part} do we have on hand?", "planner").kind == "clarify"
+    machine = brain.objects("Machine", limit=1, user="ceo")[0]["machine_id"]
+    details = copilot.ask(f"Give me the details of machine {machine}.", "ceo")
+    assert details.plan.model_dump() == {"kind": "object_lookup", "object": "Machine", "key": machine}, details.text
+
+
+def test_across_all_is_the_total_and_how_many_days_is_a_figure_in_days(brain: Brain) -> None:
+    copilot = Copilot(brain)
+    total = copilot.ask("revenue across all regions in 2025", "ceo")
+    assert total.plan.model_dump()["by"] == [] and total.kind == "answer", total.text
+    assert copilot.ask("revenue across regions in 2025", "ceo").plan.model_dump()["by"] == ["region"]
+    cycle = copilot.ask("On average, how many days did it take to close the deals we closed in 2025?", "ceo")
+    assert cycle.plan.model_dump()["metrics"] == ["sales_cycle_days"], cycle.text

@@ -84,7 +84,7 @@ class Planner(MetricChoice, Counting):
         if r.unseen:
             return self._done(RefusePlan(reason=f"{', '.join(r.unseen)} is outside the data you may see (or the "
                                          "company's data holds nothing there).", policy="row-filter"))  # fmt: skip
-        metrics = self._metrics()
+        metrics = self._unit_counted(self._metrics())
         if self.previous is not None and metrics == []:
             metrics = list(self.previous.metrics)  # "and by segment?": the same figures
         if (
@@ -139,6 +139,23 @@ class Planner(MetricChoice, Counting):
             ask = "Compare with what? Name the other period or the groups, e.g. '2025 vs 2024' or 'by region'."
             return self._done(ClarifyPlan(question=ask, options=["2025 vs 2024", "by region"]))
         return self._done(plan)
+
+    def _unit_counted(self, metrics: list[str] | ClarifyPlan) -> list[str] | ClarifyPlan:
+        """'how many days did it take to close the deals we closed': what is counted is a figure's unit (days),
+        so the figure is one measured in it (sales_cycle_days), not the count of what else is named."""
+        start = _after_counting(self.r.tokens)
+        if not 0 < start < len(self.r.tokens) or self.r.tokens[start] not in UNIT_WORDS:
+            return metrics
+        unit = self.r.tokens[start]
+        if isinstance(metrics, list) and any(unit in self.vocab.metric_words.get(m, set()) for m in metrics):
+            return metrics
+        fitting = [m for _, m in self._scores(list(self.vocab.metric_words)) if unit in self.vocab.metric_words[m]]
+        if isinstance(metrics, list) and metrics:  # of the records the other words named (deals: opportunities)
+            objects = {o for m in metrics for o in self.vocab.metric_objects.get(m, set())}
+            fitting = [m for m in fitting if self.vocab.metric_objects.get(m, set()) & objects] or fitting
+        if len(fitting) == 1:
+            return fitting
+        return ClarifyPlan(question=f"Which figure in {unit}s do you mean?", options=fitting[:6])
 
     def _done(self, plan: AnyPlan) -> Understood:
         if not isinstance(plan, MetricPlan | CountPlan):
@@ -195,7 +212,7 @@ class Planner(MetricChoice, Counting):
         the first object named (or a dimension that names objects of one type) after 'how many', else in
         the question."""
         start = _after_counting(self.r.tokens)
-        if 0 < start < len(self.r.tokens) and self.r.tokens[start] in self.r.hints:
+        if 0 < start < len(self.r.tokens) and self.r.tokens[start] in {*self.r.hints, *UNIT_WORDS}:
             return None  # "how many hours did line 3 use": hours of a figure, not lines
         first = next((m for m in self.r.mentions if m.index == start > 0), None)
         if first is not None and first.of("metric") and not first.of("object", "dimension", "value"):
@@ -250,7 +267,29 @@ class Planner(MetricChoice, Counting):
         hidden = self._masked_asked(types[0])
         if hidden:
             return RefusePlan(reason=f"{', '.join(hidden)} is masked for you.", policy="masking")
-        return LookupPlan(object=types[0], key=key)
+        return self._beyond_lookup(types[0], key) or LookupPlan(object=types[0], key=key)
+
+    def _beyond_lookup(self, found: str, key: str) -> AnyPlan | None:
+        """'who is the contact at account A1', 'rep R1's quota attainment', 'how much of K1 is on hand': the
+        question asks for more than the object shows - another type's records or property, or words it does
+        not know - so it is refused or asked about, never answered with the object alone."""
+        others = [  # what a mention names, unless it names something of the object itself ('status', 'line')
+            {t.name.split(".", 1)[0] for t in m.of("object", "property")}
+            for m in self.r.mentions
+            if not any(t.name.split(".", 1)[0] == found for t in m.terms)
+        ]
+        other = sorted(set().union(*others))
+        if other and other[0] not in self.vocab.readable:
+            return RefusePlan(reason=f"{other[0]} records are not readable for you.", policy="masking")
+        if other:
+            return ClarifyPlan(question=f"I can show {found} {key} itself; what you ask about is in {other[0]} "
+                               "records, which I do not read from it yet.", options=[f"{found} {key}"])  # fmt: skip
+        unknown = [w for w, _ in self.r.unknown if w not in RISK_WORDS]
+        if unknown or AMOUNT_OR_COUNT.search(self.r.question.lower()):
+            words = ", ".join(map(repr, unknown)) or "an amount"
+            return ClarifyPlan(question=f"I can show {found} {key} itself; I do not know what {words} asks of it.",
+                               options=[f"{found} {key}"])  # fmt: skip
+        return None
 
     def predicted(self) -> tuple[str, str] | None:
         """(use case, entity) when the question asks for what a model scores ('most likely to fail', 'the
@@ -505,6 +544,8 @@ SCORE_AT_LEAST = re.compile(
     r"(?:above|up|over)|\+|plus)"
 )
 
+UNIT_WORDS = {"day", "hour", "week", "minute"}  # 'how many days ...': a figure's unit, not things counted
+AMOUNT_OR_COUNT = re.compile(r"\bhow (?:much|many)\b")
 COMPARING = {"compare", "compared", "compares", "comparing", "versus", "vs"}
 EVEN_ODDS = re.compile(r"\b(?:better|more|higher) than (?:even|50[-/ ]?50)\b")
 SCORE_SPOKEN = re.compile(r"\d+(?:\.\d+)?\s*(?:%|percent)|\b0?\.\d+\b")

@@ -235,7 +235,7 @@ def _place(
             elif kind == "rewrite":
                 assert isinstance(value, tuple)
                 if value == ("by",):
-                    by_next = True
+                    by_next = words[i + n : i + n + 1] != ["all"]  # "across all the plants": all of them together
                 else:
                     targets = vocab.phrases.get(value)
                     if targets:
