@@ -12,6 +12,7 @@ from rich.markup import escape
 from companybrain.cli import (
     actions_cmds,
     alerts_cmds,
+    apps_cmds,
     copilot_cmds,
     data,
     decisions_cmds,
@@ -82,6 +83,7 @@ service_cmds.register_mcp(app, state)
 copilot_cmds.register(app, state)
 scenario_cmds.register(app, state)
 actions_cmds.register(app, state)
+apps_cmds.register(app, state)
 alerts_cmds.register(app, state)
 factory_cmds.register(app, state)
 app.add_typer(demo.make_app(state), name="demo")

@@ -28,6 +28,7 @@ from companybrain.delivery.mcp_server import mount_mcp
 from companybrain.delivery.routes import (
     actions,
     alerts,
+    apps,
     ask,
     audit,
     events,
@@ -316,6 +317,7 @@ def create_app(
     app.include_router(actions.router, prefix=API_PREFIX)
     app.include_router(actions.value_router, prefix=API_PREFIX)
     app.include_router(usecases.router, prefix=API_PREFIX)
+    app.include_router(apps.router, prefix=API_PREFIX)
     app.include_router(alerts.router, prefix=API_PREFIX)
     app.include_router(jobs.router, prefix=API_PREFIX)
     app.include_router(local.router, prefix=API_PREFIX)

@@ -69,6 +69,8 @@ def navigation(project: Any, readable: set[str], predictions: bool) -> list[dict
         entries.append({"slug": area.slug, "title": area.title, "available": available})
     if predictions:
         entries.append({"slug": "predictions", "title": "Predictions", "available": True})
+    if project.apps:
+        entries.append({"slug": "apps", "title": "Apps", "available": True})
     if _plans_networks(project):
         entries.append({"slug": "disruption", "title": "Disruption", "available": True})
     if project.scenarios or whatif.offered(project):
