@@ -13,11 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
-from sqlglot import exp
 
 from companybrain.errors import Location, did_you_mean
 from companybrain.specs.base import Spec
-from companybrain.specs.ontology import SqlExpression, parse_expression
+from companybrain.specs.ontology import SqlExpression
 
 if TYPE_CHECKING:
     from companybrain.project import Project
@@ -119,6 +118,20 @@ def _unknown(what: str, name: str, known: object) -> str:
     return f"unknown {what} {name!r}; {did_you_mean(name, known)}"  # type: ignore[arg-type]
 
 
+def _filter_problems(project: Project, type_name: str, text: str) -> list[str]:
+    """What the query path's filter parser and model refuse in an app's filter (it is read through them)."""
+    from companybrain.errors import BrainError
+    from companybrain.semantic.filters import parse_filter
+    from companybrain.semantic.joins import JoinPlan
+    from companybrain.semantic.model import SemanticModel
+
+    try:
+        SemanticModel(project).resolve(parse_filter(text), JoinPlan(project.objects, type_name), "filter")
+    except BrainError as exc:
+        return [exc.message]
+    return []
+
+
 def _app_problems(project: Project, app: AppSpec) -> list[tuple[tuple[str | int, ...], str]]:
     obj = project.objects.get(app.object)
     if obj is None:
@@ -144,10 +157,7 @@ def _app_problems(project: Project, app: AppSpec) -> list[tuple[tuple[str | int,
         if column not in app.columns:
             out.append((("filters", i), f"{column!r} is not one of the app's columns; add it to columns first"))
     if app.filter is not None:
-        for used in parse_expression(app.filter).find_all(exp.Column):
-            if used.name not in props:
-                out.append((("filter",), f"{app.object} has no property {used.name!r}; "
-                            f"{did_you_mean(used.name, props)}"))  # fmt: skip
+        out += [(("filter",), msg) for msg in _filter_problems(project, app.object, app.filter)]
     for i, action in enumerate(app.actions):
         spec = project.actions.get(action.type)
         if spec is None:

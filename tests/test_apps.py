@@ -1,0 +1,120 @@
+"""Apps declared in apps/*.yaml: the demo's five validate, `brain check` points at the file and line of a
+wrong or hostile name in an app, the JSON Schema describes the file, and `brain app new` scaffolds one
+from a use case that validates (and refuses what it must)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from companybrain.project import Project
+
+DEMO_APPS = {"maintenance_worklist", "talent_early_warning", "sales_list", "quality_watch", "demand_planner"}
+
+
+@pytest.fixture(scope="module")
+def demo_root(small_demo: Callable[[str], Path]) -> Path:
+    return small_demo("apps-spec")
+
+
+def test_the_demo_ships_five_apps_on_its_five_use_cases(demo_root: Path) -> None:
+    project = Project.load(demo_root)
+    assert set(project.apps) == DEMO_APPS
+    assert {app.usecase for app in project.apps.values()} == set(project.usecases)
+    for app in project.apps.values():
+        for action in app.actions:  # every action a row offers is an action type with approval
+            assert project.actions[action.type].approval.rules
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "said"),
+    [
+        (
+            ("rank: {property: failure_risk_7d}", "rank: {property: failure_risk}"),
+            ":8",
+            "did you mean 'failure_risk_7d'",
+        ),
+        (("machine_type, manufacturer", "machine_type; DROP TABLE x, manufacturer"), ":9", "columns"),
+        (("usecase: machine_failure_risk", "usecase: lead_scoring"), ":7", "predicts Opportunity, not Machine"),
+        (("type: schedule_maintenance,", "type: drop_everything,"), ":12", "unknown action type 'drop_everything'"),
+        (("{machine_id: machine_id}", "{machine: machine_id}"), ":12", "has no parameter 'machine'"),
+        (("{metric: machine_failures", "{metric: machine_failure"), ":14", "unknown metric 'machine_failure'"),
+        (("roles: [plant_manager,", "roles: [plant_manger,"), ":15", "unknown role 'plant_manger'"),
+        (("limit: 50", "limit: 50\ncolour: red"), ":17", "unknown key 'colour'"),
+    ],
+)
+def test_check_names_the_file_and_line_of_a_wrong_app(
+    demo_root: Path,
+    tmp_path: Path,
+    run_cli: Callable[..., tuple[int, str, str]],
+    edit: tuple[str, str],
+    where: str,
+    said: str,
+) -> None:
+    import shutil
+
+    root = tmp_path / "acme"
+    shutil.copytree(demo_root, root, ignore=shutil.ignore_patterns(".brain", "sources"))
+    path = root / "apps" / "maintenance_worklist.yaml"
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(edit[0], edit[1]))
+    code, out, err = run_cli("-p", str(root), "check")
+    said_all = " ".join((out + err).split())
+    assert code == 1
+    assert f"apps/maintenance_worklist.yaml{where}" in said_all
+    assert said in said_all
+
+
+def test_a_hostile_filter_in_an_app_is_refused_by_check(
+    demo_root: Path, tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    import shutil
+
+    root = tmp_path / "acme"
+    shutil.copytree(demo_root, root, ignore=shutil.ignore_patterns(".brain", "sources"))
+    path = root / "apps" / "talent_early_warning.yaml"
+    path.write_text(
+        path.read_text().replace("filter: \"status = 'active'\"", 'filter: "1 = 1; DROP TABLE raw.hris__employees"')
+    )
+    code, out, err = run_cli("-p", str(root), "check")
+    assert code == 1
+    said = " ".join((out + err).split())
+    assert "apps/talent_early_warning.yaml:" in said and "not one condition" in said
+
+
+def test_the_json_schema_of_an_app(run_cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, _ = run_cli("schema", "app")
+    assert code == 0
+    schema = json.loads(out)
+    assert schema["title"] == "Company Brain apps/*.yaml"
+    assert {"name", "object", "rank", "columns"} <= set(schema["required"])
+    assert schema["additionalProperties"] is False
+
+
+def test_app_new_scaffolds_an_app_that_validates(
+    demo_root: Path, tmp_path: Path, run_cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    import shutil
+
+    root = tmp_path / "acme"
+    shutil.copytree(demo_root, root, ignore=shutil.ignore_patterns(".brain", "sources"))
+    code, _, err = run_cli("-p", str(root), "app", "new", "failure_watch", "--from-usecase", "machine_failure_risk")
+    assert code == 0, err
+    app = Project.load(root).apps["failure_watch"]
+    assert (app.object, app.usecase, app.rank.property) == ("Machine", "machine_failure_risk", "failure_risk_7d")
+    assert app.columns[0] == "machine_id" and "schedule_maintenance" in {a.type for a in app.actions}
+    code, _, _ = run_cli("-p", str(root), "app", "new", "demand_view", "--from-usecase", "demand_forecast")
+    forecast = Project.load(root).apps["demand_view"]
+    assert code == 0 and forecast.object == "DemandForecast" and forecast.charts[0].forecast == "demand_forecast"
+    for args, said in [
+        (("failure_watch", "--from-usecase", "machine_failure_risk"), "exists already"),
+        (("x", "--from-usecase", "machine_failure"), "did you mean 'machine_failure_risk'"),
+        (("../../etc/passwd", "--from-usecase", "lead_scoring"), "must be snake_case"),
+    ]:
+        code, _, err = run_cli("-p", str(root), "app", "new", *args)
+        assert code == 1 and said in " ".join(err.split())
+    assert not list((root / "apps").glob("x.yaml")) and not (tmp_path / "etc").exists()
