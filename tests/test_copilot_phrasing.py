@@ -496,3 +496,15 @@ def test_across_all_is_the_total_and_how_many_days_is_a_figure_in_days(brain: Br
     assert copilot.ask("revenue across regions in 2025", "ceo").plan.model_dump()["by"] == ["region"]
     cycle = copilot.ask("On average, how many days did it take to close the deals we closed in 2025?", "ceo")
     assert cycle.plan.model_dump()["metrics"] == ["sales_cycle_days"], cycle.text
+
+
+def test_how_much_customers_bought_is_the_amount_of_what_they_bought(brain: Brain) -> None:
+    """Orders and buying customers hold no amount; what they bought is the amount of the records that make up
+    the orders (their lines): revenue, the first figure of money declared on them where more is better."""
+    copilot = Copilot(brain)
+    for question in ("How much have German customers bought so far this year?",
+                     "How much have German customers ordered so far this year?"):  # fmt: skip
+        answer = copilot.ask(question, "ceo")
+        assert answer.plan.model_dump()["metrics"] == ["revenue"], answer.text
+        assert answer.plan.model_dump()["where"] == {"country": ["DE"]}
+    assert copilot.ask("how many orders were placed in 2025", "ceo").plan.model_dump()["metrics"] == ["orders"]

@@ -127,9 +127,7 @@ class MetricChoice(Resolver):
             and "." not in (self.vocab.metric_times.get(m) or ".")
         ]
         if len(same) == 1:
-            note = f"placed by the records' own {str(self.vocab.metric_times[same[0]]).replace('_', ' ')}"
-            if note not in self.notes:
-                self.notes.append(note)
+            self.notes.append(f"placed by the records' own {str(self.vocab.metric_times[same[0]]).replace('_', ' ')}")
             return same
         return named
 
@@ -235,6 +233,19 @@ class MetricChoice(Resolver):
             if money:  # the one sharing a word of the count's name (deals won -> won amount), then the best fit
                 own = set(tokens(named[0].replace("_", " ")))
                 return [max(money, key=lambda m: (len(own & set(tokens(m.replace("_", " ")))), scored[m], m))]
+            # "how much have German customers bought": a count of who bought (distinct customers of the orders) asked
+            # 'how much' is the amount they bought - of what makes up the orders (their lines), the first figure
+            # declared on those records where more is better (revenue); 'how much did we book' (orders) stays asked
+            distinct = named[0] in self.vocab.distinct
+            parts = {t for t, linked in self.vocab.links.items() if distinct and objects and objects & linked}
+            whole = [
+                m
+                for m in self.vocab.higher
+                if self.vocab.metric_formats.get(m) == "currency" and self.vocab.metric_objects.get(m, set()) & parts
+            ]
+            if whole:
+                self.notes.append(f"the amount of {named[0]} read as {whole[0]}")
+                return whole[:1]
         # "reps who won the most deals": a value of the counted objects (an opportunity won) that names a figure of
         # the same kind on them (deals_won, a count like opportunities) is that figure, however well 'deals' fits
         own_values = {

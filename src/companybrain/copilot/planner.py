@@ -166,7 +166,7 @@ class Planner(MetricChoice, Counting):
             ignored = [w for w in ignored if stem(w) not in date_stems(plan.dated)]
         if ignored:
             parts.append("ignored: " + ", ".join(repr(w) for w in ignored))
-        parts.extend(self.notes)
+        parts.extend(dict.fromkeys(self.notes))
         return Understood(plan, "I read this as: " + "; ".join(parts) + ".")
 
     # --- what is counted or measured --------------------------------------------------------------

@@ -94,6 +94,7 @@ class Vocabulary:
     metric_phrases: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # metric -> name, synonyms
     value_words: set[str] = field(default_factory=set)  # the longer words of the values (for misspellings)
     metric_where: dict[str, str] = field(default_factory=dict)  # metric -> its own filter ("status <> 'cancelled'")
+    higher: list[str] = field(default_factory=list)  # metrics where more is better (revenue), as declared
     ratios: dict[str, str] = field(default_factory=dict)  # a count metric -> the share metric it is the top of
     longest: int = 1
 
@@ -277,6 +278,8 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         vocab.metric_formats[name] = metric.format or "number"
         vocab.metric_descriptions[name] = metric.description or ""
         vocab.metric_where[name] = str(metric.where or "")
+        if metric.better == "higher":
+            vocab.higher.append(name)
         owner = brain.project.objects.get(metric.object or "")
         timed = owner is None or bool(metric.time_of(owner.time) or metric.averaged_over_days)
         vocab.metric_times[name] = (metric.time or (owner.time if owner is not None else None)) if timed else None
