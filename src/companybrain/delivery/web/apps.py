@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -154,6 +154,7 @@ def app_page(name: str, request: Request, svc: Svc, viewer: Who) -> HTMLResponse
         charts=charts,
         failure=None,
         nonce=secrets.token_hex(8),
+        view=request.url.query,
         message=_message(viewer),
         can_write="write:actions" in viewer.session.scopes,
         hidden=_hidden_columns(svc, app.object, listed["hidden_columns"]),
@@ -255,6 +256,8 @@ async def propose(name: str, request: Request, svc: Svc, viewer: Who) -> Redirec
     form = await form_data(request)
     check_csrf(viewer, form)
     back = f"{PREFIX}/apps/{name}" if name in svc.brain.project.apps else f"{PREFIX}/apps"
+    kept = [(k, v) for k, v in parse_qsl(form.get("view", "")) if k == "sort" or k.startswith(FILTER)]
+    back += f"?{urlencode(kept)}" if kept and back != f"{PREFIX}/apps" else ""  # the same sort and filters
     if "write:actions" not in viewer.session.scopes:
         viewer.session.data["app_message"] = (
             "Not recorded: your sign-in token does not carry the scope write:actions, which proposing needs."
