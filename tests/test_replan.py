@@ -338,3 +338,28 @@ def test_the_gap_splits_by_line_into_shares_that_are_never_negative() -> None:
     bound, _ = evaluate(problem, cols, prices)
     assert bound <= problem.cost(plan) + 1e-6
     assert split.relaxed.sum() + prices.sum() >= bound - 1e-6  # the lines' part of L(v); beyond adds the rest
+
+
+def _knapsack_by_enumeration(qty: np.ndarray, profit: np.ndarray, week: np.ndarray, cum: np.ndarray) -> float:
+    """The nested knapsack's optimum over every subset: by each week, the units of the pairs taken at or
+    before it fit that week's cumulative capacity."""
+    best = 0.0
+    for subset in range(1 << len(qty)):
+        taken = np.array([(subset >> i) & 1 for i in range(len(qty))], dtype=bool)
+        if all(qty[taken & (week <= t)].sum() <= cum[t] for t in range(len(cum))):
+            best = max(best, float(profit[taken].sum()))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_compiled_knapsack_is_the_optimum_of_every_subset(seed: int) -> None:
+    from companybrain.decisions.knapsack import nested_knapsack
+
+    rng = np.random.default_rng(seed)
+    n, weeks = int(rng.integers(1, 11)), int(rng.integers(1, 5))
+    qty, profit = rng.integers(1, 9, n), rng.normal(3.0, 4.0, n)
+    week, cum = rng.integers(0, weeks, n), np.cumsum(rng.integers(0, 12, weeks)).astype(float)
+    value, chosen = nested_knapsack(qty, profit, week, cum)
+    assert value == pytest.approx(_knapsack_by_enumeration(qty, profit, week, cum), abs=1e-9)
+    assert value == pytest.approx(profit[chosen].sum(), abs=1e-9)  # the pairs it names make its value, and fit
+    assert all(qty[chosen & (week <= t)].sum() <= cum[t] for t in range(weeks))

@@ -3,7 +3,7 @@
 Price each item's 'exactly one option' constraint with a multiplier v_n. What is left splits by
 line: each line picks, among the items it can make, which to complete by which week so that the
 whole units made by the end of every week fit its cumulative capacity — a nested knapsack, solved
-here by dynamic programming over units used (items taken week by week). Its value plus the sum of
+here by dynamic programming over units used (items taken week by week: `knapsack.py`). Its value plus the sum of
 the multipliers is a valid lower bound for *any* multipliers; whole items in the knapsack are what
 the LP lacks (it may make 12 of an item's 40 units on time). The DP relaxes one thing more, so the
 bound stays valid: an item may be taken at two weeks of the same line.
@@ -20,6 +20,7 @@ import numpy as np
 
 from companybrain.decisions.baseline import Schedule, cheapest_feasible
 from companybrain.decisions.columns import Columns, Problem
+from companybrain.decisions.knapsack import nested_knapsack
 
 EPS = 1e-9
 
@@ -53,40 +54,6 @@ class LagrangianBound:
     multipliers: np.ndarray
     iterations: int
     seconds: float
-
-
-def nested_knapsack(
-    qty: np.ndarray, profit: np.ndarray, week: np.ndarray, cum_capacity: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """Max profit of (item, week) pairs on one line: whole units completed by each week within its
-    cumulative capacity. Pairs are taken in week order, so a state (units used) reached at week t
-    fits every earlier week too. Returns (value, chosen mask)."""
-    order = np.lexsort((-profit, week))
-    q, p, w = qty[order].astype(np.int64), profit[order], week[order]
-    top = int(min(cum_capacity[-1], q.sum()))
-    best = np.full(top + 1, -np.inf)
-    best[0] = 0.0
-    took = np.zeros((len(q), top + 1), dtype=bool)
-    caps = np.minimum(cum_capacity[w], top).astype(np.int64)
-    for i in range(len(q)):
-        qi, cap = q[i], caps[i]
-        if qi > cap:
-            continue
-        # in place, without temporaries beyond one: this loop is most of the Lagrangian's and re-sequencing's time
-        seg = best[qi : cap + 1]
-        with_it = best[: cap + 1 - qi] + p[i]
-        better = np.greater(with_it, seg, out=took[i, qi : cap + 1])
-        np.copyto(seg, with_it, where=better)
-    used = int(np.argmax(best))
-    value = float(best[used])
-    chosen = np.zeros(len(q), dtype=bool)
-    for i in range(len(q) - 1, -1, -1):
-        if took[i, used]:
-            chosen[i] = True
-            used -= int(q[i])
-    mask = np.zeros(len(q), dtype=bool)
-    mask[order] = chosen
-    return value, mask
 
 
 def evaluate(

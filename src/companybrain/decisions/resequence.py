@@ -3,7 +3,7 @@
 For a line, every item that is on it, or that could be made on it cheaper than where it is now, is
 a candidate: taken at week t it costs its option there; left out, an item of this line goes beyond
 the horizon (and is then put back wherever it fits cheapest) and an item of another line stays where
-it is. The DP (`lagrangian.nested_knapsack`) picks the set and weeks of most gain within the line's
+it is. The DP (`knapsack.nested_knapsack`) picks the set and weeks of most gain within the line's
 cumulative capacity; the line's other load is none (all of its items are candidates), the other
 lines only lose load, so the plan stays feasible. This is what rounding misses most: which whole
 items get a line's scarce early weeks."""
@@ -16,7 +16,7 @@ import numpy as np
 
 from companybrain.decisions.baseline import Schedule
 from companybrain.decisions.columns import Columns, Problem
-from companybrain.decisions.lagrangian import nested_knapsack
+from companybrain.decisions.knapsack import nested_knapsack
 
 EPS = 1e-9
 
