@@ -1,8 +1,9 @@
 """`brain app new NAME --from-usecase U`: an app file written from a use case, checked before it is written.
 
-A scored use case gives a worklist of its entity ranked by its score: the key and the properties that link
-to other objects as columns (and filters), the action types whose parameters name the entity as actions
-from a row, the metric its target counts as a chart. A forecast gives its forecast rows, largest first,
+A scored use case gives a worklist of its entity ranked by its score: the key, the properties the model
+reads and those that link to other objects as columns (the categorical and linking ones as filters), the
+action types whose parameters name the entity as actions from a row, the metric its target counts as a
+chart. A forecast gives its forecast rows, largest first,
 with their intervals, and the forecast against what happened as a chart.
 """
 
@@ -32,7 +33,9 @@ def app_from_usecase(project: Project, name: str, usecase: str) -> dict[str, Any
     assert uc.entity is not None and uc.output.property is not None
     obj = project.objects[uc.entity]
     links = [ln.via for ln in obj.links.values() if ln.via and ln.via in obj.properties and ln.via != obj.key]
-    columns = list(dict.fromkeys([obj.key, *links, *([obj.time] if obj.time else [])]))[:MAX_COLUMNS]
+    read = [f.property for f in uc.features.values() if f.property and f.property in obj.properties]
+    categorical = [f.property for f in uc.features.values() if f.categorical and f.property in obj.properties]
+    columns = list(dict.fromkeys([obj.key, *read, *links]))[:MAX_COLUMNS]
     actions = [
         {"type": action_name, "from_row": {param: obj.key}}
         for action_name, action in project.actions.items()
@@ -49,7 +52,8 @@ def app_from_usecase(project: Project, name: str, usecase: str) -> dict[str, Any
     }
     if uc.population:
         data["filter"] = uc.population
-    data |= {"columns": columns, "filters": [c for c in columns if c in links][:3], "actions": actions}
+    filters = [c for c in columns if c in categorical or c in links][:3]
+    data |= {"columns": columns, "filters": filters, "actions": actions}
     if uc.target is not None and uc.target.metric:
         data["charts"] = [{"metric": uc.target.metric, "grain": "month"}]
     return data
