@@ -29,6 +29,15 @@ def register(app: typer.Typer, state: Any) -> None:
                 help="Land the sources on this schedule (30s, 15m, 2h, 1d), and build when rows landed.",
             ),
         ] = None,
+        sql_port: Annotated[
+            int | None,
+            typer.Option(
+                "--sql-port",
+                envvar="BRAIN_SQL_PORT",
+                help="Also speak the PostgreSQL wire protocol on this port (the SQL door for BI tools: "
+                "user and API token as password, each metric set a table).",
+            ),
+        ] = None,
         log_level: Annotated[
             str,
             typer.Option(
@@ -67,9 +76,21 @@ def register(app: typer.Typer, state: Any) -> None:
         console.print(f"Cockpit on {base}/cockpit/  (sign in with an API token)", highlight=False, soft_wrap=True)
         if every:
             console.print(f"Landing the sources every {ingest_every}, building when rows landed", highlight=False)
+        door = None
+        if sql_port is not None:
+            from companybrain.delivery.sqldoor import SqlDoor
+
+            door = SqlDoor(svc, host, sql_port).start()
+            console.print(
+                f"SQL door on postgresql://USER@{host}:{door.port}/brain  (password: the user's API token)",
+                highlight=False,
+                soft_wrap=True,
+            )
         try:
             uvicorn.Server(config).run(sockets=sockets)
         finally:
+            if door is not None:
+                door.stop()
             svc.unpublish_local()
 
     @tokens_app.command("create")
