@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,3 +124,22 @@ def make_table(columns: dict[str, np.ndarray | list | pa.Array]) -> pa.Table:
     """A pyarrow table from named numpy arrays (or ready pyarrow arrays), in the given order."""
     arrays = [c if isinstance(c, pa.Array) else column(c) for c in columns.values()]
     return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+@dataclass(frozen=True)
+class PartedTable:
+    """A table built part by part as it is written, for one too big to hold at once (order lines)."""
+
+    schema: pa.Schema
+    num_rows: int
+    part: Callable[[int, int], pa.Table]  # rows [a, b)
+    part_rows: int
+
+    @classmethod
+    def of(cls, part: Callable[[int, int], pa.Table], num_rows: int, part_rows: int) -> PartedTable:
+        return cls(part(0, min(1, num_rows)).schema, num_rows, part, part_rows)
+
+    def parts(self) -> Iterator[pa.Table]:
+        """The rows in order, part_rows at a time."""
+        for a in range(0, self.num_rows, self.part_rows):
+            yield self.part(a, min(a + self.part_rows, self.num_rows))

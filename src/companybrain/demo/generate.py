@@ -15,14 +15,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from companybrain.demo.common import AS_OF, SCALES, Scale, rng_for
+from companybrain.demo.common import AS_OF, SCALES, PartedTable, Scale, rng_for
 from companybrain.errors import BrainError
 
 MANIFEST = ".demo-manifest.json"
 # what a demo folder holds besides the template folders (ontology, metrics, policies);
 # regenerating removes exactly these, including the project state in .brain
 OWNED = ("brain.yaml", "sources", "ground_truth", ".brain", MANIFEST)
+# the tables write_ground_truth reads (small ones, kept after they are written)
+GROUND_TRUTH_READS = ("hris.employees", "erp.quality_inspections", "erp.suppliers")
+MONTH_COLUMN = {"service.tickets": "opened_at", "service.warranty_claims": "claim_date"}
 Progress = Callable[[str, int, int], None]
+Table = pa.Table | PartedTable
 
 
 @dataclass
@@ -47,7 +51,7 @@ def generate_demo(
 ) -> DemoSummary:
     """Generate Acme Industrial into `out` (a new, empty or previous demo folder)."""
     from companybrain.demo import writers
-    from companybrain.demo.ground_truth import malformed_overtime_rows, write_ground_truth
+    from companybrain.demo.ground_truth import write_ground_truth
     from companybrain.demo.project_files import SOURCES, write_project_files
 
     started = time.perf_counter()
@@ -76,42 +80,23 @@ def generate_demo(
             if name not in sql_writers:
                 sqlite = writers.SqliteWriter(sources / f"{name}.sqlite")
                 sql_writers[name] = stack.enter_context(contextlib.closing(sqlite))
+        landed = _Landing(sources, sql_writers, seed, step)
+        failures, injection_ticket_id = _generate_and_land(SCALES[scale], seed, step, landed.land)
 
-        tables, failures, injection_ticket_id = _build_tables(SCALES[scale], seed, step)
-        for source, writer in sql_writers.items():
-            for name, tdef in SOURCES[source].tables.items():
-                writer.write(name, tables[f"{source}.{name}"], list(tdef.primary_key))
-                step(f"{source}.{name}")
-
-    bad_rows, malformed = malformed_overtime_rows(tables["hris.overtime_monthly"], rng_for(seed, "malformed"))
-    for name in SOURCES["hris"].tables:
-        replace = bad_rows if name == "overtime_monthly" else None
-        writers.write_csv(sources / "hris" / f"{name}.csv", tables[f"hris.{name}"], replace)
-        step(f"hris.{name}")
-    for name, column in (("tickets", "opened_at"), ("warranty_claims", "claim_date")):
-        for month, part in _by_month(tables[f"service.{name}"], column):
-            writers.write_jsonl(sources / "service" / f"{name}_{month}.jsonl", part)
-        step(f"service.{name}")
-    for month, part in _by_month(tables["telemetry.sensor_readings"], "ts"):
-        writers.write_parquet(sources / "telemetry" / f"sensor_readings_{month}.parquet", part)
-    step("telemetry.sensor_readings")
-    writers.write_parquet(sources / "telemetry" / "downtime_events.parquet", tables["telemetry.downtime_events"])
-    step("telemetry.downtime_events")
-
-    write_project_files(out, {name: table.schema for name, table in tables.items()}, erp_url, crm_url)
+    write_project_files(out, landed.schemas, erp_url, crm_url)
     step("project files")
     write_ground_truth(
         out,
         scale=scale,
         seed=seed,
-        tables=tables,
+        tables=landed.kept,
         failures=failures,
-        malformed=malformed,
+        malformed=landed.malformed,
         injection_ticket_id=injection_ticket_id,
     )
     step("ground truth")
 
-    counts = {name: tables[name].num_rows for name in sorted(tables)}
+    counts = {name: landed.counts[name] for name in sorted(landed.counts)}
     manifest = {
         "generator": "companybrain.demo",
         "format": 1,
@@ -126,8 +111,56 @@ def generate_demo(
     return DemoSummary(out=out, scale=scale, seed=seed, tables=counts, seconds=time.perf_counter() - started)
 
 
-def _build_tables(sc: Scale, seed: int, step: Callable[[str], None]) -> tuple[dict[str, pa.Table], pa.Table, int]:
-    """Every source table in memory, plus the failure list and the prompt-injection ticket id."""
+class _Landing:
+    """Writes each source table as soon as it is generated and keeps only what is needed later:
+    schemas and row counts, and the few small tables the ground truth reads."""
+
+    def __init__(self, sources: Path, sql_writers: dict, seed: int, step: Callable[[str], None]) -> None:
+        self.sources = sources
+        self.sql_writers = sql_writers
+        self.seed = seed
+        self.step = step
+        self.schemas: dict[str, pa.Schema] = {}
+        self.counts: dict[str, int] = {}
+        self.kept: dict[str, pa.Table] = {}
+        self.malformed: list[dict] = []
+
+    def land(self, tables: dict[str, Table]) -> None:
+        """Write these tables to their source system (database, CSV, JSON lines or Parquet)."""
+        from companybrain.demo import writers
+        from companybrain.demo.ground_truth import malformed_overtime_rows
+        from companybrain.demo.project_files import SOURCES
+
+        for name, table in tables.items():
+            source, short = name.split(".", 1)
+            self.schemas[name], self.counts[name] = table.schema, table.num_rows
+            if name in GROUND_TRUTH_READS and isinstance(table, pa.Table):
+                self.kept[name] = table
+            if source in self.sql_writers:
+                self.sql_writers[source].write(short, table, list(SOURCES[source].tables[short].primary_key))
+            elif not isinstance(table, pa.Table):
+                raise TypeError(f"{name}: only database tables are written in parts")
+            elif source == "hris":
+                replace = None
+                if short == "overtime_monthly":
+                    replace, self.malformed = malformed_overtime_rows(table, rng_for(self.seed, "malformed"))
+                writers.write_csv(self.sources / "hris" / f"{short}.csv", table, replace)
+            elif short == "sensor_readings":
+                for month, part in _by_month(table, "ts"):
+                    writers.write_parquet(self.sources / "telemetry" / f"sensor_readings_{month}.parquet", part)
+            elif source == "telemetry":
+                writers.write_parquet(self.sources / "telemetry" / f"{short}.parquet", table)
+            else:
+                for month, part in _by_month(table, MONTH_COLUMN[name]):
+                    writers.write_jsonl(self.sources / "service" / f"{short}_{month}.jsonl", part)
+            self.step(name)
+
+
+def _generate_and_land(
+    sc: Scale, seed: int, step: Callable[[str], None], land: Callable[[dict[str, Table]], None]
+) -> tuple[pa.Table, int]:
+    """Generate the company domain by domain, landing each domain's tables before the next;
+    returns the failure list and the prompt-injection ticket id."""
     from companybrain.demo.company import generate_company
     from companybrain.demo.crm import generate_crm
     from companybrain.demo.operations import generate_operations
@@ -139,34 +172,36 @@ def _build_tables(sc: Scale, seed: int, step: Callable[[str], None]) -> tuple[di
 
     company = generate_company(sc, seed)
     step("generate company")
+    land(company.tables)
     people = generate_people(sc, seed, company)
     step("generate people")
-    skills = generate_skills(seed, company, people)
+    land(people.tables)
+    land(generate_skills(seed, company, people))
     step("generate skills")
     sales = generate_sales(sc, seed, company, people)
     step("generate orders")
+    # the other generators read the customers table; orders and lines leave memory once written
+    land(sales.tables)
+    sales.tables = {"erp.customers": sales.tables["erp.customers"]}
     downtime = generate_downtime(seed, company)
     step("generate downtime")
-    operations = generate_operations(seed, company, people, sales, downtime)
+    land(generate_operations(seed, company, people, sales, downtime))
     step("generate operations")
-    crm = generate_crm(sc, seed, company, people, sales)
+    land(generate_crm(sc, seed, company, people, sales))
     step("generate crm")
     service = generate_service(sc, seed, company, people, sales)
     injection_ticket_id = service.pop("injection_ticket_id")
     step("generate service desk")
-    tables: dict[str, pa.Table] = {
-        **company.tables,
-        **people.tables,
-        **skills,
-        **sales.tables,
-        **operations,
-        **crm,
-        **service,
-        "telemetry.downtime_events": downtime_table(seed, company, downtime),
-        "telemetry.sensor_readings": sensor_readings(seed, company, downtime),
-    }
+    land(service)
+    del sales, service
+    land(
+        {
+            "telemetry.downtime_events": downtime_table(seed, company, downtime),
+            "telemetry.sensor_readings": sensor_readings(seed, company, downtime),
+        }
+    )
     step("generate telemetry")
-    return tables, failures_in_window(company, downtime), injection_ticket_id
+    return failures_in_window(company, downtime), injection_ticket_id
 
 
 def _prepare_folder(out: Path) -> None:

@@ -3,6 +3,7 @@ price changes and a per-family price elasticity), shipments and returns."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +14,7 @@ from companybrain.demo.common import (
     HISTORY_START,
     MONTH_FACTOR,
     REGIONS,
+    PartedTable,
     Scale,
     business_seconds,
     clip_before_as_of,
@@ -80,6 +82,8 @@ CARRIERS = {
 }
 RETURN_REASONS = ("damaged in transit", "wrong item shipped", "defective", "no longer needed", "quality issue")
 CANCEL_SHARE = 0.025
+LINE_CHUNK_ORDERS = 250_000  # orders whose lines are priced at once (about a million lines)
+PART_ROWS = 500_000  # order lines per part of the order_lines table when it is written
 
 
 @dataclass
@@ -136,40 +140,58 @@ def generate_sales(scale: Scale, seed: int, company: Company, people: People) ->
     o_site = _ship_from(rng, company, o_region)
 
     # --- order lines ---------------------------------------------------------------------------
+    # Twenty million lines (large) do not fit in memory as tables: keep compact per-line arrays,
+    # draw each random stream in consecutive chunks (the same values as one draw of the whole) and
+    # build the order_lines table part by part when it is written (see _order_line_parts).
     n_lines = 1 + rng.poisson(np.array(SEGMENT_EXTRA_LINES)[seg[o_cust]])
-    l_order = np.repeat(np.arange(n_orders), n_lines)
-    l_number = np.arange(len(l_order)) - np.repeat(np.cumsum(n_lines) - n_lines, n_lines) + 1
-    l_site = o_site[l_order]
-    l_prod = np.empty(len(l_order), dtype=np.int64)
+    l_order = np.repeat(np.arange(n_orders, dtype=np.int32), n_lines)
+    l_site = o_site.astype(np.int8)[l_order]
+    l_prod = np.empty(len(l_order), dtype=np.int32)
     fam_of = company.product_family
     for s in range(len(company.site_ids)):
         mask = l_site == s
         made_here = np.isin(fam_of, [f for (site, f) in company.lines_for if site == s])
         candidates = np.flatnonzero(made_here)
         l_prod[mask] = candidates[weighted_choice(rng, company.product_popularity[candidates], int(mask.sum()))]
-    l_fam = fam_of[l_prod]
-    l_line = np.empty(len(l_order), dtype=np.int64)
+    l_fam = fam_of.astype(np.int16)[l_prod]
+    l_line = np.empty(len(l_order), dtype=np.int32)
     for (s, f), capable in company.lines_for.items():
         mask = (l_site == s) & (l_fam == f)
         l_line[mask] = capable[rng.integers(0, len(capable), mask.sum())]
-    l_day = o_day[l_order]
-    unit_price = company.price_at(l_prod, l_day)
-    depth = promo_depth[o_region[l_order], l_fam, l_day]
-    l_promo = promo_id[o_region[l_order], l_fam, l_day]
-    discount = np.round(cust["discount"][o_cust[l_order]] + rng.uniform(0, 2, len(l_order)) + depth, 1)
-    net_unit = unit_price * (1 - discount / 100)
+    del l_site, mask
+    order_discount = cust["discount"][o_cust]
+    lines = _LinePricing(company, promo_depth, promo_id, order_discount, o_region, o_day, l_order, l_prod, l_fam)
+    first_line = np.cumsum(n_lines) - n_lines
+    # chunks end at order boundaries, so an order's total sums its lines in one pass as before
+    edges = [*first_line[::LINE_CHUNK_ORDERS].tolist(), len(l_order)]
+    chunks = list(itertools.pairwise(edges))
+    discount = np.empty(len(l_order))
+    with_promo = np.zeros(n_orders)
+    for a, b in chunks:
+        depth = lines.depth(a, b)
+        discount[a:b] = np.round(lines.customer_discount(a, b) + rng.uniform(0, 2, b - a) + depth, 1)
+        with_promo += np.bincount(l_order[a:b], depth > 0, minlength=n_orders)
     # demand responds to the net price relative to the starting list price (ground truth elasticity)
-    relative = net_unit / company.ref_price[l_prod]
-    mean_qty = (
-        company.product_base_qty[l_prod]
-        * np.array(SEGMENT_QTY)[seg[o_cust[l_order]]]
-        * relative ** company.elasticity[l_fam]
-        * rng.lognormal(0, 0.3, len(l_order))
-    )
-    qty = np.maximum(1, rng.poisson(mean_qty))
-    net = np.round(qty * net_unit, 2)
-    o_total = np.round(np.bincount(l_order, net, minlength=n_orders), 2)
-    o_promo = np.bincount(l_order, depth > 0, minlength=n_orders) > 0
+    mean_qty = np.empty(len(l_order))
+    seg_qty = np.array(SEGMENT_QTY)[seg[o_cust]]
+    for a, b in chunks:
+        relative = lines.net_unit(a, b, discount[a:b]) / company.ref_price[l_prod[a:b]]
+        mean_qty[a:b] = (
+            company.product_base_qty[l_prod[a:b]]
+            * seg_qty[l_order[a:b]]
+            * relative ** company.elasticity[l_fam[a:b]]
+            * rng.lognormal(0, 0.3, b - a)
+        )
+    qty = np.empty(len(l_order), dtype=np.int64)
+    net = np.empty(len(l_order))
+    o_total = np.zeros(n_orders)
+    for a, b in chunks:
+        qty[a:b] = np.maximum(1, rng.poisson(mean_qty[a:b]))
+        net[a:b] = np.round(qty[a:b] * lines.net_unit(a, b, discount[a:b]), 2)
+        o_total += np.bincount(l_order[a:b], net[a:b], minlength=n_orders)
+    del mean_qty
+    o_total = np.round(o_total, 2)
+    o_promo = with_promo > 0
 
     # --- fulfilment ----------------------------------------------------------------------------
     lead = np.clip(np.round(rng.lognormal(np.log(28), 0.55, n_orders)), 7, 90).astype(int)
@@ -218,21 +240,27 @@ def generate_sales(scale: Scale, seed: int, company: Company, people: People) ->
             "updated_at": updated,
         }
     )
-    tables["erp.order_lines"] = make_table(
-        {
-            "order_line_id": np.arange(1, len(l_order) + 1),
-            "order_id": order_ids[l_order],
-            "line_number": l_number,
-            "product_id": company.product_ids[l_prod],
-            "production_line_id": company.line_ids[l_line],
-            "qty": qty,
-            "unit_price": unit_price,
-            "discount_pct": discount,
-            "net_amount": net,
-            "promotion_id": pa.array(l_promo, mask=l_promo < 0),
-            "updated_at": created_ts[l_order],
-        }
-    )
+
+    def order_line_part(a: int, b: int) -> pa.Table:
+        order = l_order[a:b]
+        promo = lines.promotion(a, b)
+        return make_table(
+            {
+                "order_line_id": np.arange(a + 1, b + 1),
+                "order_id": order_ids[order],
+                "line_number": np.arange(a, b) - first_line[order] + 1,
+                "product_id": company.product_ids[l_prod[a:b]],
+                "production_line_id": company.line_ids[l_line[a:b]],
+                "qty": qty[a:b],
+                "unit_price": lines.unit_price(a, b),
+                "discount_pct": discount[a:b],
+                "net_amount": net[a:b],
+                "promotion_id": pa.array(promo, mask=promo < 0),
+                "updated_at": created_ts[order],
+            }
+        )
+
+    tables["erp.order_lines"] = PartedTable.of(order_line_part, len(l_order), PART_ROWS)
     shipped = np.flatnonzero(status == 1)
     tables["erp.shipments"] = _shipments(
         rng, company, shipped, o_site, o_region, cross, ship, delivered, o_total, order_ids
@@ -260,6 +288,41 @@ def generate_sales(scale: Scale, seed: int, company: Company, people: People) ->
         line_net=net,
         tables=tables,
     )
+
+
+@dataclass(frozen=True)
+class _LinePricing:
+    """Prices of a range of order lines, recomputed from per-order and per-line indices when needed
+    (full-length copies of each would not fit in memory at the large scale)."""
+
+    company: Company
+    promo_depth: np.ndarray  # (region, family, day) -> discount percent of the running promotion
+    promo_id: np.ndarray  # (region, family, day) -> promotion id, -1 for none
+    order_discount: np.ndarray  # the customer's discount percent, per order
+    o_region: np.ndarray
+    o_day: np.ndarray
+    l_order: np.ndarray
+    l_prod: np.ndarray
+    l_fam: np.ndarray
+
+    def _cell(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        order = self.l_order[a:b]
+        return self.o_region[order], self.l_fam[a:b], self.o_day[order]
+
+    def depth(self, a: int, b: int) -> np.ndarray:
+        return self.promo_depth[self._cell(a, b)]
+
+    def promotion(self, a: int, b: int) -> np.ndarray:
+        return self.promo_id[self._cell(a, b)]
+
+    def customer_discount(self, a: int, b: int) -> np.ndarray:
+        return self.order_discount[self.l_order[a:b]]
+
+    def unit_price(self, a: int, b: int) -> np.ndarray:
+        return self.company.price_at(self.l_prod[a:b].astype(np.int64), self.o_day[self.l_order[a:b]])
+
+    def net_unit(self, a: int, b: int, discount: np.ndarray) -> np.ndarray:
+        return self.unit_price(a, b) * (1 - discount / 100)
 
 
 def _day_weights(region: str) -> np.ndarray:

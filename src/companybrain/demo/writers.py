@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from companybrain.demo.common import PartedTable
 from companybrain.errors import BrainError, ConnectorError, MissingDependency
 
 BATCH_ROWS = 200_000
@@ -21,7 +22,7 @@ BATCH_ROWS = 200_000
 class SqlWriter(Protocol):
     """Writes whole tables into one database, replacing tables of the same name."""
 
-    def write(self, name: str, table: pa.Table, primary_key: list[str]) -> None: ...
+    def write(self, name: str, table: pa.Table | PartedTable, primary_key: list[str]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -41,6 +42,14 @@ def _text_times(table: pa.Table) -> pa.Table:
             col = col.cast(pa.string())
         columns.append(col)
     return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _parts(table: pa.Table | PartedTable) -> Iterator[pa.Table]:
+    """A table's rows in parts: a parted table's as it builds them, a whole table as one."""
+    if isinstance(table, PartedTable):
+        yield from table.parts()
+    else:
+        yield table
 
 
 def _rows(table: pa.Table, batch_rows: int = BATCH_ROWS) -> Iterator[list[tuple]]:
@@ -73,17 +82,18 @@ class SqliteWriter:
         self.conn.execute("PRAGMA journal_mode=OFF")
         self.conn.execute("PRAGMA synchronous=OFF")
 
-    def write(self, name: str, table: pa.Table, primary_key: list[str]) -> None:
+    def write(self, name: str, table: pa.Table | PartedTable, primary_key: list[str]) -> None:
         """Create the table with its primary key and an index on updated_at, then insert."""
         cols = ", ".join(f"{quote(f.name)} {SQLITE_TYPES[str(f.type)]}" for f in table.schema)
         pk = ", ".join(quote(k) for k in primary_key)
         self.conn.execute(f"DROP TABLE IF EXISTS {quote(name)}")
         self.conn.execute(f"CREATE TABLE {quote(name)} ({cols}, PRIMARY KEY ({pk}))")
-        insert = f"INSERT INTO {quote(name)} VALUES ({', '.join('?' * table.num_columns)})"
+        insert = f"INSERT INTO {quote(name)} VALUES ({', '.join('?' * len(table.schema))})"
         with self.conn:
-            for rows in _rows(_text_times(table)):
-                self.conn.executemany(insert, rows)
-        if "updated_at" in table.column_names:
+            for part in _parts(table):
+                for rows in _rows(_text_times(part)):
+                    self.conn.executemany(insert, rows)
+        if "updated_at" in table.schema.names:
             self.conn.execute(f"CREATE INDEX {quote('ix_' + name + '_updated_at')} ON {quote(name)} (updated_at)")
         self.conn.commit()
 
@@ -121,13 +131,14 @@ class PostgresWriter:
                 hint="check the server is running and the user may create databases",
             ) from None
 
-    def write(self, name: str, table: pa.Table, primary_key: list[str]) -> None:
+    def write(self, name: str, table: pa.Table | PartedTable, primary_key: list[str]) -> None:
         """Replace the table, then add the primary key and the updated_at index."""
+        batches = (batch for part in _parts(table) for batch in part.to_batches())
         with self.conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {quote(name)}")
-            cur.adbc_ingest(name, table, mode="create")
+            cur.adbc_ingest(name, pa.RecordBatchReader.from_batches(table.schema, batches), mode="create")
             cur.execute(f"ALTER TABLE {quote(name)} ADD PRIMARY KEY ({', '.join(quote(k) for k in primary_key)})")
-            if "updated_at" in table.column_names:
+            if "updated_at" in table.schema.names:
                 cur.execute(f"CREATE INDEX {quote('ix_' + name + '_updated_at')} ON {quote(name)} (updated_at)")
 
     def close(self) -> None:
@@ -179,8 +190,10 @@ class MysqlWriter:
             "timestamp[us]": "DATETIME",
         }[str(field.type)]
 
-    def write(self, name: str, table: pa.Table, primary_key: list[str]) -> None:
+    def write(self, name: str, table: pa.Table | PartedTable, primary_key: list[str]) -> None:
         """Replace the table (primary key, updated_at index), then insert in batches."""
+        # column widths are read off the whole table; the CRM's tables are small enough to hold
+        table = pa.concat_tables(_parts(table))
         cols = ", ".join(
             f"`{f.name}` {self._type(f, table.column(f.name), f.name in primary_key)}" for f in table.schema
         )
