@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +27,7 @@ OWNED = ("brain.yaml", "sources", "ground_truth", ".brain", MANIFEST)
 GROUND_TRUTH_READS = ("hris.employees", "erp.quality_inspections", "erp.suppliers")
 MONTH_COLUMN = {"service.tickets": "opened_at", "service.warranty_claims": "claim_date"}
 Progress = Callable[[str, int, int], None]
-Table = pa.Table | PartedTable
+Table: TypeAlias = pa.Table | PartedTable
 
 
 @dataclass
