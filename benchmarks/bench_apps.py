@@ -51,7 +51,7 @@ def main() -> None:
             for app in brain.project.apps.values():
                 for user in VIEWERS:
                     principal = brain.principal(user)
-                    if wl.refusal(brain.project, app, principal) is not None:
+                    if wl.refusal(brain, app, principal) is not None:
                         continue
                     asked = wl.parse_asked(brain.project, app, principal)
                     times = []

@@ -23,7 +23,8 @@ def demo_root(small_demo: Callable[[str], Path]) -> Path:
 def test_the_demo_ships_five_apps_on_its_five_use_cases(demo_root: Path) -> None:
     project = Project.load(demo_root)
     assert set(project.apps) == DEMO_APPS
-    assert {app.usecase for app in project.apps.values()} == set(project.usecases)
+    five = {"machine_failure_risk", "attrition_risk", "lead_scoring", "quality_anomaly", "demand_forecast"}
+    assert {app.usecase for app in project.apps.values()} == five
     for app in project.apps.values():
         for action in app.actions:  # every action a row offers is an action type with approval
             assert project.actions[action.type].approval.rules
@@ -37,6 +38,8 @@ def test_the_demo_ships_five_apps_on_its_five_use_cases(demo_root: Path) -> None
             ":8",
             "did you mean 'failure_risk_7d'",
         ),
+        (("{property: failure_risk_7d}", "{metric: win_rate}"), ":8", "win_rate cannot be read per Machine"),
+        (("{property: failure_risk_7d}", "{property: failure_risk_7d, metric: vibration}"), ":8", "one of them"),
         (("machine_type, manufacturer", "machine_type; DROP TABLE x, manufacturer"), ":9", "columns"),
         (("usecase: machine_failure_risk", "usecase: lead_scoring"), ":7", "predicts Opportunity, not Machine"),
         (("type: schedule_maintenance,", "type: drop_everything,"), ":12", "unknown action type 'drop_everything'"),
@@ -118,3 +121,36 @@ def test_app_new_scaffolds_an_app_that_validates(
         code, _, err = run_cli("-p", str(root), "app", "new", *args)
         assert code == 1 and said in " ".join(err.split())
     assert not list((root / "apps").glob("x.yaml")) and not (tmp_path / "etc").exists()
+
+
+DEFECT_WATCH = """
+name: defect_watch
+object: Line
+rank: {metric: defect_rate, period: last_year}
+columns: [line_id, site_id, name]
+filters: [site_id]
+"""
+
+
+def test_an_app_ranked_by_a_metric_reads_it_per_object_as_the_viewer(small_demo: Callable[[str], Path]) -> None:
+    from companybrain.apps import worklist as wl
+    from companybrain.brain import Brain
+    from companybrain.semantic.query import MetricQuery
+
+    root = small_demo("apps-metric")
+    (root / "apps" / "defect_watch.yaml").write_text(DEFECT_WATCH.lstrip())
+    with Brain.open(root) as brain:
+        app = brain.project.apps["defect_watch"]
+        for user in ("ceo", "mke_plant_manager"):
+            principal = brain.principal(user)
+            found = wl.worklist(brain, app, principal, wl.parse_asked(brain.project, app, principal))
+            query = MetricQuery(("defect_rate",), by=("Line.line_id",), period="last_year")
+            expected = {r["Line.line_id"]: r["defect_rate"] for r in brain.query(query, principal).records()}
+            ranked = [(r["key"], r["values"]["defect_rate"]) for r in found["rows"]]
+            assert ranked and all(expected.get(key) == value for key, value in ranked)
+            rates = [value for _, value in ranked if value is not None]
+            assert rates and rates == sorted(rates, reverse=True)
+            assert found["columns"][-1] == "defect_rate" and found["sort"] == "-defect_rate"
+        assert {r["values"]["site_id"] for r in found["rows"]} == {"MKE"}  # the plant manager's own lines
+        said = wl.refusal(brain, app, brain.principal("emea_rep"))  # reads lines, not their defect rate
+        assert said is not None and "defect_rate" in said

@@ -117,7 +117,7 @@ def test_hr_rows_reach_hr_partners_of_their_region_and_nobody_else(
     assert any(r["reasons"] for r in hrbp["rows"])
     # open to everyone, the risk itself still stays hidden from a role that may not read HR data
     open_app = brain.project.apps["talent_early_warning"].model_copy(update={"audience": None})
-    said = refusal(brain.project, open_app, brain.principal("data_steward"))
+    said = refusal(brain, open_app, brain.principal("data_steward"))
     assert said is not None and "attrition_risk" in said
 
 

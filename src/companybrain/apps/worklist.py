@@ -46,9 +46,10 @@ def find_app(project: Project, name: str) -> AppSpec:
     return app
 
 
-def refusal(project: Project, app: AppSpec, principal: Principal) -> str | None:
+def refusal(brain: Brain, app: AppSpec, principal: Principal) -> str | None:
     """Why the principal may not open the app, or None: it must name them (when it names anyone) and their
-    roles must let them read the object type and the property it ranks by."""
+    roles must let them read the object type and what ranks it (the property, or the metric)."""
+    project = brain.project
     if app.audience is not None and not principal.unrestricted:
         named = principal.user in app.audience.users or set(principal.roles) & set(app.audience.roles)
         if not named:
@@ -56,8 +57,15 @@ def refusal(project: Project, app: AppSpec, principal: Principal) -> str | None:
     policy = Policy(project, principal)
     if not policy.can_read_object(app.object):
         return f"your roles do not give access to {app.object} records"
-    if policy.masked(app.object, app.rank.property):
+    if app.rank.property is not None and policy.masked(app.object, app.rank.property):
         return f"{app.object}.{app.rank.property}, which ranks the list, is hidden from your roles"
+    if app.rank.metric is not None:
+        model = brain.semantic
+        owners = sorted({model.metric(b).object or "" for b in model.base_metrics(app.rank.metric)})
+        try:
+            policy.require_metric(app.rank.metric, owners, model.tags_read(app.rank.metric))
+        except PolicyDenied:
+            return f"the metric {app.rank.metric}, which ranks the list, is not granted to your roles"
     return None
 
 
@@ -73,16 +81,16 @@ def _audience(app: AppSpec) -> str:
     )
 
 
-def require_open(project: Project, app: AppSpec, principal: Principal) -> None:
+def require_open(brain: Brain, app: AppSpec, principal: Principal) -> None:
     """PolicyDenied unless the principal may open the app."""
-    why = refusal(project, app, principal)
+    why = refusal(brain, app, principal)
     if why is not None:
         raise PolicyDenied(f"user {principal.user!r} may not open app {app.name!r}: {why}", policy="app-access")
 
 
-def open_apps(project: Project, principal: Principal) -> list[AppSpec]:
+def open_apps(brain: Brain, principal: Principal) -> list[AppSpec]:
     """The apps the principal may open, in the project's order."""
-    return [app for app in project.apps.values() if refusal(project, app, principal) is None]
+    return [app for app in brain.project.apps.values() if refusal(brain, app, principal) is None]
 
 
 def title(app: AppSpec) -> str:
@@ -90,18 +98,19 @@ def title(app: AppSpec) -> str:
 
 
 def shown_columns(project: Project, app: AppSpec, principal: Principal) -> tuple[list[str], list[str]]:
-    """(columns the viewer sees: the key, the app's columns, the rank; columns hidden from them)."""
+    """(columns the viewer sees: the key, the app's columns, the rank - a property, or a metric's name last;
+    the columns hidden from them)."""
     obj = project.objects[app.object]
-    wanted = list(dict.fromkeys([obj.key, *app.columns, app.rank.property]))
+    wanted = list(dict.fromkeys([obj.key, *app.columns, *([app.rank.property] if app.rank.property else [])]))
     policy = Policy(project, principal)
     hidden = [c for c in wanted if policy.masked(app.object, c)]
-    return [c for c in wanted if c not in hidden], hidden
+    return [c for c in wanted if c not in hidden] + ([app.rank.metric] if app.rank.metric else []), hidden
 
 
 def reasons_property(project: Project, app: AppSpec) -> str | None:
     """`<rank>_reasons` when the rank is a use case's score that carries its reasons."""
     name = f"{app.rank.property}_reasons"
-    return name if name in project.objects[app.object].properties else None
+    return name if app.rank.property and name in project.objects[app.object].properties else None
 
 
 def parse_asked(
@@ -119,11 +128,11 @@ def parse_asked(
         if name not in columns:
             raise QueryError(
                 f"app {app.name!r} cannot be sorted by {name[:60]!r}; sort by one of {', '.join(columns)}",
-                hint=f"sort={app.rank.property} or sort=-{app.rank.property}",
+                hint=f"sort={app.rank.column} or sort=-{app.rank.column}",
             )
         asked_sort, descending = name, sort.startswith("-")
     else:
-        asked_sort, descending = app.rank.property, app.rank.order == "desc"
+        asked_sort, descending = app.rank.column, app.rank.order == "desc"
     checked: dict[str, Any] = {}
     obj = project.objects[app.object]
     for name, value in (filters or {}).items():
@@ -178,13 +187,16 @@ def worklist(brain: Brain, app: AppSpec, principal: Principal, asked: Asked) -> 
     """The app's rows as the principal may see them, sorted and cut to the limit, with the threshold tiles,
     the actions they may propose and the charts. Every read is the governed object or metric read."""
     project = brain.project
-    require_open(project, app, principal)
+    require_open(brain, app, principal)
     obj = project.objects[app.object]
     columns, hidden = shown_columns(project, app, principal)
     reasons = reasons_property(project, app)
     readable_reasons = reasons is not None and not Policy(project, principal).masked(app.object, reasons)
-    read = [*columns, *([reasons] if reasons and readable_reasons else [])]
+    read = [c for c in columns if c != app.rank.metric] + ([reasons] if reasons and readable_reasons else [])
     rows = brain.read(app.object, _where(app, asked), None, principal, read).to_pylist()
+    if app.rank.metric is not None:
+        per_object = metric_per_object(brain, app, principal)
+        rows = [{**r, app.rank.metric: per_object.get(r.get(obj.key))} for r in rows]
     matching = len(rows)
     rows = _sorted(rows, asked.sort, asked.descending)[: asked.limit]
     uc = project.usecases.get(app.usecase or "")
@@ -195,7 +207,7 @@ def worklist(brain: Brain, app: AppSpec, principal: Principal, asked: Asked) -> 
         "description": app.description,
         "object": app.object,
         "key": obj.key,
-        "rank": {"property": app.rank.property, "order": app.rank.order, "usecase": app.usecase},
+        "rank": app.rank.model_dump() | {"column": app.rank.column, "usecase": app.usecase},
         "columns": columns,
         "hidden_columns": hidden,
         "sort": ("-" if asked.descending else "") + asked.sort,
@@ -208,12 +220,20 @@ def worklist(brain: Brain, app: AppSpec, principal: Principal, asked: Asked) -> 
                 "key": r.get(obj.key),
                 "values": {c: r.get(c) for c in columns},
                 "reasons": r.get(reasons) if reasons and readable_reasons else None,
-                "level": next((n for n, lv in levels if _at_least(r.get(app.rank.property), lv)), None),
+                "level": next((n for n, lv in levels if _at_least(r.get(app.rank.column), lv)), None),
             }
             for r in rows
         ],
         "actions": proposable(project, app, principal),
     }
+
+
+def metric_per_object(brain: Brain, app: AppSpec, principal: Principal) -> dict[Any, Any]:
+    """The ranking metric per object key over the rank's period, by the governed metric query."""
+    assert app.rank.metric is not None
+    key = f"{app.object}.{brain.project.objects[app.object].key}"
+    query = MetricQuery((app.rank.metric,), by=(key,), period=app.rank.period)
+    return {r.get(key): r.get(app.rank.metric) for r in brain.query(query, principal).records()}
 
 
 def _at_least(value: Any, level: float) -> bool:
@@ -232,7 +252,7 @@ def _tiles_of(
 ) -> list[dict[str, Any]]:
     """How many of the listed objects score at or above each of the use case's own thresholds (counted by
     the governed count, over the app's filter and the viewer's), and how many are scored at all."""
-    if not levels:
+    if not levels or app.rank.property is None:
         return []
     where = _where(app, asked)
     prop = app.rank.property
@@ -294,7 +314,7 @@ def propose_from_row(
     """Propose one of the app's actions for the row with this key: the row (read as the proposer) fills the
     parameters the app maps, the person's fields the rest; the action desk checks everything else."""
     project = brain.project
-    require_open(project, app, principal)
+    require_open(brain, app, principal)
     offered = {a["type"]: a for a in proposable(project, app, principal)}
     if action_type not in offered:
         names = [a.type for a in app.actions]

@@ -49,7 +49,7 @@ def register(app: typer.Typer, state: Any) -> None:
                 "app": a.name,
                 "title": title(a),
                 "lists": a.object,
-                "ranked by": a.rank.property,
+                "ranked by": a.rank.column,
                 "for": ", ".join([*(a.audience.roles if a.audience else []), *(a.audience.users if a.audience else [])])
                 or "whoever may read it",
             }

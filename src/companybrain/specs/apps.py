@@ -1,15 +1,16 @@
 """apps/*.yaml: one app per file - a worklist of an object type that people open in the cockpit and the API.
 
-An app ranks the objects of one type by a property (a use case's prediction, or any number), narrowed by
-a filter over the type's properties; it shows chosen columns, the prediction's reasons, a link to each
-object, the action types a person may propose from a row (parameters filled from the row's columns),
-tiles at the use case's own thresholds and optional charts of metrics. Who may open it is who may read
-its object type and ranking property (and, when `audience` is given, is named there): every row and
-column is read as the viewer, through the governed object read path.
+An app ranks the objects of one type by a property (a use case's prediction, any number) or a metric per
+object, narrowed by a filter over the type's properties; it shows chosen columns, the prediction's reasons,
+a link to each object, the action types a person may propose from a row (parameters filled from the row's
+columns), tiles at the use case's own thresholds and optional charts of metrics. Who may open it is who may
+read its object type and what ranks it (and, when `audience` is given, is named there): every row and
+column is read as the viewer, through the governed object and metric reads.
 """
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -27,12 +28,26 @@ MAX_ROWS = 500
 
 
 class Rank(Spec):
-    """What the worklist is ranked by first (a viewer may sort by any shown column instead)."""
+    """What the worklist is ranked by first (a viewer may sort by any shown column instead): a property of
+    the object type, or a metric per object over a period (read by the object's key)."""
 
-    property: Annotated[str, Field(pattern=PROP_NAME)] = Field(
-        description="A property of the object type, e.g. a use case's prediction (failure_risk_7d)."
+    property: Annotated[str, Field(pattern=PROP_NAME)] | None = Field(
+        None, description="A property of the object type, e.g. a use case's prediction (failure_risk_7d)."
     )
+    metric: str | None = Field(None, description="A metric of metrics/*.yaml, per object, e.g. defect_rate.")
+    period: str = Field("last_90_days", description="With metric: the period it is read over (query path periods).")
     order: Literal["desc", "asc"] = Field("desc", description="desc: highest first.")
+
+    @model_validator(mode="after")
+    def _one(self) -> Rank:
+        if (self.property is None) == (self.metric is None):
+            raise ValueError("rank by a `property` or a `metric`, one of them")
+        return self
+
+    @builtins.property  # `property` is a field of this model
+    def column(self) -> str:
+        """The worklist's column the rank is read in: the property, or the metric's name."""
+        return self.property or self.metric or ""
 
 
 class AppAction(Spec):
@@ -118,6 +133,42 @@ def _unknown(what: str, name: str, known: object) -> str:
     return f"unknown {what} {name!r}; {did_you_mean(name, known)}"  # type: ignore[arg-type]
 
 
+def _rank_problems(project: Project, app: AppSpec) -> list[tuple[tuple[str | int, ...], str]]:
+    """A property to rank by is a number or a date of the type; a metric must reach the type by its key."""
+    from datetime import date
+
+    from companybrain.errors import BrainError
+    from companybrain.semantic.joins import JoinPlan
+    from companybrain.semantic.model import SemanticModel
+    from companybrain.semantic.period import parse_period
+
+    obj = project.objects[app.object]
+    props = obj.properties
+    prop, metric = app.rank.property, app.rank.metric
+    if prop is not None:
+        if prop not in props:
+            return [(("rank", "property"), f"{app.object} has no property {prop!r}; {did_you_mean(prop, props)}")]
+        if props[prop].type not in ("integer", "float", "decimal", "date", "timestamp"):
+            return [(("rank", "property"), f"{app.object}.{prop} is not a number or a date: rank by one")]
+        return []
+    assert metric is not None
+    if metric not in project.metrics:
+        return [(("rank", "metric"), _unknown("metric", metric, project.metrics))]
+    if metric in props:
+        return [(("rank", "metric"), f"{app.object} has a property {metric!r} too: rank by `property:` instead")]
+    try:
+        parse_period(app.rank.period, project.spec.today or date.today())
+        model = SemanticModel(project)
+        for base in model.base_metrics(metric):
+            owner = model.metric(base).object
+            if owner is not None:
+                model.dimension(f"{app.object}.{obj.key}", JoinPlan(project.objects, owner))
+    except BrainError as exc:
+        where = "period" if "period" in exc.message else "metric"
+        return [(("rank", where), f"{metric} cannot be read per {app.object}: {exc.message}")]
+    return []
+
+
 def _filter_problems(project: Project, type_name: str, text: str) -> list[str]:
     """What the query path's filter parser and model refuse in an app's filter (it is read through them)."""
     from companybrain.errors import BrainError
@@ -138,11 +189,7 @@ def _app_problems(project: Project, app: AppSpec) -> list[tuple[tuple[str | int,
         return [(("object",), _unknown("object type", app.object, project.objects))]
     props = obj.properties
     out: list[tuple[tuple[str | int, ...], str]] = []
-    if app.rank.property not in props:
-        out.append((("rank", "property"), f"{app.object} has no property {app.rank.property!r}; "
-                    f"{did_you_mean(app.rank.property, props)}"))  # fmt: skip
-    elif props[app.rank.property].type not in ("integer", "float", "decimal", "date", "timestamp"):
-        out.append((("rank", "property"), f"{app.object}.{app.rank.property} is not a number or a date: rank by one"))
+    out += _rank_problems(project, app)
     if app.usecase is not None:
         uc = project.usecases.get(app.usecase)
         if uc is None:

@@ -77,7 +77,7 @@ def list_apps(caller: Reader, svc: Service) -> list[AppInfo]:
             usecase=a.usecase,
             href=f"/api/v1/apps/{a.name}",
         )
-        for a in open_apps(svc.brain.project, caller.principal)
+        for a in open_apps(svc.brain, caller.principal)
     ]
 
 

@@ -38,7 +38,7 @@ def apps_index(request: Request, svc: Svc, viewer: Who) -> HTMLResponse:
 
     shown = [
         {"name": a.name, "title": title(a), "description": a.description, "href": f"{PREFIX}/apps/{a.name}"}
-        for a in open_apps(svc.brain.project, viewer.principal)
+        for a in open_apps(svc.brain, viewer.principal)
     ]
     hidden = len(svc.brain.project.apps) - len(shown)
     inbox, problem = awaiting(svc, viewer)
@@ -127,7 +127,7 @@ def app_page(name: str, request: Request, svc: Svc, viewer: Who) -> HTMLResponse
         message = f"There is no app {name[:60]!r} in this project: its apps are the files of apps/."
         return page(request, svc, viewer, "refused.html", status=404, title="Not found", message=message)
     app = project.apps[name]
-    why = wl.refusal(project, app, viewer.principal)
+    why = wl.refusal(svc.brain, app, viewer.principal)
     if why is not None:
         message = f"The app {wl.title(app)} is not available to you: {why}."
         return page(request, svc, viewer, "refused.html", status=403, title=wl.title(app), message=message)
@@ -168,7 +168,11 @@ def _hidden_columns(svc: Svc, type_name: str, hidden: list[str]) -> list[str]:
 
 
 def _label(svc: Svc, type_name: str, prop: str) -> str:
-    return layout.property_label(svc.brain.project, type_name, prop)
+    """A column as people name it: a property's label, or a metric's (the rank of an app ranked by one)."""
+    project = svc.brain.project
+    if prop not in project.objects[type_name].properties and prop in project.metrics:
+        return layout.metric_label(project, prop)
+    return layout.property_label(project, type_name, prop)
 
 
 def _drawn(svc: Svc, app: Any, listed: dict[str, Any], filters: dict[str, str]) -> dict[str, Any]:
@@ -176,7 +180,9 @@ def _drawn(svc: Svc, app: Any, listed: dict[str, Any], filters: dict[str, str]) 
     project = svc.brain.project
     uc = project.usecases.get(app.usecase or "")
     score_form = layout.score_format(uc) if uc is not None and uc.entity else "number"
-    rank = app.rank.property
+    rank = app.rank.column
+    if app.rank.metric is not None:
+        score_form = project.metrics[app.rank.metric].format or "number"
     base = {FILTER + k: v for k, v in filters.items()}
     columns = []
     for c in listed["columns"]:
