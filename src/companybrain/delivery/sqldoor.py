@@ -104,8 +104,8 @@ class SqlDoor:
         with self.svc.use() as brain:
             return brain.principal(token.user)
 
-    def mirror(self, principal: Principal) -> duckdb.DuckDBPyConnection:
-        """An in-memory catalog of the metric sets this principal may read: their columns, no rows."""
+    def mirror(self, principal: Principal) -> tuple[duckdb.DuckDBPyConnection, dict[str, MetricTable]]:
+        """An in-memory catalog of the metric sets this principal may read (their columns, no rows), and them."""
         import duckdb
 
         with self.svc.use() as brain:
@@ -117,7 +117,7 @@ class SqlDoor:
         db.execute(f"SET search_path = '{SCHEMA}'")
         for setting in LOCKDOWN:
             db.execute(setting)
-        return db
+        return db, tables
 
 
 def _create(table: MetricTable) -> exp.Create:
@@ -157,10 +157,11 @@ def _connection_class(core: Any) -> type:
             self.principal: Principal | None = None
             self.catalog: duckdb.DuckDBPyConnection | None = None
             self.in_txn = False
+            self.visible: dict[str, MetricTable] = {}
 
         def sign_in(self, user: str, password: str) -> None:
             self.principal = self.door.sign_in(user, password)
-            self.catalog = self.door.mirror(self.principal)
+            self.catalog, self.visible = self.door.mirror(self.principal)
 
         def close(self) -> None:
             if self.catalog is not None:
@@ -192,7 +193,7 @@ def _connection_class(core: Any) -> type:
             assert self.catalog is not None
             cursor = self.catalog.cursor()
             try:
-                table = cursor.execute(statement.tree.sql(dialect="duckdb")).fetch_arrow_table()
+                table = cursor.execute(statement.tree.sql(dialect="duckdb")).to_arrow_table()
             except Exception as exc:  # the engine's own words: what the mirror cannot answer
                 raise QueryError(f"the catalog cannot answer this: {str(exc).splitlines()[0][:200]}") from None
             finally:
@@ -209,8 +210,13 @@ def _connection_class(core: Any) -> type:
         def _metrics(self, statement: MetricRead) -> Any:
             types = {"dimension": core.BVType.TEXT, "grain": core.BVType.DATE, "measure": core.BVType.FLOAT}
             columns = [(shown, types[statement.table.kind(c)]) for shown, c in statement.outputs]
-            if statement.query is None:
-                return DoorResult(columns, [])
+            if statement.query is None:  # LIMIT 0, a tool's look at the columns: those the catalog lists
+                visible = self.visible.get(statement.table.name)
+                if visible is None:
+                    raise PolicyDenied(f"you may read no metric of {statement.table.name}", policy="sql door")
+                return DoorResult(
+                    [c for c, (_, name) in zip(columns, statement.outputs, strict=True) if name in visible.columns], []
+                )
             assert self.principal is not None
             result, _ = self.door.svc.query(statement.query, self.principal)
             index = {name: i for i, name in enumerate(result.columns)}

@@ -183,6 +183,10 @@ def _for_mirror(node: exp.Expr) -> exp.Expr:
         node = node.expression
     if isinstance(node, exp.CurrentVersion) or (isinstance(node, exp.Anonymous) and node.name.lower() == "version"):
         return exp.Literal.string(f"PostgreSQL {SERVER_VERSION}")
+    if isinstance(node, exp.CurrentSchema) or (
+        isinstance(node, exp.Anonymous) and node.name.lower() == "current_schema"
+    ):
+        return exp.Literal.string(SCHEMA)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "pg_get_userbyid":
         return exp.Literal.string(OWNER)
     if isinstance(node, exp.Cast) and isinstance(node.to, exp.ObjectIdentifier):
