@@ -25,6 +25,7 @@ from companybrain.factory.training import (
     LABEL,
     RESOLVED,
     TrainingSet,
+    metric_owner,
     scoring_set,
     today_of,
     training_set,
@@ -302,9 +303,12 @@ def lineage_of(brain: Brain, uc: UseCase, data: TrainingSet) -> dict[str, Any]:
         for hop in prop.split(".")[:-1]:
             objects.add(owner.links[hop].to)
             owner = brain.project.objects[owner.links[hop].to]
+    owners = {name: metric_owner(brain, uc, f) for name, f in uc.features.items() if f.metric}
     queries = [
-        MetricQuery(metrics=(f.metric,), by=(f"{f.via or uc.entity}.{entity.key}", f.grain))
-        for f in uc.features.values()
+        MetricQuery(
+            metrics=(f.metric,), by=(f"{f.via or owners[n]}.{brain.project.objects[owners[n]].key}", f.grain)
+        )
+        for n, f in uc.features.items()
         if f.metric
     ]
     if uc.target is not None and uc.target.metric:

@@ -133,6 +133,7 @@ def _entities(brain: Brain, uc: UseCase, principal: Principal) -> pd.DataFrame:
         wanted.append(uc.target.resolved)
     if uc.backtest.group_by:
         wanted.append(uc.backtest.group_by)
+    wanted += [obj.links[f.of].via for f in uc.features.values() if f.of]
     for name in dict.fromkeys(p for p in wanted if p):
         if "." not in name:
             frame[name] = _column(uc, table, name)
@@ -226,7 +227,12 @@ def _features(
             frame[name] = (frame[AS_OF] - born).dt.days.astype("float")
         elif feature.metric:
             metrics_used.add(feature.metric)
-            frame[name] = _metric_feature(brain, uc, principal, feature, frame, live)
+            rows_of = frame
+            if feature.of:  # each row reads the metric of the object it links to (its supplier)
+                via = brain.project.objects[uc.entity or ""].links[feature.of].via or ""
+                linked = frame[KEY].map(by_key[via]).map(lambda k: None if k is None or k != k else str(k))
+                rows_of = frame.assign(**{KEY: linked})
+            frame[name] = _metric_feature(brain, uc, principal, feature, rows_of, live)
     for name, feature in uc.features.items():
         if feature.expr:
             frame[name] = _evaluate(uc, name, feature.expr, frame)
@@ -295,14 +301,17 @@ def metric_panel(
     start: date,
     end: date,
     only: list[str] | None = None,
+    of: str | None = None,
 ) -> Panel:
-    """The metric for every entity (or those keyed in `only`) at `grain` over [start, end], through the query path."""
+    """The metric for every entity (or those keyed in `only`) at `grain` over [start, end], through the query path;
+    with `of` (an object type), for every object of that type instead."""
     assert uc.entity is not None
-    key = brain.project.objects[uc.entity].key
-    by = f"{via}.{key}" if via else f"{uc.entity}.{key}"
+    owner = of or uc.entity
+    key = brain.project.objects[owner].key
+    by = f"{via}.{key}" if via else f"{owner}.{key}"
     where = None
     if only is not None:
-        column = exp.column(key, table=via or uc.entity)
+        column = exp.column(key, table=via or owner)
         where = column.isin(*[exp.Literal.string(k) for k in only]).sql(dialect=SPEC_DIALECT)
     query = MetricQuery(
         metrics=(metric,), by=(by, grain), where=where, period=f"{start.isoformat()}..{end.isoformat()}"
@@ -336,13 +345,19 @@ def _metric_feature(
     first = frame[AS_OF].min().date()
     last = frame[AS_OF].max().date()
     span = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}[feature.grain] * (feature.window + 1)
-    keys = sorted(set(frame[KEY])) if live is not None else None
-    panel = metric_panel(
-        brain, uc, principal, feature.metric, feature.grain, feature.via, first - timedelta(days=span), last, keys
-    )
+    keys = sorted(set(frame[KEY].dropna())) if live is not None else None
+    of = metric_owner(brain, uc, feature)
+    since = first - timedelta(days=span)
+    panel = metric_panel(brain, uc, principal, feature.metric, feature.grain, feature.via, since, last, keys, of)
     if live is not None and feature.grain == "day":
         live.fill(feature.metric, panel)
     return window_values(panel, frame, feature.window, feature.agg)
+
+
+def metric_owner(brain: Brain, uc: UseCase, feature: Feature) -> str:
+    """The object type a metric feature is read for: the entity, or the one its link `of` leads to."""
+    assert uc.entity is not None
+    return brain.project.objects[uc.entity].links[feature.of].to if feature.of else uc.entity
 
 
 def window_values(panel: Panel, frame: pd.DataFrame, window: int, agg: str) -> np.ndarray:

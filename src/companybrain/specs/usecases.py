@@ -44,9 +44,11 @@ class Feature(Spec):
     """One input of the model, computed as of each snapshot's time.
 
     `metric`: the metric at `grain`, for the entity, over the `window` periods before the as-of time,
-    combined by `agg`. `property`: a property of the entity (or `link.property`) as it stands - use it
-    only for values that do not change after the as-of time. `age_of`: days from a date property to
-    the as-of time. `expr`: arithmetic over other features.
+    combined by `agg`; with `of`, for the object a many-to-one link of the entity leads to (a purchase
+    order's supplier: the supplier's late orders before the order was placed). `property`: a property
+    of the entity (or `link.property`) as it stands - use it only for values that do not change after
+    the as-of time. `age_of`: days from a date property to the as-of time. `expr`: arithmetic over
+    other features.
     """
 
     metric: str | None = None
@@ -55,6 +57,9 @@ class Feature(Spec):
     agg: Literal["sum", "mean", "max", "min", "last", "slope"] = "sum"
     via: str | None = Field(
         None, description="metric: link path from the metric's object to the entity, where several lead there."
+    )
+    of: Annotated[str | None, Field(pattern=PROP_NAME)] = Field(
+        None, description="metric: a many-to-one link of the entity; the metric is read for the object it leads to."
     )
     property: str | None = None
     age_of: str | None = None
@@ -71,6 +76,8 @@ class Feature(Spec):
             parse_expression(self.expr)
         if self.categorical and not self.property:
             raise ValueError("only a property feature can be categorical")
+        if self.of and not self.metric:
+            raise ValueError("`of` names whose metric a feature reads: only for a metric feature")
         return self
 
 
@@ -424,6 +431,14 @@ def cross_check(project: Any) -> list[tuple[Any, str]]:
         for fname, feature in uc.features.items():
             if feature.metric:
                 check_metric(feature.metric, "features", fname, "metric")
+            if feature.of and (feature.of not in obj.links or obj.links[feature.of].via is None):
+                many_to_one = [k for k, v in obj.links.items() if v.via]
+                problem(
+                    "features",
+                    fname,
+                    "of",
+                    msg=f"{uc.entity} has no many-to-one link {feature.of!r}; {did_you_mean(feature.of, many_to_one)}",
+                )
             for key in ("property", "age_of"):
                 if getattr(feature, key):
                     check_property(getattr(feature, key), "features", fname, key)
