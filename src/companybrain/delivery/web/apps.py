@@ -78,7 +78,8 @@ def awaiting(svc: Svc, viewer: Who) -> tuple[list[dict[str, Any]], str | None]:
                 if any(a["user"] == viewer.user for a in row["approvals"]):
                     continue
                 if ap.counts(rule, done, viewer.principal, row["parameters"]):
-                    out.append({**row, "needs": desk.approval_needed(row["action_type"], row["parameters"])})
+                    needs = desk.approval_needed(row["action_type"], row["parameters"]).removeprefix("otherwise: ")
+                    out.append({**row, "needs": needs})
             return out
 
     rows, denied, error = guarded(read)
@@ -284,6 +285,7 @@ async def propose(name: str, request: Request, svc: Svc, viewer: Who) -> Redirec
         row = rows[0]
         with svc.use() as brain:
             needs = brain.actions.approval_needed(row["action_type"], row["parameters"])
+        needs = needs.removeprefix("otherwise: ")
         said = f"Proposed action {row['action_id']} ({layout.humanize(row['action_type'])}): it waits for {needs}."
     else:
         said = f"Not proposed: {denied or error}"
