@@ -323,3 +323,34 @@ def test_a_zero_limit_refuses_any_bad_row(tmp_path: Path, warehouse_url: str) ->
         [service] = brain.ingest(["service"])
         assert "1 of the 100 rows of tickets_2025_02.jsonl were quarantined" in (service.error or "")
         assert "service__tickets" not in brain.warehouse.list_tables("raw")
+
+
+def test_many_small_files_land_as_one_batch(shop: Brain) -> None:
+    """36 monthly exports are read as one scan (one check, one write), and a bad row still names its file
+    and its record in that file."""
+    folder = shop.project.root / "sources" / "service"
+    months = [f"{year}_{month:02d}" for year in (2022, 2023, 2024) for month in range(1, 13)]
+    for n, month in enumerate(months):
+        rows = [{"ticket_id": f"M{n}-{i}", "customer_id": i, "priority": "low"} for i in range(5)]
+        if month == "2023_08":
+            rows[1]["ticket_id"] = None
+        write_jsonl(folder / f"tickets_{month}.jsonl", rows)
+    batches: list[int] = []
+    loads = by_table(shop.ingest(["service"], progress=lambda label, rows: batches.append(rows)))
+    assert loads["service.tickets"].rows_loaded == 20 + 36 * 5 - 1
+    assert len(batches) == 1 and batches[0] == 20 + 36 * 5
+    [bad] = shop.quarantine("service")
+    assert bad["location"] == "tickets_2023_08.jsonl record 2"
+    assert bad["reason"] == "missing key column ticket_id"
+
+
+def test_a_key_in_two_new_files_takes_the_later_file(shop: Brain) -> None:
+    """Files with a key in common are not merged into one batch: the later file's row replaces the
+    earlier one's, as file by file, instead of being quarantined as a duplicate."""
+    folder = shop.project.root / "sources" / "service"
+    write_jsonl(folder / "tickets_2025_02.jsonl", [{"ticket_id": "T7", "customer_id": 70, "priority": "high"}])
+    write_jsonl(folder / "tickets_2025_03.jsonl", [{"ticket_id": "T7", "customer_id": 71, "priority": "low"}])
+    loads = by_table(shop.ingest(["service"]))
+    assert loads["service.tickets"].rows_quarantined == 0
+    tickets = {r["ticket_id"]: r for r in raw_rows(shop, "service__tickets", "ticket_id")}
+    assert len(tickets) == 20 and tickets["T7"]["customer_id"] == 71

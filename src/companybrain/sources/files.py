@@ -26,6 +26,7 @@ FILE_COLUMN = "_source_file"
 MAX_LINE_BYTES = 8 << 20  # a longer line of a text file is quarantined, not read
 BLOCK_BYTES = 16 << 20  # Arrow's read block: a row must fit in one (and larger blocks read faster)
 RECORD_BYTES = 2_000  # what the quarantine keeps of a line too long to be a row
+GROUP_ROWS = 1_000_000  # rows of small files landed as one batch
 
 
 class FileConnector:
@@ -64,22 +65,77 @@ class FileConnector:
     def _read_all(
         self, files: list[tuple[str, Path]], fmt: str, table: SourceTable, rejected: list[Rejected]
     ) -> Iterator[pa.Table]:
+        """The files' rows, many small files in one batch (each batch costs a check and a write,
+        which were most of the time of a folder of monthly files)."""
+        group = _Group(list(table.primary_key))
         for name, path in files:
-            try:
-                data = READERS[fmt](path, name, table, rejected)
-            except ConnectorError as exc:
-                raise ConnectorError(f"source {self.name}.{table.name}: {exc.message}", hint=exc.hint) from None
-            except BrainError:
-                raise
-            except Exception as exc:  # the readers parse untrusted bytes: whatever they raise, the file is unreadable
-                what = str(exc).strip() or "no detail"
-                kind = "" if isinstance(exc, pa.ArrowException | OSError) else f"{type(exc).__name__}: "
-                raise ConnectorError(
-                    f"source {self.name}.{table.name}: cannot read {name}: {kind}{what}",
-                    hint="fix or remove the file, then `brain ingest` again; the table's previous state was kept",
-                ) from None
-            if data.num_rows:
-                yield data.append_column(FILE_COLUMN, pa.repeat(pa.scalar(name, pa.string()), data.num_rows))
+            data = self._read(name, path, fmt, table, rejected)
+            if not data.num_rows:
+                continue
+            data = data.append_column(FILE_COLUMN, pa.repeat(pa.scalar(name, pa.string()), data.num_rows))
+            if not group.add(data):
+                yield group.take()
+                group.add(data)
+        if group.tables:
+            yield group.take()
+
+    def _read(self, name: str, path: Path, fmt: str, table: SourceTable, rejected: list[Rejected]) -> pa.Table:
+        try:
+            return READERS[fmt](path, name, table, rejected)
+        except ConnectorError as exc:
+            raise ConnectorError(f"source {self.name}.{table.name}: {exc.message}", hint=exc.hint) from None
+        except BrainError:
+            raise
+        except Exception as exc:  # the readers parse untrusted bytes: whatever they raise, the file is unreadable
+            what = str(exc).strip() or "no detail"
+            kind = "" if isinstance(exc, pa.ArrowException | OSError) else f"{type(exc).__name__}: "
+            raise ConnectorError(
+                f"source {self.name}.{table.name}: cannot read {name}: {kind}{what}",
+                hint="fix or remove the file, then `brain ingest` again; the table's previous state was kept",
+            ) from None
+
+
+class _Group:
+    """Files read one after another, landed as one batch while that changes nothing: up to GROUP_ROWS
+    rows, columns of the same types, and no key in two files (a later file's row replaces an earlier
+    one's, which in one batch would be quarantined as a duplicate instead)."""
+
+    def __init__(self, key: list[str]) -> None:
+        self.key = key
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+        self.keys = 0  # distinct keys in the group
+
+    def add(self, data: pa.Table) -> bool:
+        """Add a file's rows; False (and nothing added) when they must be a batch of their own."""
+        if not self.tables:
+            self.tables, self.rows, self.keys = [data], data.num_rows, _distinct_keys(data, self.key)
+            return True
+        if self.rows + data.num_rows > GROUP_ROWS:
+            return False
+        try:
+            pa.unify_schemas([self.tables[0].schema, data.schema])  # only a column of nulls may take a type
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return False
+        merged = pa.concat_tables([*self.tables, data], promote_options="default")
+        keys = _distinct_keys(merged, self.key)
+        if keys != self.keys + _distinct_keys(data, self.key):
+            return False
+        self.tables, self.rows, self.keys = [merged], merged.num_rows, keys
+        return True
+
+    def take(self) -> pa.Table:
+        """The group's rows as one table; the group is empty again."""
+        (merged,) = self.tables
+        self.tables, self.rows, self.keys = [], 0, 0
+        return merged
+
+
+def _distinct_keys(data: pa.Table, key: list[str]) -> int:
+    present = [k for k in key if k in data.column_names]
+    if not present:
+        return 0
+    return data.group_by(present).aggregate([]).num_rows
 
 
 def file_name(path: Path) -> str:

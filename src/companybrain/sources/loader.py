@@ -287,12 +287,20 @@ class _Landing:
         names = batch.column_names
         clash = sorted({n for n in names if names.count(n) > 1 or n == LOAD_ID_COLUMN or n.startswith(INTERNAL)})
         if clash:
-            where = f"{batch[FILE_COLUMN][0].as_py()}: " if FILE_COLUMN in names and batch.num_rows else ""
+            where = f"{self._file_with(batch, clash[0])}: " if FILE_COLUMN in names and batch.num_rows else ""
             raise SchemaDriftError(
                 f"{self.label}: {where}column name(s) {clash} are repeated or the brain's own "
                 f"({LOAD_ID_COLUMN}, {FILE_COLUMN}, names starting with {INTERNAL})",
                 hint="rename the columns in the source",
             )
+
+    @staticmethod
+    def _file_with(batch: pa.Table, name: str) -> str:
+        """The first file of a batch (which may hold several) whose rows have a value in the column."""
+        first = 0
+        if batch.column_names.count(name) == 1:
+            first = max(pc.index(pc.is_valid(batch[name]), True).as_py(), 0)
+        return str(batch[FILE_COLUMN][first].as_py())
 
     def _count(self, bad: list[Rejected], *, read: bool) -> None:
         """Count bad rows per file (`read`: rows the reader rejected, not counted as read yet)."""

@@ -159,9 +159,16 @@ def _check_in_duckdb(
     bad = []
     if flagged.num_rows:
         originals = batch.take(flagged[POS])
+        first_of_file: dict[str, int] = {}  # a batch may hold several files, each a run of rows
         for i, record in enumerate(originals.to_pylist()):
             pos = flagged[POS][i].as_py()
-            where = f"{record[FILE_COLUMN]} record {pos + 1}" if FILE_COLUMN in record else f"record {offset + pos + 1}"
+            if FILE_COLUMN in record:
+                name = record[FILE_COLUMN]
+                if name not in first_of_file:
+                    first_of_file[name] = pc.index(batch[FILE_COLUMN], name).as_py()
+                where = f"{name} record {pos - first_of_file[name] + 1}"
+            else:
+                where = f"record {offset + pos + 1}"
             reason = "; ".join(r for c in check_names if (r := flagged[c][i].as_py()) is not None)
             unit = str(record.get(FILE_COLUMN) or "")
             bad.append(Rejected(where, reason, json.dumps(record, default=str), unit=unit))
