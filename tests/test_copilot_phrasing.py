@@ -508,3 +508,18 @@ def test_how_much_customers_bought_is_the_amount_of_what_they_bought(brain: Brai
         assert answer.plan.model_dump()["metrics"] == ["revenue"], answer.text
         assert answer.plan.model_dump()["where"] == {"country": ["DE"]}
     assert copilot.ask("how many orders were placed in 2025", "ceo").plan.model_dump()["metrics"] == ["orders"]
+
+
+def test_forecast_weeks_said_in_words() -> None:
+    from companybrain.copilot.forecasts import forecast_weeks
+
+    sunday = date(2026, 3, 1)
+    assert forecast_weeks("demand next week", sunday) == (date(2026, 3, 2), date(2026, 3, 2))
+    assert forecast_weeks("over the next 4 weeks", sunday) == (date(2026, 3, 2), date(2026, 3, 23))
+    assert forecast_weeks("the next three weeks", sunday) == (date(2026, 3, 2), date(2026, 3, 16))
+    assert forecast_weeks("for the weeks starting in march", sunday) == (date(2026, 3, 2), date(2026, 3, 30))
+    assert forecast_weeks("in april 2026", sunday) == (date(2026, 4, 6), date(2026, 4, 27))
+    assert forecast_weeks("in february", sunday) == (date(2027, 2, 1), date(2027, 2, 22))  # the one ahead
+    assert forecast_weeks("the week of 2 march 2026", sunday) == (date(2026, 3, 2), date(2026, 3, 2))
+    assert forecast_weeks("the week of march 4", sunday) == (date(2026, 3, 2), date(2026, 3, 2))
+    assert forecast_weeks("demand for gearboxes", sunday) is None

@@ -4,6 +4,7 @@ promotion rules, predictions written back with their version, and failures that 
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 import shutil
 from pathlib import Path
 
@@ -273,14 +274,46 @@ def test_build_trains_and_scores_only_what_is_due(trained: Path, tmp_path: Path,
     code, out, err = run_cli("-p", str(root), "build", "--format", "json")
     assert code == 0, err
     due = json.loads(out)["factory"]
-    # the five demo use cases were trained today; only the new one is due: trained, then scored
-    assert [(r["usecase"], "backtest" in r, r["status"]) for r in due] == [
+    # the demo's use cases were trained today; only the new one is due: trained, then scored
+    assert [(r["usecase"], "backtest" in r, r["status"]) for r in due if r["status"] != "skipped"] == [
         ("line_watch", True, "ok"),
         ("line_watch", False, "ok"),
     ]
+    assert due[[r["usecase"] for r in due].index("line_watch")]["reason"] == "never trained"
+    # and the build says why the others wait
+    skipped = {r["usecase"]: r["reason"] for r in due if r["status"] == "skipped"}
+    assert set(skipped) == set(factory_names(root)) - {"line_watch"}
+    assert all("schedule: next training on" in reason for reason in skipped.values()), skipped
     with Brain.open(root) as brain:
         lines = brain.objects("Line", where="line_watch IS NOT NULL", limit=None, user="data_steward")
     assert lines and all(r["line_watch_version"] == "line_watch@v1" for r in lines)
+
+
+def factory_names(root: Path) -> list[str]:
+    with Brain.open(root) as brain:
+        return sorted(brain.project.usecases)
+
+
+def test_a_schedule_come_round_trains_only_on_new_data(trained: Path, tmp_path: Path) -> None:
+    """Past its schedule, a use case trains again only when data landed since its last training."""
+    from companybrain.factory.schedule import due_usecases
+
+    root = _copy(trained, tmp_path)
+    later = date.today() + timedelta(days=40)
+    with Brain.open(root) as brain:
+        registry = Registry(brain.project)
+        waiting = due_usecases(brain, registry, today=later)
+        assert waiting and not any(d.due for d in waiting)
+        assert all(d.reason.startswith("no data landed since") for d in waiting if "manual" not in d.reason)
+        folder = root / "sources" / "service"
+        ticket = json.loads((sorted(folder.glob("tickets_*.jsonl"))[-1]).read_text().splitlines()[0])
+        ticket["ticket_id"] = 10_000_000
+        (folder / "tickets_2026-03.jsonl").write_text(json.dumps(ticket) + "\n")
+        [load] = brain.ingest(["service.tickets"])
+        assert load.rows_loaded == 1
+        due = due_usecases(brain, registry, today=later)
+    assert {d.usecase for d in due if d.due} == {d.usecase for d in waiting if "manual" not in d.reason}
+    assert all("data landed since" in d.reason for d in due if d.due)
 
 
 def test_high_predictions_raise_alerts_with_their_reasons(trained: Path, tmp_path: Path) -> None:
@@ -538,3 +571,32 @@ def test_anomaly_labels_decide_promotion_and_a_person_can_promote(trained: Path,
     promoted = [r for r in audit if r["action"] == "factory.promote"]
     assert promoted and promoted[-1]["user_name"] == "data_steward" and "reviewed" in promoted[-1]["request"]
     assert sum(r["action"] == "factory.label" for r in audit) == 4
+
+
+def test_the_copilot_reads_what_the_factory_forecast(trained: Path) -> None:
+    """'what demand do we expect ... next week, plant by plant': the forecast use case's rows of that week, as
+    the user may read them, summed by plant; a week past the horizon is said; the future of an actual is refused."""
+    from companybrain.copilot import Copilot, parse_plan
+
+    brain = Brain.open(trained)
+    copilot = Copilot(brain)
+    family = brain.objects("DemandForecast", limit=1, user="data_steward")[0]["family"]
+    answer = copilot.ask(f"What demand do we expect for {family} next week, plant by plant?", "data_steward")
+    plan = answer.plan.model_dump()
+    assert plan["kind"] == "forecast" and plan["by"] == ["site"] and plan["where"] == {"family": [family]}, answer.text
+    rows = brain.objects("DemandForecast", f"family = '{family}' AND period = DATE '2026-03-02'", None, "data_steward")
+    expected = {}
+    for row in rows:
+        expected[row["site"]] = expected.get(row["site"], 0.0) + row["forecast"]
+    got = {site: value for site, value in answer.extra["table"]["rows"]}
+    assert got.keys() == expected.keys() and all(got[s] == pytest.approx(expected[s]) for s in got)
+    far = copilot.ask(f"demand forecast for {family} for the week of 2030-01-07", "data_steward")
+    assert far.extra["table"]["rows"] == [] and "reaches the week of" in far.text
+    assert copilot.ask("forecast demand for gearboxes", "data_steward").kind == "clarify"
+    assert copilot.ask("what will revenue be next quarter", "ceo").kind == "refuse"
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):  # a plan from a model or a file: names, never SQL
+        parse_plan({"kind": "forecast", "usecase": "demand_forecast", "where": {"family = 'x' OR 1=1 --": ["a"]},
+                    "weeks": ["2026-03-02", "2026-03-02"]})  # fmt: skip
+    brain.close()

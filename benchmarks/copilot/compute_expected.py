@@ -17,6 +17,7 @@ SQLite with pandas. Only the tables a query names are loaded.
   python benchmarks/copilot/compute_expected.py --check            # recompute, compare, exit 1 on a difference
   python benchmarks/copilot/compute_expected.py --write            # recompute and rewrite rows / fields
   python benchmarks/copilot/compute_expected.py --show d012 d013   # print the recomputed answers
+  python benchmarks/copilot/compute_expected.py --write --only d214 # rewrite one item's answer
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ def main() -> int:
     mode.add_argument("--check", action="store_true", help="compare with the file (the default)")
     mode.add_argument("--write", action="store_true", help="rewrite rows / fields in the file")
     mode.add_argument("--show", nargs="+", metavar="ID", help="print the recomputed answers of these items")
+    parser.add_argument("--only", nargs="+", metavar="ID", help="check or write only these items")
     args = parser.parse_args()
 
     path = Path(args.set)
@@ -226,7 +228,7 @@ def main() -> int:
     if len(ids) != len(set(ids)):
         sys.exit("duplicate ids: " + ", ".join(sorted({i for i in ids if ids.count(i) > 1})))
     sources = Sources(Path(args.project))
-    wanted = set(args.show or [])
+    wanted = set(args.show or args.only or [])
     started, bad, done = time.time(), 0, 0
     for item in items:
         if item["expect"] != "answer" or (wanted and item["id"] not in wanted):

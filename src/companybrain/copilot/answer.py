@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
+import companybrain.copilot.forecasts as forecasts
 import companybrain.copilot.predictions as predictions
 from companybrain.copilot.compare import compared
 from companybrain.copilot.intents import recognise
@@ -23,6 +24,7 @@ from companybrain.copilot.plan import (
     AnyPlan,
     ClarifyPlan,
     CountPlan,
+    ForecastPlan,
     LookupPlan,
     MetricPlan,
     PredictionListPlan,
@@ -212,6 +214,10 @@ class Copilot:
                 count = self.brain.count_objects(plan.object, plan.where_sql(), user)
                 extra = {"count": count, "object": plan.object}
                 return Answer(question, name, plan, count_text(plan, count), extra=extra)
+            if isinstance(plan, ForecastPlan):
+                done = forecasts.run(self.brain, plan, user)
+                table = {"columns": done["columns"], "rows": done["rows"]}
+                return Answer(question, name, plan, done["text"], extra={"table": table})
             if isinstance(plan, PredictionListPlan):
                 done = predictions.run(self.brain, plan, user)
                 table = {"columns": done["columns"], "rows": done["rows"]}

@@ -7,8 +7,8 @@ import re
 
 from companybrain.copilot.plan import AnyPlan, ClarifyPlan, CountPlan, MetricPlan
 from companybrain.copilot.reading import Mention
-from companybrain.copilot.unknown_words import UnknownWords, stem
-from companybrain.copilot.vocabulary import Term, distances, tokens
+from companybrain.copilot.unknown_words import UnknownWords
+from companybrain.copilot.vocabulary import Term, distances, stem, tokens
 from companybrain.semantic.period import parse_period
 
 # a count of what there is today: "how many operators do we have", "are there", "have we got"

@@ -121,9 +121,10 @@ def _records(answer: Any) -> list[dict[str, Any]]:
 
 def _expected(brain: Brain, plan: Any, user: str | None) -> list[dict[str, Any]] | None:
     """The expected table, or None when the right answer is to abstain."""
-    from companybrain.copilot import proposals
+    from companybrain.copilot import forecasts, proposals
     from companybrain.copilot.intents import run as run_intent
     from companybrain.copilot.plan import (
+        ForecastPlan,
         LookupPlan,
         ProposePlan,
         ReasonsPlan,
@@ -132,7 +133,7 @@ def _expected(brain: Brain, plan: Any, user: str | None) -> list[dict[str, Any]]
         validate_propose,
     )
 
-    kinds = MetricPlan | CountPlan | ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan | ProposePlan
+    kinds = MetricPlan | CountPlan | ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan | ProposePlan | ForecastPlan
     if not isinstance(plan, kinds):
         return None
     try:
@@ -142,6 +143,9 @@ def _expected(brain: Brain, plan: Any, user: str | None) -> list[dict[str, Any]]
                 done = proposals.run(brain, plan, user, dry_run=True)
             except NotFound:  # no such order (or part of it) in this data: the right answer is to abstain
                 return None
+            return [dict(zip(done["columns"], row, strict=True)) for row in done["rows"]]
+        if isinstance(plan, ForecastPlan):
+            done = forecasts.run(brain, plan, user)
             return [dict(zip(done["columns"], row, strict=True)) for row in done["rows"]]
         if isinstance(plan, ScenarioPlan | ReplanPlan | ReasonsPlan | LookupPlan):
             done = run_intent(brain, plan, user)

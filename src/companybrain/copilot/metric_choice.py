@@ -9,8 +9,7 @@ import re
 from companybrain.copilot.plan import ClarifyPlan
 from companybrain.copilot.reading import Mention
 from companybrain.copilot.resolve import COUNTING, GROWTH, LISTED, TOPIC, Resolver
-from companybrain.copilot.unknown_words import stem
-from companybrain.copilot.vocabulary import tokens
+from companybrain.copilot.vocabulary import stem, tokens
 
 AMOUNT = re.compile(r"\bhow much\b(?! of\b)")  # an amount ('how much did we book'), not 'how much of K01 is left'
 

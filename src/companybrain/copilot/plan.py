@@ -193,6 +193,23 @@ class PredictionListPlan(_Plan):
         return _where_sql(self.where)
 
 
+class ForecastPlan(_Plan):
+    """What a forecast use case expects for the weeks asked (first and last Monday), as the user may read its
+    rows, summed by the series' dimensions asked for (and week by week when `weekly`)."""
+
+    kind: Literal["forecast"] = "forecast"
+    usecase: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    where: dict[str, list[str]] = {}
+    by: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] = []
+    weeks: list[date] = Field(min_length=2, max_length=2)
+    weekly: bool = True
+
+    _check_where = field_validator("where")(_names)
+
+    def where_sql(self) -> str | None:
+        return _where_sql(self.where)
+
+
 class ProposePlan(_Plan):
     """Propose an action of a type declared in actions/*.yaml with the parameters the question gives; the
     rest are read from the company's data (`of:`) or computed (`expr:`) when it runs, never guessed."""
@@ -220,6 +237,7 @@ AnyPlan = (
     | ReasonsPlan
     | LookupPlan
     | PredictionListPlan
+    | ForecastPlan
     | WhatIfPlan
     | ProposePlan
 )

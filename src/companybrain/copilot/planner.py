@@ -36,8 +36,8 @@ from companybrain.copilot.resolve import (
     TIME_GRAINS,
     Checker,
 )
-from companybrain.copilot.unknown_words import SHARE, stem
-from companybrain.copilot.vocabulary import Vocabulary, singular, tokens
+from companybrain.copilot.unknown_words import SHARE
+from companybrain.copilot.vocabulary import Vocabulary, singular, stem, tokens
 from companybrain.errors import BrainError
 from companybrain.semantic.period import parse_period
 
@@ -425,7 +425,7 @@ class Planner(MetricChoice, Counting):
             else:
                 by = [grain, *[d for d in by if d != grain]]
         ahead = (
-            self._not_yet(period, compare)
+            (None if set(metrics) <= self.vocab.ahead else self._not_yet(period, compare))
             or self._excluded(metrics, where)
             or self._no_history(metrics, by, period, compare)
         )

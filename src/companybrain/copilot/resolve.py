@@ -10,7 +10,7 @@ from datetime import date
 
 from companybrain.copilot.plan import AnyPlan, ClarifyPlan, CountPlan, MetricPlan, RefusePlan
 from companybrain.copilot.reading import Mention, Reading
-from companybrain.copilot.vocabulary import FLAG, Term, Vocabulary, distances, tokens
+from companybrain.copilot.vocabulary import FLAG, Term, Vocabulary, distances, stem, tokens
 from companybrain.errors import BrainError, PolicyDenied
 from companybrain.semantic.joins import AmbiguousPath
 
@@ -300,7 +300,12 @@ class Resolver:
         one dimension (Bologna vs Wroclaw) also break the answer down by it."""
         where: dict[str, list[str]] = {}
         own_words = {w for m in metrics for w in self.vocab.metric_words.get(m, set())}
+        # "pipeline expected to close in Q2": the word of the date the figures are placed by (close_date) names
+        # that date, not a value (closed) the figures' own filter rules out
+        dated = {stem(w) for m in metrics for w in str(self.vocab.metric_times.get(m) or "").split(".")[-1].split("_")}
         for mention in self.r.mentions:
+            if len(mention.text.split()) == 1 and stem(mention.text) in dated - {stem("date")}:
+                continue
             values = self._values_of(mention)
             if not values and self._unplaced_adjective(mention, own_words):
                 nxt = self._next(mention)

@@ -93,6 +93,15 @@ _ORDINAL = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "
 _YEAR_WORDS = r"(20\d\d|this year|last year|the year before(?: last)?|the previous year|the prior year)"
 
 
+def _next(unit: str, today: date) -> str:
+    """The next calendar month, quarter or year after today's, as a period."""
+    months = {"month": 1, "quarter": 3, "year": 12}[unit]
+    index = today.year * 12 + (today.month - 1) // months * months + months  # the first month of the next one
+    start = date(index // 12, index % 12 + 1, 1)
+    end_index = index + months
+    return f"{start.isoformat()}..{_end(date(end_index // 12, end_index % 12 + 1, 1))}"
+
+
 def _year_of(words: str, today: date) -> int:
     """'2025', 'this year', 'last year', 'the year before' (two years back) as a year."""
     if re.fullmatch(r"20\d\d", words):
@@ -279,6 +288,14 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
         start = date(int(m[3]), 1 if half == 1 else 7, 1)
         end = date(int(m[3]), 7, 1) if half == 1 else date(int(m[3]) + 1, 1, 1)
         take(m, f"{start.isoformat()}..{_end(end)}")
+    for m in re.finditer(
+        rf"\b(?:between|from) {_MONTH} (?:and|to|through|until) {_MONTH}(?: (?:of )?{_YEAR_WORDS})?\b", text
+    ):
+        first, last = MONTHS[m[1]], MONTHS[m[2]]  # "between April and June this year"
+        if first <= last:
+            year = _year_of(m[3], today) if m[3] else _last_completed(last, today)
+            end = date(year + (last == 12), last % 12 + 1, 1)
+            take(m, f"{date(year, first, 1).isoformat()}..{_end(end)}")
     for m in re.finditer(rf"\bsince {_MONTH}(?:\s+(20\d\d))?\b", text):
         month = MONTHS[m[1]]
         year = int(m[2]) if m[2] else _last_completed(month, today)
@@ -310,6 +327,8 @@ def parse_time(text: str, today: date, numbers: dict[tuple[str, ...], int] | Non
     for pattern, period in _RELATIVE:
         for m in re.finditer(pattern, text):
             take(m, period)
+    for m in re.finditer(r"\b(?:next|the coming) (month|quarter|year)\b", text):  # what is expected (a pipeline)
+        take(m, _next(m[1], today))
     for m in re.finditer(r"\bq([1-4])\b", text):
         quarter = int(m[1])
         year = _last_completed(3 * quarter, today) if 3 * quarter - 2 <= today.month else today.year - 1

@@ -7,6 +7,7 @@ import re
 
 from companybrain.copilot.plan import ClarifyPlan
 from companybrain.copilot.resolve import Resolver
+from companybrain.copilot.vocabulary import stem
 
 PARTICLES = {"up", "down", "back", "in", "out", "off", "over", "on", "through", "around", "away", "into"}
 OBJECT_PRONOUNS = {"us", "them", "it", "me", "you", "him", "her"}
@@ -79,14 +80,3 @@ class UnknownWords(Resolver):
             "guess; ask with a metric, a breakdown (by region, by site, ...) or a value the data holds.",
             options=metrics or [],
         )
-
-
-def stem(word: str) -> str:
-    """A crude stem, enough to tie a verb to a name of the model: hire, hired, hiring -> hir; unresolved ->
-    resolv."""
-    if word.startswith("un") and len(word) > 6:
-        word = word[2:]
-    for suffix in ("ations", "ation", "ings", "ing", "ions", "ion", "ers", "er", "ed", "es", "s", "e"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word

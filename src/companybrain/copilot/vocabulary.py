@@ -95,6 +95,9 @@ class Vocabulary:
     value_words: set[str] = field(default_factory=set)  # the longer words of the values (for misspellings)
     metric_where: dict[str, str] = field(default_factory=dict)  # metric -> its own filter ("status <> 'cancelled'")
     higher: list[str] = field(default_factory=list)  # metrics where more is better (revenue), as declared
+    ahead: set[str] = field(default_factory=set)  # metrics whose dates may lie ahead (the pipeline's close dates)
+    # forecast use case -> (the object type of its rows, the metric forecast, the series' dimensions, their columns)
+    forecasts: dict[str, tuple[str, str, list[str], list[str]]] = field(default_factory=dict)
     ratios: dict[str, str] = field(default_factory=dict)  # a count metric -> the share metric it is the top of
     longest: int = 1
 
@@ -278,6 +281,8 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         vocab.metric_formats[name] = metric.format or "number"
         vocab.metric_descriptions[name] = metric.description or ""
         vocab.metric_where[name] = str(metric.where or "")
+        if metric.ahead:
+            vocab.ahead.add(name)
         if metric.better == "higher":
             vocab.higher.append(name)
         owner = brain.project.objects.get(metric.object or "")
@@ -352,6 +357,8 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         vocab.seen_values.setdefault(name, set()).add(value)
     _add_head_words(vocab, values)
     for uc_name, uc in brain.project.usecases.items():
+        if uc.task == "forecast" and uc.output.object and uc.series is not None:
+            vocab.forecasts[uc_name] = (uc.output.object, uc.series.metric, uc.series.by, uc.series.columns())
         if uc.entity is None or uc.output.property is None:
             continue
         target = f"{uc.entity}.{uc.output.property}"
@@ -377,3 +384,14 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         for country in COUNTRY_NAMES.get(value, ()) if name in countries else ():
             vocab.add(country, Term("value", name, value))
     return vocab
+
+
+def stem(word: str) -> str:
+    """A crude stem, enough to tie a verb to a name of the model: hire, hired, hiring -> hir; unresolved ->
+    resolv."""
+    if word.startswith("un") and len(word) > 6:
+        word = word[2:]
+    for suffix in ("ations", "ation", "ings", "ing", "ions", "ion", "ers", "er", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word

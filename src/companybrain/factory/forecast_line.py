@@ -307,8 +307,8 @@ def score_forecast(brain: Brain, uc: UseCase, registry: Registry, version: int |
         "forecast_id": (fc["unique_id"] + SEPARATOR + fc["ds"].dt.date.astype(str)).tolist(),
         "series": fc["unique_id"].tolist(),
     }
-    for i, dim in enumerate(uc.series.by):
-        columns[dim.replace(".", "_").lower()] = parts.str[i].tolist()
+    for i, column in enumerate(uc.series.columns()):
+        columns[column] = parts.str[i].tolist()
     columns["period"] = pa.array(fc["ds"].dt.date.tolist(), pa.date32())
     columns["forecast"] = pa.array(fc["forecast"].clip(lower=0).astype(float).tolist(), pa.float64())
     for level in uc.levels:

@@ -43,6 +43,11 @@ class Metric(Spec):
         "the period asked, so it has no trend and no change over time; the date of its records (when an order was "
         "placed) does not place it in time.",
     )
+    ahead: bool = Field(
+        False,
+        description="Its dates may lie ahead of today (an expected close date): a period in the future reads what "
+        "is expected then, instead of being refused as not happened yet.",
+    )
     format: Literal["number", "currency", "percent", "count"] = "number"
     unit: str | None = None
     label: str | None = Field(None, description="Its name for people (cockpit tiles, tables): On-time delivery.")

@@ -137,6 +137,10 @@ class Series(Spec):
     where: str | None = None
     start: date | None = Field(None, description="First period of history used (default: all the metric's history).")
 
+    def columns(self) -> list[str]:
+        """The columns of the forecast rows that hold each dimension of `by` (Type.prop -> type_prop)."""
+        return [d.replace(".", "_").lower() for d in self.by]
+
 
 class Regressor(Spec):
     """forecast: a metric that moves the forecast metric (a price, a promotion share), read by the series'
