@@ -4,8 +4,8 @@ promotion rules, predictions written back with their version, and failures that 
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb

@@ -192,9 +192,13 @@ def register(app: typer.Typer, state: Any) -> None:
             f"built in {report['seconds']:.1f} s"
         )
         for r in report["factory"]:
+            if r["status"] == "skipped":
+                console.print(f"factory: {r['usecase']} not trained: {r['reason']}", style="dim")
+                continue
             state_text = "ok" if r["status"] == "ok" else f"failed: {r['error']}"
             step = "trained" if "backtest" in r else "scored"
-            console.print(f"factory: {r['usecase']} {step if r['status'] == 'ok' else ''} {state_text}")
+            why = f" ({r['reason']})" if "reason" in r else ""
+            console.print(f"factory: {r['usecase']} {step if r['status'] == 'ok' else ''} {state_text}{why}")
 
     @app.command()
     def contracts(format: FormatOpt = "table") -> None:  # type: ignore[assignment]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from companybrain.errors import BrainError, NotFound, did_you_mean
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from companybrain.specs.usecases import UseCase
 
 Progress = Callable[[str, str], None]
-SCHEDULE_DAYS = {"daily": 1, "weekly": 7, "monthly": 30}
 
 
 def usecase(brain: Brain, name: str) -> UseCase:
@@ -59,22 +58,20 @@ def score(brain: Brain, names: list[str] | None = None, progress: Progress | Non
 
 
 def run_due(brain: Brain, progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Train and score the use cases whose schedule says they are due (never trained counts as due)."""
+    """Train and score the use cases that are due (see factory/schedule.py); the others are listed as
+    skipped with the reason."""
     from companybrain.factory.registry import Registry
+    from companybrain.factory.schedule import due_usecases
 
     registry = Registry(brain.project)
-    due = []
-    for name, uc in sorted(brain.project.usecases.items()):
-        if uc.schedule == "manual":
-            continue
-        versions = registry.versions(name)
-        last = date.fromisoformat(versions[0].trained_at[:10]) if versions else None
-        if last is None or date.today() - last >= timedelta(days=SCHEDULE_DAYS[uc.schedule]):
-            due.append(name)
     results = []
-    for name in due:
+    for decision in due_usecases(brain, registry):
+        name = decision.usecase
+        if not decision.due:
+            results.append({"usecase": name, "step": "train", "status": "skipped", "reason": decision.reason})
+            continue
         trained = _each(name, "train", progress, lambda uc: _train_one(brain, uc, registry), brain)
-        results.append(trained)
+        results.append({**trained, "reason": decision.reason})
         if trained["status"] == "ok":
             results.append(_each(name, "score", progress, lambda uc: _score_one(brain, uc, registry), brain))
     return results
