@@ -280,3 +280,31 @@ def test_the_hr_partner_sees_the_talent_app_and_others_are_told_why_not(
     assert answer is not None and answer.status == 403
     assert "not available to you" in page.inner_text("main") and page.locator("#worklist").count() == 0
     context.close()
+
+
+def test_hostile_cockpit_inputs_are_refused_in_words(app: FastAPI, tokens: dict[str, str], brain: Brain) -> None:
+    """The app page's sort and filters, the proposal form and the inbox's decision: refused, never run."""
+    with TestClient(app) as c:
+        c.post("/cockpit/signin", data={"token": tokens["planner"], "next": "/cockpit/apps"})
+        page = c.get("/cockpit/apps/maintenance_worklist?sort=salary%3B%20DROP%20TABLE%20x")
+        assert page.status_code == 400 and "cannot be sorted by" in page.text and 'id="worklist"' not in page.text
+        page = c.get("/cockpit/apps/maintenance_worklist?f.manufacturer=ABB")
+        assert page.status_code == 400 and "filter by one of" in page.text
+        assert c.get("/cockpit/apps/%3Cscript%3E").status_code == 404
+        csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/cockpit/apps/maintenance_worklist").text)
+        assert csrf is not None
+        before = len(brain.actions.find(limit=100_000))
+        assert c.post("/cockpit/apps/maintenance_worklist/propose", data={"action_type": "schedule_maintenance",
+                      "key": "MKE-L1-M1", "field.week_start": "2026-03-09"}).status_code == 400  # fmt: skip
+        forms = [
+            {"action_type": "delay_order", "key": "MKE-L1-M1"},
+            {"action_type": "schedule_maintenance", "key": "MKE-L1-M1", "field.site_id": "GSP"},
+            {"action_type": "schedule_maintenance", "key": "MKE-L1-M1", "field.week_start": "not a date"},
+        ]
+        for form in forms:
+            said = c.post("/cockpit/apps/maintenance_worklist/propose", data={"csrf": csrf.group(1), **form}).text
+            assert "Not proposed:" in said, form  # said on the page the form returns to
+        assert len(brain.actions.find(limit=100_000)) == before  # nothing was proposed
+        for decision, action_id in (("drop", "1"), ("approve", "1 OR 1=1"), ("approve", "9" * 40)):
+            form = {"csrf": csrf.group(1), "decision": decision, "action_id": action_id}
+            assert "Choose Approve or Reject" in c.post("/cockpit/apps/inbox/decide", data=form).text
