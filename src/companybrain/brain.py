@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from companybrain.decisions.network import Disruption
     from companybrain.decisions.replan import Plan
     from companybrain.decisions.scenarios import ScenarioRun
+    from companybrain.decisions.shortages import Projection
 
 R = TypeVar("R")
 # a warehouse error that a table or column the query names is not there (DuckDB's and PostgreSQL's words)
@@ -374,6 +375,18 @@ class Brain:
         from companybrain.decisions.ledger import report
 
         return report(self, user, use_case)
+
+    def project_shortages(
+        self, user: str | Principal | None = None, forecast: str = "demand_forecast", write: bool = True
+    ) -> Projection:
+        """Component shortages per site and week from the demand forecast, open purchase orders at their
+        predicted arrival; written as ProjectedShortage objects unless `write` is False."""
+        from companybrain.decisions.shortages import project_shortages, write_shortages
+
+        projection = project_shortages(self, user, forecast)
+        if write:
+            write_shortages(self, projection)
+        return projection
 
     def scenarios(self) -> list[dict[str, Any]]:
         """The declared what-if scenarios and whether their overlays are current."""

@@ -22,6 +22,7 @@ from companybrain.cli import (
     scenario_cmds,
     semantic_cmds,
     service_cmds,
+    supply_cmds,
 )
 from companybrain.cli.output import err_console
 from companybrain.errors import BrainError
@@ -86,6 +87,7 @@ actions_cmds.register(app, state)
 apps_cmds.register(app, state)
 alerts_cmds.register(app, state)
 factory_cmds.register(app, state)
+supply_cmds.register(app, state)
 app.add_typer(demo.make_app(state), name="demo")
 
 

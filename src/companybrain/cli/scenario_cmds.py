@@ -38,6 +38,7 @@ def _print_run(run: Any) -> None:
         console.print(f"assumption: {line}", style="dim")
     _print_forecast(run.forecast)
     _print_plan(run.plan)
+    _print_supply(run.supply)
     for line in run.warnings:
         err_console.print(f"warning: {line}")
 
@@ -67,6 +68,20 @@ def _print_forecast(section: dict[str, Any]) -> None:
         print_rows(
             rows, title=title, formats={c: "number" for c in ("baseline", "scenario", "diff")} | {"diff %": "percent"}
         )
+
+
+def _print_supply(section: dict[str, Any]) -> None:
+    """The projected shortages ahead, baseline against the scenario's slipping suppliers."""
+    if section.get("status") != "ok":
+        if section.get("status") not in (None, "unchanged"):
+            console.print(f"supply: {section.get('reason', section.get('status'))}")
+        return
+    slips = ", ".join(f"{s} +{d} days" for s, d in section["slips"].items())
+    print_rows(
+        section["kpis"],
+        title=f"supply ahead: open orders of {slips}",
+        formats={c: "number" for c in ("baseline", "scenario", "diff")},
+    )
 
 
 def _print_plan(section: dict[str, Any]) -> None:

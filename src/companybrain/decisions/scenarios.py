@@ -21,6 +21,7 @@ from sqlglot import exp
 from companybrain.decisions.overlays import Overlays, apply_change
 from companybrain.decisions.scenario_forecast import BaselineForecasts, forecast_section
 from companybrain.decisions.scenario_plan import BaselinePlans, plan_section
+from companybrain.decisions.shortages import slips, supply_section
 from companybrain.errors import BrainError, ConfigError, Location, NotFound, PolicyDenied, QueryError, did_you_mean
 from companybrain.governance.policy import Policy
 from companybrain.semantic.joins import overlay_schema
@@ -84,6 +85,7 @@ class ScenarioRun:
     seconds: dict[str, float] = field(default_factory=dict)
     forecast: dict[str, Any] = field(default_factory=dict)  # the forecast refit on the scenario's series
     plan: dict[str, Any] = field(default_factory=dict)  # the network plan of the weeks ahead
+    supply: dict[str, Any] = field(default_factory=dict)  # component shortages ahead when a supplier slips
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -281,10 +283,12 @@ def run_scenario(
         forecast, forecasts = forecast_section(brain, spec, meta["overlays"], user, forward.forecasts)
         forecasted = time.perf_counter()
         plan = plan_section(brain, spec, period, user, forecasts, forward.plans)
+        supply = supply_section(brain, slips(brain, spec), user)
     else:
-        forecast = plan = {"status": "skipped", "reason": "skipped: the KPIs over the period only were asked for"}
+        skipped = {"status": "skipped", "reason": "skipped: the KPIs over the period only were asked for"}
+        forecast, plan, supply = skipped, skipped, skipped
         forecasted = time.perf_counter()
-    for title, section in (("forecast", forecast), ("plan", plan)):
+    for title, section in (("forecast", forecast), ("plan", plan), ("supply", supply)):
         if section["status"] == "failed":
             warnings.append(f"the {title} section failed: {section['reason']}")
     return ScenarioRun(
@@ -304,6 +308,7 @@ def run_scenario(
         },
         forecast=forecast,
         plan=plan,
+        supply=supply,
     )
 
 
