@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from companybrain.decisions.shortages import expected_delays, inside_lead_time, supply_by_week
 from companybrain.errors import PolicyDenied
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ class Receipt:
     po_id: int
     promised: date
     qty: float
+    supplier_id: str = ""
+    expected: date | None = None  # promised + the predicted delay (decisions/shortages.py)
 
 
 @dataclass
@@ -97,8 +100,11 @@ def load_materials(brain: Brain, user: str | Principal | None) -> tuple[Material
         bom[r["product_id"]].append((r["component_id"], float(r["qty"] or 0.0)))
     receipts: dict[tuple[str, str], list[Receipt]] = defaultdict(list)
     po_rows = [r for r in po_rows if r["promised_date"] is not None and r["qty"] is not None]
+    delays = expected_delays(brain, user, po_rows)
     for r in sorted(po_rows, key=lambda r: (r["promised_date"], r["po_id"])):
-        receipts[(r["site_id"], r["component_id"])].append(Receipt(r["po_id"], r["promised_date"], float(r["qty"])))
+        expected = r["promised_date"] + timedelta(days=round(delays.get(r["po_id"], 0.0)))
+        receipt = Receipt(r["po_id"], r["promised_date"], float(r["qty"]), str(r["supplier_id"]), expected)
+        receipts[(r["site_id"], r["component_id"])].append(receipt)
     return (
         Materials(
             dict(bom),
@@ -133,14 +139,9 @@ def shortages(net: Network, opts: Options, chosen: np.ndarray) -> dict[tuple[str
     out = {}
     for n, k in enumerate(keys.tolist()):
         site, component = sites[k // len(components)], components[k % len(components)]
-        info = mat.components.get(component)
-        lead = int(info["lead_time_days"] or 0) if info else 0
-        short[n] -= mat.stock.get((site, component), 0.0)
-        for r in mat.receipts.get((site, component), ()):
-            first = max(0, math.ceil((r.promised - net.start).days / 7))  # usable from the next week start
-            if first < T:
-                short[n, first:] -= r.qty
-        inside = min(T, math.ceil(lead / 7))  # weeks that start before a normal order would arrive
+        arrivals = [(r.expected or r.promised, r.qty) for r in mat.receipts.get((site, component), ())]
+        short[n] -= supply_by_week(mat.stock.get((site, component), 0.0), arrivals, net.start, T)
+        inside = inside_lead_time(mat.components.get(component), T)  # before a normal order would arrive
         by_week = np.zeros(T)
         by_week[:inside] = np.maximum(short[n, :inside], 0.0)
         if by_week.max() > 1e-9:
