@@ -92,6 +92,18 @@ class Egress(Spec):
     allow: list[str] = Field(default_factory=list, description="Hosts this project may call (LLM endpoints, webhooks).")
 
 
+class OIDCSignIn(Spec):
+    """The cockpit's single sign-on at the issuer: the authorization code flow with PKCE, as a registered client."""
+
+    client_id: str = Field(description="The cockpit's client id at the issuer; its ID tokens' `aud`.")
+    client_secret: str | None = Field(
+        None, description="A confidential client's secret (write ${ENV}); omit for a public client (PKCE alone)."
+    )
+    authorization_endpoint: str = Field(description="The issuer's authorization endpoint (https).")
+    token_endpoint: str = Field(description="The issuer's token endpoint (https).")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile"], description="Scopes asked for.")
+
+
 class OIDC(Spec):
     """An OpenID Connect issuer whose bearer JWTs the service accepts."""
 
@@ -101,6 +113,7 @@ class OIDC(Spec):
     user_claim: str = Field(
         "sub", description="The claim naming the project user (sub: stable; preferred_username is often editable)."
     )
+    sign_in: OIDCSignIn | None = Field(None, description="Single sign-on in the cockpit at this issuer.")
 
 
 class Auth(Spec):

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from companybrain.delivery.web import apps, decide, inbox, objects, pages, predictions
 from companybrain.delivery.web.render import PREFIX, bare, environment
 from companybrain.delivery.web.session import COOKIE, SESSION_SECONDS, BadForm, Sessions, SignInRequired, form_data
+from companybrain.delivery.web.sso import sso_router
 from companybrain.errors import BrainError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def mount_cockpit(app: FastAPI) -> None:
     app.state.cockpit_sessions = Sessions()
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="cockpit-static")
     app.include_router(_signin_router())
+    app.include_router(sso_router(_safe_next, _service, _sessions))  # single sign-on at the company's issuer
     for module in (pages, predictions, objects, decide, inbox, apps):
         app.include_router(module.router, prefix=PREFIX)
     areas = APIRouter(include_in_schema=False)
@@ -71,7 +73,8 @@ def _signin_router() -> APIRouter:
     @router.get(f"{PREFIX}/signin", response_class=HTMLResponse)
     def signin_form(request: Request) -> HTMLResponse:
         nxt = _safe_next(request.query_params.get("next"))
-        return bare("signin.html", next=nxt, message=request.query_params.get("reason"))
+        sso = _service(request).brain.project.spec.auth.oidc
+        return bare("signin.html", next=nxt, message=request.query_params.get("reason"), sso=bool(sso and sso.sign_in))
 
     @router.post(f"{PREFIX}/signin")
     async def signin(request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""Cockpit sign-in: an API token pasted once becomes a server-side session behind an HttpOnly cookie.
+"""Cockpit sign-in: an API token pasted once (or a sign-in at the company's identity provider, web/sso.py)
+becomes a server-side session behind an HttpOnly cookie.
 
 The cookie holds only a random session id; the token stays in this process's memory and is
 checked against the token store on every request, so a revoked or expired token ends the
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 COOKIE = "brain_cockpit"
 SESSION_SECONDS = 12 * 3600
 NEEDED_SCOPE = "read:metrics"
+SSO_SCOPES = ("read:metrics", "read:objects")
 
 
 class SignInRequired(Exception):
@@ -95,6 +97,16 @@ class Sessions:
             self._by_id[session.sid] = session
         return session
 
+    def sign_in_as(self, svc: BrainService, user: str, via: str) -> Session:
+        """A new session for a user the company's identity provider signed in (web/sso.py): no API token, so
+        it reads (read:metrics, read:objects) and writes nothing; BrainError when the project does not know them."""
+        svc.brain.principal(user)
+        session = Session(secrets.token_urlsafe(32), user, "", via, frozenset(SSO_SCOPES))
+        with self._lock:
+            self._expire()
+            self._by_id[session.sid] = session
+        return session
+
     def sign_out(self, sid: str | None) -> None:
         with self._lock:
             self._by_id.pop(sid or "", None)
@@ -107,10 +119,11 @@ class Sessions:
             session = self._by_id.get(sid or "")
         if session is None or time.monotonic() - session.started > SESSION_SECONDS:
             raise SignInRequired(next_url)
-        record = svc.tokens.lookup(session.token)
-        if record is None or record.state() != "active":
-            self.sign_out(session.sid)
-            raise SignInRequired(next_url, "your token was revoked or has expired; sign in again")
+        if session.token:  # a session of the identity provider's has no token: it lasts SESSION_SECONDS
+            record = svc.tokens.lookup(session.token)
+            if record is None or record.state() != "active":
+                self.sign_out(session.sid)
+                raise SignInRequired(next_url, "your token was revoked or has expired; sign in again")
         try:
             principal = svc.brain.principal(session.user)
         except BrainError:
