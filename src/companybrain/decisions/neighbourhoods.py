@@ -21,6 +21,10 @@ from companybrain.decisions.lagrangian import DisagreementByLine
 # even 60 order parts take 0.1-1 s with HiGHS, and many small windows gain more than a few large ones
 MAX_WINDOW_ITEMS = 50
 LARGE_WINDOW_ITEMS = 400  # on a large network (`planner.LARGE_ITEMS`) larger windows gained more
+MIN_WINDOW_ITEMS = 20
+# a window's size follows HiGHS: smaller after one it could not solve within its time, larger after one
+# solved fast (half the windows of 50 parts at tight 1k orders ran out of time 10-25% from their optimum)
+SHRINK, GROW = 0.8, 1.1
 WINDOW_GAP = 0.002  # a window stops within 0.2% of its own optimum: the next window gains more
 EARLY_JITTER = 2.0  # weeks
 
@@ -40,6 +44,8 @@ class Search:
     windows: int = 0
     improved: int = 0
     disagreement: DisagreementByLine | None = None  # windows drawn where plan and bound disagree
+    # windows solved to their optimum on the incumbent without a gain: the same window again gains nothing
+    settled: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         net = self.problem.net
@@ -51,6 +57,7 @@ class Search:
         index = {ln.line_id: j for j, ln in enumerate(net.lines)}
         self.home = np.array([index[i.line_id] for i in net.items], dtype=np.int64)
         self.first = np.searchsorted(self.cols.item, np.arange(len(self.problem.qty) + 1))
+        self.window_items = self.max_items
 
     def hot_line(self) -> int:
         """A line drawn with probability growing with its share of the gap between the plan and the
@@ -90,7 +97,7 @@ class Search:
         cost = opts.cost[o] * p.qty[free]
         week = p.cap_week[o] + EARLY_JITTER * self.rng.random(len(free))
         order = np.lexsort((week, cost <= 0))
-        return np.sort(free[order[: self.max_items]])
+        return np.sort(free[order[: self.window_items]])
 
     def step(self, seconds: float) -> bool:
         """One window: True when it found a cheaper plan."""
@@ -102,8 +109,11 @@ class Search:
         free = np.flatnonzero(((current >= 0) & inside[np.maximum(current, 0)]) | inside[self.home])
         if len(free) == 0:
             return False
-        if len(free) > self.max_items:
+        if len(free) > self.window_items:
             free = self._earliest(free)
+        key = hash(free.tobytes())
+        if key in self.settled:
+            return False
         spans = [np.arange(self.first[n], self.first[n + 1]) for n in free]
         cols = self.cols.subset(np.concatenate(spans))
         now = self.assignment[cols.item]
@@ -123,12 +133,17 @@ class Search:
         result = solve_items(free, p.qty, cols, residual, seconds, start=start, gap=WINDOW_GAP)
         self.windows += 1
         fast = result.optimal and time.perf_counter() - started < 0.4 * seconds
-        if fast and self.lines_per_window < p.lines:
-            self.lines_per_window += 1
-        elif not result.optimal and self.lines_per_window > 2:
-            self.lines_per_window -= 1
+        if fast:
+            self.lines_per_window = min(self.lines_per_window + 1, p.lines)
+            self.window_items = min(round(self.window_items * GROW) + 1, self.max_items)
+        elif not result.optimal:
+            self.lines_per_window = max(self.lines_per_window - 1, 2)
+            self.window_items = max(round(self.window_items * SHRINK), MIN_WINDOW_ITEMS)
         if result.chosen is None or result.objective >= before - 1e-6 * max(1.0, before):
+            if result.optimal:
+                self.settled.add(key)
             return False
+        self.settled.clear()
         self.assignment = self.assignment.copy()
         self.assignment[free] = cols.option[result.chosen]
         self.cost = p.cost(self.assignment)
