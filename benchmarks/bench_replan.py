@@ -11,23 +11,39 @@ week). Per family and size, over the seeds, the median and worst of:
 - `gap`: the proven gap the planner reports, and which bound it is (LP, Lagrangian, MIP dual);
 - `solve`: the planner's seconds, next to the class LP's alone (`lp`) measured in the same run.
 
-Then the plan against the local scramble (revenue at risk, weighted lateness) and the medium demo's
-Milwaukee L3 down 10 days from 2026-03-02 when `--project` is given.
+A first plan, not counted, loads what a process loads once (numba's compiled knapsack DP: 0.4 s on
+an idle machine, more under load), as a served brain has. Then the plan against the local scramble
+(revenue at risk, weighted lateness) and the medium demo's Milwaukee L3 down 10 days from 2026-03-02
+when `--project` is given.
 
 Targets: within 2% of the best known at every size, 1% from 1k orders; proven gap <= 5% at 50-300
 orders, <= 2% from 1k; solve <= 2 s at 1k, <= 5 s at 10k, <= 30 s at 50k.
+
+The planner is cut by wall time, so on a shared machine its figures follow the load. To compare two
+versions, `--against REV` runs the planner as it was at git revision REV (its `src/companybrain`,
+from `git archive`) beside this tree's, each in its own warm process (imports and compiled code
+loaded once), instance by instance in turn, so that both see the same load; `vs best` is then
+against the best of the reference and both plans.
+
 Usage: python benchmarks/bench_replan.py [--families tight loose] [--sizes 50 100 300 1000 3000 10000 50000]
-       [--seeds 1 2 3 4 5] [--time-limit SECONDS] [--project PATH_TO_DEMO]
+       [--seeds 1 2 3 4 5] [--time-limit SECONDS] [--project PATH_TO_DEMO] [--against REV]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from replan_reference import FAMILIES, instance, load_reference
 
@@ -77,10 +93,19 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--time-limit", type=float, default=None, help="planner seconds (default: by size)")
     parser.add_argument("--project", default=None, help="a medium demo project: also its Milwaukee L3 line-down")
+    parser.add_argument("--against", default=None, metavar="REV", help="also the planner at git revision REV, in turn")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one side of --against
     args = parser.parse_args()
+    if args.worker:
+        return serve_plans(sys.stdin, sys.stdout)
+    if args.against:
+        return compare_with(checked_revision(args.against), args)
     refs = load_reference()
     cores = os.cpu_count() or 1
     print(f"load average at start: {os.getloadavg()[0]:.1f} ({cores} cores; solve times are wall seconds)")
+    started = time.perf_counter()
+    plan_network(instance("tight", 50, 1), args.time_limit)
+    print(f"first plan in this process (tight 50 orders, seed 1, not counted): {time.perf_counter() - started:.2f} s")
     print(
         f"{'family':<6} {'orders':>6}  {'vs best (median / worst)':>24}  {'ref':>9}"
         f"  {'proven gap (median / worst)':>27}  {'bound':>12}"
@@ -134,6 +159,95 @@ def demo_line_down(project: str, time_limit: float | None) -> None:
         f"revenue at risk {base['revenue_at_risk']:,.0f} -> {new['revenue_at_risk']:,.0f}, weighted lateness "
         f"{base['weighted_lateness_days']:,.0f} -> {new['weighted_lateness_days']:,.0f} days"
     )
+
+
+REVISION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._/~^@{}-]{0,99}")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checked_revision(rev: str) -> str:
+    """A git revision named on the command line, as the commit it names; anything else is refused."""
+    if not REVISION.fullmatch(rev):
+        raise SystemExit(f"--against {rev!r}: not a git revision (a commit, a tag or a branch, e.g. --against HEAD~3)")
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        raise SystemExit(f"--against {rev!r}: no such commit here (see `git log --oneline`)")
+    return found.stdout.strip()
+
+
+def serve_plans(requests: IO[str], answers: IO[str]) -> None:
+    """One side of --against: for each line 'family orders seed time_limit', the plan's cost, gap and time."""
+    import companybrain
+
+    answers.write(json.dumps({"source": str(Path(companybrain.__file__).parent)}) + "\n")
+    answers.flush()
+    for line in requests:
+        family, orders, seed, limit = line.split()
+        plan = plan_network(instance(family, int(orders), int(seed)), None if limit == "-" else float(limit))
+        answers.write(json.dumps({"cost": plan.cost, "gap": plan.gap, "solve": plan.solve_seconds}) + "\n")
+        answers.flush()
+
+
+class _Planner:
+    """A warm planner process on a source tree (its `src` first on the path)."""
+
+    def __init__(self, src: Path) -> None:
+        env = dict(os.environ, PYTHONPATH=str(src))
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
+        self.source = self._read()["source"]
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        return dict(json.loads(self.process.stdout.readline()))
+
+    def plan(self, family: str, orders: int, seed: int, limit: float | None) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{family} {orders} {seed} {'-' if limit is None else limit}\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def compare_with(commit: str, args: argparse.Namespace) -> None:
+    """The planner at `commit` and this tree's, per instance in turn (alternating which goes first)."""
+    refs = load_reference()
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "src.tar"
+        subprocess.run(["git", "archive", "-o", str(archive), commit, "src/companybrain"], cwd=ROOT, check=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        sides = {commit[:7]: _Planner(Path(tmp) / "src"), "now": _Planner(ROOT / "src")}
+        for name, side in sides.items():
+            print(f"{name}: {side.source}")
+            side.plan("tight", 50, 1, args.time_limit)  # warm: imports, compiled code
+        print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count() or 1} cores)")
+        for family in args.families:
+            for orders in args.sizes:
+                rows: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+                for seed in args.seeds:
+                    names = list(sides) if seed % 2 else list(sides)[::-1]
+                    got = {name: sides[name].plan(family, orders, seed, args.time_limit) for name in names}
+                    ref = refs.get(f"{family}/{orders}/{seed}")
+                    best = min([g["cost"] for g in got.values()] + ([ref["objective"]] if ref else []))
+                    for name, g in got.items():
+                        rows[name].append(dict(g, vs_best=(g["cost"] - best) / best if best > 1e-9 else 0.0))
+                for name, r in rows.items():
+                    print(
+                        f"{family:<6} {orders:>6} {name:>8}  vs best {_pct([x['vs_best'] for x in r])}"
+                        f"  gap {_pct([x['gap'] for x in r])}  solve {_secs([x['solve'] for x in r])} s",
+                        flush=True,
+                    )
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+        for side in sides.values():
+            side.close()
 
 
 if __name__ == "__main__":

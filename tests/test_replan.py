@@ -363,3 +363,29 @@ def test_the_compiled_knapsack_is_the_optimum_of_every_subset(seed: int) -> None
     assert value == pytest.approx(_knapsack_by_enumeration(qty, profit, week, cum), abs=1e-9)
     assert value == pytest.approx(profit[chosen].sum(), abs=1e-9)  # the pairs it names make its value, and fit
     assert all(qty[chosen & (week <= t)].sum() <= cum[t] for t in range(weeks))
+
+
+@pytest.mark.parametrize(
+    ("rev", "says"),
+    [
+        ("HEAD;touch /tmp/replan-bench-pwned", "not a git revision"),
+        ("-o/tmp/replan-bench-pwned", "not a git revision"),
+        ("$(touch /tmp/replan-bench-pwned)", "not a git revision"),
+        ("no-such-branch-here", "no such commit here"),
+    ],
+)
+def test_the_benchmark_refuses_a_revision_that_is_not_a_commit(rev: str, says: str) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "benchmarks/bench_replan.py", f"--against={rev}", "--sizes", "50", "--seeds", "1"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and says in done.stderr and rev in done.stderr
+    assert "vs best" not in done.stdout  # refused before any plan is made
+    assert not Path("/tmp/replan-bench-pwned").exists()
