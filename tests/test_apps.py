@@ -154,3 +154,23 @@ def test_an_app_ranked_by_a_metric_reads_it_per_object_as_the_viewer(small_demo:
         assert {r["values"]["site_id"] for r in found["rows"]} == {"MKE"}  # the plant manager's own lines
         said = wl.refusal(brain, app, brain.principal("emea_rep"))  # reads lines, not their defect rate
         assert said is not None and "defect_rate" in said
+
+
+def test_app_show_reads_as_the_user_and_refuses_hostile_arguments(
+    demo_root: Path, run_cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    code, out, err = run_cli("-p", str(demo_root), "app", "show", "maintenance_worklist", "--as", "mke_plant_manager",
+                             "--filter", "line_id=MKE-L1", "--format", "json")  # fmt: skip
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["rows"] and {r["values"]["line_id"] for r in shown["rows"]} == {"MKE-L1"}
+    for args, said in [
+        (("maintenance_worklist", "--sort", "x; DROP TABLE raw.erp__orders"), "cannot be sorted by"),
+        (("maintenance_worklist", "--filter", "site_id"), "--filter takes column=value"),
+        (("maintenance_worklist", "--filter", "manufacturer=ABB"), "filter by one of site_id"),
+        (("maintenance_worklist", "--limit", "100000"), "limit must be from 1 to 50"),
+        (("../../etc/passwd",), "no app '../../etc/passwd'"),
+        (("maintenance_worklist", "--as", "emea_hrbp"), "may not open app 'maintenance_worklist'"),
+    ]:
+        code, _, err = run_cli("-p", str(demo_root), "app", "show", *args)
+        assert code == 1 and said in " ".join(err.split()), (args, err)
