@@ -291,3 +291,65 @@ def test_each_reader_sees_the_shortages_their_rights_allow(scored: Path, run_cli
     assert code == 1 and "no forecast use case" in err and "brain factory list" in err
     code, _, err = run_cli("-p", str(scored), "supply", "project", "--as", "planner")
     assert code == 1 and "DemandForecast" in err
+
+
+# --- acting on it ------------------------------------------------------------------------------
+
+
+def test_projected_shortages_alert_each_plant_manager_of_their_own_plant(scored: Path, tmp_path: Path) -> None:
+    from companybrain.delivery.alerts import AlertEngine
+    from tests.test_alerts import Receiver
+
+    root = tmp_path / "acme"
+    shutil.copytree(scored, root)
+    receiver = Receiver()
+    try:
+        path = root / "alerts" / "supply.yaml"
+        path.write_text(path.read_text().replace("127.0.0.1:8099", f"127.0.0.1:{receiver.port}"))
+        with Brain.open(root) as brain:
+            short_sites = {r["site_id"] for r in brain.objects("ProjectedShortage", limit=None, user="planner")}
+            names = {r["site_id"]: r["name"] for r in brain.read("Site", user="planner").to_pylist()}
+            engine = AlertEngine(brain)
+            try:
+                report = engine.check(["projected_shortage"])
+            finally:
+                engine.close()
+    finally:
+        receiver.stop()
+    assert report["errors"] == {}, report
+    mine, theirs = receiver.at("/alerts/mke_plant_manager"), receiver.at("/alerts/planner")
+    assert len(theirs) == len(short_sites) > 1  # the planner: one per plant short
+    assert len(mine) == 1 and names["MKE"] in mine[0]["message"]  # Milwaukee's manager: Milwaukee only
+    assert not any(names[s] in mine[0]["message"] for s in short_sites - {"MKE"})
+
+
+def test_a_planner_proposes_to_expedite_a_risky_po_and_the_plant_manager_approves(scored: Path, tmp_path: Path) -> None:
+    from companybrain.errors import BrainError
+
+    root = tmp_path / "acme"
+    shutil.copytree(scored, root)
+    with Brain.open(root) as brain:
+        risky = brain.objects(
+            "PurchaseOrder", where="site_id = 'MKE' AND late_risk IS NOT NULL", limit=None, user="planner"
+        )
+        po = max(risky, key=lambda r: r["late_risk"])
+        params = {
+            "po_id": po["po_id"],
+            "site_id": "MKE",
+            "component_id": po["component_id"],
+            "how": "expedite",
+            "supplier_id": po["supplier_id"],
+            "need_by": "2026-03-09",
+            "qty": po["qty"],
+            "expedite_cost": 1200.0,
+        }
+        for bad in ({"how": "cancel"}, {"po_id": "1; DROP TABLE po"}, {"site_id": "MKE' OR '1'='1"}, {"qty": 0}):
+            with pytest.raises(BrainError):
+                brain.actions.propose([("expedite_or_resource_po", {**params, **bad})], "planner")
+        [proposed] = brain.actions.propose([("expedite_or_resource_po", params)], "planner")
+        with pytest.raises(BrainError):
+            brain.actions.approve([proposed["action_id"]], "planner")  # a planner proposes, approves none
+        [outcome] = brain.actions.approve([proposed["action_id"]], "mke_plant_manager")
+        decided = brain.objects("PoIntervention", limit=None, user="cfo")
+    assert outcome.status == "applied", outcome
+    assert [(d["po_id"], d["how"]) for d in decided] == [(po["po_id"], "expedite")]
