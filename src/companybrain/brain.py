@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from companybrain.errors import BrainError, Conflict, NotFound, PolicyDenied, WarehouseError
 from companybrain.governance.audit import AuditKey, AuditLog
+from companybrain.governance.lineage_events import Lineage
 from companybrain.governance.policy import Policy
 from companybrain.governance.principal import Principal, principal_for
 from companybrain.ontology import build as build_mod
@@ -66,6 +67,7 @@ class Brain:
         self._warehouse: Warehouse | None = None
         self._semantic: SemanticModel | None = None
         self._audit: AuditLog | None = None
+        self._lineage: Lineage | None = None
         self._builds_exist = False
         self._loads_at_build: tuple[int | None, dict[str, Any]] = (None, {})
 
@@ -100,7 +102,8 @@ class Brain:
         self, names: list[str] | None = None, progress: loader.Progress | None = None
     ) -> list[loader.SourceLoad]:
         """Land the sources (all, or `source` / `source.table` names) in the raw layer."""
-        return loader.ingest(self.project, self.warehouse, names, progress)
+        with self.lineage.run("ingest", *self.lineage.ingest_datasets(names)):
+            return loader.ingest(self.project, self.warehouse, names, progress)
 
     def sources_status(self) -> list[dict[str, Any]]:
         """The latest load of every declared table, with totals of rows in the raw layer."""
@@ -150,7 +153,8 @@ class Brain:
     def build(self, progress: build_mod.Progress | None = None, full: bool = False) -> build_mod.BuildReport:
         """Materialize the object types whose definition or data changed (all with `full`); a failing
         blocking contract keeps the previous version."""
-        return build_mod.build(self.project, self.warehouse, progress, full)
+        with self.lineage.run("build", *self.lineage.build_datasets()):
+            return build_mod.build(self.project, self.warehouse, progress, full)
 
     def contracts(self) -> list[ContractResult]:
         """Evaluate every data contract on the objects as they are now."""
@@ -158,6 +162,13 @@ class Brain:
         return run_contracts(self.warehouse, self.project.objects)
 
     # --- governed reads: every one goes through the policy and leaves an audit record ---------
+
+    @property
+    def lineage(self) -> Lineage:
+        """The OpenLineage run events of this project's jobs (governance/lineage_events.py)."""
+        if self._lineage is None:
+            self._lineage = Lineage(self.project)
+        return self._lineage
 
     @property
     def semantic(self) -> SemanticModel:

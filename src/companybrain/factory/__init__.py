@@ -286,7 +286,9 @@ def _each(
     if progress:
         progress(name, step)
     try:
-        return run(usecase(brain, name))
+        uc = usecase(brain, name)
+        with brain.lineage.run(f"{step}.{name}", *brain.lineage.usecase_datasets(uc, step)):
+            return run(uc)
     except BrainError as exc:
         return {"usecase": name, "step": step, "status": "failed", "error": exc.message, "hint": exc.hint}
     except Exception as exc:  # one use case's failure must not stop the others; the report names it
