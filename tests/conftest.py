@@ -145,3 +145,7 @@ def browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# --- Apache Spark: one local session (a JVM) per test run, shared by every project on it ---
+SPARK_LOCAL = "spark:local[2]"
