@@ -158,7 +158,8 @@ class ProjectSpec(Spec):
     description: str = ""
     warehouse: str = Field(
         "duckdb:///.brain/warehouse.duckdb",
-        description="duckdb:///relative/path.duckdb (default) or postgresql://user@host/db.",
+        description="duckdb:///relative/path.duckdb (default), postgresql://user@host/db, "
+        "sc://host:15002 (Spark Connect) or spark:local[2] (a local Spark session).",
     )
     sources: list[Source] = Field(default_factory=list)
     egress: Egress = Egress()
@@ -172,8 +173,8 @@ class ProjectSpec(Spec):
     @field_validator("warehouse")
     @classmethod
     def _known_engine(cls, url: str) -> str:
-        if not re.match(r"^(duckdb|postgres|postgresql)(\+\w+)?://", url):
-            raise ValueError("warehouse must start with duckdb:// or postgresql://")
+        if not re.match(r"^((duckdb|postgres|postgresql)(\+\w+)?://|sc://|spark:local)", url):
+            raise ValueError("warehouse must start with duckdb://, postgresql://, sc:// or spark:local")
         return url
 
     @model_validator(mode="after")
