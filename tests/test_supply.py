@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,7 @@ from companybrain.factory.training import AS_OF, KEY, LABEL, training_set
 from companybrain.ontology.model import FACTORY_SCHEMA, materialize_query, object_table
 from companybrain.semantic.query import MetricQuery
 from companybrain.warehouse.ddl import insert_select, table
+from tests.conftest import LOCAL_HOSTS
 
 pytestmark = pytest.mark.slow
 USECASE = "supplier_delay_risk"
@@ -353,3 +357,89 @@ def test_a_planner_proposes_to_expedite_a_risky_po_and_the_plant_manager_approve
         decided = brain.objects("PoIntervention", limit=None, user="cfo")
     assert outcome.status == "applied", outcome
     assert [(d["po_id"], d["how"]) for d in decided] == [(po["po_id"], "expedite")]
+
+
+# --- the Supply page, in Chromium --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cockpit(scored: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The service over the scored demo on a loopback port, and a token per user."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from companybrain.delivery.app import create_app
+
+    brain = Brain.open(scored)
+    app = create_app(brain=brain)
+    svc = app.state.service
+    tokens = {u: svc.tokens.create(u, ["read:metrics", "read:objects"])[0] for u in ("planner", "mke_plant_manager")}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", tokens
+    server.should_exit = True
+    thread.join(10)
+    svc.stop()
+    brain.close()
+
+
+def _signed_in(browser: Any, url: str, token: str, seen: list[str]) -> Any:
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.on("request", lambda request: seen.append(request.url))
+    page.goto(f"{url}/cockpit/")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/cockpit/", wait_until="load")
+    return page
+
+
+def _sites(page: Any) -> list[str]:
+    found: list[str] = page.locator("#shortages-by-week tbody tr").evaluate_all("rows => rows.map(r => r.dataset.site)")
+    return found
+
+
+def test_the_supply_page_shows_shortages_and_risky_suppliers_as_each_reader_may(
+    scored: Path, cockpit: tuple[str, dict[str, str]], browser: Any
+) -> None:
+    url, tokens = cockpit
+    truth = json.loads((scored / "ground_truth" / "supplier_delays.json").read_text())
+    seen: list[str] = []
+    planner = _signed_in(browser, url, tokens["planner"], seen)
+    planner.click("nav >> text=Supply")
+    planner.wait_for_url(f"{url}/cockpit/supply")
+    sites = _sites(planner)
+    with Brain.open(scored) as brain:
+        expected = {r["site_id"] for r in brain.objects("ProjectedShortage", limit=None, user="planner")}
+    assert set(sites) == expected and len(sites) > 1
+    first_supplier = planner.locator("#risky-suppliers tbody tr").first.locator("td").first.inner_text()
+    assert first_supplier == truth["supplier_id"]  # the planted slipping supplier heads the list, with reasons
+    assert "supplier_" in planner.locator("#risky-suppliers tbody tr").first.inner_text()
+    assert planner.locator("#largest-shortages tbody tr").count() > 0
+    assert "stock" in planner.locator("#largest-shortages tbody tr").first.inner_text()  # the reasons
+    planner.select_option("#site-picker select", "MKE")
+    planner.click("#site-picker button")
+    planner.wait_for_url(f"{url}/cockpit/supply?site=MKE")
+    assert planner.locator("#shortages-by-week tbody tr").evaluate_all("rows => rows.map(r => r.dataset.site)") == [
+        "MKE"
+    ]
+    planner.goto(f"{url}/cockpit/supply?site=MKE'%20OR%20'1'='1")
+    assert "choose one of" in planner.locator("p.problem").first.inner_text()
+    assert len(planner.locator("#shortages-by-week tbody tr").all()) == len(expected)  # the whole page, not a leak
+    manager = _signed_in(browser, url, tokens["mke_plant_manager"], seen)
+    manager.goto(f"{url}/cockpit/supply")
+    assert manager.locator("#shortages-by-week tbody tr").evaluate_all("rows => rows.map(r => r.dataset.site)") == [
+        "MKE"
+    ]
+    assert "***" in manager.locator("#largest-shortages tbody tr").first.inner_text()  # no money for their role
+    assert all(urlparse(u).hostname in LOCAL_HOSTS for u in seen if not u.startswith("data:"))

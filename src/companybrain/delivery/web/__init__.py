@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from companybrain.delivery.web import apps, decide, inbox, objects, pages, predictions
+from companybrain.delivery.web import apps, decide, inbox, objects, pages, predictions, supply
 from companybrain.delivery.web.render import PREFIX, bare, environment
 from companybrain.delivery.web.session import COOKIE, SESSION_SECONDS, BadForm, Sessions, SignInRequired, form_data
 from companybrain.delivery.web.sso import sso_router
@@ -33,7 +33,7 @@ def mount_cockpit(app: FastAPI) -> None:
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="cockpit-static")
     app.include_router(_signin_router())
     app.include_router(sso_router(_safe_next, _service, _sessions))  # single sign-on at the company's issuer
-    for module in (pages, predictions, objects, decide, inbox, apps):
+    for module in (pages, predictions, objects, decide, inbox, apps, supply):
         app.include_router(module.router, prefix=PREFIX)
     areas = APIRouter(include_in_schema=False)
     pages.register_areas(areas)  # /cockpit/<page>: after every fixed page, so that none is taken for one

@@ -73,6 +73,8 @@ def navigation(project: Any, readable: set[str], predictions: bool) -> list[dict
         entries.append({"slug": "apps", "title": "Apps", "available": True})
     if _plans_networks(project):
         entries.append({"slug": "disruption", "title": "Disruption", "available": True})
+    if "ProjectedShortage" in project.objects:
+        entries.append({"slug": "supply", "title": "Supply", "available": True})
     if project.scenarios or whatif.offered(project):
         entries.append({"slug": "scenarios", "title": "Scenarios", "available": True})
     entries += [
