@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from companybrain.decisions.baseline import Schedule, cheapest_feasible
-from companybrain.decisions.columns import Columns, Problem
+from companybrain.decisions.columns import Columns, Problem, order_by_line
 from companybrain.decisions.knapsack import nested_knapsack
 
 EPS = 1e-9
@@ -77,7 +77,7 @@ def evaluate(
     if picks is not None:
         picks.append(beyond)
     pick = np.flatnonzero(negative & (cols.line >= 0))
-    by_line = pick[np.argsort(cols.line[pick], kind="stable")]
+    by_line = pick[order_by_line(cols.line[pick])]
     lines = cols.line[by_line]
     cuts = np.flatnonzero(np.diff(lines)) + 1
     for part in np.split(by_line, cuts) if len(by_line) else []:

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from companybrain.decisions.baseline import Schedule
-from companybrain.decisions.columns import Columns, Problem
+from companybrain.decisions.columns import Columns, Problem, order_by_line
 from companybrain.decisions.knapsack import nested_knapsack
 
 EPS = 1e-9
@@ -30,7 +30,7 @@ class Resequencer:
         self.by_item = cols  # grouped by item, cheapest first
         self.first = np.searchsorted(cols.item, np.arange(len(problem.qty) + 1))
         on_line = cols.line >= 0
-        order = np.argsort(cols.line[on_line], kind="stable")
+        order = order_by_line(cols.line[on_line])
         self.cols = cols.subset(np.flatnonzero(on_line)[order])
         self.bounds = np.searchsorted(self.cols.line, np.arange(problem.lines + 1))
         beyond = np.flatnonzero(opts.line < 0)
