@@ -217,3 +217,28 @@ def test_a_token_without_read_metrics_or_revoked_is_refused(door: Door) -> None:
     door.svc.tokens.revoke(token.token_id)
     with pytest.raises(psycopg.OperationalError, match="revoked"):
         psycopg.connect(door.dsn("ceo", secret)).close()
+
+
+@pytest.mark.parametrize(
+    ("where", "period"),
+    [
+        ("month >= '2025-01-01' AND month < '2025-04-01'", "2025-01-01..2025-03-31"),
+        ("month > '2025-01-01' AND month <= '2025-03-01'", "2025-02-01..2025-03-31"),
+        ("quarter = DATE '2025-04-01'", "2025-04-01..2025-06-30"),
+        ("'2025-01-01' <= day AND day < '2025-01-08'", "2025-01-01..2025-01-07"),
+        ("day BETWEEN '2024-12-30' AND TIMESTAMP '2025-01-05 00:00:00'", "2024-12-30..2025-01-05"),
+        ("week = '2024-12-30'", "2024-12-30..2025-01-05"),
+        ("year = '2025-01-01' AND month >= '2025-10-01'", "2025-10-01..2025-12-31"),
+    ],
+)
+def test_date_conditions_become_the_period_they_mean(door: Door, where: str, period: str) -> None:
+    from companybrain.delivery.sqldoor_sql import MetricRead, translate
+
+    statement = translate(
+        f"SELECT region, SUM(revenue) FROM order_line WHERE {where} AND region <> 'x' GROUP BY region",
+        door.door.tables,
+        date(2026, 3, 1),
+    )
+    assert isinstance(statement, MetricRead) and statement.query is not None
+    assert statement.query.period == period
+    assert statement.query.where == "region <> 'x'"
