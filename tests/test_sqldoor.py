@@ -242,3 +242,15 @@ def test_date_conditions_become_the_period_they_mean(door: Door, where: str, per
     assert isinstance(statement, MetricRead) and statement.query is not None
     assert statement.query.period == period
     assert statement.query.where == "region <> 'x'"
+
+
+def test_a_bound_parameter_is_a_value_never_sql(door: Door) -> None:
+    sql = "SELECT region, MEASURE(revenue) FROM order_line WHERE region = %s GROUP BY region"
+    with psycopg.connect(door.dsn("ceo")) as conn:
+        assert [r for r, _ in conn.execute(sql, ["EMEA"]).fetchall()] == ["EMEA"]
+        assert conn.execute(sql, ["EMEA' OR 1 = 1 --"]).fetchall() == []  # a region of that name: none
+    from companybrain.delivery.sqldoor_sql import translate
+    from companybrain.errors import QueryError
+
+    with pytest.raises(QueryError, match=r"\$2 has no value bound \(1 are\)"):
+        translate(sql.replace("%s", "$2"), door.door.tables, date(2026, 3, 1), ["EMEA"])
