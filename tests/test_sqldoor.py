@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -254,3 +255,14 @@ def test_a_bound_parameter_is_a_value_never_sql(door: Door) -> None:
 
     with pytest.raises(QueryError, match=r"\$2 has no value bound \(1 are\)"):
         translate(sql.replace("%s", "$2"), door.door.tables, date(2026, 3, 1), ["EMEA"])
+
+
+def test_a_catalog_read_that_runs_too_long_is_stopped(door: Door, monkeypatch: pytest.MonkeyPatch) -> None:
+    from companybrain.delivery import sqldoor
+
+    monkeypatch.setattr(sqldoor, "CATALOG_SECONDS", 0.5)
+    heavy = "SELECT count(*) FROM pg_catalog.pg_proc a, pg_catalog.pg_proc b, pg_catalog.pg_proc c"
+    started = time.perf_counter()
+    with psycopg.connect(door.dsn("ceo")) as conn, pytest.raises(psycopg.Error, match=r"longer than 0\.5 s"):
+        conn.execute(heavy)
+    assert time.perf_counter() - started < 10

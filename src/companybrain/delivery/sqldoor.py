@@ -44,11 +44,14 @@ SETTINGS = {
 # the mirror: an in-memory DuckDB with the empty metric sets; after these settings it reads no file, loads no
 # extension, and no statement can change them back
 LOCKDOWN = (
+    "SET threads = 1",
+    "SET memory_limit = '256MB'",
     "SET autoinstall_known_extensions = false",
     "SET autoload_known_extensions = false",
     "SET enable_external_access = false",
     "SET lock_configuration = true",
 )
+CATALOG_SECONDS = 10.0  # a catalog read still running then (a join of the catalogs with themselves) is stopped
 # SQLSTATE of what is refused: not allowed by policy, a sign-in that failed, anything else the door refuses
 SQLSTATE = {PolicyDenied: "42501", QueryError: "42000"}
 AUTH_FAILED = "28P01"
@@ -192,11 +195,17 @@ def _connection_class(core: Any) -> type:
 
             assert self.catalog is not None
             cursor = self.catalog.cursor()
+            timer = threading.Timer(CATALOG_SECONDS, cursor.interrupt)
+            timer.start()
             try:
                 table = cursor.execute(statement.tree.sql(dialect="duckdb")).to_arrow_table()
             except Exception as exc:  # the engine's own words: what the mirror cannot answer
-                raise QueryError(f"the catalog cannot answer this: {str(exc).splitlines()[0][:200]}") from None
+                reason = str(exc).splitlines()[0][:200]
+                if "interrupt" in reason.lower():
+                    reason = f"it ran longer than {CATALOG_SECONDS:g} s"
+                raise QueryError(f"the catalog cannot answer this: {reason}") from None
             finally:
+                timer.cancel()
                 cursor.close()
             columns = []
             for f in table.schema:
