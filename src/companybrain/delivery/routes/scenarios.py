@@ -58,6 +58,12 @@ class ScenarioRunResult(ApiModel):
         "status, reason, horizon, changes, kpis (late_orders, revenue_at_risk, lateness_penalty, extra_freight, "
         "utilisation, gap_to_bound; baseline, scenario, diff), and both plans' figures.",
     )
+    supply: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Component shortages ahead when the scenario's suppliers slip: status (ok, unchanged, "
+        "skipped, failed), reason, slips (supplier -> days) and kpis (shortages, qty_short, units_at_risk, "
+        "orders_at_risk, revenue_at_risk, margin_at_risk; baseline, scenario, diff).",
+    )
     proposed: list[dict[str, Any]] = Field(default_factory=list, description="Adoption proposed (propose=true).")
     ledger_entry: int | None = Field(None, description="The value ledger entry of the proposal.")
 
