@@ -523,3 +523,20 @@ def test_forecast_weeks_said_in_words() -> None:
     assert forecast_weeks("the week of 2 march 2026", sunday) == (date(2026, 3, 2), date(2026, 3, 2))
     assert forecast_weeks("the week of march 4", sunday) == (date(2026, 3, 2), date(2026, 3, 2))
     assert forecast_weeks("demand for gearboxes", sunday) is None
+
+
+def test_a_name_said_short_a_figure_that_fits_its_values_and_how_long(brain: Brain) -> None:
+    """'Jiangsu Hengli' is the supplier whose longer name starts so; 'how late was X with its deliveries' is the
+    suppliers' delay (the deliveries' count cannot be filtered by a supplier); 'how long does it take to close a
+    deal' is a figure in days; 'goods that came back in Q4' are placed by their return date."""
+    copilot = Copilot(brain)
+    supplier = next(s["name"] for s in brain.objects("Supplier", limit=None, user="ceo") if len(s["name"].split()) > 2)
+    short = " ".join(supplier.split()[:2])
+    late = copilot.ask(f"On average, how late was {short} with its deliveries in 2025?", "ceo")
+    plan = late.plan.model_dump()
+    assert plan["metrics"] == ["supplier_delay_days"] and plan["where"] == {"supplier": [supplier]}, late.text
+    cycle = copilot.ask("How long does it take us on average to close a deal? Last year's numbers, please.", "ceo")
+    assert cycle.plan.model_dump()["metrics"] == ["sales_cycle_days"], cycle.text
+    assert copilot.ask("how long is the backlog", "ceo").kind == "clarify"
+    back = copilot.ask("How much did we credit customers for goods that came back in Q4?", "cfo")
+    assert back.plan.model_dump()["metrics"] == ["returns_cost_by_return_date"], back.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from companybrain.copilot.plan import ClarifyPlan
+from companybrain.copilot.plan import ClarifyPlan, MetricPlan
 from companybrain.copilot.reading import Mention
 from companybrain.copilot.resolve import COUNTING, GROWTH, LISTED, TOPIC, Resolver
 from companybrain.copilot.vocabulary import stem, tokens
@@ -49,6 +49,8 @@ class MetricChoice(Resolver):
             if best not in named:
                 named.append(best)
         named = self._own_date(self._refined(named))
+        if len(named) == 1 and (fitter := self._fits_better(named[0])) is not None:
+            named = [fitter]
         if named:
             return self._counted_not_amount(named) or named
         scored = [(sc, m) for sc, m in self._scores(list(self.vocab.metric_words)) if self._matches(m) >= 1]
@@ -106,14 +108,30 @@ class MetricChoice(Resolver):
                                    options=[chosen, *read])  # fmt: skip
         return None
 
+    def _fits_better(self, chosen: str) -> str | None:
+        """'how late was Jiangsu Hengli with its deliveries': a figure named in passing (deliveries) that the
+        question's own values cannot filter (a supplier), where the figure the words fit far better can (the
+        suppliers' delay days): that one."""
+        scored = self._scores(list(self.vocab.metric_words))
+        own = dict((m, sc) for sc, m in scored)
+        best = scored[0][1]
+        if best == chosen or own[best] < own[chosen] + 1.0 or self._matches(best) < 1:
+            return None
+        return best if self._filters_fit(best) and not self._filters_fit(chosen) else None
+
+    def _filters_fit(self, metric: str) -> bool:
+        where, _ = self._filters([metric])
+        if not isinstance(where, dict) or not where:
+            return False
+        return self._valid(MetricPlan(metrics=[metric], where=where)) is True
+
     def _own_date(self, named: list[str]) -> list[str]:
         """'warranty claims filed last year', 'credit notes we issued': a verb of the records' own event places
         them by their own date - the same figure placed so (warranty_cost_by_claim_date), not by the date of
         the order they belong to (warranty_cost, as the margin counts it)."""
         if len(named) != 1 or "." not in (self.vocab.metric_times.get(named[0]) or ""):
             return named
-        said = [*self.r.ignored, *self.r.hints, *(w for w, _ in self.r.unknown)]
-        if not OWN_EVENT & {stem(w) for w in said}:
+        if not OWN_EVENT & {stem(w) for w in self.r.tokens}:
             return named
         chosen = named[0]
         same = [

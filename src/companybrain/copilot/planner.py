@@ -75,7 +75,7 @@ class Planner(MetricChoice, Counting):
                 return self._done(self._lookup(predicted[1]))
             return self._done(self._prediction_list(*predicted))
         how = HOW_WHAT.search(r.question.lower())
-        if how and any(w == singular(how[1]) for w, _ in r.unknown):
+        if how and any(w == singular(how[1]) for w, _ in r.unknown) and not any(m.of("metric") for m in r.mentions):
             return self._done(RefusePlan(reason=f"The company model has no figure for how {how[1]} things are; ask "
                                          "about a metric (`brain metrics` lists them).", policy=None))  # fmt: skip
         hidden = self._hidden_asked()
@@ -141,21 +141,27 @@ class Planner(MetricChoice, Counting):
         return self._done(plan)
 
     def _unit_counted(self, metrics: list[str] | ClarifyPlan) -> list[str] | ClarifyPlan:
-        """'how many days did it take to close the deals we closed': what is counted is a figure's unit (days),
-        so the figure is one measured in it (sales_cycle_days), not the count of what else is named."""
+        """'how many days did it take to close the deals we closed', 'how long does a deal take to close': what is
+        asked is a figure's unit (days), so the figure is one measured in it (sales_cycle_days), not the count of
+        what else is named."""
         start = _after_counting(self.r.tokens)
-        if not 0 < start < len(self.r.tokens) or self.r.tokens[start] not in UNIT_WORDS:
+        if 0 < start < len(self.r.tokens) and self.r.tokens[start] in UNIT_WORDS:
+            units = {self.r.tokens[start]}
+        elif re.search(r"\bhow long\b", self.r.question.lower()):
+            units = {"day", "hour"}
+        else:
             return metrics
-        unit = self.r.tokens[start]
-        if isinstance(metrics, list) and any(unit in self.vocab.metric_words.get(m, set()) for m in metrics):
+        if isinstance(metrics, list) and any(units & self.vocab.metric_words.get(m, set()) for m in metrics):
             return metrics
-        fitting = [m for _, m in self._scores(list(self.vocab.metric_words)) if unit in self.vocab.metric_words[m]]
+        scored = self._scores(list(self.vocab.metric_words))
+        fitting = [m for _, m in scored if units & self.vocab.metric_words[m]]
         if isinstance(metrics, list) and metrics:  # of the records the other words named (deals: opportunities)
             objects = {o for m in metrics for o in self.vocab.metric_objects.get(m, set())}
             fitting = [m for m in fitting if self.vocab.metric_objects.get(m, set()) & objects] or fitting
         if len(fitting) == 1:
             return fitting
-        return ClarifyPlan(question=f"Which figure in {unit}s do you mean?", options=fitting[:6])
+        said = " or ".join(sorted(f"{u}s" for u in units))
+        return ClarifyPlan(question=f"Which figure in {said} do you mean?", options=fitting[:6])
 
     def _done(self, plan: AnyPlan) -> Understood:
         if not isinstance(plan, MetricPlan | CountPlan):

@@ -151,6 +151,9 @@ class Vocabulary:
         return {w for key in self.phrases for w in key}
 
 
+# words every question uses: a property so named (an action's `how`) is not read in them
+QUESTION_WORDS = {"how", "what", "when", "where", "which", "who", "whom", "why", "is", "are", "the", "a", "an", "of"}
+
 _CACHE: dict[tuple[str, str, str | None, bytes], Vocabulary] = {}
 
 
@@ -264,6 +267,20 @@ def _add_head_words(vocab: Vocabulary, values: list[tuple[str, str]]) -> None:
                 vocab.add(head, Term("value", name, value))
 
 
+def _add_leading_words(vocab: Vocabulary, values: list[tuple[str, str]]) -> None:
+    """'Jiangsu Hengli' for the supplier Jiangsu Hengli Precision Castings Co., Ltd.: the first two words of a
+    longer name of a named dimension, where no other of its values starts so and they are no other phrase."""
+    by_dim: dict[str, list[str]] = {}
+    for name, value in values:
+        if "." not in name and not name.startswith(KEY_PREFIX):
+            by_dim.setdefault(name, []).append(value)
+    for name, dim_values in by_dim.items():
+        leads = [tuple(tokens(v)[:2]) if len(tokens(v)) > 2 else () for v in dim_values]
+        for value, lead in zip(dim_values, leads, strict=True):
+            if lead and leads.count(lead) == 1 and lead not in vocab.phrases and all(len(w) >= 3 for w in lead):
+                vocab.add(" ".join(lead), Term("value", name, value))
+
+
 def _categorical(key: str, name: str, prop: Any) -> bool:
     """A text property that sorts objects into a few kinds (not a key, an id, free text or personal data)."""
     return (
@@ -329,7 +346,8 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         for prop_name, prop in obj.properties.items():
             if prop_name == obj.key or not prop_name.endswith("_id"):
                 for phrase in [prop_name.replace("_", " "), *prop.synonyms]:
-                    vocab.add(phrase, Term("property", f"{type_name}.{prop_name}"))
+                    if set(tokens(phrase)) - QUESTION_WORDS:  # a property called `how` is no word of a question
+                        vocab.add(phrase, Term("property", f"{type_name}.{prop_name}"))
                 vocab.property_words.setdefault(type_name, set()).update(tokens(prop_name.replace("_", " ")))
             readable = policy is None or (policy.can_read_object(type_name) and not policy.masked(type_name, prop_name))
             if prop.type == "date":  # "claims filed last year": counted by their date (masked ones too: chosen
@@ -356,6 +374,7 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
         vocab.add_value(name, value)
         vocab.seen_values.setdefault(name, set()).add(value)
     _add_head_words(vocab, values)
+    _add_leading_words(vocab, values)
     for uc_name, uc in brain.project.usecases.items():
         if uc.task == "forecast" and uc.output.object and uc.series is not None:
             vocab.forecasts[uc_name] = (uc.output.object, uc.series.metric, uc.series.by, uc.series.columns())
