@@ -100,6 +100,7 @@ def lagrangian_bound(
     incumbent: float,
     deadline: float,
     max_iterations: int = 200,
+    patience: int = STALE_ITERATIONS,
     plans: Plans | None = None,
 ) -> LagrangianBound:
     """Subgradient ascent on the multipliers from `start` until `deadline` (perf_counter seconds); with
@@ -120,7 +121,7 @@ def lagrangian_bound(
             best, best_v, stale = value, v.copy(), 0
         else:
             stale += 1
-            if stale >= STALE_ITERATIONS:
+            if stale >= patience:
                 step, stale = step / 2, 0
         g = 1.0 - count
         direction = g + DEFLECTION * direction  # deflected: damps the zig-zag of plain subgradient steps
