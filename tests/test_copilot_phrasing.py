@@ -540,3 +540,19 @@ def test_a_name_said_short_a_figure_that_fits_its_values_and_how_long(brain: Bra
     assert copilot.ask("how long is the backlog", "ceo").kind == "clarify"
     back = copilot.ask("How much did we credit customers for goods that came back in Q4?", "cfo")
     assert back.plan.model_dump()["metrics"] == ["returns_cost_by_return_date"], back.text
+
+
+def test_biggest_things_odds_and_better_or_worse(brain: Brain) -> None:
+    """'our ten biggest customers' ranks them by revenue (the first money figure where more is better); 'better
+    than even odds of being won' cuts the scores at 0.5; 'this quarter better or worse than last quarter'
+    compares the two; a figure named by its own name is what is asked, not a masked property its verb names."""
+    copilot = Copilot(brain)
+    biggest = copilot.ask("Who were our ten biggest customers over the last 12 months?", "ceo").plan.model_dump()
+    assert biggest["metrics"] == ["revenue"] and biggest["by"] == ["customer"] and biggest["limit"] == 10
+    odds = copilot.ask("How many open opportunities have better than even odds of being won?", "sales_model")
+    assert odds.plan.model_dump()["at_least"] == 0.5 and odds.plan.model_dump()["where"] == {}, odds.text
+    quarters = copilot.ask("Is our win rate this quarter better or worse than last quarter?", "ceo")
+    assert quarters.plan.model_dump()["compare"] == ["qtd", "last_quarter"], quarters.text
+    margin = copilot.ask("What gross margin did the control panels made in Wroclaw earn last year?", "ceo")
+    assert margin.plan.model_dump()["metrics"] == ["gross_margin"], margin.text
+    assert copilot.ask("what is the average salary in Bologna", "ceo").kind == "refuse"

@@ -123,6 +123,8 @@ class Planner(MetricChoice, Counting):
                     f"The company model has no figure for {listed}; ask about a metric (`brain metrics` lists them)."
                 )
                 return self._done(RefusePlan(reason=reason, policy=None))
+            if (sized := self._sized()) is not None:
+                return self._done(sized)
             return self._done(ClarifyPlan(question="Which figure do you want to see?", options=HEADLINE))
         blocking = self._blocking({o for m in metrics for o in self.vocab.metric_objects.get(m, set())})
         if blocking:
@@ -236,9 +238,28 @@ class Planner(MetricChoice, Counting):
                 return objects[0]
         return None
 
+    def _sized(self) -> AnyPlan | None:
+        """'our ten biggest customers': things ranked by size with no figure named are ranked by the first figure
+        of money declared where more is better (revenue) that can be read per those things; else None."""
+        r = self.r
+        if r.rank is None or r.rank_index is None or r.tokens[r.rank_index] not in ("biggest", "largest"):
+            return None
+        for metric in self.vocab.higher:
+            if self.vocab.metric_formats.get(metric) != "currency":
+                continue
+            plan = self._metric_plan([metric])
+            if isinstance(plan, MetricPlan) and plan.by:
+                self.notes.append(f"'biggest' read as by {metric}")
+                return plan
+            return None
+        return None
+
     def _hidden_asked(self) -> RefusePlan | None:
         """A property the question asks about ('the average salary') of a type the user may not read, or
-        that they see masked: refused rather than answered with another figure."""
+        that they see masked: refused rather than answered with another figure; where a figure is named by its
+        own name ('what gross margin did the panels earn', 'the sales value'), that figure is what is asked."""
+        if any(m.of("metric") and m.rewritten is None and not m.of("object") for m in self.r.mentions):
+            return None
         for mention in self.r.mentions:
             if mention.of("metric", "object", "dimension") or mention.by:
                 continue

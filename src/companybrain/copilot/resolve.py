@@ -43,7 +43,9 @@ LISTED = re.compile(r"\band\b|,|&|\bplus\b|\bvs\.?\b|\bversus\b|\bagainst\b|\bwi
 
 VERB_BEFORE = {"did", "do", "does", "we", "they", "who", "i", "you", "customer", "people", "employee"}
 
-RISK_WORDS = {"risk", "risky", "likely", "likelihood", "probability", "chance", "chances", "anomaly", "score"}
+RISK_WORDS = {
+    "risk", "risky", "likely", "likelihood", "probability", "chance", "chances", "odd", "odds", "anomaly", "score",
+}  # fmt: skip
 
 # "how happy are ...": the word after "how" names the figure asked for
 

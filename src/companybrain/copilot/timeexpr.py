@@ -76,8 +76,19 @@ class TimeParse:
 
 # words that set one period against another, wherever the periods are: "2025, and how does that stack up
 # against 2024"
-_CUE = re.compile(r"\b(?:vs\.?|versus|compared?|compares|comparing|comparison|against|stacks? up|relative to)\b")
-_SHAPES = (r"20\d\d", r"20\d\d-Q[1-4]", r"20\d\d-\d\d", r"20\d\d-0[17]-01\.\.20\d\d-(?:06-30|12-31)")
+_CUE = re.compile(
+    r"\b(?:vs\.?|versus|compared?|compares|comparing|comparison|against|stacks? up|relative to"
+    r"|(?:better|worse|higher|lower|more|less) or (?:better|worse|higher|lower|more|less) than)\b"
+)
+_SHAPES = (
+    r"qtd|last_quarter",
+    r"mtd|last_month",
+    r"ytd|this_year|last_year",
+    r"20\d\d",
+    r"20\d\d-Q[1-4]",
+    r"20\d\d-\d\d",
+    r"20\d\d-0[17]-01\.\.20\d\d-(?:06-30|12-31)",
+)
 
 
 def _last_completed(month: int, today: date) -> int:
