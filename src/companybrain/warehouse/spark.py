@@ -90,6 +90,8 @@ class SparkWarehouse(Warehouse):
         """The statement on this project's databases, reading the transaction's staging tables."""
 
         def rename(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.DateTrunc):  # Spark's TRUNC (sqlglot's rendering) has no 'DAY': DATE_TRUNC has
+                return exp.TimestampTrunc(this=node.this, unit=exp.var(node.text("unit").upper()))
             if not (isinstance(node, exp.Table) and node.args.get("db") and node.name) or node.meta.get(ENGINE):
                 return node
             db = self._db(node.db)
