@@ -550,9 +550,19 @@ def test_biggest_things_odds_and_better_or_worse(brain: Brain) -> None:
     biggest = copilot.ask("Who were our ten biggest customers over the last 12 months?", "ceo").plan.model_dump()
     assert biggest["metrics"] == ["revenue"] and biggest["by"] == ["customer"] and biggest["limit"] == 10
     odds = copilot.ask("How many open opportunities have better than even odds of being won?", "sales_model")
-    assert odds.plan.model_dump()["at_least"] == 0.5 and odds.plan.model_dump()["where"] == {}, odds.text
+    assert odds.plan.model_dump()["at_least"] == 0.5, odds.text
+    assert odds.plan.model_dump()["where"] == {"is_closed": ["false"]}  # open ones: not closed
     quarters = copilot.ask("Is our win rate this quarter better or worse than last quarter?", "ceo")
     assert quarters.plan.model_dump()["compare"] == ["qtd", "last_quarter"], quarters.text
     margin = copilot.ask("What gross margin did the control panels made in Wroclaw earn last year?", "ceo")
     assert margin.plan.model_dump()["metrics"] == ["gross_margin"], margin.text
     assert copilot.ask("what is the average salary in Bologna", "ceo").kind == "refuse"
+
+
+def test_the_opposite_word_of_a_flag_is_that_flag_false(brain: Brain) -> None:
+    """'open deals': opportunities that are not closed; 'inactive reps': reps not active."""
+    copilot = Copilot(brain)
+    deals = copilot.ask("How many open deals do we have?", "ceo")
+    assert deals.plan.model_dump()["where"] == {"Opportunity.is_closed": ["false"]}, deals.text
+    assert deals.result is not None
+    assert deals.result.rows[0][0] == brain.count_objects("Opportunity", "NOT is_closed", "ceo")

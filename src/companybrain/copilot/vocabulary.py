@@ -151,6 +151,9 @@ class Vocabulary:
         return {w for key in self.phrases for w in key}
 
 
+# the word for a flag that is false ("open deals": not is_closed)
+OPPOSITES = {"closed": "open", "open": "closed", "active": "inactive", "inactive": "active"}
+
 # words every question uses: a property so named (an action's `how`) is not read in them
 QUESTION_WORDS = {"how", "what", "when", "where", "which", "who", "whom", "why", "is", "are", "the", "a", "an", "of"}
 
@@ -356,6 +359,8 @@ def _build(brain: Brain, values: list[tuple[str, str]], principal: Principal | N
             if prop.type == "boolean" and readable:  # "active reps", "orders under a promotion": a flag is true
                 flag = re.sub(r"^(is|has)_", "", prop_name).replace("_", " ")
                 vocab.add(flag, Term("value", f"{type_name}.{prop_name}", FLAG))
+                if flag in OPPOSITES:  # "open deals": is_closed is false
+                    vocab.add(OPPOSITES[flag], Term("value", f"{type_name}.{prop_name}", "false"))
     for name, dim in brain.project.dimensions.items():
         vocab.dimension_objects[name] = dim.object
         vocab.dimension_paths[name] = dict(dim.paths)
