@@ -92,6 +92,9 @@ class SparkWarehouse(Warehouse):
         def rename(node: exp.Expr) -> exp.Expr:
             if isinstance(node, exp.DateTrunc):  # Spark's TRUNC (sqlglot's rendering) has no 'DAY': DATE_TRUNC has
                 return exp.TimestampTrunc(this=node.this, unit=exp.var(node.text("unit").upper()))
+            if isinstance(node, exp.Avg) and not isinstance(node.this, exp.Cast):
+                # Spark averages a DECIMAL(p, s) to s + 4 places; DuckDB averages to a double: do as DuckDB
+                return exp.Avg(this=exp.Cast(this=node.this, to=exp.DataType.build("DOUBLE")))
             if not (isinstance(node, exp.Table) and node.args.get("db") and node.name) or node.meta.get(ENGINE):
                 return node
             db = self._db(node.db)
