@@ -207,6 +207,7 @@ def test_show_reports_backtest_lineage_and_drift(trained: Path, run_cli) -> None
         "lead_scoring",
         "machine_failure_risk",
         "quality_anomaly",
+        "supplier_delay_risk",
     }
     labelled = [r["champion_score"] for r in listing if r["champion"] and r["task"] != "anomaly"]
     assert labelled and np.isfinite(labelled).all()
