@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SCALE ?= medium
 PORT ?= 8000
 
-.PHONY: install demo demo-data test test-fast lint bench clean
+.PHONY: install demo demo-data test test-spark test-fast lint bench clean
 
 install: $(VENV)/.installed
 
@@ -21,11 +21,14 @@ demo: demo-data  ## the demo, then the brain serving it (with its stand-in ERP a
 demo-data: install  ## generate Acme Industrial (medium), ingest, build, check; no server (CI)
 	$(BIN)/brain demo --scale $(SCALE) --out demo/acme
 
-test: install  ## the whole suite: fast, slow and service tests
-	$(BIN)/pytest
+test: install  ## the whole suite: fast, slow and service tests (the Spark suites: make test-spark)
+	$(BIN)/pytest -m "not spark"
+
+test-spark: install  ## the shared suites and TPC-H on a local Spark session (a JVM; about 17 min on 2 cores)
+	$(BIN)/pytest -m spark
 
 test-fast: install
-	$(BIN)/pytest -m "not slow and not services"
+	$(BIN)/pytest -m "not slow and not services and not spark"
 
 lint: install
 	$(BIN)/ruff check .

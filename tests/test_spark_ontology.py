@@ -7,7 +7,7 @@ import pytest
 from tests import test_ontology as ontology
 from tests.conftest import SPARK_LOCAL
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the first test may start the JVM
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.timeout(600)]  # the first test may start the JVM
 
 
 @pytest.fixture

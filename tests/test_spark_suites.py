@@ -13,7 +13,7 @@ from tests import test_governance as governance
 from tests import test_semantic as semantic
 from tests.conftest import SPARK_LOCAL
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the first test also starts the JVM and builds
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.timeout(900)]  # the first starts the JVM
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from tests import test_tpch as tpch
 from tests.conftest import SPARK_LOCAL
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # the first test ingests and builds SF 0.1 on Spark
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.timeout(1200)]  # SF 0.1 on Spark
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ test_transaction_rolls_back_data_and_ddl = shared.test_transaction_rolls_back_da
 test_catalog = shared.test_catalog
 test_refused_statement_is_a_warehouse_error = shared.test_refused_statement_is_a_warehouse_error
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the first test also starts the JVM
+pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.timeout(600)]  # the first test also starts the JVM
 
 
 @pytest.fixture
