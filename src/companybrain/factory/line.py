@@ -305,9 +305,7 @@ def lineage_of(brain: Brain, uc: UseCase, data: TrainingSet) -> dict[str, Any]:
             owner = brain.project.objects[owner.links[hop].to]
     owners = {name: metric_owner(brain, uc, f) for name, f in uc.features.items() if f.metric}
     queries = [
-        MetricQuery(
-            metrics=(f.metric,), by=(f"{f.via or owners[n]}.{brain.project.objects[owners[n]].key}", f.grain)
-        )
+        MetricQuery(metrics=(f.metric,), by=(f"{f.via or owners[n]}.{brain.project.objects[owners[n]].key}", f.grain))
         for n, f in uc.features.items()
         if f.metric
     ]
