@@ -254,7 +254,7 @@ def generate_sales(scale: Scale, seed: int, company: Company, people: People) ->
                 "line_number": np.arange(a, b) - first_line[order] + 1,
                 "product_id": company.product_ids[l_prod[a:b]],
                 "production_line_id": company.line_ids[l_line[a:b]],
-                "qty": qty[a:b],
+                "qty": qty[a:b].astype(np.int64),  # written as before; int32 only in memory
                 "unit_price": lines.unit_price(a, b),
                 "discount_pct": discount[a:b],
                 "net_amount": net[a:b],
