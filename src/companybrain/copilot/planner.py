@@ -255,8 +255,11 @@ class Planner(MetricChoice, Keyed):
     def _hidden_asked(self) -> RefusePlan | None:
         """A property the question asks about ('the average salary') of a type the user may not read, or
         that they see masked: refused rather than answered with another figure; where a figure is named by its
-        own name ('what gross margin did the panels earn', 'the sales value'), that figure is what is asked."""
-        if any(m.of("metric") and m.rewritten is None and not m.of("object") for m in self.r.mentions):
+        own name ('what gross margin did the panels earn'), that figure is what is asked."""
+        if any(  # the metric's own name, not a synonym ('sales' in 'the salaries in the sales team')
+            m.rewritten is None and not m.of("object") and m.text.replace(" ", "_") in {t.name for t in m.of("metric")}
+            for m in self.r.mentions
+        ):
             return None
         for mention in self.r.mentions:
             if mention.of("metric", "object", "dimension") or mention.by:
