@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import Field, model_validator
 
 from companybrain.errors import Location, did_you_mean
+from companybrain.specs.actions import Who
 from companybrain.specs.base import Spec
 from companybrain.specs.ontology import SqlExpression
 
@@ -73,19 +74,6 @@ class Chart(Spec):
     def _one(self) -> Chart:
         if (self.metric is None) == (self.forecast is None):
             raise ValueError("a chart draws a `metric` or a `forecast` (a forecast use case), one of them")
-        return self
-
-
-class Who(Spec):
-    """Users and roles (any of them)."""
-
-    roles: list[str] = Field(default_factory=list)
-    users: list[str] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _someone(self) -> Who:
-        if not self.roles and not self.users:
-            raise ValueError("name at least one role or user")
         return self
 
 
