@@ -16,7 +16,14 @@ from fastapi.staticfiles import StaticFiles
 
 from companybrain.delivery.web import apps, decide, inbox, objects, pages, predictions, supply
 from companybrain.delivery.web.render import PREFIX, bare, environment
-from companybrain.delivery.web.session import COOKIE, SESSION_SECONDS, BadForm, Sessions, SignInRequired, form_data
+from companybrain.delivery.web.session import (
+    COOKIE,
+    BadForm,
+    Sessions,
+    SignInRequired,
+    form_data,
+    set_session_cookie,
+)
 from companybrain.delivery.web.sso import sso_router
 from companybrain.errors import BrainError
 
@@ -89,15 +96,7 @@ def _signin_router() -> APIRouter:
             hint = f" ({exc.hint})" if exc.hint else ""
             return bare("signin.html", status=401, next=nxt, message=f"Sign-in failed: {exc.message}{hint}")
         response = RedirectResponse(nxt, status_code=303)
-        response.set_cookie(
-            COOKIE,
-            session.sid,
-            max_age=SESSION_SECONDS,
-            path=PREFIX,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+        set_session_cookie(response, request, session.sid, PREFIX)
         return response
 
     @router.post(f"{PREFIX}/signout")

@@ -158,3 +158,16 @@ async def form_lists(request: Request) -> dict[str, list[str]]:
 def check_csrf(viewer: Viewer, form: dict[str, str]) -> None:
     if not hmac.compare_digest(form.get("csrf", ""), viewer.session.csrf):
         raise BadForm("this form has expired; reload the page and try again")
+
+
+def set_session_cookie(response: Any, request: Request, sid: str, path: str) -> None:
+    """The cockpit's session cookie: HTTP-only, same-site strict, secure over HTTPS."""
+    response.set_cookie(
+        COOKIE,
+        sid,
+        max_age=SESSION_SECONDS,
+        path=path,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )

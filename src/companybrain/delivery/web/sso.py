@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from companybrain.delivery.auth import OIDCVerifier
 from companybrain.delivery.web.render import PREFIX, bare
-from companybrain.delivery.web.session import COOKIE, SESSION_SECONDS, Sessions
+from companybrain.delivery.web.session import Sessions, set_session_cookie
 from companybrain.errors import BrainError
 from companybrain.project import expand_env
 
@@ -161,15 +161,7 @@ def sso_router(safe_next: Any, service: Any, sessions: Any) -> APIRouter:
             f'<!doctype html><meta http-equiv="refresh" content="0;url={target}"><a href="{target}">Continue</a>'
         )
         response.delete_cookie(STATE_COOKIE, path=CALLBACK)
-        response.set_cookie(
-            COOKIE,
-            session.sid,
-            max_age=SESSION_SECONDS,
-            path=PREFIX,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
+        set_session_cookie(response, request, session.sid, PREFIX)
         return response
 
     return router
