@@ -71,11 +71,12 @@ def plan_question(
                                      "them.", policy="copilot-read-only"))  # fmt: skip
     reading = read(question, vocab, lex or lexicon(), today)
     planner = Planner(reading, vocab, check, today, previous)
-    if previous is None and planner.predicted() is None and (forecast := plan_forecast(reading, vocab, today)):
+    scored = planner.predicted() is not None  # "most likely to fail next week": a model's score on the objects
+    if previous is None and not scored and (forecast := plan_forecast(reading, vocab, today)):
         return Understood(forecast)  # "what demand do we expect next week": what the factory forecast
     named = {t.name for m in reading.mentions for t in m.of("metric")}
     expected = bool(named) and named <= vocab.ahead  # "pipeline next quarter": what is expected to close then
-    if previous is None and FORECAST.search(question.lower()) and planner.predicted() is None and not expected:
+    if previous is None and FORECAST.search(question.lower()) and not scored and not expected:
         # "which machines are most likely to fail next week" is a model's score, kept on the objects; other
         # questions about the future are not answered from what happened
         return Understood(RefusePlan(reason="The copilot answers from what happened; forecasts are the AI factory's "
